@@ -1,0 +1,257 @@
+"""Accepting an inbound message: one transaction that stores it and owes its replies.
+
+The caller (the webhook, the simulator or the spool drain) commits nothing itself: this
+module stores the message, the feedback item and the outbox rows in one transaction,
+commits, and hands back the ids of the rows to enqueue. Sending happens in a job.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from . import clock, members
+from .dbutil import insert_ignoring_conflict
+from .extensions import db
+from .messaging import keywords, our_numbers
+from .messaging.language import detect, menu_choice, menu_options
+from .models import (
+    Contact,
+    Disposition,
+    FeedbackItem,
+    InboundMedia,
+    InboundMessage,
+    ItemStatus,
+    LocaleSource,
+    MessageKind,
+    OutboundStatus,
+)
+from .outbox import owe_message
+from .webhooks.payload import InboundPayload
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IntakeResult:
+    duplicate: bool = False
+    disposition: str | None = None
+    item_id: int | None = None
+    owed: list[int] = field(default_factory=list)
+
+
+def accept(payload: InboundPayload, inline_acknowledged: bool = False) -> IntakeResult:
+    """Store ``payload`` and everything it makes us owe, atomically, then commit.
+
+    ``inline_acknowledged`` says the member was already answered in the webhook's own
+    response (the database was down then), so no further acknowledgement is owed.
+    """
+    try:
+        result = _accept(payload, inline_acknowledged)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return result
+
+
+def _accept(payload: InboundPayload, inline_acknowledged: bool) -> IntakeResult:
+    now = clock.now()
+    detected = detect(payload.body)
+    inbound_id = insert_ignoring_conflict(
+        InboundMessage,
+        {
+            "message_sid": payload.message_sid,
+            "channel": payload.channel,
+            "to_address": payload.to,
+            "body": payload.body,
+            "num_media": len(payload.media),
+            "disposition": Disposition.FEEDBACK,
+            "detected_locale": detected,
+            "received_at": now,
+        },
+        key="message_sid",
+    )
+    if inbound_id is None:
+        # Twilio delivered this message before; everything it needed is already owed.
+        return IntakeResult(duplicate=True)
+    message = db.session.get(InboundMessage, inbound_id)
+    assert message is not None
+    for position, ref in enumerate(payload.media):
+        db.session.add(
+            InboundMedia(
+                message_id=inbound_id,
+                position=position,
+                content_type=ref.content_type,
+                source_url=ref.url,
+            )
+        )
+
+    result = IntakeResult(disposition=Disposition.FEEDBACK)
+    if payload.to not in our_numbers():
+        log.warning("inbound %s was sent to a number we do not run; kept for review", inbound_id)
+        message.disposition = result.disposition = Disposition.NOT_OURS
+        return result
+    if not payload.sender_valid:
+        log.warning("inbound %s comes from no valid phone number; kept, never answered", inbound_id)
+        message.disposition = result.disposition = Disposition.INVALID_SENDER
+        return result
+
+    contact, _ = members.find_or_create(payload.sender, payload.body, detected)
+    message.contact_id = contact.id
+    note_contact_activity(contact, payload.channel, now)
+
+    if payload.opt_out_type:
+        # Twilio's Advanced Opt-Out has answered this keyword itself; we only record it.
+        apply_twilio_opt_out(contact, payload.opt_out_type, now)
+        message.disposition = result.disposition = Disposition.KEYWORD
+        return result
+
+    action = keywords.match(payload.body) if not payload.media else None
+    if action:
+        message.disposition = result.disposition = Disposition.KEYWORD
+        result.owed = owe_keyword_reply(action, contact, message, payload)
+        return result
+
+    chosen = menu_reply(contact, payload.body, now)
+    if chosen:
+        message.disposition = result.disposition = Disposition.MENU_REPLY
+        contact.locale, contact.locale_source = chosen, LocaleSource.CHOSEN
+        contact.language_menu_sent_at = None
+        owed = owe_message(
+            key=f"language_set:in:{inbound_id}",
+            kind=MessageKind.LANGUAGE_SET,
+            contact=contact,
+            channel=payload.channel,
+            to_e164=payload.sender,
+        )
+        result.owed = [owed] if owed else []
+        return result
+
+    item = open_item(contact, payload.channel, now)
+    if item is not None:
+        item.last_message_at = now
+        message.item_id = result.item_id = item.id
+        return result
+
+    item = FeedbackItem(
+        contact_id=contact.id,
+        channel=payload.channel,
+        locale=contact.locale,
+        status=ItemStatus.NEW,
+        created_at=now,
+        last_message_at=now,
+    )
+    db.session.add(item)
+    db.session.flush()
+    message.item_id = result.item_id = item.id
+    if contact.opted_out:
+        log.info("item %s is from a member who opted out: stored, not acknowledged", item.id)
+        return result
+    kind = MessageKind.ACK_INLINE if inline_acknowledged else ack_kind(payload)
+    owed = owe_message(
+        key=f"ack:item:{item.id}",
+        kind=kind,
+        contact=contact,
+        channel=payload.channel,
+        item=item,
+        to_e164=payload.sender,
+        status=OutboundStatus.SENT if inline_acknowledged else OutboundStatus.PENDING,
+        ref=item.ref,
+        days=current_app.config["INTERIM_UPDATE_DAYS"],
+    )
+    result.owed = [owed] if owed and not inline_acknowledged else []
+    return result
+
+
+def note_contact_activity(contact: Contact, channel: str, now: datetime) -> None:
+    contact.last_inbound_at = now
+    if channel == "whatsapp":
+        contact.uses_whatsapp = True
+        # WhatsApp allows free-form replies for 24 hours after the member's last message.
+        contact.whatsapp_last_inbound_at = now
+    else:
+        contact.uses_sms = True
+
+
+def apply_twilio_opt_out(contact: Contact, opt_out_type: str, now: datetime) -> None:
+    if opt_out_type == "STOP":
+        contact.opted_out_at = now
+    elif opt_out_type == "START":
+        contact.opted_out_at = None
+
+
+def ack_kind(payload: InboundPayload) -> str:
+    if payload.body.strip() or not payload.media:
+        return MessageKind.ACK
+    if any(ref.content_type.startswith("audio/") for ref in payload.media):
+        return "ack_voice"
+    return "ack_photo"
+
+
+def open_item(contact: Contact, channel: str, now: datetime) -> FeedbackItem | None:
+    """The item a message sent moments after another should join, if any."""
+    window = current_app.config["ACK_COALESCE_SECONDS"]
+    if window <= 0:
+        return None
+    return db.session.scalars(
+        select(FeedbackItem)
+        .where(
+            FeedbackItem.contact_id == contact.id,
+            FeedbackItem.channel == channel,
+            FeedbackItem.status == ItemStatus.NEW,
+            FeedbackItem.last_message_at >= now - timedelta(seconds=window),
+        )
+        .order_by(FeedbackItem.id.desc())
+        .limit(1)
+    ).first()
+
+
+def menu_reply(contact: Contact, body: str, now: datetime) -> str | None:
+    sent = contact.language_menu_sent_at
+    minutes = current_app.config["LANGUAGE_MENU_REPLY_MINUTES"]
+    if sent is None or now - sent > timedelta(minutes=minutes):
+        return None
+    return menu_choice(body)
+
+
+def owe_keyword_reply(
+    action: str, contact: Contact, message: InboundMessage, payload: InboundPayload
+) -> list[int]:
+    now = clock.now()
+    org = current_app.config["ORG_NAME"]
+
+    def reply(kind: str, **values: Any) -> int | None:
+        return owe_message(
+            key=f"{action}:in:{message.id}",
+            kind=kind,
+            contact=contact,
+            channel=payload.channel,
+            to_e164=payload.sender,
+            **values,
+        )
+
+    owed: int | None
+    if action == "stop":
+        contact.opted_out_at = now
+        owed = reply(MessageKind.STOP, org=org)
+    elif action == "start":
+        contact.opted_out_at = None
+        owed = reply(MessageKind.START)
+    elif action == "help":
+        owed = reply(MessageKind.HELP, org=org)
+    elif action == "language":
+        contact.language_menu_sent_at = now
+        owed = reply(MessageKind.LANGUAGE_MENU, options=menu_options())
+    elif action == "forget":
+        # Owe the confirmation first: it needs the number that forgetting erases.
+        owed = reply(MessageKind.FORGET)
+        members.forget(contact, keep_row_id=owed)
+    else:  # pragma: no cover - keywords.match only returns known actions
+        raise ValueError(action)
+    return [owed] if owed else []

@@ -1,0 +1,104 @@
+"""Background jobs on RQ: the queue, and how the web process hands work to it.
+
+Jobs take ids, reload their rows, and are idempotent; the database row, not the queue, is
+the truth. Enqueueing happens only after the commit that created the row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+
+from flask import Flask, current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+
+log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask) -> None:
+    url = app.config.get("REDIS_URL")
+    if not url:
+        raise RuntimeError("REDIS_URL is not set")
+    connection = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    app.extensions["feedback_redis"] = connection
+    app.extensions["feedback_queue"] = Queue(app.config["QUEUE_NAME"], connection=connection)
+    from .cli import register_cli
+
+    register_cli(app)
+
+
+def redis_connection() -> Redis:
+    return current_app.extensions["feedback_redis"]  # type: ignore[no-any-return]
+
+
+def queue() -> Queue:
+    return current_app.extensions["feedback_queue"]  # type: ignore[no-any-return]
+
+
+def send_job_id(row_id: int, attempts: int) -> str:
+    """One job id per row and attempt: the sweeper can tell whether a row's job is alive."""
+    return f"send-{row_id}-{attempts}"
+
+
+def enqueue_send(row_ids: Iterable[int]) -> int:
+    """Wake a worker for each new outbox row (attempt 0). Returns how many were enqueued.
+
+    Never raises: if Redis is unreachable the rows are safe in the database and the sweeper
+    enqueues them when it is back.
+    """
+    enqueued = 0
+    for row_id in row_ids:
+        if _enqueue(row_id, 0, None):
+            enqueued += 1
+    return enqueued
+
+
+def enqueue_retry(row_id: int, attempts: int, delay: timedelta) -> bool:
+    return _enqueue(row_id, attempts, delay)
+
+
+def _enqueue(row_id: int, attempts: int, delay: timedelta | None) -> bool:
+    from .send import send_outbound
+
+    options = {"job_id": send_job_id(row_id, attempts), "result_ttl": 0, "failure_ttl": 86400}
+    try:
+        if delay is None:
+            queue().enqueue(send_outbound, row_id, **options)  # type: ignore[arg-type]
+        else:
+            queue().enqueue_in(delay, send_outbound, row_id, **options)
+    except RedisError as exc:
+        log.warning("could not enqueue outbound %s (%s); the sweeper will", row_id, exc)
+        return False
+    return True
+
+
+LIVE_JOB_STATUSES = {b"queued", b"scheduled", b"deferred"}
+
+
+def ensure_enqueued(rows: Iterable[tuple[int, int]]) -> int:
+    """Enqueue each (row id, attempts) whose job is not waiting in Redis any more.
+
+    A job can vanish with a Redis restart, or be left "started" by a worker killed
+    mid-job. A pending row never has a running job (running means the row is claimed),
+    so anything but queued or scheduled is stale and replaced.
+    """
+    rows = list(rows)
+    if not rows:
+        return 0
+    connection = redis_connection()
+    prefix = queue().job_class.redis_job_namespace_prefix
+    with connection.pipeline(transaction=False) as pipe:
+        for row_id, attempts in rows:
+            pipe.hget(prefix + send_job_id(row_id, attempts), "status")
+        statuses = pipe.execute()
+    enqueued = 0
+    for (row_id, attempts), status in zip(rows, statuses, strict=True):
+        if status in LIVE_JOB_STATUSES:
+            continue
+        connection.delete(prefix + send_job_id(row_id, attempts))
+        if _enqueue(row_id, attempts, None):
+            enqueued += 1
+    return enqueued

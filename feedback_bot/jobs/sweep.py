@@ -1,0 +1,45 @@
+"""The sweeper: whatever the queue lost, the database still knows.
+
+Run by every worker on its maintenance tick (and by ``flask outbox sweep``); a Redis lock
+lets only one of them sweep at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import current_app
+from redis.exceptions import RedisError
+
+from .. import spool
+from ..outbox import due_rows, release_stuck
+from . import ensure_enqueued, redis_connection
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = "feedback:sweep-lock"
+
+
+def sweep() -> dict[str, int]:
+    config = current_app.config
+    batch = config["SWEEP_BATCH_SIZE"]
+    released = release_stuck(timedelta(seconds=config["SENDING_STUCK_SECONDS"]), batch)
+    enqueued = ensure_enqueued(due_rows(batch))
+    drained = spool.drain(batch)
+    counts = {"released": len(released), "enqueued": enqueued, "spool_ingested": drained}
+    if released or enqueued or drained:
+        log.info("sweep: %s", counts)
+    return counts
+
+
+def sweep_if_free() -> dict[str, int] | None:
+    """Sweep unless another process is sweeping; None if it was."""
+    interval = max(int(current_app.config["SWEEP_INTERVAL_SECONDS"]) - 1, 1)
+    try:
+        if not redis_connection().set(LOCK_KEY, "1", nx=True, ex=interval):
+            return None
+    except RedisError as exc:
+        log.warning("sweep skipped, Redis unavailable: %s", exc)
+        return None
+    return sweep()

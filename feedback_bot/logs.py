@@ -1,0 +1,63 @@
+"""Logging that never writes a member's phone number, and names the job it runs in."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Flask
+
+# Eight or more digits, optionally led by + and split by spaces or dashes: long enough to be
+# a phone number, short enough to leave ids, counts and timestamps alone.
+PHONE_LIKE = re.compile(r"(?:whatsapp:)?\+?\d(?:[\s-]?\d){7,}")
+
+
+def redact(text: str) -> str:
+    return PHONE_LIKE.sub(lambda m: mask_digits(m.group(0)), text)
+
+
+def mask_digits(number: str) -> str:
+    digits = [ch for ch in number if ch.isdigit()]
+    return "•••" + "".join(digits[-2:])
+
+
+class RedactingFilter(logging.Filter):
+    """Defence in depth: code should never log a number, but if it does, mask it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg = redacted
+            record.args = None
+        return True
+
+
+class CurrentJobFilter(logging.Filter):
+    """Put the RQ job id in every record logged while a job runs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from rq import get_current_job
+
+        job = get_current_job()
+        record.job_id = job.id if job is not None else "-"
+        return True
+
+
+def configure_logging(app: Flask) -> None:
+    root = logging.getLogger()
+    if not any(isinstance(f, RedactingFilter) for h in root.handlers for f in h.filters):
+        if not root.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s [%(job_id)s] %(name)s: %(message)s")
+            )
+            root.addHandler(handler)
+        for handler in root.handlers:
+            handler.addFilter(CurrentJobFilter())
+            handler.addFilter(RedactingFilter())
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    # The Twilio client logs every request's form data, message body and number included,
+    # at INFO. Keep it to warnings.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

@@ -1,0 +1,123 @@
+"""Which language to answer in.
+
+A new member's language is guessed from their first message with lingua (built for short
+text), limited to the languages we ship and trusted only above a confidence threshold;
+otherwise from the official languages of their number's country; otherwise the default.
+A member can always choose with the LANGUAGE keyword.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import phonenumbers
+from babel import Locale
+from babel.languages import get_official_languages
+from flask import current_app
+from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
+
+from ..models import LocaleSource
+
+# Below this many letters a guess is noise ("ok", "👍", "K7Q2").
+MIN_LETTERS = 4
+
+
+@dataclass(frozen=True)
+class LocaleChoice:
+    locale: str
+    source: str
+
+
+@cache
+def _detector(locales: tuple[str, ...]) -> LanguageDetector:
+    languages = [
+        Language.from_iso_code_639_1(getattr(IsoCode639_1, loc.upper())) for loc in locales
+    ]
+    # Preloading keeps the first webhook as fast as the rest.
+    return (
+        LanguageDetectorBuilder.from_languages(*languages).with_preloaded_language_models().build()
+    )
+
+
+def detect(text: str | None) -> str | None:
+    """The shipped locale ``text`` is written in, if lingua is confident enough."""
+    if not text or sum(ch.isalpha() for ch in text) < MIN_LETTERS:
+        return None
+    locales = shipped_base_locales()
+    detector = _detector(locales)
+    confidences = detector.compute_language_confidence_values(text)
+    if not confidences:
+        return None
+    best = confidences[0]
+    if best.value < current_app.config["LANGUAGE_DETECTION_MIN_CONFIDENCE"]:
+        return None
+    code = best.language.iso_code_639_1.name.lower()
+    return code if code in locales else None
+
+
+def shipped_base_locales() -> tuple[str, ...]:
+    return tuple(current_app.config["SHIPPED_LOCALES"])
+
+
+def from_region(region: str | None) -> str | None:
+    """The first shipped language official in ``region`` (phonenumbers' ISO country)."""
+    if not region:
+        return None
+    shipped = shipped_base_locales()
+    for language in get_official_languages(region, de_facto=True):
+        base = language.split("_")[0]
+        if base in shipped:
+            return base
+    return None
+
+
+def region_of(e164: str) -> str | None:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def choose_locale(
+    text: str | None, region: str | None, detected: str | None = None
+) -> LocaleChoice:
+    detected = detected or detect(text)
+    if detected:
+        return LocaleChoice(detected, LocaleSource.DETECTED)
+    by_region = from_region(region)
+    if by_region:
+        return LocaleChoice(by_region, LocaleSource.COUNTRY)
+    return LocaleChoice(current_app.config["DEFAULT_LOCALE"], LocaleSource.DEFAULT)
+
+
+def menu_locales() -> list[str]:
+    """The languages offered by the LANGUAGE menu, numbered from 1 in this order."""
+    return list(current_app.config["SHIPPED_LOCALES"])
+
+
+def menu_options() -> str:
+    return "\n".join(
+        f"{number} {native_name(locale)}" for number, locale in enumerate(menu_locales(), 1)
+    )
+
+
+def native_name(locale: str) -> str:
+    name = Locale.parse(locale).get_display_name(locale) or locale
+    return name[:1].upper() + name[1:]
+
+
+def menu_choice(text: str | None) -> str | None:
+    """The locale a reply to the menu picks: "2", " 2. ", "٢" (any digit script) or a name."""
+    if not text:
+        return None
+    stripped = text.strip().rstrip(".)")
+    locales = menu_locales()
+    if stripped.isdigit():
+        number = int("".join(str(int(ch)) for ch in stripped))  # int() reads any script's digits
+        return locales[number - 1] if 1 <= number <= len(locales) else None
+    folded = stripped.casefold()
+    for locale in locales:
+        if folded in {native_name(locale).casefold(), locale}:
+            return locale
+    return None

@@ -1,0 +1,190 @@
+"""Every message a member can read, in one place.
+
+The English text is the Babel msgid; the catalogues under ``translations/`` carry the
+shipped translations. Rendering always happens under ``force_locale`` inside an app
+context, because outside a request Flask-Babel has no locale and would quietly answer in
+English.
+
+House voice: short, plain and warm; say "you"; say what happens next and roughly when;
+never ask for more than the member chose to tell; every message says how to stop.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import force_locale, gettext, pgettext
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction; it is translated when rendered."""
+    return message
+
+
+def NP_(context: str, message: str) -> str:
+    """Mark a string with a context for extraction (Babel keyword spec ``NP_:1c,2``)."""
+    return message
+
+
+@dataclass(frozen=True)
+class Template:
+    kind: str
+    msgid: str
+    # For interpreters: where the message is used and what the placeholders mean.
+    note: str
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        return frozenset(PLACEHOLDER.findall(self.msgid))
+
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+TEMPLATES: dict[str, Template] = {
+    t.kind: t
+    for t in (
+        Template(
+            "ack",
+            N_(
+                "Thank you, we got your message. A person will read it. We will tell you what "
+                "happens next within %(days)s days. Ref %(ref)s. Reply STOP to stop."
+            ),
+            "Acknowledgement of a text. ref: short reference; days: when they will hear back.",
+        ),
+        Template(
+            "ack_voice",
+            N_(
+                "Thank you, we got your voice note. A person will listen to it. We will tell you "
+                "what happens next within %(days)s days. Ref %(ref)s. Reply STOP to stop."
+            ),
+            "Acknowledgement of a voice note with no text.",
+        ),
+        Template(
+            "ack_photo",
+            N_(
+                "Thank you, we got your photo. A person will look at it. We will tell you what "
+                "happens next within %(days)s days. Ref %(ref)s. Reply STOP to stop."
+            ),
+            "Acknowledgement of a photo or other file with no text.",
+        ),
+        Template(
+            "ack_inline",
+            N_(
+                "Thank you, we got your message. A person will read it. We will tell you what "
+                "happens next within %(days)s days. Reply STOP to stop."
+            ),
+            "Acknowledgement sent straight away when our database is briefly unavailable.",
+        ),
+        Template(
+            "help",
+            N_(
+                "%(org)s reads every message and replies. Text us in any language. Reply "
+                "LANGUAGE to change language, FORGET to erase your data, STOP to stop."
+            ),
+            "Answer to HELP. org: the organisation's name. Keep the keywords in capitals.",
+        ),
+        Template(
+            "stop",
+            N_("You will get no more messages from %(org)s. Reply START if you want to come back."),
+            "Confirmation after STOP. org: the organisation's name.",
+        ),
+        Template(
+            "start",
+            N_("Welcome back. Text us any time, in any language. Reply STOP to stop."),
+            "Confirmation after START.",
+        ),
+        Template(
+            "language_menu",
+            N_("Reply with a number to choose your language:\n%(options)s\nReply STOP to stop."),
+            "Answer to LANGUAGE. options: one line per language, like '2 Cymraeg'.",
+        ),
+        Template(
+            "language_set",
+            N_("We will write to you in English from now on. Reply STOP to stop."),
+            "Confirmation of a language choice. Name YOUR language instead of English.",
+        ),
+        Template(
+            "forget",
+            N_(
+                "We have erased your phone number and your messages. This is our last message "
+                "unless you text us again."
+            ),
+            "Confirmation after FORGET; the number is already erased.",
+        ),
+        Template(
+            "what_next",
+            N_("About your feedback %(ref)s: %(summary)s Reply STOP to stop."),
+            "What was decided. summary: the decision's short summary, already in this language.",
+        ),
+        Template(
+            "what_next_update",
+            N_("An update about your feedback %(ref)s: %(summary)s Reply STOP to stop."),
+            "A change to a decision the member was already told about.",
+        ),
+        Template(
+            "rating_question",
+            N_(
+                "Did we listen to you? Reply 1 for yes, 2 for partly, 3 for no. Reply STOP to stop."
+            ),
+            "Sent after what_next. Keep the digits 1, 2 and 3.",
+        ),
+        Template(
+            "rating_thanks",
+            N_("Thank you for telling us. Reply STOP to stop."),
+            "Answer to a rating of yes or partly.",
+        ),
+        Template(
+            "rating_reopened",
+            N_(
+                "Thank you for telling us. A person will look at your feedback %(ref)s again. "
+                "Reply STOP to stop."
+            ),
+            "Answer to a rating of no: the feedback is reopened.",
+        ),
+        Template(
+            "interim",
+            N_(
+                "We are still working on your feedback %(ref)s. We will tell you what happens "
+                "next. Reply STOP to stop."
+            ),
+            "Sent when no decision has been made for a while, so nobody waits in silence.",
+        ),
+    )
+}
+
+# Keywords members can send. The English words always work; each catalogue adds its own.
+# The msgstr is a comma-separated list of words in that language.
+KEYWORD_CONTEXT = "keyword"
+KEYWORD_MSGIDS: dict[str, str] = {
+    "stop": NP_("keyword", "STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT, REVOKE"),
+    "start": NP_("keyword", "START, UNSTOP, OPTIN"),
+    "help": NP_("keyword", "HELP, INFO"),
+    "language": NP_("keyword", "LANGUAGE, LANG"),
+    "forget": NP_("keyword", "FORGET, ERASE"),
+}
+
+
+class UnknownTemplate(KeyError):
+    pass
+
+
+def render(kind: str, locale: str, **values: Any) -> str:
+    """The text of message ``kind`` in ``locale``, with ``values`` filled in."""
+    try:
+        template = TEMPLATES[kind]
+    except KeyError as exc:
+        raise UnknownTemplate(kind) from exc
+    missing = template.placeholders - values.keys()
+    if missing:
+        raise ValueError(f"{kind} needs {', '.join(sorted(missing))}")
+    with force_locale(locale):
+        return gettext(template.msgid, **values)
+
+
+def keywords_for(action: str, locale: str) -> list[str]:
+    """The words that mean ``action`` in ``locale`` (the English ones are separate)."""
+    with force_locale(locale):
+        translated = pgettext(KEYWORD_CONTEXT, KEYWORD_MSGIDS[action])
+    return [word.strip() for word in translated.split(",") if word.strip()]

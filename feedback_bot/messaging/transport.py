@@ -1,0 +1,143 @@
+"""Transports: how an outbound row leaves the building.
+
+``TwilioTransport`` calls Twilio's Messages API. ``ConsoleTransport`` (no Twilio account
+configured) records the message in the log and treats it as delivered, so the whole
+system, worker and outbox included, runs on a laptop.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.rest import Client
+
+from ..logs import mask_digits
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    sid: str
+    status: str  # as Twilio reported it: queued, accepted, sent, delivered...
+
+
+class SendError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class TransientSendError(SendError):
+    """Worth trying again later: rate limits, Twilio outages, timeouts, network trouble."""
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """Trying again would fail the same way: a bad number, an unsubscribed member."""
+
+
+# Twilio error codes that mean "this recipient is gone", not "this message is bad".
+UNSUBSCRIBED = "21610"
+INVALID_NUMBERS = frozenset({"21211", "21614", "21612", "21408", "63003"})
+OUTSIDE_WHATSAPP_WINDOW = "63016"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    to: str  # "+447700900123" or "whatsapp:+447700900123"
+    from_: str | None
+    body: str
+    status_callback: str | None
+
+
+class Transport(Protocol):
+    name: str
+
+    def send(self, envelope: Envelope) -> Accepted: ...
+
+    def find_sent(self, envelope: Envelope, since: datetime) -> Accepted | None:
+        """A message like ``envelope`` that the provider accepted at or after ``since``."""
+        ...
+
+
+class TwilioTransport:
+    name = "twilio"
+
+    def __init__(self, client: Client, messaging_service_sid: str | None = None) -> None:
+        self.client = client
+        self.messaging_service_sid = messaging_service_sid
+
+    def send(self, envelope: Envelope) -> Accepted:
+        params: dict[str, str] = {"to": envelope.to, "body": envelope.body}
+        if envelope.from_:
+            params["from_"] = envelope.from_
+        elif self.messaging_service_sid:
+            params["messaging_service_sid"] = self.messaging_service_sid
+        if envelope.status_callback:
+            params["status_callback"] = envelope.status_callback
+        try:
+            message = self.client.messages.create(**params)
+        except TwilioRestException as exc:
+            raise classify_rest_error(exc) from exc
+        except requests.RequestException as exc:
+            # Timeouts and dropped connections: Twilio may or may not have the message. The
+            # row stays "sending" until retried; the sweeper asks Twilio before re-sending.
+            raise TransientSendError("network", type(exc).__name__) from exc
+        except TwilioException as exc:
+            raise TransientSendError("twilio", str(exc)) from exc
+        return Accepted(sid=message.sid, status=message.status or "queued")
+
+    def find_sent(self, envelope: Envelope, since: datetime) -> Accepted | None:
+        filters: dict[str, str] = {"to": envelope.to}
+        if envelope.from_:
+            filters["from_"] = envelope.from_
+        # Twilio's list filters by the day a message was *sent*, which a queued message
+        # does not have yet, so ask for the newest messages to this member and compare.
+        for message in self.client.messages.list(**filters, limit=50):
+            created = message.date_created
+            if created is not None and created < since - timedelta(seconds=5):
+                break
+            if message.body == envelope.body:
+                return Accepted(sid=message.sid, status=message.status or "queued")
+        return None
+
+
+def classify_rest_error(exc: TwilioRestException) -> SendError:
+    code = str(exc.code) if exc.code is not None else str(exc.status)
+    message = exc.msg if isinstance(exc.msg, str) else str(exc)
+    if exc.status == 429 or code == "20429":
+        return TransientSendError(code, message)
+    if exc.status >= 500:
+        return TransientSendError(code, message)
+    return PermanentSendError(code, message)
+
+
+class ConsoleTransport:
+    """Prints instead of sending; the outbox row itself is the record."""
+
+    name = "console"
+
+    def send(self, envelope: Envelope) -> Accepted:
+        sid = "SMconsole" + secrets.token_hex(12)
+        log.info(
+            "console transport: message %s to %s (%d characters)",
+            sid,
+            mask_digits(envelope.to),
+            len(envelope.body),
+        )
+        return Accepted(sid=sid, status="delivered")
+
+    def find_sent(self, envelope: Envelope, since: datetime) -> Accepted | None:
+        # Nothing leaves the machine, so nothing can be half-sent.
+        return None

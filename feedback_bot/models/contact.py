@@ -1,0 +1,56 @@
+"""A member: one phone number, kept encrypted, found by a keyed hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .. import clock
+from ..extensions import db
+from .types import UTCDateTime
+
+
+class LocaleSource:
+    DETECTED = "detected"
+    COUNTRY = "country"
+    DEFAULT = "default"
+    CHOSEN = "chosen"
+
+
+class Contact(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "contact"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Keyed hash of the E.164 number: lookups without decrypting. NULL once forgotten, so a
+    # later text from the same phone starts afresh as somebody new.
+    phone_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    phone_ciphertext: Mapped[str | None] = mapped_column(Text)
+    # ISO 3166 region of the number: language fallback and local time for quiet hours.
+    region: Mapped[str | None] = mapped_column(String(2))
+    locale: Mapped[str] = mapped_column(String(16))
+    locale_source: Mapped[str] = mapped_column(String(16))
+    uses_sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    uses_whatsapp: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    whatsapp_last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    language_menu_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    forgotten_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def label(self) -> str:
+        """A pseudonym staff can use without seeing the number."""
+        from ..refs import encode_ref
+
+        return f"Member {encode_ref(self.id, salt=7)}"
+
+    @property
+    def opted_out(self) -> bool:
+        return self.opted_out_at is not None
+
+    @property
+    def forgotten(self) -> bool:
+        return self.forgotten_at is not None

@@ -1,0 +1,100 @@
+"""What members send: inbound messages, their media, and the feedback items they form."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .. import clock
+from ..extensions import db
+from ..refs import encode_ref
+from .contact import Contact
+from .types import UTCDateTime
+
+
+class Channel:
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    ALL = (SMS, WHATSAPP)
+
+
+class ItemStatus:
+    NEW = "new"
+    TRIAGED = "triaged"
+    LINKED = "linked"
+    TOLD = "told"
+    CLOSED = "closed"
+
+
+class Disposition:
+    """What the webhook made of an inbound message."""
+
+    FEEDBACK = "feedback"  # part of a feedback item
+    KEYWORD = "keyword"  # STOP, HELP, LANGUAGE, ... handled, not feedback
+    MENU_REPLY = "menu_reply"  # a number answering the language menu
+    NOT_OURS = "not_ours"  # sent to a number we do not run: kept for review, not answered
+    INVALID_SENDER = "invalid_sender"  # not a phone number we could ever answer
+
+
+class FeedbackItem(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "feedback_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    locale: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=ItemStatus.NEW, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    contact: Mapped[Contact | None] = relationship()
+    messages: Mapped[list[InboundMessage]] = relationship(
+        back_populates="item", order_by="InboundMessage.id"
+    )
+
+    @property
+    def ref(self) -> str:
+        return encode_ref(self.id)
+
+
+class InboundMessage(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "inbound_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Twilio retries a webhook it thinks failed; the unique SID turns a retry into a no-op.
+    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_item.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    # The number of ours it was sent to (not personal data).
+    to_address: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str | None] = mapped_column(Text)
+    num_media: Mapped[int] = mapped_column(Integer, default=0)
+    disposition: Mapped[str] = mapped_column(String(16))
+    detected_locale: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    item: Mapped[FeedbackItem | None] = relationship(back_populates="messages")
+    media: Mapped[list[InboundMedia]] = relationship(
+        back_populates="message", order_by="InboundMedia.position", cascade="all, delete-orphan"
+    )
+
+
+class InboundMedia(db.Model):  # type: ignore[name-defined,misc]
+    """A photo or voice note as Twilio described it; the file is fetched by a job."""
+
+    __tablename__ = "inbound_media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("inbound_message.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(128))
+    source_url: Mapped[str | None] = mapped_column(Text)
+    storage_path: Mapped[str | None] = mapped_column(Text)
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    message: Mapped[InboundMessage] = relationship(back_populates="media")

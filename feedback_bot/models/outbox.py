@@ -1,0 +1,109 @@
+"""The outbox: every message we owe a member, and what Twilio told us about it.
+
+A row is the truth about a message; the RQ job that sends it is only a wake-up call. The
+sweeper re-enqueues any row the queue lost, so losing Redis loses nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .. import clock
+from ..extensions import db
+from .contact import Contact
+from .feedback import FeedbackItem
+from .types import UTCDateTime
+
+
+class OutboundStatus:
+    PENDING = "pending"  # waiting for a worker (maybe until next_attempt_at)
+    SENDING = "sending"  # a worker claimed it and is talking to Twilio
+    QUEUED = "queued"  # Twilio accepted it
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"  # WhatsApp only
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # never sent on purpose (opted out, forgotten)
+
+    # Status callbacks only ever move a row forward through these ranks.
+    RANK = {
+        PENDING: 0,
+        SENDING: 1,
+        QUEUED: 2,
+        SENT: 3,
+        DELIVERED: 4,
+        UNDELIVERED: 4,
+        FAILED: 4,
+        READ: 5,
+    }
+    ACCEPTED_BY_TWILIO = (QUEUED, SENT, DELIVERED, READ, UNDELIVERED)
+    OPEN = (PENDING, SENDING)
+
+
+class MessageKind:
+    ACK = "ack"
+    ACK_INLINE = "ack_inline"
+    HELP = "help"
+    STOP = "stop"
+    START = "start"
+    LANGUAGE_MENU = "language_menu"
+    LANGUAGE_SET = "language_set"
+    FORGET = "forget"
+
+    # Sent even to a member who opted out: they confirm just that, or answer HELP, which
+    # carriers require to work always.
+    SENT_WHEN_OPTED_OUT = (STOP, FORGET, HELP)
+
+
+class OutboundMessage(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "outbound_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # One row per thing we owe: "ack:item:42". Re-running any step cannot owe it twice.
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_item.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    locale: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str | None] = mapped_column(Text)
+    # The destination, encrypted, kept on the row so that the confirmation of a FORGET can
+    # still be sent after the contact's number is erased; cleared once the row is final.
+    to_ciphertext: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=OutboundStatus.PENDING, index=True)
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sending_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when an attempt ended without knowing whether Twilio took the message (timeout,
+    # dropped connection, worker killed). The next attempt first asks Twilio for messages
+    # to this member since then, so that doubt never turns into a duplicate.
+    unconfirmed_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
+
+    contact: Mapped[Contact | None] = relationship()
+    item: Mapped[FeedbackItem | None] = relationship()
+
+
+class DeliveryEvent(db.Model):  # type: ignore[name-defined,misc]
+    """Every status callback as received.
+
+    A callback can overtake the commit that stores the SID it names; keeping the event
+    lets the send job apply it afterwards instead of dropping it.
+    """
+
+    __tablename__ = "delivery_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    twilio_sid: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

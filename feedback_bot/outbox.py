@@ -1,0 +1,281 @@
+"""Writing to the outbox, and moving rows through it.
+
+Every change of a row's status is a compare-and-set UPDATE, so that two workers, a worker
+and the sweeper, or a job delivered twice can never both act on the same row.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, func, or_, select, update
+
+from . import clock
+from .dbutil import insert_ignoring_conflict
+from .extensions import db
+from .messaging.templates import render
+from .models import (
+    Contact,
+    DeliveryEvent,
+    FeedbackItem,
+    OutboundMessage,
+    OutboundStatus,
+)
+from .privacy import vault
+
+log = logging.getLogger(__name__)
+
+WHATSAPP_PREFIX = "whatsapp:"
+
+
+def address_for(e164: str, channel: str) -> str:
+    return WHATSAPP_PREFIX + e164 if channel == "whatsapp" else e164
+
+
+def owe_message(
+    *,
+    key: str,
+    kind: str,
+    contact: Contact,
+    channel: str,
+    locale: str | None = None,
+    item: FeedbackItem | None = None,
+    to_e164: str | None = None,
+    status: str = OutboundStatus.PENDING,
+    **values: Any,
+) -> int | None:
+    """Add a row to the outbox, unless one with ``key`` exists. Returns the new row's id.
+
+    The body is rendered now, in the member's language, so the row says exactly what will
+    be sent. The caller commits, then enqueues (``enqueue_send``).
+    """
+    locale = locale or contact.locale
+    if to_e164 is None:
+        if contact.phone_ciphertext is None:
+            log.info("not owing %s to contact %s: no number (forgotten)", kind, contact.id)
+            return None
+        to_e164 = vault().decrypt(contact.phone_ciphertext)
+    body = render(kind, locale, **values)
+    now = clock.now()
+    return insert_ignoring_conflict(
+        OutboundMessage,
+        {
+            "idempotency_key": key,
+            "contact_id": contact.id,
+            "item_id": item.id if item is not None else None,
+            "kind": kind,
+            "channel": channel,
+            "locale": locale,
+            "body": body,
+            "to_ciphertext": vault().encrypt(address_for(to_e164, channel)),
+            "status": status,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
+        key="idempotency_key",
+    )
+
+
+def claim(row_id: int) -> OutboundMessage | None:
+    """Take a pending row for sending; None if it is not due or somebody else has it."""
+    now = clock.now()
+    claimed = db.session.execute(
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.id == row_id,
+            OutboundMessage.status == OutboundStatus.PENDING,
+            or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now),
+        )
+        .values(
+            status=OutboundStatus.SENDING,
+            attempts=OutboundMessage.attempts + 1,
+            sending_started_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        return None
+    return db.session.get(OutboundMessage, row_id, populate_existing=True)
+
+
+def _finish(row: OutboundMessage, **values: Any) -> bool:
+    """Move a row we claimed out of SENDING; False if it was taken from us meanwhile."""
+    values.setdefault("updated_at", clock.now())
+    changed = db.session.execute(
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.id == row.id,
+            OutboundMessage.status == OutboundStatus.SENDING,
+            # The attempt number fences off a worker that lost its claim to the sweeper.
+            OutboundMessage.attempts == row.attempts,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not changed:
+        log.error("outbound %s was reclaimed while attempt %s ran", row.id, row.attempts)
+    return bool(changed)
+
+
+def mark_accepted(row: OutboundMessage, sid: str, twilio_status: str) -> bool:
+    status = twilio_status_to_ours(twilio_status) or OutboundStatus.QUEUED
+    done = _finish(
+        row,
+        status=status,
+        twilio_sid=sid,
+        accepted_at=clock.now(),
+        unconfirmed_since=None,
+        error_code=None,
+        error_message=None,
+    )
+    if done:
+        apply_early_events(sid)
+    return done
+
+
+def mark_retry(row: OutboundMessage, code: str, message: str, uncertain: bool) -> datetime | None:
+    """Schedule another attempt; returns when, or None if attempts are exhausted."""
+    config = current_app.config
+    if row.attempts >= config["SEND_MAX_ATTEMPTS"]:
+        _finish(row, status=OutboundStatus.FAILED, error_code=code, error_message=message[:500])
+        return None
+    delay = backoff_seconds(row.attempts)
+    when = clock.now() + timedelta(seconds=delay)
+    values: dict[str, Any] = {
+        "status": OutboundStatus.PENDING,
+        "next_attempt_at": when,
+        "error_code": code,
+        "error_message": message[:500],
+    }
+    if uncertain and row.unconfirmed_since is None:
+        # Twilio may have the message: ask before sending again.
+        values["unconfirmed_since"] = row.sending_started_at
+    return when if _finish(row, **values) else None
+
+
+def mark_failed(row: OutboundMessage, code: str, message: str) -> None:
+    _finish(row, status=OutboundStatus.FAILED, error_code=code, error_message=message[:500])
+
+
+def mark_cancelled(row: OutboundMessage, reason: str) -> None:
+    _finish(row, status=OutboundStatus.CANCELLED, error_code="cancelled", error_message=reason)
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential, capped, with jitter so that a burst of failures does not retry in step."""
+    config = current_app.config
+    ceiling = min(
+        config["SEND_BACKOFF_MAX_SECONDS"],
+        config["SEND_BACKOFF_BASE_SECONDS"] * 2 ** (attempts - 1),
+    )
+    return float(ceiling * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not secrecy
+
+
+TWILIO_STATUS = {
+    "accepted": OutboundStatus.QUEUED,
+    "scheduled": OutboundStatus.QUEUED,
+    "queued": OutboundStatus.QUEUED,
+    "sending": OutboundStatus.QUEUED,
+    "sent": OutboundStatus.SENT,
+    "delivered": OutboundStatus.DELIVERED,
+    "undelivered": OutboundStatus.UNDELIVERED,
+    "failed": OutboundStatus.FAILED,
+    "read": OutboundStatus.READ,
+}
+
+
+def twilio_status_to_ours(twilio_status: str | None) -> str | None:
+    return TWILIO_STATUS.get((twilio_status or "").lower())
+
+
+def advance_status(sid: str, status: str, error_code: str | None) -> bool:
+    """Move the row with ``sid`` forward to ``status``; never backward. True if it moved."""
+    rank = OutboundStatus.RANK[status]
+    lower = [name for name, r in OutboundStatus.RANK.items() if r < rank and r >= 2]
+    values: dict[str, Any] = {"status": status, "updated_at": clock.now()}
+    if error_code:
+        values["error_code"] = error_code
+    moved = db.session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.twilio_sid == sid, OutboundMessage.status.in_(lower))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(moved)
+
+
+def apply_early_events(sid: str) -> None:
+    """Apply status callbacks that arrived before we had stored this SID."""
+    events = db.session.scalars(
+        select(DeliveryEvent).where(DeliveryEvent.twilio_sid == sid).order_by(DeliveryEvent.id)
+    ).all()
+    for event in events:
+        advance_status(sid, event.status, event.error_code)
+    if events:
+        db.session.commit()
+
+
+def due_rows(limit: int) -> list[tuple[int, int]]:
+    """(id, attempts) of pending rows whose time has come; the queue may have lost them."""
+    now = clock.now()
+    rows = db.session.execute(
+        select(OutboundMessage.id, OutboundMessage.attempts)
+        .where(
+            OutboundMessage.status == OutboundStatus.PENDING,
+            or_(
+                OutboundMessage.next_attempt_at.is_(None),
+                OutboundMessage.next_attempt_at <= now,
+            ),
+        )
+        .order_by(OutboundMessage.id)
+        .limit(limit)
+    ).all()
+    return [(row_id, attempts) for row_id, attempts in rows]
+
+
+def release_stuck(older_than: timedelta, limit: int) -> list[int]:
+    """Rows left in SENDING by a worker that died; back to PENDING, to be checked first.
+
+    The worker may have died after Twilio accepted the message and before we stored its
+    SID, so ``unconfirmed_since`` makes the next attempt ask Twilio before sending.
+    """
+    cutoff = clock.now() - older_than
+    stuck = db.session.execute(
+        select(OutboundMessage.id, OutboundMessage.attempts, OutboundMessage.sending_started_at)
+        .where(
+            OutboundMessage.status == OutboundStatus.SENDING,
+            OutboundMessage.sending_started_at < cutoff,
+        )
+        .limit(limit)
+    ).all()
+    released = []
+    for row_id, attempts, started in stuck:
+        changed = db.session.execute(
+            update(OutboundMessage)
+            .where(
+                and_(
+                    OutboundMessage.id == row_id,
+                    OutboundMessage.status == OutboundStatus.SENDING,
+                    OutboundMessage.attempts == attempts,
+                )
+            )
+            .values(
+                status=OutboundStatus.PENDING,
+                next_attempt_at=None,
+                unconfirmed_since=func.coalesce(OutboundMessage.unconfirmed_since, started),
+                updated_at=clock.now(),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed:
+            released.append(row_id)
+    db.session.commit()
+    return released

@@ -1,0 +1,58 @@
+"""Phone numbers at rest: encrypted for use, hashed for lookup, masked for display.
+
+``FEEDBACK_ENCRYPTION_KEY`` holds one or more Fernet keys, newest first: new values are
+encrypted with the first, any of them decrypts (rotate by putting a new key in front and
+re-encrypting at leisure). The lookup hash is keyed by a key derived from the *last*
+(oldest) one, so that rotation does not change every hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import phonenumbers
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import Flask, current_app
+
+
+class Vault:
+    def __init__(self, keys: str) -> None:
+        key_list = [key.strip() for key in keys.split(",") if key.strip()]
+        self._fernet = MultiFernet([Fernet(key.encode()) for key in key_list])
+        self._hash_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"feedback-bot phone lookup"
+        ).derive(key_list[-1].encode())
+
+    def encrypt(self, value: str) -> str:
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("cannot decrypt: wrong FEEDBACK_ENCRYPTION_KEY?") from exc
+
+    def lookup_hash(self, e164: str) -> str:
+        return hmac.new(self._hash_key, e164.encode(), hashlib.sha256).hexdigest()
+
+
+def vault() -> Vault:
+    return current_app.extensions["feedback_vault"]  # type: ignore[no-any-return]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["feedback_vault"] = Vault(app.config["FEEDBACK_ENCRYPTION_KEY"])
+
+
+def mask_phone(e164: str) -> str:
+    """``+447700900123`` as ``+44 •••• ••01 23``: enough to tell two members apart."""
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return "••••"
+    national = str(number.national_number)
+    tail = national[-4:]
+    return f"+{number.country_code} •••• ••{tail[:2]} {tail[2:]}"

@@ -1,0 +1,100 @@
+"""Where an inbound message waits when the database is down.
+
+The webhook has already answered the member inline; the payload must not be lost. It goes
+to Redis (shared by every web process and the workers) or, if Redis is down too, to a
+file in ``SPOOL_DIR``. Either way it is encrypted: it holds a phone number and a message.
+The sweeper drains both into the database through the normal intake, so a spooled
+message is stored exactly like any other (and a Twilio retry of it is still a no-op).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from .jobs import enqueue_send, redis_connection
+from .privacy import vault
+from .webhooks.payload import InboundPayload
+
+log = logging.getLogger(__name__)
+
+SPOOL_KEY = "feedback:spool"
+PROCESSING_KEY = "feedback:spool:processing"
+
+
+def spool_dir() -> Path:
+    configured = current_app.config.get("SPOOL_DIR")
+    return Path(configured) if configured else Path(current_app.instance_path) / "spool"
+
+
+def keep(payload: InboundPayload) -> str:
+    """Store ``payload`` durably outside the database. Returns where ("redis" or "file")."""
+    token = vault().encrypt(json.dumps({"payload": payload.to_dict(), "inline_ack": True}))
+    try:
+        redis_connection().rpush(SPOOL_KEY, token)
+        return "redis"
+    except RedisError:
+        log.error("Redis is unreachable too: spooling inbound message to disk")
+    folder = spool_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{payload.message_sid}-{secrets.token_hex(4)}.spool"
+    temporary = final.with_suffix(".tmp")
+    with temporary.open("w") as handle:
+        handle.write(token)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.rename(final)
+    return "file"
+
+
+def drain(limit: int = 500) -> int:
+    """Ingest spooled messages; returns how many. Stops at the first database error.
+
+    A Redis entry moves to a processing list while it is ingested and leaves it only after
+    the commit, so a crash mid-drain puts it back next time; ingesting twice is harmless
+    because intake ignores a MessageSid it has seen.
+    """
+    ingested = 0
+    connection = redis_connection()
+    while connection.lmove(PROCESSING_KEY, SPOOL_KEY, "RIGHT", "LEFT") is not None:
+        pass  # recover what a crashed drain left half-done
+    while ingested < limit:
+        raw = connection.lmove(SPOOL_KEY, PROCESSING_KEY, "LEFT", "RIGHT")
+        if raw is None:
+            break
+        if not _ingest(raw.decode() if isinstance(raw, bytes) else str(raw)):
+            connection.lmove(PROCESSING_KEY, SPOOL_KEY, "RIGHT", "LEFT")
+            return ingested
+        connection.lrem(PROCESSING_KEY, 1, raw)
+        ingested += 1
+    folder = spool_dir()
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.spool")):
+            if ingested >= limit or not _ingest(path.read_text()):
+                break
+            path.unlink(missing_ok=True)
+            ingested += 1
+    if ingested:
+        log.info("ingested %s spooled inbound messages", ingested)
+    return ingested
+
+
+def _ingest(token: str) -> bool:
+    from .intake import accept
+
+    data = json.loads(vault().decrypt(token))
+    payload = InboundPayload.from_dict(data["payload"])
+    try:
+        result = accept(payload, inline_acknowledged=bool(data.get("inline_ack")))
+    except SQLAlchemyError:
+        log.warning("database still unavailable; spooled messages wait")
+        return False
+    enqueue_send(result.owed)
+    return True

