@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
@@ -387,6 +387,18 @@ def test_wrong_auth_token_is_401(fake: FakeTwilio) -> None:
         "more_info": "https://www.twilio.com/docs/errors/20003",
         "status": 401,
     }
+
+
+def test_list_errors_are_not_rest_exceptions(fake: FakeTwilio) -> None:
+    # The client's Page raises a bare TwilioException (no .code) for any non-200 page.
+    bad = _client(fake, auth_token="not-the-token")
+    try:
+        with pytest.raises(TwilioException) as caught:
+            bad.messages.list()
+    finally:
+        _close(bad)
+    assert not isinstance(caught.value, TwilioRestException)
+    assert "Unable to fetch page" in str(caught.value)
 
 
 def test_other_account_in_url_is_404(fake: FakeTwilio, client: Client) -> None:

@@ -36,6 +36,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -529,8 +530,10 @@ class FakeTwilio:
             thread.join(timeout=5)
         with self._lock:
             workers, self._workers = self._workers, []
+        # Workers stuck in a callback POST are daemons: wait a little, never for long.
+        deadline = time.monotonic() + 1.0
         for worker in workers:
-            worker.join(timeout=1)
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
         self._server = None
         self._serve_thread = None
 
