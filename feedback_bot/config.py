@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 SHIPPED_LOCALES = ("en", "cy", "pl", "ro", "ur", "ar", "bn", "so", "es", "uk")
 
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+
 PRODUCTION_REQUIRED = (
     "SECRET_KEY",
     "FEEDBACK_ENCRYPTION_KEY",
@@ -87,6 +89,11 @@ def defaults() -> dict[str, Any]:
         "ORG_NAME": "Feedback",
         "ACK_COALESCE_SECONDS": 120,
         "INTERIM_UPDATE_DAYS": 21,
+        "RATING_REPLY_DAYS": 7,
+        "QUIET_HOURS_START": 21,
+        "QUIET_HOURS_END": 8,
+        "SEND_RATE_PER_SECOND": 10.0,
+        "BULK_QUEUE_NAME": "feedback-bulk",
         "LANGUAGE_DETECTION_MIN_CONFIDENCE": 0.5,
         "LANGUAGE_MENU_REPLY_MINUTES": 60,
         "MAX_INBOUND_BODY_CHARS": 10_000,
@@ -111,9 +118,7 @@ def defaults() -> dict[str, Any]:
         "TWILIO_INBOUND_NUMBERS": [],
         "SIMULATOR_ENABLED": False,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        "BABEL_TRANSLATION_DIRECTORIES": str(
-            Path(__file__).resolve().parent.parent / "translations"
-        ),
+        "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
     }
@@ -154,6 +159,9 @@ def from_environment(environ: Mapping[str, str], instance_path: Path) -> dict[st
     config["SEND_MAX_ATTEMPTS"] = env_int(environ.get("SEND_MAX_ATTEMPTS"), 12, minimum=1)
     config["SWEEP_INTERVAL_SECONDS"] = env_int(environ.get("SWEEP_INTERVAL_SECONDS"), 30, 1)
     config["SENDING_STUCK_SECONDS"] = env_int(environ.get("SENDING_STUCK_SECONDS"), 60, 1)
+    config["SEND_RATE_PER_SECOND"] = env_float(environ.get("SEND_RATE_PER_SECOND"), 10.0, 0.1)
+    config["QUIET_HOURS_START"] = env_int(environ.get("QUIET_HOURS_START"), 21)
+    config["QUIET_HOURS_END"] = env_int(environ.get("QUIET_HOURS_END"), 8)
     config["TWILIO_INBOUND_NUMBERS"] = env_list(environ.get("TWILIO_INBOUND_NUMBERS"))
     config["SIMULATOR_ENABLED"] = mode == "development" and env_bool(
         environ.get("SIMULATOR_ENABLED"), default=True

@@ -46,6 +46,7 @@ def owe_message(
     item: FeedbackItem | None = None,
     to_e164: str | None = None,
     status: str = OutboundStatus.PENDING,
+    decision_id: int | None = None,
     **values: Any,
 ) -> int | None:
     """Add a row to the outbox, unless one with ``key`` exists. Returns the new row's id.
@@ -67,6 +68,7 @@ def owe_message(
             "idempotency_key": key,
             "contact_id": contact.id,
             "item_id": item.id if item is not None else None,
+            "decision_id": decision_id,
             "kind": kind,
             "channel": channel,
             "locale": locale,
@@ -161,6 +163,17 @@ def mark_retry(row: OutboundMessage, code: str, message: str, uncertain: bool) -
     return when if _finish(row, **values) else None
 
 
+def defer(row: OutboundMessage, until: datetime, reason: str) -> bool:
+    """Put a claimed row back until ``until`` without spending an attempt."""
+    return _finish(
+        row,
+        status=OutboundStatus.PENDING,
+        next_attempt_at=until,
+        attempts=row.attempts - 1,
+        error_message=reason,
+    )
+
+
 def mark_failed(row: OutboundMessage, code: str, message: str) -> None:
     _finish(row, status=OutboundStatus.FAILED, error_code=code, error_message=message[:500])
 
@@ -223,11 +236,11 @@ def apply_early_events(sid: str) -> None:
         db.session.commit()
 
 
-def due_rows(limit: int) -> list[tuple[int, int]]:
-    """(id, attempts) of pending rows whose time has come; the queue may have lost them."""
+def due_rows(limit: int) -> list[tuple[int, int, str]]:
+    """(id, attempts, kind) of pending rows that are due; the queue may have lost them."""
     now = clock.now()
     rows = db.session.execute(
-        select(OutboundMessage.id, OutboundMessage.attempts)
+        select(OutboundMessage.id, OutboundMessage.attempts, OutboundMessage.kind)
         .where(
             OutboundMessage.status == OutboundStatus.PENDING,
             or_(
@@ -238,7 +251,7 @@ def due_rows(limit: int) -> list[tuple[int, int]]:
         .order_by(OutboundMessage.id)
         .limit(limit)
     ).all()
-    return [(row_id, attempts) for row_id, attempts in rows]
+    return [(row_id, attempts, kind) for row_id, attempts, kind in rows]
 
 
 def release_stuck(older_than: timedelta, limit: int) -> list[int]:

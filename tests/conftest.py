@@ -89,6 +89,7 @@ def base_config(database_url: str, redis_url: str, fake: FakeTwilio, tmp: Path) 
         "SEND_BACKOFF_BASE_SECONDS": 0.01,
         "SEND_BACKOFF_MAX_SECONDS": 0.05,
         "SEND_MAX_ATTEMPTS": 30,
+        "SEND_RATE_PER_SECOND": 1000.0,
         "SPOOL_DIR": str(tmp / "spool"),
         "MEDIA_DIR": str(tmp / "media"),
         "ORG_NAME": "Riverside Council",
@@ -208,10 +209,10 @@ def run_worker(app: Flask) -> None:
     from feedback_bot.jobs.worker import FeedbackWorker
 
     with app.app_context():
-        from feedback_bot.jobs import queue, redis_connection
+        from feedback_bot.jobs import bulk_queue, queue, redis_connection
 
         worker = FeedbackWorker(
-            [queue()], connection=redis_connection(), job_class=job_class_for(app)
+            [queue(), bulk_queue()], connection=redis_connection(), job_class=job_class_for(app)
         )
         worker.flask_app = app
     worker.work(burst=True, with_scheduler=True, logging_level="WARNING")

@@ -24,7 +24,12 @@ def init_app(app: Flask) -> None:
         raise RuntimeError("REDIS_URL is not set")
     connection = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
     app.extensions["feedback_redis"] = connection
+    # Replies to what a member just sent go first; bulk sends (a decision's fan-out,
+    # interim updates) queue behind them, so a big publish never delays an acknowledgement.
     app.extensions["feedback_queue"] = Queue(app.config["QUEUE_NAME"], connection=connection)
+    app.extensions["feedback_bulk_queue"] = Queue(
+        app.config["BULK_QUEUE_NAME"], connection=connection
+    )
     from .cli import register_cli
 
     register_cli(app)
@@ -38,12 +43,22 @@ def queue() -> Queue:
     return current_app.extensions["feedback_queue"]  # type: ignore[no-any-return]
 
 
+def bulk_queue() -> Queue:
+    return current_app.extensions["feedback_bulk_queue"]  # type: ignore[no-any-return]
+
+
+def queue_for(kind: str) -> Queue:
+    from ..models import MessageKind
+
+    return bulk_queue() if kind in MessageKind.UNPROMPTED else queue()
+
+
 def send_job_id(row_id: int, attempts: int) -> str:
     """One job id per row and attempt: the sweeper can tell whether a row's job is alive."""
     return f"send-{row_id}-{attempts}"
 
 
-def enqueue_send(row_ids: Iterable[int]) -> int:
+def enqueue_send(row_ids: Iterable[int], bulk: bool = False) -> int:
     """Wake a worker for each new outbox row (attempt 0). Returns how many were enqueued.
 
     Never raises: if Redis is unreachable the rows are safe in the database and the sweeper
@@ -51,24 +66,24 @@ def enqueue_send(row_ids: Iterable[int]) -> int:
     """
     enqueued = 0
     for row_id in row_ids:
-        if _enqueue(row_id, 0, None):
+        if _enqueue(bulk_queue() if bulk else queue(), row_id, 0, None):
             enqueued += 1
     return enqueued
 
 
-def enqueue_retry(row_id: int, attempts: int, delay: timedelta) -> bool:
-    return _enqueue(row_id, attempts, delay)
+def enqueue_retry(row_id: int, attempts: int, delay: timedelta, kind: str) -> bool:
+    return _enqueue(queue_for(kind), row_id, attempts, delay)
 
 
-def _enqueue(row_id: int, attempts: int, delay: timedelta | None) -> bool:
+def _enqueue(target: Queue, row_id: int, attempts: int, delay: timedelta | None) -> bool:
     from .send import send_outbound
 
     options = {"job_id": send_job_id(row_id, attempts), "result_ttl": 0, "failure_ttl": 86400}
     try:
         if delay is None:
-            queue().enqueue(send_outbound, row_id, **options)  # type: ignore[arg-type]
+            target.enqueue(send_outbound, row_id, **options)  # type: ignore[arg-type]
         else:
-            queue().enqueue_in(delay, send_outbound, row_id, **options)
+            target.enqueue_in(delay, send_outbound, row_id, **options)
     except RedisError as exc:
         log.warning("could not enqueue outbound %s (%s); the sweeper will", row_id, exc)
         return False
@@ -78,7 +93,7 @@ def _enqueue(row_id: int, attempts: int, delay: timedelta | None) -> bool:
 LIVE_JOB_STATUSES = {b"queued", b"scheduled", b"deferred"}
 
 
-def ensure_enqueued(rows: Iterable[tuple[int, int]]) -> int:
+def ensure_enqueued(rows: Iterable[tuple[int, int, str]]) -> int:
     """Enqueue each (row id, attempts) whose job is not waiting in Redis any more.
 
     A job can vanish with a Redis restart, or be left "started" by a worker killed
@@ -91,14 +106,14 @@ def ensure_enqueued(rows: Iterable[tuple[int, int]]) -> int:
     connection = redis_connection()
     prefix = queue().job_class.redis_job_namespace_prefix
     with connection.pipeline(transaction=False) as pipe:
-        for row_id, attempts in rows:
+        for row_id, attempts, _ in rows:
             pipe.hget(prefix + send_job_id(row_id, attempts), "status")
         statuses = pipe.execute()
     enqueued = 0
-    for (row_id, attempts), status in zip(rows, statuses, strict=True):
+    for (row_id, attempts, kind), status in zip(rows, statuses, strict=True):
         if status in LIVE_JOB_STATUSES:
             continue
         connection.delete(prefix + send_job_id(row_id, attempts))
-        if _enqueue(row_id, attempts, None):
+        if _enqueue(queue_for(kind), row_id, attempts, None):
             enqueued += 1
     return enqueued

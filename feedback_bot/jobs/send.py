@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from .. import clock
 from ..extensions import db
+from ..loop import after_accepted
 from ..messaging import sender_for, transport
+from ..messaging.pacing import quiet_until, wait_for_send_slot
 from ..messaging.transport import (
     UNSUBSCRIBED,
     Envelope,
@@ -16,6 +19,7 @@ from ..messaging.transport import (
 from ..models import Contact, MessageKind
 from ..outbox import (
     claim,
+    defer,
     mark_accepted,
     mark_cancelled,
     mark_failed,
@@ -23,7 +27,7 @@ from ..outbox import (
 )
 from ..privacy import vault
 from ..webhooks.urls import status_callback_url
-from . import enqueue_retry
+from . import enqueue_retry, enqueue_send
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +60,24 @@ def send_outbound(row_id: int) -> str:
         body=row.body,
         status_callback=status_callback_url(),
     )
+    if row.kind in MessageKind.UNPROMPTED:
+        until = quiet_until(envelope.to, clock.now())
+        if until is not None:
+            defer(row, until, "quiet hours")
+            enqueue_retry(row.id, row.attempts - 1, until - clock.now(), row.kind)
+            return "waiting for quiet hours to end"
+    if not wait_for_send_slot():
+        retry_at = clock.now() + timedelta(seconds=1)
+        defer(row, retry_at, "send rate")
+        enqueue_retry(row.id, row.attempts - 1, timedelta(seconds=1), row.kind)
+        return "waiting for the send rate"
     try:
         if row.unconfirmed_since is not None:
             # An earlier attempt may have reached Twilio without our hearing back.
             earlier = transport().find_sent(envelope, row.unconfirmed_since)
             if earlier is not None:
-                mark_accepted(row, earlier.sid, earlier.status)
+                if mark_accepted(row, earlier.sid, earlier.status):
+                    enqueue_send(after_accepted(row), bulk=True)
                 log.info("outbound %s had already reached Twilio as %s", row.id, earlier.sid)
                 return "already sent"
         accepted = transport().send(envelope)
@@ -73,7 +89,7 @@ def send_outbound(row_id: int) -> str:
                 "outbound %s failed for good after %s attempts: %s", row.id, row.attempts, exc.code
             )
             return f"failed: {exc.code}"
-        enqueue_retry(row.id, row.attempts, when - clock.now())
+        enqueue_retry(row.id, row.attempts, when - clock.now(), row.kind)
         log.info("outbound %s attempt %s: %s; retrying at %s", row.id, row.attempts, exc.code, when)
         return f"retrying: {exc.code}"
     except PermanentSendError as exc:
@@ -83,6 +99,7 @@ def send_outbound(row_id: int) -> str:
         mark_failed(row, exc.code, exc.message)
         log.warning("outbound %s refused by Twilio: %s", row.id, exc.code)
         return f"failed: {exc.code}"
-    mark_accepted(row, accepted.sid, accepted.status)
+    if mark_accepted(row, accepted.sid, accepted.status):
+        enqueue_send(after_accepted(row), bulk=True)
     log.info("outbound %s accepted as %s", row.id, accepted.sid)
     return "sent"

@@ -50,11 +50,12 @@ class FeedbackWorker(SimpleWorker):
 
 
 def build_worker(app: Flask) -> FeedbackWorker:
-    from . import queue, redis_connection
+    from . import bulk_queue, queue, redis_connection
 
     with app.app_context():
         connection = redis_connection()
-        queues: list[Queue] = [queue()]
+        # In order: RQ always takes from the first queue that has a job.
+        queues: list[Queue] = [queue(), bulk_queue()]
     interval = int(app.config["SWEEP_INTERVAL_SECONDS"])
     worker = FeedbackWorker(
         queues,

@@ -1,12 +1,17 @@
 """The database models, one module per concept."""
 
 from .contact import Contact, LocaleSource
+from .decision import Decision, DecisionTranslation, Outcome, ReviewState, Topic, item_topic
 from .feedback import Channel, Disposition, FeedbackItem, InboundMedia, InboundMessage, ItemStatus
 from .outbox import DeliveryEvent, MessageKind, OutboundMessage, OutboundStatus
+from .staff import AuditEntry, Role, User
 
 __all__ = [
+    "AuditEntry",
     "Channel",
     "Contact",
+    "Decision",
+    "DecisionTranslation",
     "DeliveryEvent",
     "Disposition",
     "FeedbackItem",
@@ -17,4 +22,10 @@ __all__ = [
     "MessageKind",
     "OutboundMessage",
     "OutboundStatus",
+    "Outcome",
+    "ReviewState",
+    "Role",
+    "Topic",
+    "User",
+    "item_topic",
 ]

@@ -11,6 +11,7 @@ from .. import clock
 from ..extensions import db
 from ..refs import encode_ref
 from .contact import Contact
+from .decision import Decision, Topic, item_topic
 from .types import UTCDateTime
 
 
@@ -26,6 +27,7 @@ class ItemStatus:
     LINKED = "linked"
     TOLD = "told"
     CLOSED = "closed"
+    REOPENED = "reopened"  # the member answered "no" to "Did we listen?"
 
 
 class Disposition:
@@ -48,8 +50,19 @@ class FeedbackItem(db.Model):  # type: ignore[name-defined,misc]
     status: Mapped[str] = mapped_column(String(16), default=ItemStatus.NEW, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decision.id"), index=True)
+    # "No action" closures still tell the member why, in this reason's summary.
+    closed_reason: Mapped[str | None] = mapped_column(Text)
+    # The member's answer to "Did we listen?": yes, partly or no.
+    rating: Mapped[str | None] = mapped_column(String(8))
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    told_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    interim_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     contact: Mapped[Contact | None] = relationship()
+    decision: Mapped[Decision | None] = relationship()
+    topics: Mapped[list[Topic]] = relationship(secondary=item_topic, order_by="Topic.name")
     messages: Mapped[list[InboundMessage]] = relationship(
         back_populates="item", order_by="InboundMessage.id"
     )

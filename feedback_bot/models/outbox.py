@@ -53,6 +53,16 @@ class MessageKind:
     LANGUAGE_MENU = "language_menu"
     LANGUAGE_SET = "language_set"
     FORGET = "forget"
+    WHAT_NEXT = "what_next"
+    WHAT_NEXT_UPDATE = "what_next_update"
+    RATING_QUESTION = "rating_question"
+    RATING_THANKS = "rating_thanks"
+    RATING_REOPENED = "rating_reopened"
+    INTERIM = "interim"
+
+    # Not answers to something the member just sent: these wait out quiet hours and go
+    # through the bulk queue.
+    UNPROMPTED = (WHAT_NEXT, WHAT_NEXT_UPDATE, RATING_QUESTION, INTERIM)
 
     # Sent even to a member who opted out: they confirm just that, or answer HELP, which
     # carriers require to work always.
@@ -67,6 +77,7 @@ class OutboundMessage(db.Model):  # type: ignore[name-defined,misc]
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_item.id"), index=True)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decision.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
     locale: Mapped[str] = mapped_column(String(16))

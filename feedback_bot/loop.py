@@ -1,0 +1,285 @@
+"""Closing the loop: decisions reach every member who gave feedback, in their language.
+
+Service functions used by the panel. Each commits its own change and only then enqueues,
+so a job can never look for a row that is not there yet. The fan-out itself is a job
+(``notify_decision``) whose every message has its own idempotency key: publishing twice,
+or a worker killed mid-publish, never sends anybody two copies.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import func, or_, select
+
+from . import clock
+from .extensions import db
+from .models import (
+    Contact,
+    Decision,
+    FeedbackItem,
+    ItemStatus,
+    MessageKind,
+    OutboundMessage,
+    OutboundStatus,
+)
+from .outbox import owe_message
+
+log = logging.getLogger(__name__)
+
+FAN_OUT_BATCH = 500
+
+
+def link(decision: Decision, items: list[FeedbackItem]) -> None:
+    for item in items:
+        item.decision_id = decision.id
+        if item.status in (ItemStatus.NEW, ItemStatus.TRIAGED, ItemStatus.REOPENED):
+            item.status = ItemStatus.LINKED
+    db.session.commit()
+    if decision.published:
+        schedule_fan_out(decision.id, decision.revision)
+
+
+def publish(decision: Decision) -> None:
+    if decision.published_at is None:
+        decision.published_at = clock.now()
+    db.session.commit()
+    schedule_fan_out(decision.id, decision.revision)
+
+
+def update_outcome(decision: Decision, notify_told: bool) -> None:
+    """Save an edit to a published decision; optionally tell those already told."""
+    if notify_told and decision.published:
+        decision.revision += 1
+    db.session.commit()
+    if notify_told and decision.published:
+        schedule_fan_out(decision.id, decision.revision)
+
+
+def close_no_action(item: FeedbackItem, reason: str) -> None:
+    item.status = ItemStatus.CLOSED
+    item.closed_reason = reason
+    db.session.commit()
+
+
+def schedule_fan_out(decision_id: int, revision: int) -> None:
+    from .jobs import bulk_queue
+
+    try:
+        bulk_queue().enqueue(notify_decision, decision_id, revision, result_ttl=0)
+    except RedisError:
+        # The sweeper re-runs the fan-out for published decisions with members left.
+        log.warning("could not enqueue the fan-out of decision %s; the sweeper will", decision_id)
+
+
+def notify_decision(decision_id: int, revision: int = 0) -> int:
+    """Owe "what happened next" to every linked member who has not had it. Idempotent.
+
+    Members whose language has no translated summary yet are skipped: they show as
+    "awaiting translation" and are picked up when the translation is saved.
+    """
+    from .jobs import enqueue_send
+
+    decision = db.session.get(Decision, decision_id)
+    if decision is None or not decision.published:
+        return 0
+    staff_locale = current_app.config["STAFF_LOCALE"]
+    kind = MessageKind.WHAT_NEXT if revision == 0 else MessageKind.WHAT_NEXT_UPDATE
+    owed_total = 0
+    last_id = 0
+    while True:
+        batch = db.session.execute(
+            select(FeedbackItem, Contact)
+            .join(Contact, FeedbackItem.contact_id == Contact.id)
+            .where(FeedbackItem.decision_id == decision_id, FeedbackItem.id > last_id)
+            .order_by(FeedbackItem.id)
+            .limit(FAN_OUT_BATCH)
+        ).all()
+        if not batch:
+            break
+        owed: list[int] = []
+        for item, contact in batch:
+            last_id = item.id
+            if contact.forgotten or contact.opted_out:
+                continue
+            summary = decision.summary_in(contact.locale, staff_locale)
+            if summary is None:
+                continue
+            row_id = owe_message(
+                key=f"{kind}:decision:{decision_id}:r{revision}:item:{item.id}",
+                kind=kind,
+                contact=contact,
+                channel=item.channel,
+                item=item,
+                decision_id=decision_id,
+                ref=item.ref,
+                summary=summary,
+            )
+            if row_id is not None:
+                owed.append(row_id)
+        db.session.commit()
+        enqueue_send(owed)
+        owed_total += len(owed)
+    log.info("decision %s r%s: %s messages owed", decision_id, revision, owed_total)
+    return owed_total
+
+
+def after_accepted(row: OutboundMessage) -> list[int]:
+    """What a message accepted by Twilio leads to; returns outbox rows to enqueue."""
+    if row.kind not in (MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE) or not row.item_id:
+        return []
+    item = db.session.get(FeedbackItem, row.item_id)
+    if item is None:
+        return []
+    if item.status == ItemStatus.LINKED:
+        item.status = ItemStatus.TOLD
+    item.told_at = item.told_at or clock.now()
+    owed = None
+    contact = db.session.get(Contact, item.contact_id) if item.contact_id else None
+    if row.kind == MessageKind.WHAT_NEXT and contact is not None and not contact.forgotten:
+        owed = owe_message(
+            key=f"rating_question:decision:{row.decision_id}:item:{item.id}",
+            kind=MessageKind.RATING_QUESTION,
+            contact=contact,
+            channel=item.channel,
+            item=item,
+            decision_id=row.decision_id,
+        )
+    db.session.commit()
+    return [owed] if owed else []
+
+
+RATINGS = {1: "yes", 2: "partly", 3: "no"}
+
+
+def rating_item(contact: Contact, body: str, now: datetime) -> tuple[FeedbackItem, str] | None:
+    """The item a bare "1", "2" or "3" rates, if the member was asked recently."""
+    text = body.strip().rstrip(".")
+    if len(text) != 1 or not text.isdigit() or int(text) not in RATINGS:
+        return None
+    days = current_app.config["RATING_REPLY_DAYS"]
+    item = db.session.scalars(
+        select(FeedbackItem)
+        .where(
+            FeedbackItem.contact_id == contact.id,
+            FeedbackItem.told_at.is_not(None),
+            FeedbackItem.told_at >= now - timedelta(days=days),
+            FeedbackItem.rating.is_(None),
+        )
+        .order_by(FeedbackItem.told_at.desc())
+        .limit(1)
+    ).first()
+    return (item, RATINGS[int(text)]) if item is not None else None
+
+
+def record_rating(item: FeedbackItem, rating: str, now: datetime) -> str:
+    """Store the rating; a "no" reopens the item for staff. Returns the reply's kind."""
+    item.rating = rating
+    item.rated_at = now
+    if rating == "no":
+        item.status = ItemStatus.REOPENED
+        item.reopened_at = now
+        return MessageKind.RATING_REOPENED
+    return MessageKind.RATING_THANKS
+
+
+def owe_interim_updates(limit: int = 500) -> int:
+    """Nobody waits in silence: one update per INTERIM_UPDATE_DAYS without a decision."""
+    from .jobs import enqueue_send
+
+    now = clock.now()
+    period = timedelta(days=current_app.config["INTERIM_UPDATE_DAYS"])
+    waiting = db.session.execute(
+        select(FeedbackItem, Contact)
+        .join(Contact, FeedbackItem.contact_id == Contact.id)
+        .where(
+            FeedbackItem.decision_id.is_(None),
+            FeedbackItem.status.in_((ItemStatus.NEW, ItemStatus.TRIAGED, ItemStatus.REOPENED)),
+            FeedbackItem.created_at <= now - period,
+            or_(
+                FeedbackItem.interim_sent_at.is_(None), FeedbackItem.interim_sent_at <= now - period
+            ),
+            Contact.forgotten_at.is_(None),
+            Contact.opted_out_at.is_(None),
+        )
+        .limit(limit)
+    ).all()
+    owed = []
+    for item, contact in waiting:
+        periods = int((now - item.created_at) / period)
+        row_id = owe_message(
+            key=f"interim:item:{item.id}:{periods}",
+            kind=MessageKind.INTERIM,
+            contact=contact,
+            channel=item.channel,
+            item=item,
+            ref=item.ref,
+        )
+        item.interim_sent_at = now
+        if row_id is not None:
+            owed.append(row_id)
+    db.session.commit()
+    enqueue_send(owed)
+    return len(owed)
+
+
+def progress(decision: Decision) -> dict[str, int]:
+    """Where the decision's "what happened next" messages are, for the panel."""
+    counts: Counter[str] = Counter()
+    rows = db.session.execute(
+        select(OutboundMessage.status, OutboundMessage.next_attempt_at, func.count())
+        .where(
+            OutboundMessage.decision_id == decision.id,
+            OutboundMessage.kind.in_((MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE)),
+        )
+        .group_by(OutboundMessage.status, OutboundMessage.next_attempt_at)
+    ).all()
+    now = clock.now()
+    for status, next_attempt_at, count in rows:
+        if status == OutboundStatus.PENDING and next_attempt_at and next_attempt_at > now:
+            counts["waiting_quiet_hours"] += count
+        elif status in (OutboundStatus.PENDING, OutboundStatus.SENDING):
+            counts["pending"] += count
+        elif status == OutboundStatus.READ:
+            counts["delivered"] += count
+        else:
+            counts[status] += count
+    counts["linked"] = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(FeedbackItem)
+            .where(FeedbackItem.decision_id == decision.id)
+        )
+        or 0
+    )
+    counts["awaiting_translation"] = sum(awaiting_translation(decision).values())
+    for key in ("queued", "sent", "delivered", "failed", "undelivered", "cancelled", "pending"):
+        counts.setdefault(key, 0)
+    counts.setdefault("waiting_quiet_hours", 0)
+    return dict(counts)
+
+
+def awaiting_translation(decision: Decision) -> dict[str, int]:
+    """Members of a published decision still waiting for a summary in their language."""
+    if not decision.published:
+        return {}
+    staff_locale = current_app.config["STAFF_LOCALE"]
+    locales = db.session.execute(
+        select(Contact.locale, func.count())
+        .join(FeedbackItem, FeedbackItem.contact_id == Contact.id)
+        .where(
+            FeedbackItem.decision_id == decision.id,
+            Contact.forgotten_at.is_(None),
+            Contact.opted_out_at.is_(None),
+        )
+        .group_by(Contact.locale)
+    ).all()
+    return {
+        locale: count
+        for locale, count in locales
+        if decision.summary_in(locale, staff_locale) is None
+    }

@@ -1,0 +1,101 @@
+"""Decisions staff make, the topics that group feedback, and member-facing translations."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Date, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .. import clock
+from ..extensions import db
+from .types import UTCDateTime
+
+
+class Outcome:
+    ADOPTED = "adopted"
+    PARTLY = "partly_adopted"
+    NOT_ADOPTED = "not_adopted"
+    REFERRED = "referred"
+    UNDER_REVIEW = "under_review"
+    LABELS = {
+        ADOPTED: "Adopted",
+        PARTLY: "Partly adopted",
+        NOT_ADOPTED: "Not adopted",
+        REFERRED: "Referred elsewhere",
+        UNDER_REVIEW: "Still under review",
+    }
+
+
+class ReviewState:
+    DRAFT = "draft"
+    NEEDS_REVIEW = "needs_review"
+    REVIEWED = "reviewed"
+    ALL = (DRAFT, NEEDS_REVIEW, REVIEWED)
+
+
+item_topic = Table(
+    "item_topic",
+    db.metadata,
+    Column("item_id", ForeignKey("feedback_item.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic_id", ForeignKey("topic.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Topic(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "topic"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+
+
+class Decision(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "decision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(32), default=Outcome.UNDER_REVIEW)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    responsible: Mapped[str] = mapped_column(String(200), default="")
+    expected_date: Mapped[date | None] = mapped_column(Date)
+    # What members read, in STAFF_LOCALE; other languages in DecisionTranslation.
+    summary: Mapped[str] = mapped_column(Text, default="")
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bumped when staff send an update to members already told.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
+
+    translations: Mapped[list[DecisionTranslation]] = relationship(
+        back_populates="decision", cascade="all, delete-orphan"
+    )
+
+    @property
+    def published(self) -> bool:
+        return self.published_at is not None
+
+    def summary_in(self, locale: str, staff_locale: str) -> str | None:
+        """The member-facing summary in ``locale``, or None while nobody has translated it."""
+        if locale == staff_locale:
+            return self.summary or None
+        for translation in self.translations:
+            if translation.locale == locale and translation.summary.strip():
+                return translation.summary
+        return None
+
+
+class DecisionTranslation(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "decision_translation"
+    __table_args__ = (UniqueConstraint("decision_id", "locale"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decision.id", ondelete="CASCADE"))
+    locale: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=ReviewState.DRAFT)
+    translated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
+
+    decision: Mapped[Decision] = relationship(back_populates="translations")
