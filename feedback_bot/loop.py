@@ -193,13 +193,14 @@ def owe_interim_updates(limit: int = 500) -> int:
 
     now = clock.now()
     period = timedelta(days=current_app.config["INTERIM_UPDATE_DAYS"])
+    stale = now - period
     waiting = db.session.execute(
         select(FeedbackItem, Contact)
         .join(Contact, FeedbackItem.contact_id == Contact.id)
         .where(
             FeedbackItem.decision_id.is_(None),
             FeedbackItem.status.in_((ItemStatus.NEW, ItemStatus.TRIAGED, ItemStatus.REOPENED)),
-            FeedbackItem.created_at <= now - period,
+            FeedbackItem.created_at <= stale,
             or_(
                 FeedbackItem.interim_sent_at.is_(None), FeedbackItem.interim_sent_at <= now - period
             ),

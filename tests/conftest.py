@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
-from sqlalchemy import select, text
+from sqlalchemy import and_, or_, select, text
 
 from feedback_bot import clock, create_app
 from feedback_bot.extensions import db
@@ -219,10 +219,20 @@ def run_worker(app: Flask) -> None:
 
 
 def open_rows(app: Flask) -> int:
+    """Outbox rows a worker should still act on now (not those deferred to later)."""
     with app.app_context():
+        due = or_(
+            OutboundMessage.next_attempt_at.is_(None),
+            OutboundMessage.next_attempt_at <= clock.now(),
+        )
         count = len(
             db.session.scalars(
-                select(OutboundMessage.id).where(OutboundMessage.status.in_(OutboundStatus.OPEN))
+                select(OutboundMessage.id).where(
+                    or_(
+                        OutboundMessage.status == OutboundStatus.SENDING,
+                        and_(OutboundMessage.status == OutboundStatus.PENDING, due),
+                    )
+                )
             ).all()
         )
         db.session.remove()

@@ -13,6 +13,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 
 from .. import spool
+from ..loop import owe_interim_updates
 from ..outbox import due_rows, release_stuck
 from . import ensure_enqueued, redis_connection
 
@@ -27,8 +28,14 @@ def sweep() -> dict[str, int]:
     released = release_stuck(timedelta(seconds=config["SENDING_STUCK_SECONDS"]), batch)
     enqueued = ensure_enqueued(due_rows(batch))
     drained = spool.drain(batch)
-    counts = {"released": len(released), "enqueued": enqueued, "spool_ingested": drained}
-    if released or enqueued or drained:
+    interim = owe_interim_updates(batch)
+    counts = {
+        "released": len(released),
+        "enqueued": enqueued,
+        "spool_ingested": drained,
+        "interim_owed": interim,
+    }
+    if any(counts.values()):
         log.info("sweep: %s", counts)
     return counts
 

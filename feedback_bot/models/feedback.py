@@ -36,6 +36,7 @@ class Disposition:
     FEEDBACK = "feedback"  # part of a feedback item
     KEYWORD = "keyword"  # STOP, HELP, LANGUAGE, ... handled, not feedback
     MENU_REPLY = "menu_reply"  # a number answering the language menu
+    RATING = "rating"  # 1, 2 or 3 answering "Did we listen?"
     NOT_OURS = "not_ours"  # sent to a number we do not run: kept for review, not answered
     INVALID_SENDER = "invalid_sender"  # not a phone number we could ever answer
 

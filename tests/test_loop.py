@@ -1,0 +1,167 @@
+"""Closing the loop: "what happened next", the rating, interim updates and quiet hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from feedback_bot import clock, loop
+from feedback_bot.extensions import db
+from feedback_bot.jobs.sweep import sweep
+from feedback_bot.messaging.templates import render
+from feedback_bot.models import (
+    Decision,
+    DecisionTranslation,
+    FeedbackItem,
+    ItemStatus,
+    OutboundMessage,
+    OutboundStatus,
+)
+
+from .conftest import drain, outbound, send_sms
+
+UK = "+447911123456"
+POLISH = "+48512345678"
+SUMMARY = "We will repair the lift by 1 March."
+POLISH_SUMMARY = "Naprawimy windę do 1 marca."
+DAYTIME = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def make_decision(app, translations: dict[str, str] | None = None) -> int:
+    with app.app_context():
+        decision = Decision(title="Lift repairs", summary=SUMMARY)
+        for locale, text in (translations or {}).items():
+            decision.translations.append(DecisionTranslation(locale=locale, summary=text))
+        db.session.add(decision)
+        db.session.commit()
+        return decision.id
+
+
+def link_all_and_publish(app, decision_id: int) -> None:
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        items = list(db.session.scalars(select(FeedbackItem)))
+        loop.link(decision, items)
+        loop.publish(decision)
+
+
+def test_published_decision_reaches_each_member_in_their_language(app, client, fake_twilio):
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    send_sms(client, POLISH, "Winda w naszym bloku jest zepsuta od tygodni.")
+    drain(app)
+    fake_twilio.reset()
+    decision_id = make_decision(app, {"pl": POLISH_SUMMARY})
+
+    link_all_and_publish(app, decision_id)
+    drain(app)
+
+    bodies = {
+        m["to"]: [x["body"] for x in fake_twilio.messages_to(m["to"])] for m in fake_twilio.messages
+    }
+    with app.app_context():
+        items = {i.contact.locale: i for i in db.session.scalars(select(FeedbackItem))}
+        assert bodies[UK][0] == render("what_next", "en", ref=items["en"].ref, summary=SUMMARY)
+        assert bodies[POLISH][0] == render(
+            "what_next", "pl", ref=items["pl"].ref, summary=POLISH_SUMMARY
+        )
+        assert bodies[POLISH][1] == render("rating_question", "pl")
+        assert all(item.status == ItemStatus.TOLD for item in items.values())
+    assert len(fake_twilio.messages) == 4  # what_next and the rating question, each once
+
+    # Publishing again, and linking again, owes nobody anything new.
+    link_all_and_publish(app, decision_id)
+    drain(app)
+    assert len(fake_twilio.messages) == 4
+
+
+def test_member_without_translation_waits_visibly_then_gets_it(app, client, fake_twilio):
+    clock.freeze(DAYTIME)
+    send_sms(client, POLISH, "Winda w naszym bloku jest zepsuta od tygodni.")
+    drain(app)
+    fake_twilio.reset()
+    decision_id = make_decision(app)
+
+    link_all_and_publish(app, decision_id)
+    drain(app)
+
+    assert fake_twilio.messages == []  # never the wrong language
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        assert loop.awaiting_translation(decision) == {"pl": 1}
+        assert loop.progress(decision)["awaiting_translation"] == 1
+        decision.translations.append(DecisionTranslation(locale="pl", summary=POLISH_SUMMARY))
+        db.session.commit()
+        loop.notify_decision(decision_id)
+    drain(app)
+    assert POLISH_SUMMARY in fake_twilio.messages[0]["body"]
+
+
+def test_rating_reply_is_recorded_and_no_reopens(app, client, fake_twilio):
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    link_all_and_publish(app, make_decision(app))
+    drain(app)
+
+    send_sms(client, UK, "3")
+    drain(app)
+
+    with app.app_context():
+        item = db.session.scalars(select(FeedbackItem)).one()
+        assert (item.rating, item.status) == ("no", ItemStatus.REOPENED)
+        assert db.session.query(FeedbackItem).count() == 1  # not new feedback
+    assert fake_twilio.messages[-1]["body"] == render_in(app, "rating_reopened", ref=item.ref)
+
+    send_sms(client, UK, "2")  # already rated: now it is just feedback
+    drain(app)
+    with app.app_context():
+        assert db.session.query(FeedbackItem).count() == 2
+
+
+def render_in(app, kind: str, **values) -> str:
+    with app.app_context():
+        return render(kind, "en", **values)
+
+
+def test_quiet_hours_hold_what_happened_next_but_not_acknowledgements(app, client, fake_twilio):
+    late = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)  # 22:30 in London
+    clock.freeze(late)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    assert len(fake_twilio.messages) == 1  # the acknowledgement went at once
+
+    link_all_and_publish(app, make_decision(app))
+    drain(app)
+
+    [what_next] = [r for r in outbound(app) if r.kind == "what_next"]
+    assert what_next.status == OutboundStatus.PENDING
+    assert what_next.next_attempt_at == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    assert what_next.attempts == 0
+    assert len(fake_twilio.messages) == 1
+
+    clock.freeze(datetime(2026, 11, 24, 8, 1, tzinfo=UTC))
+    with app.app_context():
+        sweep()
+    drain(app)
+    assert SUMMARY in fake_twilio.messages[1]["body"]
+
+
+def test_interim_update_after_the_configured_days_and_not_more_often(make_app, fake_twilio):
+    app = make_app(INTERIM_UPDATE_DAYS=21)
+    client = app.test_client()
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+
+    for days, expected in ((20, 0), (22, 1), (30, 1), (43, 2)):
+        clock.freeze(DAYTIME + timedelta(days=days))
+        with app.app_context():
+            sweep()
+        drain(app)
+        interim = [r for r in outbound(app) if r.kind == "interim"]
+        assert len(interim) == expected, days
+    assert "still working on your feedback" in fake_twilio.messages[-1]["body"]
+    with app.app_context():
+        assert db.session.scalar(select(OutboundMessage.kind).limit(1)) == "ack"
