@@ -48,11 +48,11 @@ def configure_logging(app: Flask) -> None:
     root = logging.getLogger()
     if not any(isinstance(f, RedactingFilter) for h in root.handlers for f in h.filters):
         if not root.handlers:
-            handler = logging.StreamHandler()
-            handler.setFormatter(
+            stream = logging.StreamHandler()
+            stream.setFormatter(
                 logging.Formatter("%(asctime)s %(levelname)s [%(job_id)s] %(name)s: %(message)s")
             )
-            root.addHandler(handler)
+            root.addHandler(stream)
         for handler in root.handlers:
             handler.addFilter(CurrentJobFilter())
             handler.addFilter(RedactingFilter())

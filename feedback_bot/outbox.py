@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import CursorResult, Executable, and_, func, or_, select, update
 
 from . import clock
 from .dbutil import insert_ignoring_conflict
@@ -83,10 +83,16 @@ def owe_message(
     )
 
 
+def rowcount(statement: Executable) -> int:
+    """Rows an UPDATE changed (a compare-and-set that changed none lost the race)."""
+    result = db.session.execute(statement)
+    return cast("CursorResult[Any]", result).rowcount
+
+
 def claim(row_id: int) -> OutboundMessage | None:
     """Take a pending row for sending; None if it is not due or somebody else has it."""
     now = clock.now()
-    claimed = db.session.execute(
+    claimed = rowcount(
         update(OutboundMessage)
         .where(
             OutboundMessage.id == row_id,
@@ -100,7 +106,7 @@ def claim(row_id: int) -> OutboundMessage | None:
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     db.session.commit()
     if not claimed:
         return None
@@ -110,7 +116,7 @@ def claim(row_id: int) -> OutboundMessage | None:
 def _finish(row: OutboundMessage, **values: Any) -> bool:
     """Move a row we claimed out of SENDING; False if it was taken from us meanwhile."""
     values.setdefault("updated_at", clock.now())
-    changed = db.session.execute(
+    changed = rowcount(
         update(OutboundMessage)
         .where(
             OutboundMessage.id == row.id,
@@ -120,7 +126,7 @@ def _finish(row: OutboundMessage, **values: Any) -> bool:
         )
         .values(**values)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     db.session.commit()
     if not changed:
         log.error("outbound %s was reclaimed while attempt %s ran", row.id, row.attempts)
@@ -216,12 +222,12 @@ def advance_status(sid: str, status: str, error_code: str | None) -> bool:
     values: dict[str, Any] = {"status": status, "updated_at": clock.now()}
     if error_code:
         values["error_code"] = error_code
-    moved = db.session.execute(
+    moved = rowcount(
         update(OutboundMessage)
         .where(OutboundMessage.twilio_sid == sid, OutboundMessage.status.in_(lower))
         .values(**values)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     return bool(moved)
 
 
@@ -271,7 +277,7 @@ def release_stuck(older_than: timedelta, limit: int) -> list[int]:
     ).all()
     released = []
     for row_id, attempts, started in stuck:
-        changed = db.session.execute(
+        changed = rowcount(
             update(OutboundMessage)
             .where(
                 and_(
@@ -287,7 +293,7 @@ def release_stuck(older_than: timedelta, limit: int) -> list[int]:
                 updated_at=clock.now(),
             )
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         if changed:
             released.append(row_id)
     db.session.commit()

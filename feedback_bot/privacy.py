@@ -40,7 +40,7 @@ class Vault:
 
 
 def vault() -> Vault:
-    return current_app.extensions["feedback_vault"]  # type: ignore[no-any-return]
+    return current_app.extensions["feedback_vault"]
 
 
 def init_app(app: Flask) -> None:

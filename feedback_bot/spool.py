@@ -69,10 +69,11 @@ def drain(limit: int = 500) -> int:
         raw = connection.lmove(SPOOL_KEY, PROCESSING_KEY, "LEFT", "RIGHT")
         if raw is None:
             break
-        if not _ingest(raw.decode() if isinstance(raw, bytes) else str(raw)):
+        token = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if not _ingest(token):
             connection.lmove(PROCESSING_KEY, SPOOL_KEY, "RIGHT", "LEFT")
             return ingested
-        connection.lrem(PROCESSING_KEY, 1, raw)
+        connection.lrem(PROCESSING_KEY, 1, token)
         ingested += 1
     folder = spool_dir()
     if folder.is_dir():

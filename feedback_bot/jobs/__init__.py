@@ -36,15 +36,15 @@ def init_app(app: Flask) -> None:
 
 
 def redis_connection() -> Redis:
-    return current_app.extensions["feedback_redis"]  # type: ignore[no-any-return]
+    return current_app.extensions["feedback_redis"]
 
 
 def queue() -> Queue:
-    return current_app.extensions["feedback_queue"]  # type: ignore[no-any-return]
+    return current_app.extensions["feedback_queue"]
 
 
 def bulk_queue() -> Queue:
-    return current_app.extensions["feedback_bulk_queue"]  # type: ignore[no-any-return]
+    return current_app.extensions["feedback_bulk_queue"]
 
 
 def queue_for(kind: str) -> Queue:
@@ -81,7 +81,7 @@ def _enqueue(target: Queue, row_id: int, attempts: int, delay: timedelta | None)
     options = {"job_id": send_job_id(row_id, attempts), "result_ttl": 0, "failure_ttl": 86400}
     try:
         if delay is None:
-            target.enqueue(send_outbound, row_id, **options)  # type: ignore[arg-type]
+            target.enqueue(send_outbound, row_id, **options)
         else:
             target.enqueue_in(delay, send_outbound, row_id, **options)
     except RedisError as exc:

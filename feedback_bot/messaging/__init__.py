@@ -28,7 +28,7 @@ def make_transport(app: Flask) -> Transport:
 
 
 def transport() -> Transport:
-    return current_app.extensions["feedback_transport"]  # type: ignore[no-any-return]
+    return current_app.extensions["feedback_transport"]
 
 
 def sender_for(channel: str) -> str | None:

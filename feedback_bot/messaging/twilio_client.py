@@ -11,7 +11,7 @@ from twilio.rest import Client
 TWILIO_API = "https://api.twilio.com"
 
 
-class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
+class RebasedHttpClient(TwilioHttpClient):
     """Sends the client's REST calls to ``base_url`` instead of api.twilio.com.
 
     Used with ``TWILIO_API_BASE_URL`` to talk to a local server that speaks Twilio's API, so

@@ -19,7 +19,7 @@ class LocaleSource:
     CHOSEN = "chosen"
 
 
-class Contact(db.Model):  # type: ignore[name-defined,misc]
+class Contact(db.Model):  # type: ignore[name-defined]
     __tablename__ = "contact"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -42,14 +42,14 @@ item_topic = Table(
 )
 
 
-class Topic(db.Model):  # type: ignore[name-defined,misc]
+class Topic(db.Model):  # type: ignore[name-defined]
     __tablename__ = "topic"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
 
 
-class Decision(db.Model):  # type: ignore[name-defined,misc]
+class Decision(db.Model):  # type: ignore[name-defined]
     __tablename__ = "decision"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,7 +86,7 @@ class Decision(db.Model):  # type: ignore[name-defined,misc]
         return None
 
 
-class DecisionTranslation(db.Model):  # type: ignore[name-defined,misc]
+class DecisionTranslation(db.Model):  # type: ignore[name-defined]
     __tablename__ = "decision_translation"
     __table_args__ = (UniqueConstraint("decision_id", "locale"),)
 

@@ -41,7 +41,7 @@ class Disposition:
     INVALID_SENDER = "invalid_sender"  # not a phone number we could ever answer
 
 
-class FeedbackItem(db.Model):  # type: ignore[name-defined,misc]
+class FeedbackItem(db.Model):  # type: ignore[name-defined]
     __tablename__ = "feedback_item"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -73,7 +73,7 @@ class FeedbackItem(db.Model):  # type: ignore[name-defined,misc]
         return encode_ref(self.id)
 
 
-class InboundMessage(db.Model):  # type: ignore[name-defined,misc]
+class InboundMessage(db.Model):  # type: ignore[name-defined]
     __tablename__ = "inbound_message"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -97,7 +97,7 @@ class InboundMessage(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class InboundMedia(db.Model):  # type: ignore[name-defined,misc]
+class InboundMedia(db.Model):  # type: ignore[name-defined]
     """A photo or voice note as Twilio described it; the file is fetched by a job."""
 
     __tablename__ = "inbound_media"

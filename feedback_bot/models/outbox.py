@@ -69,7 +69,7 @@ class MessageKind:
     SENT_WHEN_OPTED_OUT = (STOP, FORGET, HELP)
 
 
-class OutboundMessage(db.Model):  # type: ignore[name-defined,misc]
+class OutboundMessage(db.Model):  # type: ignore[name-defined]
     __tablename__ = "outbound_message"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -104,7 +104,7 @@ class OutboundMessage(db.Model):  # type: ignore[name-defined,misc]
     item: Mapped[FeedbackItem | None] = relationship()
 
 
-class DeliveryEvent(db.Model):  # type: ignore[name-defined,misc]
+class DeliveryEvent(db.Model):  # type: ignore[name-defined]
     """Every status callback as received.
 
     A callback can overtake the commit that stores the SID it names; keeping the event

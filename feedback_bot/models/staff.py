@@ -22,7 +22,7 @@ class Role:
     ALL = (ADMIN, STAFF, INTERPRETER)
 
 
-class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+class User(UserMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "user_account"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,7 +54,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
         return self.role in roles
 
 
-class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+class AuditEntry(db.Model):  # type: ignore[name-defined]
     __tablename__ = "audit_entry"
 
     id: Mapped[int] = mapped_column(primary_key=True)
