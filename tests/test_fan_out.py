@@ -1,0 +1,148 @@
+"""A decision linked to 2,000 items: everyone told once, at the configured rate, even when
+the worker is killed mid-publish and the decision is published again."""
+
+from __future__ import annotations
+
+import signal
+from bisect import bisect_left
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import insert, select
+
+from feedback_bot import clock, loop
+from feedback_bot.extensions import db
+from feedback_bot.models import (
+    Contact,
+    Decision,
+    FeedbackItem,
+    ItemStatus,
+    LocaleSource,
+    OutboundMessage,
+    OutboundStatus,
+)
+from feedback_bot.privacy import vault
+
+from .conftest import open_rows
+from .test_guarantee import start_worker, wait_for, worker_environment
+
+MEMBERS = 2000
+RATE = 150
+SUMMARY = "We will resurface the whole of Mill Road in the spring."
+
+
+def seed_linked_items(app, count: int) -> int:
+    """``count`` members, each with one item linked to a fresh decision; the decision's id."""
+    now = clock.now()
+    with app.app_context():
+        decision = Decision(title="Mill Road", summary=SUMMARY)
+        db.session.add(decision)
+        db.session.flush()
+        numbers = [f"+4479112{index:05d}" for index in range(count)]
+        db.session.execute(
+            insert(Contact),
+            [
+                {
+                    "phone_hash": vault().lookup_hash(number),
+                    "phone_ciphertext": vault().encrypt(number),
+                    "region": "GB",
+                    "locale": "en",
+                    "locale_source": LocaleSource.DETECTED,
+                    "uses_sms": True,
+                    "uses_whatsapp": False,
+                    "created_at": now,
+                }
+                for number in numbers
+            ],
+        )
+        contact_ids = db.session.scalars(select(Contact.id).order_by(Contact.id)).all()
+        db.session.execute(
+            insert(FeedbackItem),
+            [
+                {
+                    "contact_id": contact_id,
+                    "channel": "sms",
+                    "locale": "en",
+                    "status": ItemStatus.LINKED,
+                    "decision_id": decision.id,
+                    "created_at": now,
+                    "last_message_at": now,
+                }
+                for contact_id in contact_ids
+            ],
+        )
+        db.session.commit()
+        return decision.id
+
+
+def publish(app, decision_id: int) -> None:
+    with app.app_context():
+        loop.publish(db.session.get(Decision, decision_id))
+        db.session.remove()
+
+
+def busiest_second(times: list[datetime]) -> int:
+    """The most messages that arrived within any one-second window."""
+    stamps = sorted(t.timestamp() for t in times)
+    return max(
+        (bisect_left(stamps, start + 1.0) - index for index, start in enumerate(stamps)), default=0
+    )
+
+
+@pytest.mark.slow
+def test_publish_to_2000_members_once_each_within_the_rate(
+    app, fake_twilio, database_url, redis_url, tmp_path
+):
+    clock.freeze(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))  # daytime: no quiet hours
+    decision_id = seed_linked_items(app, MEMBERS)
+    env = worker_environment(database_url, redis_url, fake_twilio)
+    env["SEND_RATE_PER_SECOND"] = str(RATE)
+    env["QUIET_HOURS_START"] = env["QUIET_HOURS_END"] = "0"  # the workers use the real clock
+    log_path = tmp_path / "workers.log"
+
+    publish(app, decision_id)
+    worker = start_worker(env, log_path)
+    try:
+        wait_for(lambda: len(fake_twilio.messages) >= 300, 60, "the fan-out to get going")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+
+    publish(app, decision_id)  # staff press publish again
+    workers = [start_worker(env, log_path) for _ in range(2)]
+    try:
+
+        def everyone_told() -> bool:
+            with app.app_context():
+                told = db.session.query(OutboundMessage).filter_by(kind="what_next").count()
+                db.session.remove()
+            return told == MEMBERS and open_rows(app) == 0
+
+        wait_for(everyone_told, 240, "every member to be told")
+    finally:
+        for process in workers:
+            process.send_signal(signal.SIGTERM)
+        for process in workers:
+            process.wait(timeout=20)
+
+    what_next = [m for m in fake_twilio.messages if SUMMARY in m["body"]]
+    per_member = Counter(m["to"] for m in what_next)
+    assert len(per_member) == MEMBERS
+    assert max(per_member.values()) == 1, "somebody was told twice"
+    questions = Counter(m["to"] for m in fake_twilio.messages if "Did we listen" in m["body"])
+    assert max(questions.values()) == 1
+    # The limiter admits at most RATE per second; the fake timestamps arrivals after a
+    # variable network hop, which can move a message or two across a window's edge.
+    assert busiest_second([m["created_at"] for m in fake_twilio.messages]) <= RATE + 2
+    with app.app_context():
+        statuses = Counter(
+            db.session.scalars(
+                select(OutboundMessage.status).where(OutboundMessage.kind == "what_next")
+            )
+        )
+        assert statuses == {OutboundStatus.QUEUED: MEMBERS}
+        told = db.session.scalars(select(FeedbackItem.status)).all()
+        assert set(told) == {ItemStatus.TOLD}
