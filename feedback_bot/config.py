@@ -94,6 +94,7 @@ def defaults() -> dict[str, Any]:
         "QUIET_HOURS_END": 8,
         "SEND_RATE_PER_SECOND": 10.0,
         "BULK_QUEUE_NAME": "feedback-bulk",
+        "WHATSAPP_SMS_FALLBACK": True,
         "LANGUAGE_DETECTION_MIN_CONFIDENCE": 0.5,
         "LANGUAGE_MENU_REPLY_MINUTES": 60,
         "MAX_INBOUND_BODY_CHARS": 10_000,
@@ -162,6 +163,7 @@ def from_environment(environ: Mapping[str, str], instance_path: Path) -> dict[st
     config["SEND_RATE_PER_SECOND"] = env_float(environ.get("SEND_RATE_PER_SECOND"), 10.0, 0.1)
     config["QUIET_HOURS_START"] = env_int(environ.get("QUIET_HOURS_START"), 21)
     config["QUIET_HOURS_END"] = env_int(environ.get("QUIET_HOURS_END"), 8)
+    config["WHATSAPP_SMS_FALLBACK"] = env_bool(environ.get("WHATSAPP_SMS_FALLBACK"), True)
     config["TWILIO_INBOUND_NUMBERS"] = env_list(environ.get("TWILIO_INBOUND_NUMBERS"))
     config["SIMULATOR_ENABLED"] = mode == "development" and env_bool(
         environ.get("SIMULATOR_ENABLED"), default=True

@@ -47,6 +47,7 @@ def owe_message(
     to_e164: str | None = None,
     status: str = OutboundStatus.PENDING,
     decision_id: int | None = None,
+    fallback_of_id: int | None = None,
     **values: Any,
 ) -> int | None:
     """Add a row to the outbox, unless one with ``key`` exists. Returns the new row's id.
@@ -69,10 +70,12 @@ def owe_message(
             "contact_id": contact.id,
             "item_id": item.id if item is not None else None,
             "decision_id": decision_id,
+            "fallback_of_id": fallback_of_id,
             "kind": kind,
             "channel": channel,
             "locale": locale,
             "body": body,
+            "variables": {key: str(value) for key, value in values.items()},
             "to_ciphertext": vault().encrypt(address_for(to_e164, channel)),
             "status": status,
             "attempts": 0,
@@ -167,6 +170,29 @@ def mark_retry(row: OutboundMessage, code: str, message: str, uncertain: bool) -
         # Twilio may have the message: ask before sending again.
         values["unconfirmed_since"] = row.sending_started_at
     return when if _finish(row, **values) else None
+
+
+def amend(row: OutboundMessage, **values: Any) -> bool:
+    """Change a row we hold (still SENDING), fenced like ``_finish``; refreshes ``row``."""
+    values.setdefault("updated_at", clock.now())
+    changed = rowcount(
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.id == row.id,
+            OutboundMessage.status == OutboundStatus.SENDING,
+            OutboundMessage.attempts == row.attempts,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    db.session.refresh(row)
+    return bool(changed)
+
+
+def defer_as(row: OutboundMessage, status: str, reason: str) -> bool:
+    """Park a claimed row in ``status`` without spending an attempt."""
+    return _finish(row, status=status, attempts=row.attempts - 1, error_message=reason)
 
 
 def defer(row: OutboundMessage, until: datetime, reason: str) -> bool:

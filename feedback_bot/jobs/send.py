@@ -11,12 +11,14 @@ from ..loop import after_accepted
 from ..messaging import sender_for, transport
 from ..messaging.pacing import quiet_until, wait_for_send_slot
 from ..messaging.transport import (
+    OUTSIDE_WHATSAPP_WINDOW,
     UNSUBSCRIBED,
+    Accepted,
     Envelope,
     PermanentSendError,
     TransientSendError,
 )
-from ..models import Contact, MessageKind
+from ..models import Contact, MessageKind, OutboundMessage
 from ..outbox import (
     claim,
     defer,
@@ -27,9 +29,12 @@ from ..outbox import (
 )
 from ..privacy import vault
 from ..webhooks.urls import status_callback_url
+from ..whatsapp.window import route_outside_window, template_variables, window_open
 from . import enqueue_retry, enqueue_send
 
 log = logging.getLogger(__name__)
+
+RATE_RETRY = timedelta(seconds=1)
 
 
 def send_outbound(row_id: int) -> str:
@@ -43,23 +48,53 @@ def send_outbound(row_id: int) -> str:
         return "not due or already handled"
 
     contact = db.session.get(Contact, row.contact_id) if row.contact_id else None
-    if (
-        contact is not None
-        and contact.opted_out
-        and row.kind not in MessageKind.SENT_WHEN_OPTED_OUT
-    ):
+    opted_out = contact is not None and contact.opted_out
+    if opted_out and row.kind not in MessageKind.SENT_WHEN_OPTED_OUT:
         mark_cancelled(row, "member opted out")
         return "cancelled: opted out"
     if row.to_ciphertext is None or row.body is None:
         mark_cancelled(row, "no address (member forgotten)")
         return "cancelled: forgotten"
+    if row.channel == "whatsapp" and not row.content_sid and not window_open(contact, clock.now()):
+        if route_outside_window(row, contact, "outside the 24-hour window") == "waiting":
+            return "waiting for a WhatsApp template"
 
-    envelope = Envelope(
+    envelope = envelope_for(row)
+    held = hold_for_pacing(row, envelope)
+    if held:
+        return held
+    try:
+        if row.unconfirmed_since is not None:
+            # An earlier attempt may have reached Twilio without our hearing back.
+            earlier = transport().find_sent(envelope, row.unconfirmed_since)
+            if earlier is not None:
+                accept(row, earlier)
+                log.info("outbound %s had already reached Twilio as %s", row.id, earlier.sid)
+                return "already sent"
+        accepted = transport().send(envelope)
+    except TransientSendError as exc:
+        return retry_later(row, exc)
+    except PermanentSendError as exc:
+        return refused(row, contact, exc)
+    accept(row, accepted)
+    log.info("outbound %s accepted as %s", row.id, accepted.sid)
+    return "sent"
+
+
+def envelope_for(row: OutboundMessage) -> Envelope:
+    assert row.to_ciphertext is not None and row.body is not None
+    return Envelope(
         to=vault().decrypt(row.to_ciphertext),
         from_=sender_for(row.channel),
         body=row.body,
         status_callback=status_callback_url(),
+        content_sid=row.content_sid,
+        content_variables=template_variables(row.kind, row.variables) if row.content_sid else None,
     )
+
+
+def hold_for_pacing(row: OutboundMessage, envelope: Envelope) -> str | None:
+    """Put the row back if it must wait for quiet hours or the send rate; say why."""
     if row.kind in MessageKind.UNPROMPTED:
         until = quiet_until(envelope.to, clock.now())
         if until is not None:
@@ -67,39 +102,41 @@ def send_outbound(row_id: int) -> str:
             enqueue_retry(row.id, row.attempts - 1, until - clock.now(), row.kind)
             return "waiting for quiet hours to end"
     if not wait_for_send_slot():
-        retry_at = clock.now() + timedelta(seconds=1)
-        defer(row, retry_at, "send rate")
-        enqueue_retry(row.id, row.attempts - 1, timedelta(seconds=1), row.kind)
+        defer(row, clock.now() + RATE_RETRY, "send rate")
+        enqueue_retry(row.id, row.attempts - 1, RATE_RETRY, row.kind)
         return "waiting for the send rate"
-    try:
-        if row.unconfirmed_since is not None:
-            # An earlier attempt may have reached Twilio without our hearing back.
-            earlier = transport().find_sent(envelope, row.unconfirmed_since)
-            if earlier is not None:
-                if mark_accepted(row, earlier.sid, earlier.status):
-                    enqueue_send(after_accepted(row), bulk=True)
-                log.info("outbound %s had already reached Twilio as %s", row.id, earlier.sid)
-                return "already sent"
-        accepted = transport().send(envelope)
-    except TransientSendError as exc:
-        uncertain = exc.code in {"network", "twilio"}
-        when = mark_retry(row, exc.code, exc.message, uncertain=uncertain)
-        if when is None:
-            log.error(
-                "outbound %s failed for good after %s attempts: %s", row.id, row.attempts, exc.code
-            )
-            return f"failed: {exc.code}"
-        enqueue_retry(row.id, row.attempts, when - clock.now(), row.kind)
-        log.info("outbound %s attempt %s: %s; retrying at %s", row.id, row.attempts, exc.code, when)
-        return f"retrying: {exc.code}"
-    except PermanentSendError as exc:
-        if exc.code == UNSUBSCRIBED and contact is not None and not contact.opted_out:
-            contact.opted_out_at = clock.now()
-            db.session.commit()
-        mark_failed(row, exc.code, exc.message)
-        log.warning("outbound %s refused by Twilio: %s", row.id, exc.code)
-        return f"failed: {exc.code}"
+    return None
+
+
+def accept(row: OutboundMessage, accepted: Accepted) -> None:
     if mark_accepted(row, accepted.sid, accepted.status):
         enqueue_send(after_accepted(row), bulk=True)
-    log.info("outbound %s accepted as %s", row.id, accepted.sid)
-    return "sent"
+
+
+def retry_later(row: OutboundMessage, exc: TransientSendError) -> str:
+    # A timeout or dropped connection leaves us not knowing whether Twilio has it.
+    uncertain = exc.code in {"network", "twilio"}
+    when = mark_retry(row, exc.code, exc.message, uncertain=uncertain)
+    if when is None:
+        log.error("outbound %s failed after %s attempts: %s", row.id, row.attempts, exc.code)
+        return f"failed: {exc.code}"
+    enqueue_retry(row.id, row.attempts, when - clock.now(), row.kind)
+    log.info("outbound %s attempt %s: %s; retrying at %s", row.id, row.attempts, exc.code, when)
+    return f"retrying: {exc.code}"
+
+
+def refused(row: OutboundMessage, contact: Contact | None, exc: PermanentSendError) -> str:
+    if exc.code == OUTSIDE_WHATSAPP_WINDOW and row.channel == "whatsapp" and not row.content_sid:
+        # Our clock said the window was open; WhatsApp's did not. Take the template path.
+        route = route_outside_window(row, contact, "63016: outside the 24-hour window")
+        if route == "waiting":
+            return "waiting for a WhatsApp template"
+        defer(row, clock.now(), f"63016: re-routed as {route}")
+        enqueue_retry(row.id, row.attempts - 1, timedelta(0), row.kind)
+        return f"re-routed: {route}"
+    if exc.code == UNSUBSCRIBED and contact is not None and not contact.opted_out:
+        contact.opted_out_at = clock.now()
+        db.session.commit()
+    mark_failed(row, exc.code, exc.message)
+    log.warning("outbound %s refused by Twilio: %s", row.id, exc.code)
+    return f"failed: {exc.code}"

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from .. import spool
 from ..loop import owe_interim_updates
 from ..outbox import due_rows, release_stuck
+from ..whatsapp.window import revive_waiting
 from . import ensure_enqueued, redis_connection
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def sweep() -> dict[str, int]:
     config = current_app.config
     batch = config["SWEEP_BATCH_SIZE"]
     released = release_stuck(timedelta(seconds=config["SENDING_STUCK_SECONDS"]), batch)
-    enqueued = ensure_enqueued(due_rows(batch))
+    enqueued = ensure_enqueued(due_rows(batch) + revive_waiting(batch))
     drained = spool.drain(batch)
     interim = owe_interim_updates(batch)
     counts = {

@@ -7,6 +7,7 @@ system, worker and outbox included, runs on a laptop.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ class Envelope:
     from_: str | None
     body: str
     status_callback: str | None
+    # An approved WhatsApp template replaces the body outside the 24-hour window.
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
 
 
 class Transport(Protocol):
@@ -79,7 +83,12 @@ class TwilioTransport:
         self.messaging_service_sid = messaging_service_sid
 
     def send(self, envelope: Envelope) -> Accepted:
-        params: dict[str, str] = {"to": envelope.to, "body": envelope.body}
+        params: dict[str, str] = {"to": envelope.to}
+        if envelope.content_sid:
+            params["content_sid"] = envelope.content_sid
+            params["content_variables"] = json.dumps(envelope.content_variables or {})
+        else:
+            params["body"] = envelope.body
         if envelope.from_:
             params["from_"] = envelope.from_
         elif self.messaging_service_sid:
@@ -108,7 +117,8 @@ class TwilioTransport:
             created = message.date_created
             if created is not None and created < since - timedelta(seconds=5):
                 break
-            if message.body == envelope.body:
+            # A template's text is Twilio's rendering, not ours: match it by time alone.
+            if envelope.content_sid or message.body == envelope.body:
                 return Accepted(sid=message.sid, status=message.status or "queued")
         return None
 

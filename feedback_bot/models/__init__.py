@@ -3,7 +3,7 @@
 from .contact import Contact, LocaleSource
 from .decision import Decision, DecisionTranslation, Outcome, ReviewState, Topic, item_topic
 from .feedback import Channel, Disposition, FeedbackItem, InboundMedia, InboundMessage, ItemStatus
-from .outbox import DeliveryEvent, MessageKind, OutboundMessage, OutboundStatus
+from .outbox import DeliveryEvent, MessageKind, OutboundMessage, OutboundStatus, WhatsAppTemplate
 from .staff import AuditEntry, Role, User
 
 __all__ = [
@@ -27,5 +27,6 @@ __all__ = [
     "Role",
     "Topic",
     "User",
+    "WhatsAppTemplate",
     "item_topic",
 ]

@@ -7,8 +7,9 @@ sweeper re-enqueues any row the queue lost, so losing Redis loses nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .. import clock
@@ -28,6 +29,9 @@ class OutboundStatus:
     UNDELIVERED = "undelivered"
     FAILED = "failed"
     CANCELLED = "cancelled"  # never sent on purpose (opted out, forgotten)
+    # WhatsApp outside the 24-hour window, no approved template for this message in this
+    # language and no SMS route: waits, visibly, until an admin adds the template.
+    NEEDS_TEMPLATE = "needs_template"
 
     # Status callbacks only ever move a row forward through these ranks.
     RANK = {
@@ -82,6 +86,15 @@ class OutboundMessage(db.Model):  # type: ignore[name-defined]
     channel: Mapped[str] = mapped_column(String(16))
     locale: Mapped[str] = mapped_column(String(16))
     body: Mapped[str | None] = mapped_column(Text)
+    # The values the body was rendered with: WhatsApp templates and SMS fallbacks are
+    # filled from exactly the same content.
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Set when the row goes out as an approved WhatsApp template instead of free text.
+    content_sid: Mapped[str | None] = mapped_column(String(64))
+    # An SMS sent because this WhatsApp row was not delivered points back to it.
+    fallback_of_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_message.id"))
+    # Why the row left its usual path (a template, SMS instead of WhatsApp), kept for staff.
+    routing_note: Mapped[str | None] = mapped_column(Text)
     # The destination, encrypted, kept on the row so that the confirmation of a FORGET can
     # still be sent after the contact's number is erased; cleared once the row is final.
     to_ciphertext: Mapped[str | None] = mapped_column(Text)
@@ -118,3 +131,20 @@ class DeliveryEvent(db.Model):  # type: ignore[name-defined]
     status: Mapped[str] = mapped_column(String(16))
     error_code: Mapped[str | None] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class WhatsAppTemplate(db.Model):  # type: ignore[name-defined]
+    """An approved WhatsApp template (Twilio Content API) for one kind of message and language.
+
+    Its variables are the message's placeholders in order: for "what_next"
+    ("About your feedback %(ref)s: %(summary)s") {{1}} is the reference, {{2}} the summary.
+    """
+
+    __tablename__ = "whatsapp_template"
+    __table_args__ = (UniqueConstraint("kind", "locale"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    locale: Mapped[str] = mapped_column(String(16))
+    content_sid: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)

@@ -16,8 +16,9 @@ from ..jobs import enqueue_send
 from ..messaging import keywords
 from ..messaging.language import detect
 from ..messaging.templates import render
-from ..models import DeliveryEvent
+from ..models import DeliveryEvent, OutboundStatus
 from ..outbox import advance_status, twilio_status_to_ours
+from ..whatsapp.window import owe_sms_fallback
 from . import bp
 from .payload import PayloadError, parse
 from .signature import require_twilio_signature
@@ -98,5 +99,10 @@ def delivery_status() -> tuple[str, int]:
         DeliveryEvent(twilio_sid=sid, status=status, error_code=error_code, received_at=clock.now())
     )
     advance_status(sid, status, error_code)
+    fallback = None
+    if status in (OutboundStatus.UNDELIVERED, OutboundStatus.FAILED):
+        fallback = owe_sms_fallback(sid)
     db.session.commit()
+    if fallback is not None:
+        enqueue_send([fallback])
     return "", 204

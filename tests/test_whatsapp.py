@@ -1,0 +1,157 @@
+"""WhatsApp's 24-hour window: free text inside it, approved templates outside, never silence."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from feedback_bot import clock, loop
+from feedback_bot.extensions import db
+from feedback_bot.jobs.sweep import sweep
+from feedback_bot.models import (
+    Decision,
+    DecisionTranslation,
+    FeedbackItem,
+    OutboundMessage,
+    OutboundStatus,
+    WhatsAppTemplate,
+)
+
+from .conftest import ACCOUNT_SID, drain, outbound, send_sms, signed_post
+
+NUMBER = "+48512345678"
+WHATSAPP = f"whatsapp:{NUMBER}"
+POLISH_SUMMARY = "Naprawimy windę do 1 marca."
+TEMPLATE_SID = "HX" + "a1" * 16
+MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def publish_decision(app, later: datetime) -> None:
+    clock.freeze(later)
+    with app.app_context():
+        decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")
+        decision.translations.append(DecisionTranslation(locale="pl", summary=POLISH_SUMMARY))
+        db.session.add(decision)
+        db.session.commit()
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        loop.publish(decision)
+
+
+def add_template(app, kind: str = "what_next", locale: str = "pl") -> None:
+    with app.app_context():
+        db.session.add(WhatsAppTemplate(kind=kind, locale=locale, content_sid=TEMPLATE_SID))
+        db.session.commit()
+
+
+def status_callback(client, message: dict, status: str, error_code: str):
+    """Twilio's delivery callback for ``message``, signed as Twilio signs it."""
+    params = {
+        "MessageSid": message["sid"],
+        "SmsSid": message["sid"],
+        "AccountSid": ACCOUNT_SID,
+        "From": message["from"],
+        "To": message["to"],
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "ErrorCode": error_code,
+        "ApiVersion": "2010-04-01",
+        "ChannelPrefix": "whatsapp",
+    }
+    return signed_post(client, "/webhooks/twilio/status", params)
+
+
+def member_writes_on_whatsapp(app, client, fake_twilio) -> str:
+    clock.freeze(MONDAY_NOON)
+    send_sms(client, WHATSAPP, "Winda w naszym bloku jest zepsuta od tygodni.")
+    drain(app)
+    with app.app_context():
+        return db.session.scalars(select(FeedbackItem)).one().ref
+
+
+def test_acknowledgement_inside_the_window_is_free_text(app, client, fake_twilio):
+    member_writes_on_whatsapp(app, client, fake_twilio)
+    [ack] = fake_twilio.messages
+    assert ack["to"] == WHATSAPP
+    assert ack["body"] and ack["content_sid"] is None
+
+
+def test_what_happened_next_after_the_window_uses_the_template(app, client, fake_twilio):
+    ref = member_writes_on_whatsapp(app, client, fake_twilio)
+    add_template(app)
+    publish_decision(app, MONDAY_NOON + timedelta(days=3))
+    drain(app)
+
+    what_next = fake_twilio.messages[1]
+    assert what_next["to"] == WHATSAPP
+    assert what_next["content_sid"] == TEMPLATE_SID
+    assert what_next["body"] is None
+    assert json.loads(what_next["content_variables"]) == {"1": ref, "2": POLISH_SUMMARY}
+
+
+def test_a_63016_answer_switches_the_row_to_the_template(app, client, fake_twilio):
+    member_writes_on_whatsapp(app, client, fake_twilio)
+    add_template(app)
+    # Inside the window by our clock, but WhatsApp says otherwise.
+    fake_twilio.whatsapp_window_closed = {WHATSAPP}
+    publish_decision(app, MONDAY_NOON + timedelta(hours=2))
+    drain(app)
+
+    [row] = [r for r in outbound(app) if r.kind == "what_next"]
+    assert row.status == OutboundStatus.QUEUED
+    assert row.content_sid == TEMPLATE_SID
+    assert row.routing_note == "63016: outside the 24-hour window: sent as a template"
+    outcomes = [a["outcome"] for a in fake_twilio.attempts if a.get("to") == WHATSAPP]
+    assert "rejected:63016" in outcomes
+    assert fake_twilio.messages[-1]["content_sid"] == TEMPLATE_SID
+
+
+def test_missing_template_waits_visibly_then_goes_when_added(app, client, fake_twilio):
+    member_writes_on_whatsapp(app, client, fake_twilio)
+    publish_decision(app, MONDAY_NOON + timedelta(days=3))
+    drain(app)
+
+    [row] = [r for r in outbound(app) if r.kind == "what_next"]
+    assert row.status == OutboundStatus.NEEDS_TEMPLATE
+    assert "needs a WhatsApp template for what_next in pl" in row.error_message
+    assert len(fake_twilio.messages) == 1  # only the acknowledgement
+
+    add_template(app)
+    with app.app_context():
+        sweep()
+    drain(app)
+    assert fake_twilio.messages[-1]["content_sid"] == TEMPLATE_SID
+
+
+def test_without_template_a_member_who_also_texts_gets_an_sms(app, client, fake_twilio):
+    member_writes_on_whatsapp(app, client, fake_twilio)
+    send_sms(client, NUMBER, "I also sent this by SMS.")
+    drain(app)
+    publish_decision(app, MONDAY_NOON + timedelta(days=3))
+    drain(app)
+
+    to_whatsapp = [m for m in fake_twilio.messages if POLISH_SUMMARY in (m["body"] or "")]
+    assert {m["to"] for m in to_whatsapp} == {NUMBER}  # both items told, both by SMS
+
+
+def test_undelivered_whatsapp_falls_back_to_one_sms(app, client, fake_twilio):
+    member_writes_on_whatsapp(app, client, fake_twilio)
+    send_sms(client, NUMBER, "Also by SMS.")
+    drain(app)
+    whatsapp_ack = fake_twilio.messages_to(WHATSAPP)[0]
+    sms_before = len(fake_twilio.messages_to(NUMBER))
+
+    for status in ("undelivered", "failed"):  # a second bad callback must not send again
+        assert status_callback(client, whatsapp_ack, status, "63024").status_code == 204
+    drain(app)
+
+    fallbacks = fake_twilio.messages_to(NUMBER)[sms_before:]
+    assert [m["body"] for m in fallbacks] == [whatsapp_ack["body"]]
+    with app.app_context():
+        fallback = db.session.scalars(
+            select(OutboundMessage).where(OutboundMessage.fallback_of_id.is_not(None))
+        ).one()
+        original = db.session.get(OutboundMessage, fallback.fallback_of_id)
+        assert original.twilio_sid == whatsapp_ack["sid"]
+        assert original.status == OutboundStatus.UNDELIVERED
