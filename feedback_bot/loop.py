@@ -159,7 +159,8 @@ RATINGS = {1: "yes", 2: "partly", 3: "no"}
 def rating_item(contact: Contact, body: str, now: datetime) -> tuple[FeedbackItem, str] | None:
     """The item a bare "1", "2" or "3" rates, if the member was asked recently."""
     text = body.strip().rstrip(".")
-    if len(text) != 1 or not text.isdigit() or int(text) not in RATINGS:
+    # isdecimal, not isdigit: "²" is a digit that int() cannot read.
+    if len(text) != 1 or not text.isdecimal() or int(text) not in RATINGS:
         return None
     days = current_app.config["RATING_REPLY_DAYS"]
     item = db.session.scalars(

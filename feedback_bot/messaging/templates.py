@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import force_locale, gettext, pgettext
-
 
 def N_(message: str) -> str:
     """Mark a string for extraction; it is translated when rendered."""
@@ -179,12 +177,15 @@ def render(kind: str, locale: str, **values: Any) -> str:
     missing = template.placeholders - values.keys()
     if missing:
         raise ValueError(f"{kind} needs {', '.join(sorted(missing))}")
-    with force_locale(locale):
-        return gettext(template.msgid, **values)
+    from .overrides import translate
+
+    text = translate(template.msgid, locale)
+    return text % values if template.placeholders else text
 
 
 def keywords_for(action: str, locale: str) -> list[str]:
     """The words that mean ``action`` in ``locale`` (the English ones are separate)."""
-    with force_locale(locale):
-        translated = pgettext(KEYWORD_CONTEXT, KEYWORD_MSGIDS[action])
+    from .overrides import translate
+
+    translated = translate(KEYWORD_MSGIDS[action], locale, KEYWORD_CONTEXT)
     return [word.strip() for word in translated.split(",") if word.strip()]

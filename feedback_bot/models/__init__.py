@@ -5,6 +5,7 @@ from .decision import Decision, DecisionTranslation, Outcome, ReviewState, Topic
 from .feedback import Channel, Disposition, FeedbackItem, InboundMedia, InboundMessage, ItemStatus
 from .outbox import DeliveryEvent, MessageKind, OutboundMessage, OutboundStatus, WhatsAppTemplate
 from .staff import AuditEntry, Role, User
+from .translation import MessageOverride, MessageTranslation
 
 __all__ = [
     "AuditEntry",
@@ -18,6 +19,8 @@ __all__ = [
     "InboundMedia",
     "InboundMessage",
     "ItemStatus",
+    "MessageOverride",
+    "MessageTranslation",
     "LocaleSource",
     "MessageKind",
     "OutboundMessage",

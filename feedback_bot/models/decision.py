@@ -96,6 +96,8 @@ class DecisionTranslation(db.Model):  # type: ignore[name-defined]
     summary: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default=ReviewState.DRAFT)
     translated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
     decision: Mapped[Decision] = relationship(back_populates="translations")

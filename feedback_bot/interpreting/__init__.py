@@ -1,0 +1,1 @@
+"""Translation work: checks, the .po exchange, and saving what interpreters write."""

@@ -1,0 +1,110 @@
+"""Saving what interpreters write, with the checks that keep members' messages whole."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from .. import audit, clock, loop
+from ..extensions import db
+from ..messaging.overrides import bump_version
+from ..models import (
+    Decision,
+    DecisionTranslation,
+    InboundMessage,
+    MessageOverride,
+    MessageTranslation,
+    ReviewState,
+    User,
+)
+from .catalogue_io import known_entries
+from .placeholders import placeholder_problems
+
+
+class TranslationRefused(ValueError):
+    """The translation cannot be saved; the message says why, for the interpreter."""
+
+
+def save_override(
+    user: User | None, locale: str, msgid: str, text: str, state: str, context: str = ""
+) -> MessageOverride:
+    if (context, msgid) not in known_entries():
+        raise TranslationRefused("This is not a message template.")
+    text = text.strip()
+    if not text:
+        raise TranslationRefused("The translation is empty.")
+    problems = placeholder_problems(msgid, text)
+    if problems:
+        raise TranslationRefused(" ".join(problems))
+    override = db.session.scalars(
+        select(MessageOverride).where(
+            MessageOverride.locale == locale,
+            MessageOverride.context == context,
+            MessageOverride.msgid == msgid,
+        )
+    ).one_or_none()
+    if override is None:
+        override = MessageOverride(locale=locale, context=context, msgid=msgid)
+        db.session.add(override)
+    override.text = text
+    override.state = state
+    override.updated_by_id = user.id if user else None
+    if state == ReviewState.REVIEWED:
+        override.reviewed_by_id = user.id if user else None
+        override.reviewed_at = clock.now()
+    db.session.flush()
+    audit.record("translation.template", override, locale=locale, msgid=msgid[:80], state=state)
+    db.session.commit()
+    bump_version()
+    return override
+
+
+def save_decision_summary(
+    user: User | None, decision: Decision, locale: str, summary: str, state: str
+) -> DecisionTranslation:
+    """Store a summary translation; members waiting for it are then told, by themselves."""
+    summary = summary.strip()
+    if not summary:
+        raise TranslationRefused("The summary is empty.")
+    translation = next((t for t in decision.translations if t.locale == locale), None)
+    if translation is None:
+        translation = DecisionTranslation(locale=locale, summary=summary)
+        decision.translations.append(translation)
+    translation.summary = summary
+    translation.state = state
+    translation.translated_by_id = user.id if user else None
+    db.session.flush()
+    audit.record("translation.decision", decision, locale=locale, state=state)
+    db.session.commit()
+    if decision.published:
+        loop.schedule_fan_out(decision.id, decision.revision)
+    return translation
+
+
+def save_message_translation(
+    user: User | None,
+    message: InboundMessage,
+    locale: str,
+    text: str,
+    transcript: str | None = None,
+    state: str = ReviewState.NEEDS_REVIEW,
+) -> MessageTranslation:
+    text = text.strip()
+    if not text:
+        raise TranslationRefused("The translation is empty.")
+    translation = db.session.scalars(
+        select(MessageTranslation).where(
+            MessageTranslation.message_id == message.id, MessageTranslation.locale == locale
+        )
+    ).one_or_none()
+    if translation is None:
+        translation = MessageTranslation(message_id=message.id, locale=locale, text=text)
+        db.session.add(translation)
+    translation.text = text
+    translation.transcript = (transcript or "").strip() or None
+    translation.state = state
+    translation.machine_draft = False
+    translation.translated_by_id = user.id if user else None
+    db.session.flush()
+    audit.record("translation.feedback", message, locale=locale, state=state)
+    db.session.commit()
+    return translation
