@@ -18,6 +18,7 @@ from sqlalchemy import select
 from . import clock, members
 from .dbutil import insert_ignoring_conflict
 from .extensions import db
+from .loop import rating_item, record_rating
 from .messaging import keywords, our_numbers
 from .messaging.language import detect, menu_choice, menu_options
 from .models import (
@@ -43,6 +44,7 @@ class IntakeResult:
     disposition: str | None = None
     item_id: int | None = None
     owed: list[int] = field(default_factory=list)
+    media_ids: list[int] = field(default_factory=list)
 
 
 def accept(payload: InboundPayload, inline_acknowledged: bool = False) -> IntakeResult:
@@ -62,7 +64,9 @@ def accept(payload: InboundPayload, inline_acknowledged: bool = False) -> Intake
 
 def _accept(payload: InboundPayload, inline_acknowledged: bool) -> IntakeResult:
     now = clock.now()
-    detected = detect(payload.body)
+    action = keywords.match(payload.body) if not payload.media else None
+    # A keyword is too short for lingua; its language is the catalogue that lists it, if any.
+    detected = keywords.language_of(payload.body) if action else detect(payload.body)
     inbound_id = insert_ignoring_conflict(
         InboundMessage,
         {
@@ -82,17 +86,21 @@ def _accept(payload: InboundPayload, inline_acknowledged: bool) -> IntakeResult:
         return IntakeResult(duplicate=True)
     message = db.session.get(InboundMessage, inbound_id)
     assert message is not None
-    for position, ref in enumerate(payload.media):
-        db.session.add(
-            InboundMedia(
-                message_id=inbound_id,
-                position=position,
-                content_type=ref.content_type,
-                source_url=ref.url,
-            )
+    media = [
+        InboundMedia(
+            message_id=inbound_id,
+            position=position,
+            content_type=ref.content_type,
+            source_url=ref.url,
+            fetch_attempts=0,
+            next_fetch_at=now,  # due at once; the media job fetches it after the commit
         )
+        for position, ref in enumerate(payload.media)
+    ]
+    db.session.add_all(media)
+    db.session.flush()
 
-    result = IntakeResult(disposition=Disposition.FEEDBACK)
+    result = IntakeResult(disposition=Disposition.FEEDBACK, media_ids=[m.id for m in media])
     if payload.to not in our_numbers():
         log.warning("inbound %s was sent to a number we do not run; kept for review", inbound_id)
         message.disposition = result.disposition = Disposition.NOT_OURS
@@ -102,7 +110,7 @@ def _accept(payload: InboundPayload, inline_acknowledged: bool) -> IntakeResult:
         message.disposition = result.disposition = Disposition.INVALID_SENDER
         return result
 
-    contact, _ = members.find_or_create(payload.sender, payload.body, detected)
+    contact, _ = members.find_or_create(payload.sender, None if action else payload.body, detected)
     message.contact_id = contact.id
     note_contact_activity(contact, payload.channel, now)
 
@@ -112,7 +120,6 @@ def _accept(payload: InboundPayload, inline_acknowledged: bool) -> IntakeResult:
         message.disposition = result.disposition = Disposition.KEYWORD
         return result
 
-    action = keywords.match(payload.body) if not payload.media else None
     if action:
         message.disposition = result.disposition = Disposition.KEYWORD
         result.owed = owe_keyword_reply(action, contact, message, payload)
@@ -129,6 +136,27 @@ def _accept(payload: InboundPayload, inline_acknowledged: bool) -> IntakeResult:
             contact=contact,
             channel=payload.channel,
             to_e164=payload.sender,
+        )
+        result.owed = [owed] if owed else []
+        return result
+
+    rated = rating_item(contact, payload.body, now) if not payload.media else None
+    if rated:
+        rated_item, rating = rated
+        message.disposition = result.disposition = Disposition.RATING
+        message.item_id = result.item_id = rated_item.id
+        reply_kind = record_rating(rated_item, rating, now)
+        extra: dict[str, Any] = (
+            {"ref": rated_item.ref} if reply_kind == MessageKind.RATING_REOPENED else {}
+        )
+        owed = owe_message(
+            key=f"{reply_kind}:in:{inbound_id}",
+            kind=reply_kind,
+            contact=contact,
+            channel=payload.channel,
+            item=rated_item,
+            to_e164=payload.sender,
+            **extra,
         )
         result.owed = [owed] if owed else []
         return result

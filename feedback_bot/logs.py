@@ -9,7 +9,8 @@ from flask import Flask
 
 # Eight or more digits, optionally led by + and split by spaces or dashes: long enough to be
 # a phone number, short enough to leave ids, counts and timestamps alone.
-PHONE_LIKE = re.compile(r"(?:whatsapp:)?\+?\d(?:[\s-]?\d){7,}")
+# Not inside a longer token, so hex ids (RQ worker names, SIDs) are left alone.
+PHONE_LIKE = re.compile(r"(?<![0-9A-Za-z])(?:whatsapp:)?\+?\d(?:[\s-]?\d){7,}(?![0-9A-Za-z])")
 
 
 def redact(text: str) -> str:

@@ -59,7 +59,7 @@ def forget(contact: Contact, keep_row_id: int | None = None) -> None:
     them are cancelled, except the confirmation of this very request, which carries its
     own encrypted address and is sent once.
     """
-    from .media_storage import delete_files
+    from .media.storage import delete_files
 
     now = clock.now()
     messages = db.session.scalars(

@@ -22,6 +22,7 @@ from .models import (
     Contact,
     DeliveryEvent,
     FeedbackItem,
+    MessageKind,
     OutboundMessage,
     OutboundStatus,
 )
@@ -116,9 +117,18 @@ def claim(row_id: int) -> OutboundMessage | None:
     return db.session.get(OutboundMessage, row_id, populate_existing=True)
 
 
+# Statuses after which a row is never sent again (so it no longer needs its address).
+FINAL = frozenset(
+    (*OutboundStatus.ACCEPTED_BY_TWILIO, OutboundStatus.FAILED, OutboundStatus.CANCELLED)
+)
+
+
 def _finish(row: OutboundMessage, **values: Any) -> bool:
     """Move a row we claimed out of SENDING; False if it was taken from us meanwhile."""
     values.setdefault("updated_at", clock.now())
+    if row.kind == MessageKind.FORGET and values.get("status") in FINAL:
+        # The confirmation of a FORGET was the erased number's last use: drop it now.
+        values["to_ciphertext"] = None
     changed = rowcount(
         update(OutboundMessage)
         .where(

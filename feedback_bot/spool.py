@@ -19,7 +19,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from .jobs import enqueue_send, redis_connection
+from .jobs import after_intake, redis_connection
 from .privacy import vault
 from .webhooks.payload import InboundPayload
 
@@ -97,5 +97,5 @@ def _ingest(token: str) -> bool:
     except SQLAlchemyError:
         log.warning("database still unavailable; spooled messages wait")
         return False
-    enqueue_send(result.owed)
+    after_intake(result)
     return True

@@ -9,11 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
+
+if TYPE_CHECKING:
+    from ..intake import IntakeResult
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,23 @@ def enqueue_send(row_ids: Iterable[int], bulk: bool = False) -> int:
         if _enqueue(bulk_queue() if bulk else queue(), row_id, 0, None):
             enqueued += 1
     return enqueued
+
+
+def enqueue_media(media_ids: Iterable[int]) -> None:
+    """Fetch each photo or voice note in a job; the sweeper catches what this misses."""
+    from ..media.fetch import fetch_media
+
+    for media_id in media_ids:
+        try:
+            queue().enqueue(fetch_media, media_id, result_ttl=0, failure_ttl=86400)
+        except RedisError as exc:
+            log.warning("could not enqueue media %s (%s); the sweeper will", media_id, exc)
+
+
+def after_intake(result: IntakeResult) -> None:
+    """What an accepted message sets going once its transaction has committed."""
+    enqueue_send(result.owed)
+    enqueue_media(result.media_ids)
 
 
 def enqueue_retry(row_id: int, attempts: int, delay: timedelta, kind: str) -> bool:

@@ -14,9 +14,10 @@ from redis.exceptions import RedisError
 
 from .. import spool
 from ..loop import owe_interim_updates
+from ..media.fetch import due_media
 from ..outbox import due_rows, release_stuck
 from ..whatsapp.window import revive_waiting
-from . import ensure_enqueued, redis_connection
+from . import enqueue_media, ensure_enqueued, redis_connection
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,14 @@ def sweep() -> dict[str, int]:
     enqueued = ensure_enqueued(due_rows(batch) + revive_waiting(batch))
     drained = spool.drain(batch)
     interim = owe_interim_updates(batch)
+    media = due_media(batch)
+    enqueue_media(media)
     counts = {
         "released": len(released),
         "enqueued": enqueued,
         "spool_ingested": drained,
         "interim_owed": interim,
+        "media_enqueued": len(media),
     }
     if any(counts.values()):
         log.info("sweep: %s", counts)

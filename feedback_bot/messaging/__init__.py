@@ -10,6 +10,10 @@ from .twilio_client import build_client
 
 def init_app(app: Flask) -> None:
     app.extensions["feedback_transport"] = make_transport(app)
+    if app.config.get("LANGUAGE_DETECTION_PRELOAD", not app.testing):
+        from .language import warm_up
+
+        warm_up(tuple(app.config["SHIPPED_LOCALES"]))
 
 
 def make_transport(app: Flask) -> Transport:

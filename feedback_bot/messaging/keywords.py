@@ -7,10 +7,11 @@ punctuation and spaces): "stop" is a keyword, "please stop the roadworks" is fee
 from __future__ import annotations
 
 import unicodedata
-from functools import cache
+from functools import lru_cache
 
 from flask import current_app
 
+from .overrides import overrides_version
 from .templates import KEYWORD_MSGIDS, keywords_for
 
 ACTIONS = tuple(KEYWORD_MSGIDS)
@@ -24,8 +25,8 @@ def normalise(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
-@cache
-def _table(locales: tuple[str, ...]) -> dict[str, str]:
+@lru_cache(maxsize=4)
+def _table(locales: tuple[str, ...], version: int | None) -> dict[str, str]:
     """Normalised word -> action, over every locale (English last, so it always wins)."""
     table: dict[str, str] = {}
     for locale in (*[loc for loc in locales if loc != "en"], "en"):
@@ -38,6 +39,32 @@ def _table(locales: tuple[str, ...]) -> dict[str, str]:
     return table
 
 
+@lru_cache(maxsize=4)
+def _languages(locales: tuple[str, ...], version: int | None) -> dict[str, frozenset[str]]:
+    """Normalised word -> the locales whose own catalogue lists it (English words excluded)."""
+    english = {normalise(word) for msgid in KEYWORD_MSGIDS.values() for word in msgid.split(",")}
+    found: dict[str, set[str]] = {}
+    for locale in locales:
+        for action in ACTIONS:
+            for word in keywords_for(action, locale):
+                if normalise(word) not in english:
+                    found.setdefault(normalise(word), set()).add(locale)
+    return {word: frozenset(owners) for word, owners in found.items()}
+
+
+def language_of(text: str | None) -> str | None:
+    """The language of a keyword, when only one shipped language uses that word.
+
+    A keyword is too short to guess a language from ("LANGUAGE" looks Romanian to lingua),
+    and the English words are accepted in every language, so they say nothing: None.
+    """
+    if not text:
+        return None
+    locales = tuple(current_app.config["SHIPPED_LOCALES"])
+    owners = _languages(locales, overrides_version()).get(normalise(text))
+    return next(iter(owners)) if owners is not None and len(owners) == 1 else None
+
+
 def match(text: str | None) -> str | None:
     """The action ``text`` asks for ("stop", "start", "help", "language", "forget"), if any."""
     if not text:
@@ -45,8 +72,10 @@ def match(text: str | None) -> str | None:
     word = normalise(text)
     if not word or len(word) > 40:
         return None
-    return _table(tuple(current_app.config["SHIPPED_LOCALES"])).get(word)
+    # The version makes an interpreter's edit to a keyword list count at once.
+    return _table(tuple(current_app.config["SHIPPED_LOCALES"]), overrides_version()).get(word)
 
 
 def clear_cache() -> None:
     _table.cache_clear()
+    _languages.cache_clear()

@@ -29,15 +29,27 @@ class LocaleChoice:
     source: str
 
 
+# Languages we do not ship but that look like ones we do. Without them French reads as
+# Spanish, Russian as Ukrainian, Farsi as Urdu, and the member gets a reply in a language
+# that is not theirs; with them, such a message falls back to the number's country.
+LOOK_ALIKES = ("fr", "pt", "it", "de", "nl", "ca", "ru", "be", "bg", "fa", "hi", "pa", "tr", "cs")
+
+
 @cache
 def _detector(locales: tuple[str, ...]) -> LanguageDetector:
+    codes = dict.fromkeys((*locales, *LOOK_ALIKES))
     languages = [
-        Language.from_iso_code_639_1(getattr(IsoCode639_1, loc.upper())) for loc in locales
+        Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())) for code in codes
     ]
     # Preloading keeps the first webhook as fast as the rest.
     return (
         LanguageDetectorBuilder.from_languages(*languages).with_preloaded_language_models().build()
     )
+
+
+def warm_up(app_locales: tuple[str, ...]) -> None:
+    """Load the models now (about three seconds) rather than in the first webhook."""
+    _detector(app_locales)
 
 
 def detect(text: str | None) -> str | None:
@@ -113,8 +125,12 @@ def menu_choice(text: str | None) -> str | None:
         return None
     stripped = text.strip().rstrip(".)")
     locales = menu_locales()
-    if stripped.isdigit():
-        number = int("".join(str(int(ch)) for ch in stripped))  # int() reads any script's digits
+    # isdecimal, not isdigit: "²" and "①" are digits that int() refuses. A menu number
+    # is short; a long run of digits is feedback (and int() refuses 4,300 digits and more).
+    if stripped.isdecimal():
+        if len(stripped) > len(str(len(locales))):
+            return None
+        number = int(stripped)  # int() reads any script's decimal digits, "٢" too
         return locales[number - 1] if 1 <= number <= len(locales) else None
     folded = stripped.casefold()
     for locale in locales:

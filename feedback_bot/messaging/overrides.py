@@ -15,6 +15,7 @@ from flask import current_app
 from flask_babel import force_locale, gettext, pgettext
 from redis.exceptions import RedisError
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
 from ..models import MessageOverride
@@ -53,14 +54,21 @@ def overrides() -> dict[tuple[str, str, str], str]:
     version = _current_version()
     stale = version is None and time.monotonic() - cache.loaded_at > FALLBACK_TTL
     if version != cache.version or stale or cache.version is None:
-        rows = db.session.execute(
-            select(
-                MessageOverride.locale,
-                MessageOverride.context,
-                MessageOverride.msgid,
-                MessageOverride.text,
-            )
-        ).all()
+        try:
+            rows = db.session.execute(
+                select(
+                    MessageOverride.locale,
+                    MessageOverride.context,
+                    MessageOverride.msgid,
+                    MessageOverride.text,
+                )
+            ).all()
+        except SQLAlchemyError:
+            # The database is down: the member is still answered, with what we last knew
+            # (or the shipped catalogue).
+            db.session.rollback()
+            log.warning("template overrides unavailable; using the cached or shipped text")
+            return cache.texts
         cache.texts = {(locale, ctx, msgid): text for locale, ctx, msgid, text in rows}
         cache.version = version if version is not None else -1
         cache.loaded_at = time.monotonic()

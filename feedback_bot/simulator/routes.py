@@ -3,7 +3,7 @@
 Development only: the blueprint is registered when ``SIMULATOR_ENABLED`` (never in
 production). A message sent here takes exactly the path of a real one after the webhook's
 signature check: the form Twilio would post is parsed by the webhook's own parser, then
-``intake.accept`` stores it and owes its replies, and ``jobs.enqueue_send`` wakes the
+``intake.accept`` stores it and owes its replies, and ``jobs.after_intake`` wakes the
 worker. The replies shown are the outbox rows as the real worker left them.
 """
 
@@ -27,7 +27,7 @@ from werkzeug.exceptions import InternalServerError, NotFound, RequestEntityTooL
 
 from ..extensions import db
 from ..intake import accept
-from ..jobs import enqueue_send
+from ..jobs import after_intake
 from ..messaging import sender_for, transport
 from ..models import Channel, Contact, InboundMessage, OutboundMessage, OutboundStatus
 from ..privacy import vault
@@ -180,7 +180,7 @@ def send() -> ResponseReturnValue:
 
     # What the webhook does once the signature is checked.
     result = accept(payload)
-    enqueue_send(result.owed)
+    after_intake(result)
 
     return jsonify(
         ok=True,

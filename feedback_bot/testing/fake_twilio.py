@@ -71,6 +71,10 @@ DEFAULT_RETRY_AFTER_SECONDS = 1
 Record = dict[str, Any]
 
 _COLLECTION_PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json")
+# Where Twilio keeps a message's media: fetching it needs the account's credentials.
+_MEDIA_PATH = re.compile(
+    r"/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)/Media/(?P<sid>[^/.]+)"
+)
 _INSTANCE_PATH = re.compile(
     r"/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json"
 )
@@ -234,8 +238,11 @@ class _Reply:
     status: int = 200
     payload: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    action: str = "respond"  # "respond" | "hang" | "drop"
+    action: str = "respond"  # "respond" | "hang" | "drop" | "raw"
     delay: float = 0.0
+    # For "raw": the bytes and content type to answer with (media files).
+    raw: bytes = b""
+    content_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -480,6 +487,7 @@ class FakeTwilio:
         self.clock: Callable[[], datetime] = _utc_now
 
         self._lock = threading.RLock()
+        self._media: dict[str, tuple[bytes, str]] = {}
         self._changed = threading.Condition(self._lock)
         self._messages: list[Record] = []
         self._by_sid: dict[str, Record] = {}
@@ -598,6 +606,18 @@ class FakeTwilio:
                 raise TimeoutError(f"{len(self._messages)} of {count} messages after {timeout}s")
             return copy.deepcopy(self._messages)
 
+    def add_media(self, content: bytes, content_type: str) -> str:
+        """Keep a media file as Twilio would for an inbound message; returns its URL.
+
+        Like Twilio's, the URL answers only with the account's credentials.
+        """
+        sid = random_sid("ME")
+        with self._lock:
+            self._media[sid] = (content, content_type)
+        message = random_sid("MM")
+        account = f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}"
+        return f"{account}/Messages/{message}/Media/{sid}"
+
     def reset(self) -> None:
         """Forget all records and restore every fault and config setting to its default."""
         with self._lock:
@@ -605,6 +625,7 @@ class FakeTwilio:
             self._by_sid.clear()
             self._attempts.clear()
             self._callbacks.clear()
+            self._media.clear()
             self._forced.clear()
             self._pending_drops = 0
             self._rates = _FaultRates()
@@ -828,6 +849,14 @@ class FakeTwilio:
             return error.reply()
 
     def _handle_api(self, request: _Request, path: str, query: Mapping[str, list[str]]) -> _Reply:
+        media = _MEDIA_PATH.fullmatch(path)
+        if media is not None and request.method == "GET":
+            self._check_access(request.authorization, media, path)
+            with self._lock:
+                stored = self._media.get(media["sid"])
+            if stored is None:
+                raise _not_found(path)
+            return _Reply(200, action="raw", raw=stored[0], content_type=stored[1])
         collection = _COLLECTION_PATH.fullmatch(path)
         instance = _INSTANCE_PATH.fullmatch(path)
         is_create = collection is not None and request.method == "POST"
@@ -1196,7 +1225,17 @@ class _Handler(BaseHTTPRequestHandler):
             # connection close with no HTTP response at all.
             self.close_connection = True
             return
-        self._write_json(reply)
+        if reply.action == "raw":
+            self._write_raw(reply)
+        else:
+            self._write_json(reply)
+
+    def _write_raw(self, reply: _Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.raw)))
+        self.end_headers()
+        self.wfile.write(reply.raw)
 
     def _write_json(self, reply: _Reply) -> None:
         data = json.dumps(reply.payload).encode("utf-8")

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from .. import clock, spool
 from ..extensions import db
 from ..intake import accept
-from ..jobs import enqueue_send
+from ..jobs import after_intake, enqueue_send
 from ..messaging import keywords
 from ..messaging.language import detect
 from ..messaging.templates import render
@@ -62,7 +62,7 @@ def inbound_message() -> Response:
 
     if result.duplicate:
         log.info("inbound %s delivered again; already stored", payload.message_sid)
-    enqueue_send(result.owed)
+    after_intake(result)
     return twiml()
 
 

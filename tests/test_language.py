@@ -1,0 +1,145 @@
+"""A member is answered in their language: guessed from the first text, else the country."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from feedback_bot.extensions import db
+from feedback_bot.messaging.templates import render
+from feedback_bot.models import Contact, FeedbackItem, InboundMessage
+
+from .conftest import drain, send_sms
+
+UK_MEMBER = "+447911123456"
+
+
+def rows(app: Flask, model: Any) -> list[Any]:
+    with app.app_context():
+        found = list(db.session.scalars(select(model).order_by(model.id)))
+        db.session.expunge_all()
+        return found
+
+
+def expected_ack(app: Flask, locale: str, item: FeedbackItem) -> str:
+    with app.app_context():
+        return render("ack", locale, days=app.config["INTERIM_UPDATE_DAYS"], ref=item.ref)
+
+
+def english_ack(app: Flask, item: FeedbackItem) -> str:
+    return expected_ack(app, "en", item)
+
+
+@pytest.mark.parametrize(
+    ("locale", "sender", "body"),
+    [
+        ("pl", UK_MEMBER, "Dzień dobry, winda w bloku C nie działa od dwóch tygodni."),
+        ("es", UK_MEMBER, "Hola, el ascensor del bloque C lleva dos semanas roto."),
+        ("ar", UK_MEMBER, "مرحبا، المصعد في المبنى ج معطل منذ أسبوعين."),
+        ("uk", UK_MEMBER, "Добрий день, ліфт у блоці С не працює вже два тижні."),  # noqa: RUF001
+        ("cy", UK_MEMBER, "Bore da, mae'r lifft ym mloc C wedi torri ers pythefnos."),
+        # The text wins over the country too.
+        ("es", "+48512345678", "Hola, el ascensor del bloque C lleva dos semanas roto."),
+        ("pl", "+33612345678", "Dzień dobry, winda w bloku C nie działa od dwóch tygodni."),
+    ],
+)
+def test_first_message_sets_the_language(app, client, fake_twilio, locale, sender, body):
+    assert send_sms(client, sender, body).status_code == 200
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == (locale, "detected")
+    [message] = rows(app, InboundMessage)
+    assert message.detected_locale == locale
+    [item] = rows(app, FeedbackItem)
+    assert item.locale == locale
+    [sent] = fake_twilio.messages
+    assert sent["to"] == sender
+    assert sent["body"] == expected_ack(app, locale, item)
+    # Really translated: the catalogue's text, not the English fallback.
+    assert sent["body"] != english_ack(app, item)
+
+
+@pytest.mark.parametrize("body", ["OK", "👍", "Tak", "123"])
+def test_short_message_from_poland_falls_back_to_polish(app, client, fake_twilio, body):
+    assert send_sms(client, "+48512345678", body).status_code == 200
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source, contact.region) == ("pl", "country", "PL")
+    [item] = rows(app, FeedbackItem)
+    [sent] = fake_twilio.messages
+    assert sent["body"] == expected_ack(app, "pl", item)
+    assert sent["body"] != english_ack(app, item)
+
+
+@pytest.mark.parametrize(
+    ("sender", "locale"),
+    [
+        ("+40721234567", "ro"),
+        ("+923001234567", "ur"),  # Pakistan: Urdu comes before English
+        ("+8801712345678", "bn"),
+        ("+252612345678", "so"),  # Somalia: Somali comes before Arabic
+        ("+447911123456", "en"),
+    ],
+)
+def test_short_message_falls_back_to_the_countrys_language(
+    app, client, fake_twilio, sender, locale
+):
+    send_sms(client, sender, "👍")
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == (locale, "country")
+    [item] = rows(app, FeedbackItem)
+    assert fake_twilio.messages[0]["body"] == expected_ack(app, locale, item)
+
+
+@pytest.mark.parametrize("default", ["en", "cy"])
+def test_country_without_a_shipped_language_falls_back_to_the_default(
+    make_app, fake_twilio, default
+):
+    app = make_app(DEFAULT_LOCALE=default)
+    assert send_sms(app.test_client(), "+33612345678", "OK").status_code == 200
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source, contact.region) == (default, "default", "FR")
+    [item] = rows(app, FeedbackItem)
+    [sent] = fake_twilio.messages
+    assert sent["to"] == "+33612345678"
+    assert sent["body"] == expected_ack(app, default, item)
+
+
+def test_locale_of_an_existing_contact_does_not_change(make_app, fake_twilio):
+    app = make_app(ACK_COALESCE_SECONDS=0)
+    client = app.test_client()
+    send_sms(client, UK_MEMBER, "Dzień dobry, winda w bloku C nie działa od dwóch tygodni.")
+    drain(app)
+    send_sms(client, UK_MEMBER, "Hola, el ascensor del bloque C lleva dos semanas roto.")
+    send_sms(client, UK_MEMBER, "The lift in Block C has been broken for two weeks.")
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == ("pl", "detected")
+    messages = rows(app, InboundMessage)
+    assert [m.detected_locale for m in messages] == ["pl", "es", "en"]  # noted, not applied
+    items = rows(app, FeedbackItem)
+    assert [i.locale for i in items] == ["pl", "pl", "pl"]
+    bodies = sorted(m["body"] for m in fake_twilio.messages)
+    assert bodies == sorted(expected_ack(app, "pl", item) for item in items)
+
+
+def test_whatsapp_and_sms_share_the_members_language(app, client, fake_twilio):
+    send_sms(client, UK_MEMBER, "Hola, el ascensor del bloque C lleva dos semanas roto.")
+    send_sms(client, "whatsapp:" + UK_MEMBER, "The lift in Block C is still broken.")
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert contact.locale == "es"
+    [whatsapp_item] = [i for i in rows(app, FeedbackItem) if i.channel == "whatsapp"]
+    [to_whatsapp] = fake_twilio.messages_to("whatsapp:" + UK_MEMBER)
+    assert to_whatsapp["body"] == expected_ack(app, "es", whatsapp_item)

@@ -1,0 +1,120 @@
+"""Photos and voice notes: fetched into our storage, acknowledged, shown only to staff."""
+
+from __future__ import annotations
+
+from redis import Redis
+from sqlalchemy import select
+
+from feedback_bot.extensions import db
+from feedback_bot.jobs.sweep import sweep
+from feedback_bot.media.fetch import source_request
+from feedback_bot.media.storage import media_root
+from feedback_bot.messaging.templates import render
+from feedback_bot.models import FeedbackItem, InboundMedia, User
+
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, drain, send_sms
+
+MEMBER = "whatsapp:+447911123456"
+VOICE = b"OggS\x00\x02" + bytes(range(256)) * 40
+
+
+def log_in(app, client, role: str) -> None:
+    with app.app_context():
+        user = User(email=f"{role}@example.org", role=role, languages="ar")
+        user.set_password("correct horse battery staple")
+        db.session.add(user)
+        db.session.commit()
+    response = client.post(
+        "/login", data={"email": f"{role}@example.org", "password": "correct horse battery staple"}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+
+
+def send_voice_note(client, fake_twilio, content: bytes = VOICE, kind: str = "audio/ogg"):
+    url = fake_twilio.add_media(content, kind)
+    return send_sms(client, MEMBER, "", media=[(url, kind)])
+
+
+def stored_media(app) -> InboundMedia:
+    with app.app_context():
+        media = db.session.scalars(select(InboundMedia)).one()
+        db.session.expunge(media)
+        return media
+
+
+def test_voice_note_is_fetched_stored_and_acknowledged(app, client, fake_twilio):
+    assert send_voice_note(client, fake_twilio).status_code == 200
+    drain(app)
+
+    media = stored_media(app)
+    with app.app_context():
+        assert (media_root() / media.storage_path).read_bytes() == VOICE
+        item = db.session.scalars(select(FeedbackItem)).one()
+        assert fake_twilio.messages[0]["body"] == render("ack_voice", "en", ref=item.ref, days=21)
+    assert media.size_bytes == len(VOICE)
+    assert media.storage_path.endswith(".oga") or media.storage_path.endswith(".ogg")
+
+
+def test_media_route_refuses_anonymous_and_serves_staff(app, client, fake_twilio):
+    send_voice_note(client, fake_twilio)
+    drain(app)
+    media = stored_media(app)
+
+    anonymous = client.get(f"/admin/media/{media.id}")
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+
+    log_in(app, client, "staff")
+    with client.get(f"/admin/media/{media.id}") as response:
+        assert response.status_code == 200
+        assert response.data == VOICE
+        assert response.mimetype == "audio/ogg"
+        assert response.headers["Cache-Control"] == "private, no-store"
+    with client.get(f"/admin/media/{media.id}", headers={"Range": "bytes=0-3"}) as partial:
+        assert (partial.status_code, partial.data) == (206, b"OggS")
+
+
+def test_oversize_and_unwanted_types_are_not_kept(make_app, fake_twilio):
+    app = make_app(MEDIA_MAX_BYTES=1000)
+    client = app.test_client()
+    send_voice_note(client, fake_twilio)
+    drain(app)
+    media = stored_media(app)
+    assert media.storage_path is None
+    assert "limit" in media.fetch_error
+    assert media.next_fetch_at is None  # not retried
+
+
+def test_credentials_go_only_to_twilio(app):
+    with app.app_context():
+        base = app.config["TWILIO_API_BASE_URL"]
+        url, auth = source_request(
+            f"{base}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM1/Media/ME1"
+        )
+        assert auth == (ACCOUNT_SID, AUTH_TOKEN)
+        url, auth = source_request("https://example.org/steal-my-credentials")
+        assert auth is None
+
+
+def test_sweeper_fetches_media_whose_job_was_lost(app, client, fake_twilio, redis_url):
+    send_voice_note(client, fake_twilio)
+    Redis.from_url(redis_url).flushdb()
+    with app.app_context():
+        assert sweep()["media_enqueued"] == 1
+    drain(app)
+    assert stored_media(app).storage_path is not None
+
+
+def test_forget_deletes_the_files(app, client, fake_twilio):
+    send_voice_note(client, fake_twilio)
+    drain(app)
+    media = stored_media(app)
+    with app.app_context():
+        path = media_root() / media.storage_path
+    assert path.exists()
+
+    send_sms(client, MEMBER, "FORGET")
+    drain(app)
+
+    assert not path.exists()
+    with app.app_context():
+        assert db.session.scalars(select(InboundMedia)).all() == []
