@@ -16,7 +16,13 @@ from .extensions import csrf, db, migrate
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, or from ``test_config`` in tests."""
-    app = Flask(__name__, instance_relative_config=True)
+    # FEEDBACK_INSTANCE_PATH moves generated secrets, SQLite and spool out of the checkout.
+    instance_path = os.environ.get("FEEDBACK_INSTANCE_PATH") if test_config is None else None
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+    )
     app.config.update(settings.defaults())
     if test_config is None:
         load_dotenv(Path.cwd() / ".env")
@@ -45,10 +51,16 @@ def register_extensions(app: Flask) -> None:
     )
     csrf.init_app(app)
 
+    from .auth import init_app as init_auth
+
+    # Flask-Login (login view auth.login) and the login rate limit (in the app's Redis).
+    init_auth(app)
+
 
 def register_subsystems(app: Flask) -> None:
-    from . import i18n, jobs, messaging, privacy
+    from . import i18n, jobs, messaging, privacy, security
 
+    security.init_app(app)
     i18n.init_app(app)
     privacy.init_app(app)
     messaging.init_app(app)
@@ -56,13 +68,34 @@ def register_subsystems(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from .admin import bp as admin_bp
+    from .auth import bp as auth_bp
     from .health import bp as health_bp
     from .webhooks import bp as webhooks_bp
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(webhooks_bp, url_prefix="/webhooks/twilio")
+    from .interpreters import bp as interpreters_bp
+    from .media import bp as media_bp
+
+    app.register_blueprint(interpreters_bp, url_prefix="/admin/translate")
+    from .whatsapp import bp as whatsapp_bp
+
+    app.register_blueprint(media_bp, url_prefix="/admin/media")
+
+    app.register_blueprint(whatsapp_bp, url_prefix="/admin/whatsapp-templates")
     # Twilio signs its requests; it cannot send a CSRF token.
     csrf.exempt(webhooks_bp)
+
+    from .dashboard import bp as dashboard_bp
+    from .exports import bp as exports_bp
+    from .public import bp as public_bp
+
+    app.register_blueprint(dashboard_bp, url_prefix="/admin/dashboard")
+    app.register_blueprint(exports_bp, url_prefix="/admin/export")
+    app.register_blueprint(public_bp)
 
     if app.config["SIMULATOR_ENABLED"]:
         from .simulator import bp as simulator_bp

@@ -27,6 +27,28 @@ log = logging.getLogger(__name__)
 
 SPOOL_KEY = "feedback:spool"
 PROCESSING_KEY = "feedback:spool:processing"
+STORED_KEY = "feedback:stored:{sid}"
+# Twilio's retries of a webhook come within minutes; a day covers them all.
+STORED_TTL_SECONDS = 86400
+
+
+def note_stored(message_sid: str) -> None:
+    """Remember outside the database that ``message_sid`` is stored and its reply owed.
+
+    If Twilio delivers it again while the database is down (it missed our answer), the
+    webhook then does not acknowledge it inline too: the outbox already owes that.
+    """
+    try:
+        redis_connection().set(STORED_KEY.format(sid=message_sid), "1", ex=STORED_TTL_SECONDS)
+    except RedisError:
+        log.debug("could not note inbound %s as stored", message_sid)
+
+
+def known_stored(message_sid: str) -> bool:
+    try:
+        return bool(redis_connection().exists(STORED_KEY.format(sid=message_sid)))
+    except RedisError:
+        return False
 
 
 def spool_dir() -> Path:

@@ -122,7 +122,7 @@ def worker_environment(database_url: str, redis_url: str, fake_twilio) -> dict[s
 
 def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log_file:  # the child keeps its own descriptor
-        return subprocess.Popen(  # noqa: S603 - fixed argument list
+        return subprocess.Popen(
             [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log_file, stderr=log_file
         )
 

@@ -39,7 +39,7 @@ def english_ack(app: Flask, item: FeedbackItem) -> str:
         ("pl", UK_MEMBER, "Dzień dobry, winda w bloku C nie działa od dwóch tygodni."),
         ("es", UK_MEMBER, "Hola, el ascensor del bloque C lleva dos semanas roto."),
         ("ar", UK_MEMBER, "مرحبا، المصعد في المبنى ج معطل منذ أسبوعين."),
-        ("uk", UK_MEMBER, "Добрий день, ліфт у блоці С не працює вже два тижні."),  # noqa: RUF001
+        ("uk", UK_MEMBER, "Добрий день, ліфт у блоці С не працює вже два тижні."),
         ("cy", UK_MEMBER, "Bore da, mae'r lifft ym mloc C wedi torri ers pythefnos."),
         # The text wins over the country too.
         ("es", "+48512345678", "Hola, el ascensor del bloque C lleva dos semanas roto."),

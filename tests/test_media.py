@@ -87,11 +87,9 @@ def test_oversize_and_unwanted_types_are_not_kept(make_app, fake_twilio):
 def test_credentials_go_only_to_twilio(app):
     with app.app_context():
         base = app.config["TWILIO_API_BASE_URL"]
-        url, auth = source_request(
-            f"{base}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM1/Media/ME1"
-        )
-        assert auth == (ACCOUNT_SID, AUTH_TOKEN)
-        url, auth = source_request("https://example.org/steal-my-credentials")
+        media_url = f"{base}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM1/Media/ME1"
+        assert source_request(media_url) == (media_url, (ACCOUNT_SID, AUTH_TOKEN))
+        _, auth = source_request("https://example.org/steal-my-credentials")
         assert auth is None
 
 

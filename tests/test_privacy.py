@@ -27,7 +27,7 @@ def database_dump(app) -> str:
             if pg_dump is None:
                 pytest.fail("pg_dump is needed to check the PostgreSQL dump")
             plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
-            return subprocess.run(  # noqa: S603 - fixed argument list
+            return subprocess.run(
                 [pg_dump, "--data-only", plain], check=True, capture_output=True, text=True
             ).stdout
         with sqlite3.connect(url.database) as connection:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
@@ -104,7 +104,13 @@ def _enqueue(target: Queue, row_id: int, attempts: int, delay: timedelta | None)
         if delay is None:
             target.enqueue(send_outbound, row_id, **options)
         else:
-            target.enqueue_in(delay, send_outbound, row_id, **options)
+            # RQ's scheduler keeps whole seconds (it truncates), so a job due at :05.7 would
+            # run at :05, claim() would find the row not yet due, and the retry would wait
+            # for the sweeper. Schedule for the next whole second instead.
+            when = datetime.now(UTC) + delay
+            if when.microsecond:
+                when = when.replace(microsecond=0) + timedelta(seconds=1)
+            target.enqueue_at(when, send_outbound, row_id, **options)
     except RedisError as exc:
         log.warning("could not enqueue outbound %s (%s); the sweeper will", row_id, exc)
         return False

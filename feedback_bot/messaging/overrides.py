@@ -35,7 +35,7 @@ class _Cache:
 
 
 def _cache() -> _Cache:
-    return current_app.extensions.setdefault("feedback_overrides", _Cache())  # type: ignore[no-any-return]
+    return current_app.extensions.setdefault("feedback_overrides", _Cache())
 
 
 def _current_version() -> int | None:

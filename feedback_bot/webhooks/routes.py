@@ -62,12 +62,19 @@ def inbound_message() -> Response:
 
     if result.duplicate:
         log.info("inbound %s delivered again; already stored", payload.message_sid)
+    else:
+        spool.note_stored(payload.message_sid)
     after_intake(result)
     return twiml()
 
 
 def accept_without_database(payload):  # type: ignore[no-untyped-def]
     """The database is down: keep the message elsewhere and answer the member right now."""
+    if spool.known_stored(payload.message_sid):
+        # Twilio delivered it again, but it was stored before the outage and its reply is
+        # in the outbox: an inline acknowledgement now would be the member's second.
+        log.warning("database unavailable: inbound %s was already stored", payload.message_sid)
+        return twiml()
     where = spool.keep(payload)
     log.error(
         "database unavailable: inbound %s kept in the %s spool, acknowledged inline",

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Regexp
 
 from .. import audit
@@ -24,8 +25,8 @@ CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 TEMPLATE_KINDS = (*MessageKind.UNPROMPTED, MessageKind.RATING_THANKS, MessageKind.RATING_REOPENED)
 
 
-class TemplateForm(FlaskForm):  # type: ignore[misc]
-    kind = SelectField("Message", choices=[(k, k) for k in TEMPLATE_KINDS])
+class TemplateForm(FlaskForm):
+    kind = SelectField("Message", choices=[SelectChoice(k, k) for k in TEMPLATE_KINDS])
     locale = SelectField("Language")
     content_sid = StringField(
         "Content SID",
@@ -36,7 +37,7 @@ class TemplateForm(FlaskForm):  # type: ignore[misc]
     )
 
 
-class DeleteForm(FlaskForm):  # type: ignore[misc]
+class DeleteForm(FlaskForm):
     pass
 
 
@@ -44,7 +45,9 @@ class DeleteForm(FlaskForm):  # type: ignore[misc]
 @roles_required("admin")
 def templates() -> ResponseReturnValue:
     form = TemplateForm()
-    form.locale.choices = [(code, code) for code in current_app.config["SHIPPED_LOCALES"]]
+    form.locale.choices = [
+        SelectChoice(code, code) for code in current_app.config["SHIPPED_LOCALES"]
+    ]
     if form.validate_on_submit():
         existing = db.session.scalars(
             select(WhatsAppTemplate).where(

@@ -1,0 +1,91 @@
+"""The staff panel: triage, decisions, users and the audit log.
+
+Who may do what, in one place; every view says which of these it needs with
+``roles_required``, and templates ask the same questions through ``may``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from flask import Blueprint
+from flask_login import current_user
+
+from ..models import ItemStatus, MessageKind, Outcome, Role
+
+bp = Blueprint("admin", __name__)
+
+READERS = Role.ALL  # read feedback and decisions (interpreters without contact details)
+TRIAGERS = (Role.ADMIN, Role.STAFF)  # tag, link, close, write and publish decisions
+CONTACT_VIEWERS = (Role.ADMIN, Role.STAFF)  # masked numbers and pseudonyms' numbers
+REVEALERS = (Role.ADMIN,)  # a member's full number, audited
+ADMINS = (Role.ADMIN,)  # users, settings, the audit log
+
+PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "read": READERS,
+    "triage": TRIAGERS,
+    "see_contacts": CONTACT_VIEWERS,
+    "reveal": REVEALERS,
+    "admin": ADMINS,
+}
+
+STATUS_LABELS = {
+    ItemStatus.NEW: "New",
+    ItemStatus.TRIAGED: "Triaged",
+    ItemStatus.LINKED: "Linked",
+    ItemStatus.TOLD: "Told",
+    ItemStatus.REOPENED: "Reopened",
+    ItemStatus.CLOSED: "Closed",
+}
+
+KIND_LABELS = {
+    MessageKind.ACK: "Acknowledgement",
+    "ack_voice": "Acknowledgement (voice note)",
+    "ack_photo": "Acknowledgement (photo)",
+    MessageKind.ACK_INLINE: "Acknowledgement (immediate)",
+    MessageKind.WHAT_NEXT: "What happened next",
+    MessageKind.WHAT_NEXT_UPDATE: "Update on what happened next",
+    MessageKind.RATING_QUESTION: "Did we listen?",
+    MessageKind.RATING_THANKS: "Thanks for the rating",
+    MessageKind.RATING_REOPENED: "Reopened after rating",
+    MessageKind.INTERIM: "Still working on it",
+}
+
+
+def may(permission: str) -> bool:
+    """Whether the signed-in user has ``permission`` (a key of ``PERMISSIONS``)."""
+    if not current_user or not current_user.is_authenticated:
+        return False
+    return bool(current_user.has_role(*PERMISSIONS[permission]))
+
+
+def media_label(content_type: str) -> str:
+    """How the panel names an attachment (media files are not served to the panel yet)."""
+    for prefix, label in (("image/", "photo"), ("audio/", "voice note"), ("video/", "video")):
+        if content_type.startswith(prefix):
+            return label
+    return "file"
+
+
+@bp.app_context_processor
+def panel_helpers() -> dict[str, Any]:
+    return {
+        "may": may,
+        "STATUS_LABELS": STATUS_LABELS,
+        "KIND_LABELS": KIND_LABELS,
+        "OUTCOME_LABELS": Outcome.LABELS,
+        "media_label": media_label,
+    }
+
+
+@bp.app_template_filter("when")
+def format_when(value: datetime | date | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return value.isoformat()
+
+
+from . import routes_decisions, routes_items, routes_users  # noqa: E402,F401

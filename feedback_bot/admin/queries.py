@@ -1,0 +1,243 @@
+"""What the panel reads: the inbox and its filters, an item's timeline, decisions, audit.
+
+The message search is its own function (``matching_item_ids``) so that a search over
+translations can be joined to it later without touching the inbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import selectinload
+
+from ..extensions import db
+from ..models import (
+    AuditEntry,
+    Channel,
+    Decision,
+    FeedbackItem,
+    InboundMessage,
+    ItemStatus,
+    OutboundMessage,
+    Topic,
+)
+
+STATUSES = (
+    ItemStatus.NEW,
+    ItemStatus.TRIAGED,
+    ItemStatus.LINKED,
+    ItemStatus.TOLD,
+    ItemStatus.REOPENED,
+    ItemStatus.CLOSED,
+)
+# Statuses "mark triaged" moves on from: fresh feedback, and feedback a member reopened.
+UNTRIAGED = (ItemStatus.NEW, ItemStatus.REOPENED)
+MAX_SEARCH_TERMS = 8
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    status: str = ""
+    locale: str = ""
+    channel: str = ""
+    topic_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    q: str = ""
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> InboxFilters:
+        """Read filters from a query string; anything malformed is ignored, not an error."""
+        status = args.get("status", "")
+        channel = args.get("channel", "")
+        topic = args.get("topic", "")
+        return cls(
+            status=status if status in STATUSES else "",
+            locale=args.get("locale", "").strip()[:16],
+            channel=channel if channel in Channel.ALL else "",
+            topic_id=int(topic) if topic.isdigit() else None,
+            date_from=_parse_date(args.get("from", "")),
+            date_to=_parse_date(args.get("to", "")),
+            q=args.get("q", "").strip()[:200],
+        )
+
+    def to_args(self) -> dict[str, str]:
+        """The query-string form, without empty filters (for links that keep them)."""
+        values = {
+            "status": self.status,
+            "locale": self.locale,
+            "channel": self.channel,
+            "topic": str(self.topic_id) if self.topic_id else "",
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "q": self.q,
+        }
+        return {key: value for key, value in values.items() if value}
+
+
+def _parse_date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def matching_item_ids(q: str) -> list[Select[Any]]:
+    """One subquery of item ids per search word: items with every word somewhere in them."""
+    terms = [term for term in q.split() if term][:MAX_SEARCH_TERMS]
+    return [
+        select(InboundMessage.item_id).where(
+            InboundMessage.item_id.is_not(None),
+            InboundMessage.body.ilike(_like_pattern(term), escape="\\"),
+        )
+        for term in terms
+    ]
+
+
+def inbox_query(filters: InboxFilters) -> Select[tuple[FeedbackItem]]:
+    """Feedback items matching ``filters``, newest first."""
+    query = select(FeedbackItem)
+    if filters.status:
+        query = query.where(FeedbackItem.status == filters.status)
+    if filters.locale:
+        query = query.where(FeedbackItem.locale == filters.locale)
+    if filters.channel:
+        query = query.where(FeedbackItem.channel == filters.channel)
+    if filters.topic_id:
+        query = query.where(FeedbackItem.topics.any(Topic.id == filters.topic_id))
+    if filters.date_from:
+        query = query.where(FeedbackItem.created_at >= _day_start(filters.date_from))
+    if filters.date_to:
+        query = query.where(
+            FeedbackItem.created_at < _day_start(filters.date_to + timedelta(days=1))
+        )
+    for ids in matching_item_ids(filters.q):
+        query = query.where(FeedbackItem.id.in_(ids))
+    return query.options(
+        selectinload(FeedbackItem.topics),
+        selectinload(FeedbackItem.contact),
+        selectinload(FeedbackItem.messages),
+        selectinload(FeedbackItem.decision),
+    ).order_by(FeedbackItem.created_at.desc(), FeedbackItem.id.desc())
+
+
+def item_locales() -> list[str]:
+    """Languages feedback has arrived in, for the filter."""
+    return list(db.session.scalars(select(FeedbackItem.locale).distinct().order_by("locale")))
+
+
+def all_topics() -> list[Topic]:
+    return list(db.session.scalars(select(Topic).order_by(Topic.name)))
+
+
+def topic_named(name: str) -> Topic | None:
+    return db.session.scalars(
+        select(Topic).where(func.lower(Topic.name) == name.strip().lower())
+    ).first()
+
+
+def all_decisions() -> list[Decision]:
+    return list(db.session.scalars(select(Decision).order_by(Decision.created_at.desc())))
+
+
+def items_by_ids(ids: list[int]) -> list[FeedbackItem]:
+    if not ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(FeedbackItem).where(FeedbackItem.id.in_(ids)).order_by(FeedbackItem.id)
+        )
+    )
+
+
+def linked_counts() -> dict[int, int]:
+    """Decision id -> how many items are linked to it."""
+    rows = db.session.execute(
+        select(FeedbackItem.decision_id, func.count(FeedbackItem.id))
+        .where(FeedbackItem.decision_id.is_not(None))
+        .group_by(FeedbackItem.decision_id)
+    ).all()
+    return {decision_id: count for decision_id, count in rows if decision_id is not None}
+
+
+def linked_items(decision: Decision) -> list[FeedbackItem]:
+    return list(
+        db.session.scalars(
+            select(FeedbackItem)
+            .where(FeedbackItem.decision_id == decision.id)
+            .options(selectinload(FeedbackItem.topics))
+            .order_by(FeedbackItem.created_at.desc())
+        )
+    )
+
+
+def audit_query(action: str = "") -> Select[tuple[AuditEntry]]:
+    query = select(AuditEntry).options(selectinload(AuditEntry.user))
+    if action:
+        query = query.where(AuditEntry.action == action)
+    return query.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+
+
+def audit_actions() -> list[str]:
+    return list(db.session.scalars(select(AuditEntry.action).distinct().order_by("action")))
+
+
+# ---------------------------------------------------------------------------- timeline
+
+
+@dataclass
+class TimelineEntry:
+    """One thing that happened to an item; ``kind`` is inbound, outbound, audit or rating."""
+
+    kind: str
+    at: datetime
+    order: int
+    inbound: InboundMessage | None = None
+    outbound: OutboundMessage | None = None
+    audit: AuditEntry | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def item_timeline(item: FeedbackItem) -> list[TimelineEntry]:
+    """Everything about ``item`` in time order: messages both ways, staff actions, rating."""
+    entries: list[TimelineEntry] = []
+    messages = db.session.scalars(
+        select(InboundMessage)
+        .where(InboundMessage.item_id == item.id)
+        .options(selectinload(InboundMessage.media))
+        .order_by(InboundMessage.id)
+    )
+    for message in messages:
+        entries.append(TimelineEntry("inbound", message.received_at, 0, inbound=message))
+    replies = db.session.scalars(
+        select(OutboundMessage)
+        .where(OutboundMessage.item_id == item.id)
+        .order_by(OutboundMessage.id)
+    )
+    for reply in replies:
+        entries.append(TimelineEntry("outbound", reply.created_at, 1, outbound=reply))
+    actions = db.session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.target_type == "feedbackitem", AuditEntry.target_id == item.id)
+        .options(selectinload(AuditEntry.user))
+        .order_by(AuditEntry.id)
+    )
+    for entry in actions:
+        entries.append(TimelineEntry("audit", entry.created_at, 2, audit=entry))
+    if item.rating and item.rated_at:
+        entries.append(TimelineEntry("rating", item.rated_at, 3, detail={"rating": item.rating}))
+    entries.sort(key=lambda entry: (entry.at, entry.order))
+    return entries

@@ -1,0 +1,184 @@
+"""Decisions: list, write, edit, publish, and watch "what happened next" go out.
+
+The loop (``feedback_bot.loop``) does the work and commits; these views check who may
+act, record the audit entry first so it commits with the action, and show progress.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from .. import audit, loop
+from ..auth.roles import roles_required
+from ..extensions import db
+from ..messaging.templates import render
+from ..models import Decision, MessageKind
+from . import READERS, TRIAGERS, bp
+from .forms import ActionForm, DecisionForm
+from .queries import all_decisions, linked_counts, linked_items
+
+# The fields staff edit, copied between the form and the decision.
+FIELDS = (
+    "title",
+    "description",
+    "outcome",
+    "reason",
+    "responsible",
+    "expected_date",
+    "summary",
+)
+# A change to one of these changes what members were told.
+MEMBER_FACING = ("outcome", "summary")
+SUMMARY_MARK = "{summary}"
+
+
+def get_decision(decision_id: int) -> Decision:
+    decision = db.session.get(Decision, decision_id)
+    if decision is None:
+        abort(404)
+    return decision
+
+
+def message_frame() -> str:
+    """The what-next message around the summary, in the staff language, for the counter."""
+    locale = current_app.config["STAFF_LOCALE"]
+    return render(MessageKind.WHAT_NEXT, locale, ref="XXXX", summary=SUMMARY_MARK)
+
+
+def progress_of(decision: Decision) -> dict[str, Any]:
+    return {
+        "published": decision.published,
+        "progress": loop.progress(decision),
+        "awaiting_translation": loop.awaiting_translation(decision),
+    }
+
+
+def form_values(form: DecisionForm) -> dict[str, Any]:
+    values = {name: getattr(form, name).data for name in FIELDS}
+    for name in ("title", "description", "reason", "responsible", "summary"):
+        values[name] = (values[name] or "").strip()
+    return values
+
+
+@bp.get("/decisions")
+@roles_required(*READERS)
+def decisions() -> ResponseReturnValue:
+    return render_template(
+        "admin/decisions.html", decisions=all_decisions(), linked=linked_counts()
+    )
+
+
+@bp.route("/decisions/new", methods=["GET", "POST"])
+@roles_required(*TRIAGERS)
+def decision_new() -> ResponseReturnValue:
+    form = DecisionForm()
+    if form.validate_on_submit():
+        decision = Decision(**form_values(form), created_by_id=current_user.id)
+        db.session.add(decision)
+        db.session.flush()
+        audit.record("decision.create", decision, title=decision.title)
+        db.session.commit()
+        flash("Decision saved. Link feedback to it, then publish.", "success")
+        return redirect(url_for("admin.decision_page", decision_id=decision.id))
+    return render_template(
+        "admin/decision_form.html", form=form, decision=None, frame=message_frame()
+    )
+
+
+@bp.route("/decisions/<int:decision_id>/edit", methods=["GET", "POST"])
+@roles_required(*TRIAGERS)
+def decision_edit(decision_id: int) -> ResponseReturnValue:
+    decision = get_decision(decision_id)
+    form = DecisionForm(obj=decision)
+    if form.validate_on_submit():
+        values = form_values(form)
+        changed = [name for name in FIELDS if getattr(decision, name) != values[name]]
+        before = {name: str(getattr(decision, name) or "") for name in changed}
+        for name, value in values.items():
+            setattr(decision, name, value)
+        if not changed:
+            flash("Nothing changed.", "info")
+        elif decision.published and any(name in MEMBER_FACING for name in changed):
+            notify = bool(form.notify_told.data)
+            audit.record(
+                "decision.update_outcome",
+                decision,
+                changed=changed,
+                before=before,
+                notify_told=notify,
+            )
+            loop.update_outcome(decision, notify_told=notify)
+            flash(
+                "Decision updated; members already told will get an update."
+                if notify
+                else "Decision updated; no update sent to members already told.",
+                "success",
+            )
+        else:
+            audit.record("decision.edit", decision, changed=changed, before=before)
+            db.session.commit()
+            flash("Decision saved.", "success")
+        return redirect(url_for("admin.decision_page", decision_id=decision.id))
+    return render_template(
+        "admin/decision_form.html", form=form, decision=decision, frame=message_frame()
+    )
+
+
+@bp.get("/decisions/<int:decision_id>")
+@roles_required(*READERS)
+def decision_page(decision_id: int) -> ResponseReturnValue:
+    decision = get_decision(decision_id)
+    return render_template(
+        "admin/decision.html",
+        decision=decision,
+        items=linked_items(decision),
+        status=progress_of(decision),
+        action_form=ActionForm(),
+    )
+
+
+@bp.get("/decisions/<int:decision_id>/progress")
+@roles_required(*READERS)
+def decision_progress(decision_id: int) -> ResponseReturnValue:
+    response = jsonify(progress_of(get_decision(decision_id)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/decisions/<int:decision_id>/publish", methods=["GET", "POST"])
+@roles_required(*TRIAGERS)
+def decision_publish(decision_id: int) -> ResponseReturnValue:
+    """GET asks for confirmation, showing who will be told; POST publishes."""
+    decision = get_decision(decision_id)
+    if decision.published:
+        flash("This decision is already published.", "info")
+        return redirect(url_for("admin.decision_page", decision_id=decision.id))
+    if not decision.summary.strip():
+        flash("Write the summary for members before publishing.", "error")
+        return redirect(url_for("admin.decision_edit", decision_id=decision.id))
+    form = ActionForm()
+    if form.validate_on_submit():
+        audit.record("decision.publish", decision, title=decision.title)
+        loop.publish(decision)
+        flash("Published. Members are being told what happened next.", "success")
+        return redirect(url_for("admin.decision_page", decision_id=decision.id))
+    items = linked_items(decision)
+    by_language = sorted(Counter(item.locale for item in items).items())
+    staff_locale = current_app.config["STAFF_LOCALE"]
+    return render_template(
+        "admin/publish.html",
+        decision=decision,
+        items=items,
+        by_language=by_language,
+        untranslated={
+            locale: count
+            for locale, count in by_language
+            if decision.summary_in(locale, staff_locale) is None
+        },
+        form=form,
+    )

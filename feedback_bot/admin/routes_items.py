@@ -1,0 +1,347 @@
+"""Triage: the inbox, an item's page, topics, and actions on one item or many.
+
+Numbers: staff and admins see a masked number next to the member's pseudonym; only an
+admin can reveal the full number, once, by an audited POST. Interpreters never get a
+number of any kind: it is not computed for them, so no template can leak it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from wtforms import SelectChoice
+
+from .. import audit, loop
+from ..auth.roles import roles_required
+from ..extensions import db
+from ..models import Channel, Contact, Decision, FeedbackItem, ItemStatus, Topic
+from ..privacy import mask_phone, vault
+from . import READERS, REVEALERS, TRIAGERS, bp, may
+from .forms import NO_CHOICE, ActionForm, BulkForm, CloseForm, LinkForm, TagForm
+from .queries import (
+    STATUSES,
+    UNTRIAGED,
+    InboxFilters,
+    all_decisions,
+    all_topics,
+    inbox_query,
+    item_locales,
+    item_timeline,
+    items_by_ids,
+    topic_named,
+)
+
+PER_PAGE = 25
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def phone_of(contact: Contact | None) -> str | None:
+    if contact is None or contact.phone_ciphertext is None:
+        return None
+    return vault().decrypt(contact.phone_ciphertext)
+
+
+def masked_numbers(items: Iterable[FeedbackItem]) -> dict[int, str]:
+    """Item id -> masked number; empty unless the user may see contact details."""
+    if not may("see_contacts"):
+        return {}
+    masked: dict[int, str] = {}
+    for item in items:
+        phone = phone_of(item.contact)
+        if phone is not None:
+            masked[item.id] = mask_phone(phone)
+    return masked
+
+
+def topic_choices() -> list[SelectChoice]:
+    return [SelectChoice(NO_CHOICE, "Choose a topic…")] + [
+        SelectChoice(t.id, t.name) for t in all_topics()
+    ]
+
+
+def decision_choices() -> list[SelectChoice]:
+    return [SelectChoice(NO_CHOICE, "Choose a decision…")] + [
+        SelectChoice(d.id, f"{d.title} ({'published' if d.published else 'draft'})")
+        for d in all_decisions()
+    ]
+
+
+def get_item(item_id: int) -> FeedbackItem:
+    item = db.session.get(FeedbackItem, item_id)
+    if item is None:
+        abort(404)
+    return item
+
+
+def topic_for(topic_id: int, new_name: str | None) -> Topic:
+    """The chosen topic, or the one named (created now, and audited, if it is new)."""
+    name = (new_name or "").strip()
+    if name:
+        topic = topic_named(name)
+        if topic is None:
+            topic = Topic(name=name)
+            db.session.add(topic)
+            db.session.flush()
+            audit.record("topic.create", topic, name=name)
+        return topic
+    topic = db.session.get(Topic, topic_id)
+    if topic is None:
+        abort(404)
+    return topic
+
+
+def tag(items: Iterable[FeedbackItem], topic: Topic) -> int:
+    """Tag each item with ``topic`` (audited); the caller commits. Returns how many changed."""
+    changed = 0
+    for item in items:
+        if topic not in item.topics:
+            item.topics.append(topic)
+            audit.record("item.tag", item, topic_id=topic.id, topic=topic.name)
+            changed += 1
+    return changed
+
+
+def mark_triaged(items: Iterable[FeedbackItem]) -> int:
+    changed = 0
+    for item in items:
+        if item.status in UNTRIAGED:
+            item.status = ItemStatus.TRIAGED
+            audit.record("item.triage", item)
+            changed += 1
+    return changed
+
+
+def link(decision: Decision, items: list[FeedbackItem]) -> int:
+    """Link the items not linked to ``decision`` yet (audited); returns how many."""
+    moving = [item for item in items if item.decision_id != decision.id]
+    if not moving:
+        return 0
+    for item in moving:
+        audit.record(
+            "item.link",
+            item,
+            decision_id=decision.id,
+            decision=decision.title,
+            previous_decision_id=item.decision_id,
+        )
+    loop.link(decision, moving)
+    return len(moving)
+
+
+def close(items: Iterable[FeedbackItem], reason: str) -> int:
+    closed = 0
+    for item in items:
+        if item.status == ItemStatus.CLOSED:
+            continue
+        audit.record("item.close", item, reason=reason)
+        loop.close_no_action(item, reason)
+        closed += 1
+    return closed
+
+
+def flash_errors(*forms: TagForm | LinkForm | CloseForm | BulkForm) -> None:
+    for form in forms:
+        for field_name, errors in form.errors.items():
+            label = getattr(form, field_name).label.text if hasattr(form, field_name) else ""
+            for error in errors:
+                flash(f"{label}: {error}" if label else str(error), "error")
+
+
+# -------------------------------------------------------------------------------- inbox
+
+
+@bp.get("/items")
+@roles_required(*READERS)
+def inbox() -> ResponseReturnValue:
+    filters = InboxFilters.from_args(request.args)
+    page = request.args.get("page", 1, type=int) or 1
+    pagination = db.paginate(
+        inbox_query(filters), page=max(page, 1), per_page=PER_PAGE, error_out=False
+    )
+    bulk = BulkForm()
+    bulk.topic_id.choices = topic_choices()
+    bulk.decision_id.choices = decision_choices()
+    bulk.back.data = urlencode({**filters.to_args(), "page": str(pagination.page)})
+    return render_template(
+        "admin/inbox.html",
+        pagination=pagination,
+        items=pagination.items,
+        filters=filters,
+        numbers=masked_numbers(pagination.items),
+        statuses=STATUSES,
+        channels=Channel.ALL,
+        locales=item_locales(),
+        topics=all_topics(),
+        bulk=bulk,
+    )
+
+
+@bp.post("/items/bulk")
+@roles_required(*TRIAGERS)
+def bulk_action() -> ResponseReturnValue:
+    form = BulkForm()
+    form.topic_id.choices = topic_choices()
+    form.decision_id.choices = decision_choices()
+    back = inbox_url(form.back.data or "")
+    if not form.validate_on_submit():
+        flash_errors(form)
+        return redirect(back)
+    items = items_by_ids(form.item_ids.data)
+    if not items:
+        abort(404)
+    action = form.action.data
+    if action == BulkForm.TAG:
+        topic = topic_for(form.topic_id.data, form.new_topic.data)
+        changed = tag(items, topic)
+        db.session.commit()
+        flash(f"Tagged {changed} item(s) with “{topic.name}”.", "success")
+    elif action == BulkForm.LINK:
+        decision = db.session.get(Decision, form.decision_id.data)
+        if decision is None:
+            abort(404)
+        linked = link(decision, items)
+        flash(f"Linked {linked} item(s) to “{decision.title}”.", "success")
+    elif action == BulkForm.CLOSE:
+        closed = close(items, form.reason.data.strip())
+        flash(f"Closed {closed} item(s) as no action.", "success")
+    else:
+        changed = mark_triaged(items)
+        db.session.commit()
+        flash(f"Marked {changed} item(s) triaged.", "success")
+    return redirect(back)
+
+
+def inbox_url(query_string: str) -> str:
+    """Back to the inbox with the filters and page it was on (rebuilt, never echoed)."""
+    args = dict(parse_qsl(query_string))
+    kept: dict[str, Any] = dict(InboxFilters.from_args(args).to_args())
+    page = args.get("page", "")
+    if page.isdigit() and page != "1":
+        kept["page"] = page
+    return url_for("admin.inbox", **kept)
+
+
+# --------------------------------------------------------------------------- item page
+
+
+def render_item(item: FeedbackItem, revealed: str | None = None) -> str:
+    tag_form = TagForm()
+    tag_form.topic_id.choices = topic_choices()
+    link_form = LinkForm()
+    link_form.decision_id.choices = decision_choices()
+    if item.decision_id:
+        link_form.decision_id.data = item.decision_id
+    return render_template(
+        "admin/item.html",
+        item=item,
+        timeline=item_timeline(item),
+        masked=masked_numbers([item]).get(item.id),
+        revealed=revealed,
+        tag_form=tag_form,
+        link_form=link_form,
+        close_form=CloseForm(),
+        action_form=ActionForm(),
+    )
+
+
+@bp.get("/items/<int:item_id>")
+@roles_required(*READERS)
+def item_page(item_id: int) -> ResponseReturnValue:
+    return render_item(get_item(item_id))
+
+
+@bp.post("/items/<int:item_id>/triage")
+@roles_required(*TRIAGERS)
+def item_triage(item_id: int) -> ResponseReturnValue:
+    item = get_item(item_id)
+    if ActionForm().validate_on_submit() and mark_triaged([item]):
+        db.session.commit()
+        flash("Marked triaged.", "success")
+    return redirect(url_for("admin.item_page", item_id=item.id))
+
+
+@bp.post("/items/<int:item_id>/tag")
+@roles_required(*TRIAGERS)
+def item_tag(item_id: int) -> ResponseReturnValue:
+    item = get_item(item_id)
+    form = TagForm()
+    form.topic_id.choices = topic_choices()
+    if form.validate_on_submit():
+        topic = topic_for(form.topic_id.data, form.new_topic.data)
+        if tag([item], topic):
+            flash(f"Tagged “{topic.name}”.", "success")
+        db.session.commit()
+    else:
+        flash_errors(form)
+    return redirect(url_for("admin.item_page", item_id=item.id))
+
+
+@bp.post("/items/<int:item_id>/topics/<int:topic_id>/remove")
+@roles_required(*TRIAGERS)
+def item_untag(item_id: int, topic_id: int) -> ResponseReturnValue:
+    item = get_item(item_id)
+    topic = db.session.get(Topic, topic_id)
+    if topic is None:
+        abort(404)
+    if ActionForm().validate_on_submit() and topic in item.topics:
+        item.topics.remove(topic)
+        audit.record("item.untag", item, topic_id=topic.id, topic=topic.name)
+        db.session.commit()
+        flash(f"Removed “{topic.name}”.", "success")
+    return redirect(url_for("admin.item_page", item_id=item.id))
+
+
+@bp.post("/items/<int:item_id>/link")
+@roles_required(*TRIAGERS)
+def item_link(item_id: int) -> ResponseReturnValue:
+    item = get_item(item_id)
+    form = LinkForm()
+    form.decision_id.choices = decision_choices()
+    if form.validate_on_submit():
+        decision = db.session.get(Decision, form.decision_id.data)
+        if decision is None:
+            abort(404)
+        if link(decision, [item]):
+            flash(f"Linked to “{decision.title}”.", "success")
+        else:
+            flash(f"Already linked to “{decision.title}”.", "info")
+    else:
+        flash_errors(form)
+    return redirect(url_for("admin.item_page", item_id=item.id))
+
+
+@bp.post("/items/<int:item_id>/close")
+@roles_required(*TRIAGERS)
+def item_close(item_id: int) -> ResponseReturnValue:
+    item = get_item(item_id)
+    form = CloseForm()
+    if form.validate_on_submit():
+        if close([item], form.reason.data.strip()):
+            flash("Closed as no action; the member will be told why.", "success")
+    else:
+        flash_errors(form)
+    return redirect(url_for("admin.item_page", item_id=item.id))
+
+
+@bp.post("/items/<int:item_id>/reveal")
+@roles_required(*REVEALERS)
+def item_reveal(item_id: int) -> ResponseReturnValue:
+    item = get_item(item_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    phone = phone_of(item.contact)
+    if phone is None:
+        flash("This member's number has been erased.", "error")
+        return redirect(url_for("admin.item_page", item_id=item.id))
+    audit.record("contact.reveal", item.contact, item_id=item.id)
+    db.session.commit()
+    # Shown in this response only: never put in the session, a flash or a URL.
+    response = make_response(render_item(item, revealed=phone))
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,125 @@
+"""Admins only: accounts and roles, and the audit log."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import select
+
+from .. import audit
+from ..auth.cli import parse_languages
+from ..auth.roles import roles_required
+from ..auth.routes import find_user
+from ..extensions import db
+from ..models import User
+from . import ADMINS, bp
+from .forms import UserCreateForm, UserUpdateForm
+from .queries import audit_actions, audit_query
+
+AUDIT_PER_PAGE = 50
+
+
+def shipped_locales() -> tuple[str, ...]:
+    return tuple(current_app.config["SHIPPED_LOCALES"])
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def render_users(create_form: UserCreateForm | None = None) -> str:
+    users = list(db.session.scalars(select(User).order_by(User.email)))
+    forms = {}
+    for user in users:
+        form = UserUpdateForm(formdata=None, obj=user)
+        forms[user.id] = form
+    return render_template(
+        "admin/users.html",
+        users=users,
+        forms=forms,
+        create_form=create_form or UserCreateForm(formdata=None),
+    )
+
+
+@bp.get("/users")
+@roles_required(*ADMINS)
+def users() -> ResponseReturnValue:
+    return render_users()
+
+
+@bp.post("/users")
+@roles_required(*ADMINS)
+def user_create() -> ResponseReturnValue:
+    form = UserCreateForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip()
+        try:
+            codes = parse_languages(form.languages.data or "", shipped_locales())
+        except ValueError as exc:
+            form.languages.errors.append(str(exc))
+            return render_users(form), 400
+        if find_user(email) is not None:
+            form.email.errors.append("An account with this email already exists.")
+            return render_users(form), 400
+        user = User(email=email, role=form.role.data, languages=",".join(codes), active=True)
+        user.set_password(form.password.data)
+        db.session.add(user)
+        db.session.flush()
+        audit.record("user.create", user, email=email, role=user.role)
+        db.session.commit()
+        flash(f"Created {user.role} {email}.", "success")
+        return redirect(url_for("admin.users"))
+    return render_users(form), 400
+
+
+@bp.post("/users/<int:user_id>")
+@roles_required(*ADMINS)
+def user_update(user_id: int) -> ResponseReturnValue:
+    user = get_user(user_id)
+    form = UserUpdateForm()
+    if not form.validate_on_submit():
+        flash("Could not save the account: check the fields.", "error")
+        return redirect(url_for("admin.users"))
+    if user.id == current_user.id and (form.role.data != user.role or not form.active.data):
+        # An admin demoting or disabling themselves could leave nobody able to fix it.
+        flash("You cannot change your own role or deactivate yourself.", "error")
+        return redirect(url_for("admin.users"))
+    try:
+        codes = parse_languages(form.languages.data or "", shipped_locales())
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.users"))
+    languages = ",".join(codes)
+    if form.role.data != user.role:
+        audit.record("user.role_change", user, before=user.role, after=form.role.data)
+        user.role = form.role.data
+    if languages != user.languages:
+        audit.record("user.languages", user, before=user.languages, after=languages)
+        user.languages = languages
+    if bool(form.active.data) != user.active:
+        audit.record("user.activate" if form.active.data else "user.deactivate", user)
+        user.active = bool(form.active.data)
+    db.session.commit()
+    flash(f"Saved {user.email}.", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.get("/audit")
+@roles_required(*ADMINS)
+def audit_log() -> ResponseReturnValue:
+    action = request.args.get("action", "")[:64]
+    page = request.args.get("page", 1, type=int) or 1
+    pagination = db.paginate(
+        audit_query(action), page=max(page, 1), per_page=AUDIT_PER_PAGE, error_out=False
+    )
+    return render_template(
+        "admin/audit.html",
+        pagination=pagination,
+        entries=pagination.items,
+        action=action,
+        actions=audit_actions(),
+    )

@@ -1,0 +1,82 @@
+"""``flask users create EMAIL --role ROLE`` and ``flask users set-password EMAIL``."""
+
+from __future__ import annotations
+
+import re
+
+import click
+from flask import current_app
+
+from .. import audit
+from ..extensions import db
+from ..models import Role, User
+from . import bp
+from .routes import find_user
+
+MIN_PASSWORD_LENGTH = 12
+EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def password_problem(password: str) -> str | None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"the password must be at least {MIN_PASSWORD_LENGTH} characters"
+    return None
+
+
+def parse_languages(value: str, shipped: tuple[str, ...]) -> list[str]:
+    """``"ar, ur"`` as ``["ar", "ur"]``; ValueError naming any locale we do not ship."""
+    codes = [code.strip() for code in value.split(",") if code.strip()]
+    unknown = [code for code in codes if code not in shipped]
+    if unknown:
+        raise ValueError(f"unknown language {', '.join(unknown)}; use {', '.join(shipped)}")
+    return list(dict.fromkeys(codes))
+
+
+@bp.cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(Role.ALL), required=True)
+@click.option("--password", help="Prompted for (hidden, twice) when not given.")
+@click.option("--languages", default="", help="Interpreters: locales they work in, e.g. ar,ur.")
+def create_user(email: str, role: str, password: str | None, languages: str) -> None:
+    """Create a staff account."""
+    email = email.strip()
+    if not EMAIL_SHAPE.match(email):
+        raise click.BadParameter("not an email address", param_hint="EMAIL")
+    if find_user(email) is not None:
+        raise click.ClickException(f"an account for {email} already exists")
+    try:
+        codes = parse_languages(languages, current_app.config["SHIPPED_LOCALES"])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--languages") from exc
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--password")
+
+    user = User(email=email, role=role, languages=",".join(codes), active=True)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.create", user, email=email, role=role, via="cli")
+    db.session.commit()
+    click.echo(f"Created {role} {email}")
+
+
+@bp.cli.command("set-password")
+@click.argument("email")
+@click.option("--password", help="Prompted for (hidden, twice) when not given.")
+def set_password(email: str, password: str | None) -> None:
+    """Set a new password for an account (for example an admin who forgot theirs)."""
+    user = find_user(email)
+    if user is None:
+        raise click.ClickException(f"no account for {email}")
+    if password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--password")
+    user.set_password(password)
+    audit.record("user.password_set", user, via="cli")
+    db.session.commit()
+    click.echo(f"Password changed for {user.email}")

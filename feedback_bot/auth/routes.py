@@ -1,0 +1,93 @@
+"""Signing in and out."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from werkzeug.security import generate_password_hash
+from wtforms import BooleanField, EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from .. import audit, clock
+from ..extensions import db
+from ..models import Role, User
+from . import LOGIN_LIMIT, bp, limiter
+from .roles import roles_required
+
+log = logging.getLogger(__name__)
+
+# Checked against when the email is unknown, so that a wrong email takes as long as a
+# wrong password and the response time does not say which accounts exist.
+_DUMMY_HASH = generate_password_hash("not-a-password", method="scrypt")
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    remember = BooleanField("Keep me signed in on this device")
+
+
+class LogoutForm(FlaskForm):
+    """Only the CSRF token: signing out is a POST so no other site can do it for you."""
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None (no open redirects)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target:
+        return None
+    return target
+
+
+def find_user(email: str) -> User | None:
+    return db.session.scalars(
+        select(User).where(func.lower(User.email) == email.strip().lower())
+    ).one_or_none()
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT, methods=["POST"])
+def login() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        return redirect(url_for("admin.inbox"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = find_user(form.email.data)
+        if user is None:
+            User(password_hash=_DUMMY_HASH).check_password(form.password.data)
+        elif user.check_password(form.password.data) and login_user(
+            user, remember=form.remember.data
+        ):
+            user.last_login_at = clock.now()
+            audit.record("auth.login", user)
+            db.session.commit()
+            return redirect(safe_next(request.args.get("next")) or url_for("admin.inbox"))
+        log.info("failed sign-in from %s", request.remote_addr)
+        flash("That email and password do not match an active account.", "error")
+        return render_template("auth/login.html", form=form), 401
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    form = LogoutForm()
+    if form.validate_on_submit() and current_user.is_authenticated:
+        logout_user()
+        flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/")
+@roles_required(*Role.ALL)
+def home() -> ResponseReturnValue:
+    return redirect(url_for("admin.inbox"))

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import HiddenField, SelectField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from ..models import ReviewState
+
+STATE_CHOICES = [
+    SelectChoice(ReviewState.DRAFT, "Draft"),
+    SelectChoice(ReviewState.NEEDS_REVIEW, "Needs review"),
+    SelectChoice(ReviewState.REVIEWED, "Reviewed"),
+]
+
+
+class FeedbackTranslationForm(FlaskForm):
+    transcript = TextAreaField("What the voice note says (in its own language)", [Optional()])
+    text = TextAreaField("Translation", [DataRequired(), Length(max=10_000)])
+    state = SelectField("State", choices=STATE_CHOICES, default=ReviewState.NEEDS_REVIEW)
+
+
+class SummaryTranslationForm(FlaskForm):
+    summary = TextAreaField("Summary for members", [DataRequired(), Length(max=1_600)])
+    state = SelectField("State", choices=STATE_CHOICES, default=ReviewState.NEEDS_REVIEW)
+
+
+class TemplateTranslationForm(FlaskForm):
+    msgid = HiddenField()
+    context = HiddenField()
+    text = TextAreaField("Translation", [DataRequired(), Length(max=1_600)])
+    state = SelectField("State", choices=STATE_CHOICES, default=ReviewState.NEEDS_REVIEW)
+
+
+class CatalogueImportForm(FlaskForm):
+    catalogue = FileField("A .po file", [FileRequired(), FileAllowed(["po"], "Choose a .po file.")])

@@ -1,0 +1,188 @@
+"""The interpreters' pages. Nothing here shows a member's number or who they are."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from .. import loop
+from ..auth.roles import roles_required
+from ..extensions import db
+from ..interpreting.catalogue_io import export_po, read_import
+from ..interpreting.saving import (
+    TranslationRefused,
+    save_decision_summary,
+    save_message_translation,
+    save_override,
+)
+from ..messaging.language import native_name
+from ..models import Decision, FeedbackItem, InboundMessage, MessageTranslation
+from . import bp
+from .access import direction, my_languages, require_language
+from .forms import (
+    CatalogueImportForm,
+    FeedbackTranslationForm,
+    SummaryTranslationForm,
+    TemplateTranslationForm,
+)
+from .queries import (
+    completeness,
+    feedback_queue,
+    languages_in_use_without_review,
+    summaries_waiting,
+    template_rows,
+)
+
+TRANSLATORS = ("admin", "interpreter")
+
+
+@bp.app_context_processor
+def language_helpers() -> dict[str, object]:
+    return {"text_direction": direction, "native_name": native_name}
+
+
+@bp.get("/")
+@roles_required(*TRANSLATORS)
+def workspace() -> ResponseReturnValue:
+    languages = my_languages()
+    return render_template(
+        "interpreters/workspace.html",
+        languages=languages,
+        queue=feedback_queue(languages),
+        summaries=summaries_waiting(languages),
+        completeness=completeness(languages),
+        unreviewed_in_use=languages_in_use_without_review(),
+    )
+
+
+def message_language(message: InboundMessage) -> str:
+    item = db.session.get(FeedbackItem, message.item_id) if message.item_id else None
+    return message.detected_locale or (item.locale if item else current_app.config["STAFF_LOCALE"])
+
+
+@bp.route("/feedback/<int:message_id>", methods=["GET", "POST"])
+@roles_required(*TRANSLATORS)
+def translate_feedback(message_id: int) -> ResponseReturnValue:
+    message = db.get_or_404(InboundMessage, message_id)
+    if message.erased_at is not None:
+        return render_template("interpreters/erased.html"), 410
+    language = message_language(message)
+    require_language(language)
+    staff = current_app.config["STAFF_LOCALE"]
+    existing = db.session.scalars(
+        db.select(MessageTranslation).where(
+            MessageTranslation.message_id == message.id, MessageTranslation.locale == staff
+        )
+    ).one_or_none()
+    form = FeedbackTranslationForm(obj=existing)
+    if form.validate_on_submit():
+        save_message_translation(
+            current_user, message, staff, form.text.data, form.transcript.data, form.state.data
+        )
+        flash("Translation saved. Staff now see it beside the original.", "success")
+        return redirect(url_for("interpreters.workspace"))
+    return render_template(
+        "interpreters/feedback.html",
+        message=message,
+        language=language,
+        staff_locale=staff,
+        form=form,
+    )
+
+
+@bp.route("/decision/<int:decision_id>/<locale>", methods=["GET", "POST"])
+@roles_required(*TRANSLATORS)
+def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
+    require_language(locale)
+    decision = db.get_or_404(Decision, decision_id)
+    existing = next((t for t in decision.translations if t.locale == locale), None)
+    form = SummaryTranslationForm(obj=existing)
+    if form.validate_on_submit():
+        waiting = loop.awaiting_translation(decision).get(locale, 0)
+        save_decision_summary(current_user, decision, locale, form.summary.data, form.state.data)
+        flash(
+            f"Summary saved. {waiting} member(s) waiting for it will now be told."
+            if waiting
+            else "Summary saved.",
+            "success",
+        )
+        return redirect(url_for("interpreters.workspace"))
+    return render_template("interpreters/summary.html", decision=decision, locale=locale, form=form)
+
+
+@bp.route("/templates/<locale>", methods=["GET", "POST"])
+@roles_required(*TRANSLATORS)
+def templates(locale: str) -> ResponseReturnValue:
+    require_language(locale)
+    form = TemplateTranslationForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                save_override(
+                    current_user,
+                    locale,
+                    form.msgid.data,
+                    form.text.data,
+                    form.state.data,
+                    context=form.context.data or "",
+                )
+            except TranslationRefused as exc:
+                flash(f"Not saved: {exc}", "error")
+                status = 400
+            else:
+                flash("Saved. The next message of this kind uses it.", "success")
+                return redirect(url_for("interpreters.templates", locale=locale))
+        else:
+            flash("Not saved: the translation is empty or too long.", "error")
+            status = 400
+    return (
+        render_template(
+            "interpreters/templates.html",
+            locale=locale,
+            rows=template_rows(locale),
+            import_form=CatalogueImportForm(),
+        ),
+        status,
+    )
+
+
+@bp.get("/templates/<locale>/messages.po")
+@roles_required(*TRANSLATORS)
+def export_catalogue(locale: str) -> ResponseReturnValue:
+    require_language(locale)
+    return Response(
+        export_po(locale),
+        mimetype="text/x-gettext-translation",
+        headers={"Content-Disposition": f'attachment; filename="{locale}.po"'},
+    )
+
+
+@bp.post("/templates/<locale>/import")
+@roles_required(*TRANSLATORS)
+def import_catalogue(locale: str) -> ResponseReturnValue:
+    require_language(locale)
+    form = CatalogueImportForm()
+    if not form.validate_on_submit():
+        flash("Choose a .po file to import.", "error")
+        return redirect(url_for("interpreters.templates", locale=locale))
+    report = read_import(locale, form.catalogue.data.read())
+    saved = 0
+    for change in report.changes:
+        try:
+            save_override(
+                current_user,
+                locale,
+                change.msgid,
+                change.text,
+                change.state or "needs_review",
+                context=change.context,
+            )
+            saved += 1
+        except TranslationRefused as exc:
+            report.errors.append(f"{change.msgid[:50]!r}: {exc}")
+    flash(f"Imported {saved} change(s); {report.unchanged} unchanged.", "success")
+    for error in report.errors:
+        flash(f"Not imported: {error}", "error")
+    return redirect(url_for("interpreters.templates", locale=locale))

@@ -1,0 +1,179 @@
+/* The staff panel's small behaviours. Plain JS, no dependencies; every page works without it. */
+(function () {
+  "use strict";
+
+  // ---------------------------------------------------------------- SMS segment counting
+  // GSM 03.38: the basic set costs one septet, the extension set two (escape + char). Any
+  // other character forces the whole message into UCS-2, counted in UTF-16 code units.
+  const GSM7_BASIC = new Set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+      "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+  );
+  const GSM7_EXTENDED = new Set("^{}\\[~]|€\f");
+
+  function countSegments(text) {
+    const offenders = [];
+    let septets = 0;
+    for (const ch of text) {
+      if (GSM7_BASIC.has(ch)) {
+        septets += 1;
+      } else if (GSM7_EXTENDED.has(ch)) {
+        septets += 2;
+      } else if (!offenders.includes(ch)) {
+        offenders.push(ch);
+      }
+    }
+    const gsm = offenders.length === 0;
+    const units = gsm ? septets : text.length; // a JS string's length is in UTF-16 units
+    const single = gsm ? 160 : 70;
+    const perPart = gsm ? 153 : 67;
+    const segments = units <= single ? 1 : Math.ceil(units / perPart);
+    const capacity = segments === 1 ? single : segments * perPart;
+    return {
+      characters: Array.from(text).length,
+      encoding: gsm ? "GSM-7" : "UCS-2",
+      units: units,
+      segments: segments,
+      remaining: capacity - units,
+      nonGsm: offenders,
+    };
+  }
+
+  function plural(n, word) {
+    return n + " " + word + (n === 1 ? "" : "s");
+  }
+
+  function describe(result) {
+    let text =
+      plural(result.characters, "character") +
+      " · " +
+      result.encoding +
+      " · " +
+      plural(result.segments, "segment") +
+      " (" +
+      result.remaining +
+      " left)";
+    if (result.nonGsm.length) {
+      text += " · UCS-2 because of: " + result.nonGsm.slice(0, 8).join(" ");
+    }
+    return text;
+  }
+
+  function setUpCounter(area) {
+    const output = document.getElementById(area.dataset.segmentCounter);
+    if (!output) return;
+    const frame = area.dataset.frame || "";
+    const update = function () {
+      const own = countSegments(area.value);
+      output.dataset.encoding = own.encoding;
+      output.dataset.segments = String(own.segments);
+      let text = "Summary: " + describe(own);
+      if (frame.includes("{summary}")) {
+        const whole = countSegments(frame.replace("{summary}", area.value));
+        output.dataset.wholeSegments = String(whole.segments);
+        text += "\nWhole message in English: " + plural(whole.segments, "segment") + ", " + whole.encoding;
+      }
+      output.textContent = text;
+    };
+    area.addEventListener("input", update);
+    update();
+  }
+
+  // ------------------------------------------------------------------- bulk selection
+  function setUpBulk(form) {
+    const all = form.querySelector("[data-select-all]");
+    const boxes = Array.from(form.querySelectorAll('input[name="item_ids"]'));
+    const count = form.querySelector("[data-selected-count]");
+    const refresh = function () {
+      const picked = boxes.filter(function (box) { return box.checked; }).length;
+      if (all) {
+        all.checked = picked > 0 && picked === boxes.length;
+        all.indeterminate = picked > 0 && picked < boxes.length;
+      }
+      if (count) count.textContent = picked ? "(" + picked + " selected)" : "(none selected)";
+    };
+    if (all) {
+      all.addEventListener("change", function () {
+        boxes.forEach(function (box) { box.checked = all.checked; });
+        refresh();
+      });
+    }
+    boxes.forEach(function (box) { box.addEventListener("change", refresh); });
+    const action = form.querySelector("select[data-bulk-action]");
+    if (action) {
+      const show = function () {
+        form.querySelectorAll("[data-for-action]").forEach(function (part) {
+          part.hidden = part.dataset.forAction !== action.value;
+        });
+      };
+      action.addEventListener("change", show);
+      show();
+    }
+    form.addEventListener("submit", function (event) {
+      if (!boxes.some(function (box) { return box.checked; })) {
+        event.preventDefault();
+        window.alert("Select at least one item first.");
+      }
+    });
+    refresh();
+  }
+
+  // ------------------------------------------------------------------ confirmations
+  function setUpConfirm(form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
+
+  // ------------------------------------------------------------------ live progress
+  function setUpProgress(section) {
+    const url = section.dataset.progressUrl;
+    const list = section.querySelector("[data-awaiting]");
+    const apply = function (data) {
+      Object.entries(data.progress || {}).forEach(function ([key, value]) {
+        const cell = section.querySelector('[data-count="' + key + '"]');
+        if (cell) cell.textContent = String(value);
+      });
+      if (!list) return;
+      const entries = Object.entries(data.awaiting_translation || {}).sort();
+      list.replaceChildren();
+      if (!entries.length) {
+        const none = document.createElement("li");
+        none.className = "muted";
+        none.textContent = "Nobody is waiting for a translation.";
+        list.appendChild(none);
+      }
+      entries.forEach(function ([locale, waiting]) {
+        const li = document.createElement("li");
+        li.dataset.locale = locale;
+        li.textContent = locale + ": " + plural(waiting, "member") + " waiting";
+        list.appendChild(li);
+      });
+    };
+    const poll = function () {
+      if (document.hidden) return;
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (data) {
+          apply(data);
+          section.dataset.refreshedAt = new Date().toISOString();
+        })
+        .catch(function () {
+          section.dataset.refreshFailed = "true";
+        });
+    };
+    window.setInterval(poll, Number(section.dataset.intervalMs || 3000));
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("textarea[data-segment-counter]").forEach(setUpCounter);
+    document.querySelectorAll("form[data-bulk]").forEach(setUpBulk);
+    document.querySelectorAll("form[data-confirm]").forEach(setUpConfirm);
+    document.querySelectorAll("[data-progress-url]").forEach(setUpProgress);
+  });
+
+  window.feedbackPanel = { countSegments: countSegments };
+})();

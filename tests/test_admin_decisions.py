@@ -1,0 +1,332 @@
+"""Decisions: write, link, publish, watch progress, and update members already told."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from feedback_bot.extensions import db
+from feedback_bot.models import (
+    Decision,
+    DecisionTranslation,
+    FeedbackItem,
+    ItemStatus,
+    ReviewState,
+    Role,
+)
+
+from .conftest import drain, outbound, send_sms
+from .test_auth import audit_entries, create_user, sign_in
+
+ENGLISH = "+447911123456"
+POLISH = "+48512345678"
+SUMMARY = "We will repair the street lights on Mill Road by the end of May."
+SUMMARY_PL = "Naprawimy oświetlenie uliczne na Mill Road do końca maja."
+PROGRESS_KEYS = {
+    "linked",
+    "queued",
+    "sent",
+    "delivered",
+    "failed",
+    "waiting_quiet_hours",
+    "awaiting_translation",
+    "pending",
+}
+
+
+@pytest.fixture
+def app(make_app) -> Flask:
+    # Quiet hours off, so that "what happened next" goes whatever the time of the run.
+    return make_app(QUIET_HOURS_START=0, QUIET_HOURS_END=0)
+
+
+@pytest.fixture
+def items(app, client) -> dict[str, int]:
+    send_sms(client, ENGLISH, "The street lights on Mill Road have been out for a week.")
+    send_sms(client, POLISH, "Dzień dobry, na Mill Road od tygodnia nie działa oświetlenie.")
+    drain(app)
+    with app.app_context():
+        return {item.locale: item.id for item in db.session.scalars(select(FeedbackItem))}
+
+
+@pytest.fixture
+def staff(app, client):
+    user_id = create_user(app, Role.STAFF)
+    assert sign_in(client, "staff@example.org").status_code == 302
+    return user_id
+
+
+def new_decision(client, **fields) -> int:
+    data = {"title": "Street lights", "outcome": "adopted", "summary": SUMMARY, **fields}
+    response = client.post("/admin/decisions/new", data=data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def add_polish(app: Flask, decision_id: int, summary: str = SUMMARY_PL) -> None:
+    with app.app_context():
+        db.session.add(
+            DecisionTranslation(
+                decision_id=decision_id, locale="pl", summary=summary, state=ReviewState.REVIEWED
+            )
+        )
+        db.session.commit()
+
+
+def decision_state(app: Flask, decision_id: int) -> Decision:
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        db.session.expunge_all()
+        return decision
+
+
+def told(fake_twilio, number: str, text: str) -> list[str]:
+    """Bodies of the messages Twilio took for ``number`` that contain ``text``."""
+    return [r["body"] for r in fake_twilio.messages_to(number) if text in r["body"]]
+
+
+# ------------------------------------------------------------------------ writing one
+
+
+def test_create_and_edit_a_decision_audited(app, client, staff):
+    form = client.get("/admin/decisions/new").get_data(as_text=True)
+    assert 'data-segment-counter="summary-count"' in form
+    assert "{summary}" in form and "Reply STOP to stop." in form  # the frame for the counter
+    for label in ("Adopted", "Partly adopted", "Not adopted", "Referred elsewhere"):
+        assert label in form
+
+    decision_id = new_decision(
+        client,
+        description="Cabling fault found by the contractor.",
+        reason="Safety at night.",
+        responsible="Highways team",
+        expected_date="2026-05-31",
+    )
+    decision = decision_state(app, decision_id)
+    assert decision.title == "Street lights"
+    assert decision.outcome == "adopted"
+    assert decision.summary == SUMMARY
+    assert decision.responsible == "Highways team"
+    assert decision.expected_date == date(2026, 5, 31)
+    assert decision.created_by_id == staff
+    assert decision.published_at is None
+    [created] = audit_entries(app, "decision.create")
+    assert (created.target_id, created.user_id) == (decision_id, staff)
+
+    client.post(
+        f"/admin/decisions/{decision_id}/edit",
+        data={"title": "Street lights on Mill Road", "outcome": "adopted", "summary": SUMMARY},
+    )
+    assert decision_state(app, decision_id).title == "Street lights on Mill Road"
+    [edited] = audit_entries(app, "decision.edit")
+    assert edited.detail["changed"][0] == "title"
+    assert edited.detail["before"]["title"] == "Street lights"
+    assert audit_entries(app, "decision.update_outcome") == []
+
+    # A title is required: nothing is created without one.
+    refused = client.post("/admin/decisions/new", data={"title": "", "outcome": "adopted"})
+    assert refused.status_code == 200
+    assert "This field is required." in refused.get_data(as_text=True)
+    with app.app_context():
+        assert len(db.session.scalars(select(Decision)).all()) == 1
+
+
+# ------------------------------------------------------------------------- publishing
+
+
+def test_publish_tells_each_linked_member_in_their_language(app, client, items, staff, fake_twilio):
+    decision_id = new_decision(client)
+    add_polish(app, decision_id)
+    client.post(
+        "/admin/items/bulk",
+        data={"item_ids": list(items.values()), "action": "link", "decision_id": decision_id},
+    )
+
+    confirm = client.get(f"/admin/decisions/{decision_id}/publish")
+    assert confirm.status_code == 200
+    page = confirm.get_data(as_text=True)
+    assert "<strong>2</strong> linked items" in page
+    assert "en 1, pl 1" in page
+    assert "data-untranslated" not in page
+    assert decision_state(app, decision_id).published_at is None  # GET only asks
+
+    response = client.post(f"/admin/decisions/{decision_id}/publish")
+    assert response.status_code == 302
+    assert decision_state(app, decision_id).published_at is not None
+    [entry] = audit_entries(app, "decision.publish")
+    assert (entry.target_id, entry.user_id) == (decision_id, staff)
+
+    drain(app)
+
+    [english] = told(fake_twilio, ENGLISH, SUMMARY)
+    assert english.startswith("About your feedback")
+    [polish] = told(fake_twilio, POLISH, SUMMARY_PL)
+    assert "About your feedback" not in polish  # the Polish template, not the English one
+    assert told(fake_twilio, POLISH, SUMMARY) == []
+    with app.app_context():
+        for item_id in items.values():
+            assert db.session.get(FeedbackItem, item_id).status == ItemStatus.TOLD
+
+    # Publishing again does nothing more.
+    client.post(f"/admin/decisions/{decision_id}/publish")
+    assert len(audit_entries(app, "decision.publish")) == 1
+
+
+def test_members_without_a_translation_wait_and_are_shown(app, client, items, staff, fake_twilio):
+    decision_id = new_decision(client)
+    client.post(
+        "/admin/items/bulk",
+        data={"item_ids": list(items.values()), "action": "link", "decision_id": decision_id},
+    )
+    confirm = client.get(f"/admin/decisions/{decision_id}/publish").get_data(as_text=True)
+    assert "data-untranslated" in confirm and "pl (1 item)" in confirm
+
+    client.post(f"/admin/decisions/{decision_id}/publish")
+    drain(app)
+
+    assert len(told(fake_twilio, ENGLISH, SUMMARY)) == 1
+    assert told(fake_twilio, POLISH, SUMMARY) == told(fake_twilio, POLISH, SUMMARY_PL) == []
+    assert [row.kind for row in outbound(app) if row.item_id == items["pl"]] == ["ack"]
+    data = client.get(f"/admin/decisions/{decision_id}/progress").get_json()
+    assert data["awaiting_translation"] == {"pl": 1}
+    assert data["progress"]["awaiting_translation"] == 1
+    page = client.get(f"/admin/decisions/{decision_id}").get_data(as_text=True)
+    assert 'data-locale="pl">pl: 1 member waiting' in page
+
+
+def test_publish_needs_a_summary(app, client, items, staff):
+    decision_id = new_decision(client, summary="")
+    response = client.post(f"/admin/decisions/{decision_id}/publish")
+    assert response.headers["Location"] == f"/admin/decisions/{decision_id}/edit"
+    assert decision_state(app, decision_id).published_at is None
+    assert audit_entries(app, "decision.publish") == []
+
+
+def test_progress_counts_are_served_as_json(app, client, items, staff):
+    decision_id = new_decision(client)
+    client.post(f"/admin/items/{items['en']}/link", data={"decision_id": decision_id})
+
+    before = client.get(f"/admin/decisions/{decision_id}/progress")
+    assert before.headers["Cache-Control"] == "no-store"
+    data = before.get_json()
+    assert data["published"] is False
+    assert set(data["progress"]) >= PROGRESS_KEYS
+    assert data["progress"]["linked"] == 1
+
+    client.post(f"/admin/decisions/{decision_id}/publish")
+    drain(app)
+    progress = client.get(f"/admin/decisions/{decision_id}/progress").get_json()["progress"]
+    assert progress["linked"] == 1
+    assert progress["pending"] == 0
+    assert progress["queued"] + progress["sent"] + progress["delivered"] == 1
+    page = client.get(f"/admin/decisions/{decision_id}").get_data(as_text=True)
+    assert 'data-progress-url="/admin/decisions/' in page
+    assert f'data-count="linked">{progress["linked"]}<' in page
+
+
+def test_linking_to_a_published_decision_tells_the_member(app, client, items, staff, fake_twilio):
+    decision_id = new_decision(client)
+    client.post(f"/admin/items/{items['en']}/link", data={"decision_id": decision_id})
+    client.post(f"/admin/decisions/{decision_id}/publish")
+    drain(app)
+    add_polish(app, decision_id)
+
+    client.post(f"/admin/items/{items['pl']}/link", data={"decision_id": decision_id})
+    drain(app)
+
+    assert len(told(fake_twilio, POLISH, SUMMARY_PL)) == 1
+    assert len(told(fake_twilio, ENGLISH, SUMMARY)) == 1  # not told twice
+
+
+# ----------------------------------------------------------------- after publishing
+
+
+def test_changing_a_published_outcome_can_update_those_told(app, client, items, staff, fake_twilio):
+    decision_id = new_decision(client)
+    client.post(f"/admin/items/{items['en']}/link", data={"decision_id": decision_id})
+    client.post(f"/admin/decisions/{decision_id}/publish")
+    drain(app)
+    form = client.get(f"/admin/decisions/{decision_id}/edit").get_data(as_text=True)
+    assert "Send an update to members already told" in form
+
+    updated = "Only half of Mill Road will get new lights this spring."
+    client.post(
+        f"/admin/decisions/{decision_id}/edit",
+        data={
+            "title": "Street lights",
+            "outcome": "partly_adopted",
+            "summary": updated,
+            "notify_told": "y",
+        },
+    )
+    decision = decision_state(app, decision_id)
+    assert (decision.outcome, decision.revision) == ("partly_adopted", 1)
+    [entry] = audit_entries(app, "decision.update_outcome")
+    assert entry.detail["notify_told"] is True
+    assert entry.detail["before"]["outcome"] == "adopted"
+    drain(app)
+    [update] = told(fake_twilio, ENGLISH, updated)
+    assert update.startswith("An update about your feedback")
+    rows = [row for row in outbound(app) if row.kind == "what_next_update"]
+    assert len(rows) == 1
+
+    # Unchecked: saved, but nobody is messaged.
+    client.post(
+        f"/admin/decisions/{decision_id}/edit",
+        data={"title": "Street lights", "outcome": "not_adopted", "summary": updated},
+    )
+    assert decision_state(app, decision_id).outcome == "not_adopted"
+    assert decision_state(app, decision_id).revision == 1
+    assert audit_entries(app, "decision.update_outcome")[-1].detail["notify_told"] is False
+    drain(app)
+    assert len([row for row in outbound(app) if row.kind == "what_next_update"]) == 1
+
+    # A staff-only change is a plain edit.
+    client.post(
+        f"/admin/decisions/{decision_id}/edit",
+        data={
+            "title": "Street lights",
+            "outcome": "not_adopted",
+            "summary": updated,
+            "description": "Budget cut.",
+            "notify_told": "y",
+        },
+    )
+    assert len(audit_entries(app, "decision.update_outcome")) == 2
+    assert audit_entries(app, "decision.edit")[-1].detail["changed"] == ["description"]
+    assert decision_state(app, decision_id).revision == 1
+
+
+# ---------------------------------------------------------------------- interpreters
+
+
+def test_interpreter_can_read_but_not_publish_or_change(app, client, items, fake_twilio):
+    create_user(app, Role.STAFF)
+    sign_in(client, "staff@example.org")
+    decision_id = new_decision(client)
+    client.post(f"/admin/items/{items['en']}/link", data={"decision_id": decision_id})
+    client.post("/logout")
+    create_user(app, Role.INTERPRETER, languages="pl")
+    sign_in(client, "interpreter@example.org")
+
+    page = client.get(f"/admin/decisions/{decision_id}")
+    assert page.status_code == 200
+    assert "Publish…" not in page.get_data(as_text=True)
+    assert client.get(f"/admin/decisions/{decision_id}/progress").status_code == 200
+    assert client.get(f"/admin/decisions/{decision_id}/publish").status_code == 403
+    assert client.post(f"/admin/decisions/{decision_id}/publish").status_code == 403
+    edit = client.post(
+        f"/admin/decisions/{decision_id}/edit",
+        data={"title": "Hijacked", "outcome": "not_adopted", "summary": "x"},
+    )
+    assert edit.status_code == 403
+    assert client.post("/admin/decisions/new", data={"title": "Mine"}).status_code == 403
+
+    decision = decision_state(app, decision_id)
+    assert decision.published_at is None and decision.title == "Street lights"
+    drain(app)
+    assert told(fake_twilio, ENGLISH, SUMMARY) == []
+    assert audit_entries(app, "decision.publish") == []

@@ -1,0 +1,407 @@
+"""Triage: the inbox and its filters, an item's timeline, numbers, topics, bulk actions."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from feedback_bot import clock
+from feedback_bot.extensions import db
+from feedback_bot.models import (
+    Contact,
+    Decision,
+    FeedbackItem,
+    ItemStatus,
+    Role,
+    Topic,
+)
+
+from .conftest import drain, outbound, send_sms
+from .test_auth import audit_entries, create_user, sign_in
+
+ENGLISH = "+447911123456"
+POLISH = "+48512345678"
+SPANISH = "+34612345678"
+MASKED = {ENGLISH: "+44 •••• ••34 56", POLISH: "+48 •••• ••56 78", SPANISH: "+34 •••• ••56 78"}
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+LIFT = "The lift in Block C has been broken for two weeks."
+LIGHTS = "Dzień dobry, na naszej ulicy od dwóch tygodni nie działa oświetlenie uliczne."
+LIBRARY = "La biblioteca cierra demasiado pronto los sábados, por favor ábranla más tarde."
+
+
+@pytest.fixture
+def items(app, client) -> dict[str, int]:
+    """Three members: English by SMS on day 1, Polish an hour later, Spanish by WhatsApp a
+    day later. Returns item ids by language."""
+    clock.freeze(T0)
+    assert send_sms(client, ENGLISH, LIFT).status_code == 200
+    clock.freeze(T0 + timedelta(hours=1))
+    assert send_sms(client, POLISH, LIGHTS).status_code == 200
+    clock.freeze(T0 + timedelta(days=1))
+    assert send_sms(client, "whatsapp:" + SPANISH, LIBRARY).status_code == 200
+    with app.app_context():
+        found = {item.locale: item.id for item in db.session.scalars(select(FeedbackItem))}
+    assert set(found) == {"en", "pl", "es"}
+    return found
+
+
+def as_role(app: Flask, client, role: str):
+    create_user(app, role)
+    assert sign_in(client, f"{role}@example.org").status_code == 302
+    return client
+
+
+def listed(client, **args) -> list[int]:
+    """Item ids the inbox shows for ``args``, in page order."""
+    response = client.get("/admin/items", query_string=args)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    return [int(found) for found in re.findall(r'data-item="(\d+)"', html)]
+
+
+def item_state(app: Flask, item_id: int) -> FeedbackItem:
+    with app.app_context():
+        item = db.session.get(FeedbackItem, item_id)
+        item.topics  # load before leaving the session  # noqa: B018
+        db.session.expunge_all()
+        return item
+
+
+# ------------------------------------------------------------------------------ inbox
+
+
+def test_inbox_is_newest_first_with_pseudonym_and_masked_number(app, client, items):
+    as_role(app, client, Role.STAFF)
+    assert listed(client) == [items["es"], items["pl"], items["en"]]
+    html = client.get("/admin/items").get_data(as_text=True)
+    with app.app_context():
+        labels = [contact.label for contact in db.session.scalars(select(Contact))]
+    for label in labels:
+        assert label in html
+    for number, masked in MASKED.items():
+        assert masked in html
+        assert number not in html
+
+
+def test_inbox_filters(app, client, items):
+    as_role(app, client, Role.STAFF)
+    client.post(f"/admin/items/{items['pl']}/triage")
+    client.post(f"/admin/items/{items['en']}/tag", data={"new_topic": "Lifts"})
+    with app.app_context():
+        lifts = db.session.scalars(select(Topic)).one().id
+
+    assert listed(client, status="triaged") == [items["pl"]]
+    assert listed(client, status="new") == [items["es"], items["en"]]
+    assert listed(client, locale="pl") == [items["pl"]]
+    assert listed(client, channel="whatsapp") == [items["es"]]
+    assert listed(client, channel="sms") == [items["pl"], items["en"]]
+    assert listed(client, topic=lifts) == [items["en"]]
+    assert listed(client, **{"from": "2026-03-03"}) == [items["es"]]
+    assert listed(client, to="2026-03-02") == [items["pl"], items["en"]]
+    assert listed(client, **{"from": "2026-03-02", "to": "2026-03-02"}) == [
+        items["pl"],
+        items["en"],
+    ]
+    assert listed(client, channel="sms", locale="en") == [items["en"]]
+    assert listed(client, status="closed") == []
+    # Malformed filters are ignored rather than failing the page.
+    assert len(listed(client, status="bogus", topic="x", **{"from": "yesterday"})) == 3
+
+
+def test_inbox_search_over_message_text(app, client, items):
+    as_role(app, client, Role.STAFF)
+    # A second message from the same member within the window joins the same item.
+    clock.freeze(T0 + timedelta(seconds=30))
+    send_sms(client, ENGLISH, "Also the stairs are filthy.")
+
+    assert listed(client, q="lift") == [items["en"]]
+    assert listed(client, q="LIFT block") == [items["en"]]  # any case, every word
+    assert listed(client, q="stairs") == [items["en"]]  # the later message counts too
+    assert listed(client, q="oświetlenie") == [items["pl"]]
+    assert listed(client, q="biblioteca") == [items["es"]]
+    assert listed(client, q="lift biblioteca") == []
+    assert listed(client, q="%") == []  # LIKE wildcards are searched for, not obeyed
+    assert listed(client, q="_") == []
+    assert listed(client, q="biblioteca", channel="sms") == []
+
+
+def test_inbox_is_paginated_and_pages_keep_the_filters(app, client):
+    with app.app_context():
+        for number in range(30):
+            db.session.add(
+                FeedbackItem(
+                    channel="sms",
+                    locale="en",
+                    status=ItemStatus.NEW,
+                    created_at=T0 + timedelta(minutes=number),
+                    last_message_at=T0,
+                )
+            )
+        db.session.commit()
+        ids = list(db.session.scalars(select(FeedbackItem.id).order_by(FeedbackItem.id)))
+    as_role(app, client, Role.STAFF)
+
+    first = listed(client, locale="en")
+    second = listed(client, locale="en", page=2)
+    assert first == list(reversed(ids))[:25]
+    assert second == list(reversed(ids))[25:]
+    html = client.get("/admin/items?locale=en").get_data(as_text=True)
+    assert "Page 1 of 2" in html
+    assert re.search(r'href="/admin/items\?(?=[^"]*page=2)(?=[^"]*locale=en)[^"]*"', html)
+    assert listed(client, page=99) == []
+
+
+# ------------------------------------------------------------------------- item page
+
+
+def test_item_page_shows_the_whole_timeline(app, client, items, fake_twilio):
+    clock.freeze(T0 + timedelta(days=1, minutes=5))
+    send_sms(
+        client,
+        ENGLISH,
+        "Here is a photo and a voice note.",
+        media=[
+            ("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", "image/jpeg"),
+            ("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME2", "audio/ogg"),
+        ],
+    )
+    drain(app)
+    as_role(app, client, Role.STAFF)
+    client.post(f"/admin/items/{items['en']}/tag", data={"new_topic": "Lifts"})
+    client.post("/admin/decisions/new", data={"title": "Fix the lifts", "outcome": "adopted"})
+    with app.app_context():
+        decision_id = db.session.scalars(select(Decision.id)).one()
+    client.post(f"/admin/items/{items['en']}/link", data={"decision_id": decision_id})
+    with app.app_context():
+        item = db.session.get(FeedbackItem, items["en"])
+        item.rating, item.rated_at = "partly", T0 + timedelta(days=9)
+        db.session.commit()
+
+    html = client.get(f"/admin/items/{items['en']}").get_data(as_text=True)
+
+    assert LIFT in html
+    ack = next(row for row in outbound(app) if row.item_id == items["en"])
+    assert ack.kind == "ack"
+    assert "Acknowledgement" in html
+    assert f'delivery-{ack.status}">{ack.status}<' in html
+    assert ack.body in html
+    assert "Tagged “Lifts”" in html
+    assert "Linked to decision “Fix the lifts”" in html
+    assert f'href="/admin/decisions/{decision_id}" data-linked-decision>Fix the lifts<' in html
+    assert "<strong>partly</strong>" in html
+    # The media message went into a new item (the first was no longer new); no media
+    # route exists for the panel, so media are named, not embedded.
+    other = max(listed(client))
+    media_html = client.get(f"/admin/items/{other}").get_data(as_text=True)
+    assert 'photo <small class="muted">(image/jpeg)</small>' in media_html
+    assert 'voice note <small class="muted">(audio/ogg)</small>' in media_html
+    assert "<img" not in media_html and "<audio" not in media_html
+    assert client.get("/admin/items/999999").status_code == 404
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def test_reveal_number_is_admin_only_and_audited(app, client, items):
+    as_role(app, client, Role.STAFF)
+    page = client.get(f"/admin/items/{items['pl']}").get_data(as_text=True)
+    assert MASKED[POLISH] in page
+    assert "Reveal number" not in page
+    assert client.post(f"/admin/items/{items['pl']}/reveal").status_code == 403
+    assert audit_entries(app, "contact.reveal") == []
+    client.post("/logout")
+
+    admin_id = create_user(app, Role.ADMIN)
+    sign_in(client, "admin@example.org")
+    page = client.get(f"/admin/items/{items['pl']}").get_data(as_text=True)
+    assert "Reveal number" in page
+    assert POLISH not in page
+
+    revealed = client.post(f"/admin/items/{items['pl']}/reveal")
+    assert revealed.status_code == 200
+    assert f"data-revealed-number>{POLISH}<" in revealed.get_data(as_text=True)
+    assert revealed.headers["Cache-Control"] == "no-store"
+    [entry] = audit_entries(app, "contact.reveal")
+    with app.app_context():
+        contact_id = db.session.get(FeedbackItem, items["pl"]).contact_id
+    assert (entry.user_id, entry.target_type, entry.target_id) == (admin_id, "contact", contact_id)
+    assert entry.detail == {"item_id": items["pl"]}
+    assert POLISH not in str(entry.detail)
+    # Once: the next view is masked again.
+    assert POLISH not in client.get(f"/admin/items/{items['pl']}").get_data(as_text=True)
+
+
+def test_interpreter_never_sees_a_number(app, client, items):
+    drain(app)
+    as_role(app, client, Role.INTERPRETER)
+    pages = [client.get("/admin/items"), client.get(f"/admin/items/{items['pl']}")]
+    pages += [client.get("/admin/items", query_string={"q": "oświetlenie"})]
+    with app.app_context():
+        label = db.session.get(FeedbackItem, items["pl"]).contact.label
+    for response in pages:
+        assert response.status_code == 200
+        html = response.get_data(as_text=True)
+        assert LIGHTS in html  # the page did render the feedback
+        assert label in html
+        for number, masked in MASKED.items():
+            assert number not in html and number[1:] not in html
+            assert masked not in html
+        assert "••" not in html
+        assert "Reveal number" not in html
+        assert "/reveal" not in html
+    assert client.post(f"/admin/items/{items['pl']}/reveal").status_code == 403
+
+
+def test_interpreter_cannot_triage(app, client, items):
+    as_role(app, client, Role.INTERPRETER)
+    item_id = items["en"]
+    assert client.post(f"/admin/items/{item_id}/tag", data={"new_topic": "X"}).status_code == 403
+    assert client.post(f"/admin/items/{item_id}/triage").status_code == 403
+    assert client.post(f"/admin/items/{item_id}/close", data={"reason": "no"}).status_code == 403
+    response = client.post(
+        "/admin/items/bulk", data={"item_ids": [item_id], "action": "close", "reason": "no"}
+    )
+    assert response.status_code == 403
+    html = client.get(f"/admin/items/{item_id}").get_data(as_text=True)
+    assert "Mark triaged" not in html and "Close as no action" not in html
+    state = item_state(app, item_id)
+    assert state.status == ItemStatus.NEW and state.topics == []
+    assert audit_entries(app, "item.tag") == audit_entries(app, "item.close") == []
+
+
+# ------------------------------------------------------------------ one item's actions
+
+
+def test_tagging_creates_topics_inline_reuses_them_and_is_audited(app, client, items):
+    staff_id = create_user(app, Role.STAFF)
+    sign_in(client, "staff@example.org")
+
+    client.post(f"/admin/items/{items['en']}/tag", data={"new_topic": "Lifts"})
+    client.post(f"/admin/items/{items['pl']}/tag", data={"new_topic": " lifts "})
+    with app.app_context():
+        [topic] = db.session.scalars(select(Topic)).all()
+        topic_id = topic.id
+    assert topic.name == "Lifts"
+    client.post(f"/admin/items/{items['es']}/tag", data={"topic_id": topic_id})
+    # Tagging twice changes nothing.
+    client.post(f"/admin/items/{items['es']}/tag", data={"topic_id": topic_id})
+
+    for item_id in items.values():
+        assert [t.name for t in item_state(app, item_id).topics] == ["Lifts"]
+    assert len(audit_entries(app, "topic.create")) == 1
+    tags = audit_entries(app, "item.tag")
+    assert sorted(entry.target_id for entry in tags) == sorted(items.values())
+    assert all(e.user_id == staff_id and e.detail["topic"] == "Lifts" for e in tags)
+
+    client.post(f"/admin/items/{items['es']}/topics/{topic_id}/remove")
+    assert item_state(app, items["es"]).topics == []
+    [untag] = audit_entries(app, "item.untag")
+    assert untag.target_id == items["es"]
+
+    # Neither a topic nor a name: refused, nothing changes.
+    client.post(f"/admin/items/{items['es']}/tag", data={"topic_id": 0})
+    assert item_state(app, items["es"]).topics == []
+
+
+def test_mark_triaged_link_and_close_from_the_item_page(app, client, items):
+    as_role(app, client, Role.STAFF)
+    client.post(f"/admin/items/{items['en']}/triage")
+    assert item_state(app, items["en"]).status == ItemStatus.TRIAGED
+    assert [e.target_id for e in audit_entries(app, "item.triage")] == [items["en"]]
+
+    client.post("/admin/decisions/new", data={"title": "Fix the lifts", "outcome": "adopted"})
+    with app.app_context():
+        decision_id = db.session.scalars(select(Decision.id)).one()
+    client.post(f"/admin/items/{items['en']}/link", data={"decision_id": decision_id})
+    state = item_state(app, items["en"])
+    assert (state.decision_id, state.status) == (decision_id, ItemStatus.LINKED)
+    [linked] = audit_entries(app, "item.link")
+    assert (linked.target_id, linked.detail["decision_id"]) == (items["en"], decision_id)
+    # Linking again to the same decision is not another action.
+    client.post(f"/admin/items/{items['en']}/link", data={"decision_id": decision_id})
+    assert len(audit_entries(app, "item.link")) == 1
+
+    client.post(f"/admin/items/{items['es']}/close", data={"reason": ""})
+    assert item_state(app, items["es"]).status == ItemStatus.NEW
+    client.post(f"/admin/items/{items['es']}/close", data={"reason": "The library is county-run."})
+    state = item_state(app, items["es"])
+    assert (state.status, state.closed_reason) == (ItemStatus.CLOSED, "The library is county-run.")
+    [closed] = audit_entries(app, "item.close")
+    assert closed.detail == {"reason": "The library is county-run."}
+
+
+# ---------------------------------------------------------------------- bulk actions
+
+
+def test_bulk_tag_link_and_close(app, client, items):
+    as_role(app, client, Role.STAFF)
+    picked = [items["en"], items["pl"]]
+    back = "status=new&q=&page=1"
+
+    response = client.post(
+        "/admin/items/bulk",
+        data={"item_ids": picked, "action": "tag", "new_topic": "Streets", "back": back},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/items?status=new"  # filters kept
+    for item_id in picked:
+        assert [t.name for t in item_state(app, item_id).topics] == ["Streets"]
+    assert item_state(app, items["es"]).topics == []
+    assert sorted(e.target_id for e in audit_entries(app, "item.tag")) == sorted(picked)
+
+    client.post("/admin/decisions/new", data={"title": "Street repairs", "outcome": "adopted"})
+    with app.app_context():
+        decision_id = db.session.scalars(select(Decision.id)).one()
+    client.post(
+        "/admin/items/bulk", data={"item_ids": picked, "action": "link", "decision_id": decision_id}
+    )
+    for item_id in picked:
+        state = item_state(app, item_id)
+        assert (state.decision_id, state.status) == (decision_id, ItemStatus.LINKED)
+    assert sorted(e.target_id for e in audit_entries(app, "item.link")) == sorted(picked)
+
+    # Closing needs a reason: without one nothing happens.
+    client.post("/admin/items/bulk", data={"item_ids": [items["es"]], "action": "close"})
+    assert item_state(app, items["es"]).status == ItemStatus.NEW
+    client.post(
+        "/admin/items/bulk",
+        data={"item_ids": [items["es"]], "action": "close", "reason": "Not ours to decide."},
+    )
+    state = item_state(app, items["es"])
+    assert (state.status, state.closed_reason) == (ItemStatus.CLOSED, "Not ours to decide.")
+    assert [e.target_id for e in audit_entries(app, "item.close")] == [items["es"]]
+
+    # Nothing selected: refused.
+    before = len(audit_entries(app))
+    client.post("/admin/items/bulk", data={"action": "triage"})
+    assert len(audit_entries(app)) == before
+
+
+def test_bulk_mark_triaged_only_moves_new_items(app, client, items):
+    as_role(app, client, Role.STAFF)
+    client.post(
+        "/admin/items/bulk",
+        data={"item_ids": [items["es"]], "action": "close", "reason": "Not ours."},
+    )
+    client.post("/admin/items/bulk", data={"item_ids": list(items.values()), "action": "triage"})
+    assert item_state(app, items["en"]).status == ItemStatus.TRIAGED
+    assert item_state(app, items["pl"]).status == ItemStatus.TRIAGED
+    assert item_state(app, items["es"]).status == ItemStatus.CLOSED
+    assert len(audit_entries(app, "item.triage")) == 2
+
+
+def test_inbox_offers_bulk_selection_to_staff_only(app, client, items):
+    as_role(app, client, Role.STAFF)
+    html = client.get("/admin/items").get_data(as_text=True)
+    assert "data-select-all" in html
+    assert html.count('name="item_ids"') == 3
+    client.post("/logout")
+    create_user(app, Role.INTERPRETER)
+    sign_in(client, "interpreter@example.org")
+    html = client.get("/admin/items").get_data(as_text=True)
+    assert "data-select-all" not in html and 'name="item_ids"' not in html

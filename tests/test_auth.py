@@ -1,0 +1,379 @@
+"""Staff accounts: signing in and out, the login rate limit, CSRF, the CLI, user admin."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+from sqlalchemy import select
+
+from feedback_bot.auth import limiter_storage_uri
+from feedback_bot.extensions import db
+from feedback_bot.models import AuditEntry, Role, User
+
+PASSWORD = "correct horse battery staple"
+
+
+# ------------------------------------------------------------------ helpers (shared)
+
+
+def create_user(
+    app: Flask,
+    role: str,
+    email: str | None = None,
+    password: str = PASSWORD,
+    languages: str = "",
+    active: bool = True,
+) -> int:
+    with app.app_context():
+        user = User(
+            email=email or f"{role}@example.org", role=role, languages=languages, active=active
+        )
+        user.set_password(password)
+        db.session.add(user)
+        db.session.commit()
+        return user.id
+
+
+def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, **extra: Any) -> Any:
+    return client.post("/login", data={"email": email, "password": password, **extra})
+
+
+def audit_entries(app: Flask, action: str | None = None) -> list[AuditEntry]:
+    with app.app_context():
+        query = select(AuditEntry).order_by(AuditEntry.id)
+        if action:
+            query = query.where(AuditEntry.action == action)
+        entries = list(db.session.scalars(query))
+        db.session.expunge_all()
+        return entries
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'<meta name="csrf-token" content="([^"]+)"', html
+    )
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+# --------------------------------------------------------------------- signing in/out
+
+
+def test_sign_in_and_out(app, client):
+    user_id = create_user(app, Role.STAFF)
+
+    first = client.get("/admin/items")
+    assert first.status_code == 302
+    assert first.headers["Location"].startswith("/login?next=")
+
+    response = sign_in(client, "staff@example.org", next="ignored")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/items"
+    page = client.get("/admin/items")
+    assert page.status_code == 200
+    assert "staff@example.org · staff" in page.get_data(as_text=True)
+
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        assert user.last_login_at is not None
+    [entry] = audit_entries(app, "auth.login")
+    assert entry.user_id == user_id
+
+    out = client.post("/logout")
+    assert out.status_code == 302
+    assert out.headers["Location"] == "/login"
+    assert client.get("/admin/items").status_code == 302
+
+
+def test_sign_in_returns_to_the_page_asked_for_but_never_off_site(app, client):
+    create_user(app, Role.STAFF)
+    response = client.post(
+        "/login?next=/admin/decisions",
+        data={"email": "staff@example.org", "password": PASSWORD},
+    )
+    assert response.headers["Location"] == "/admin/decisions"
+    client.post("/logout")
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+        response = client.post(
+            "/login",
+            query_string={"next": target},
+            data={"email": "staff@example.org", "password": PASSWORD},
+        )
+        assert response.headers["Location"] == "/admin/items", target
+        client.post("/logout")
+
+
+def test_email_is_matched_without_regard_to_case(app, client):
+    create_user(app, Role.STAFF, email="Staff@Example.org")
+    assert sign_in(client, "staff@example.ORG").status_code == 302
+
+
+def test_wrong_password_and_unknown_email_are_refused_alike(app, client):
+    create_user(app, Role.STAFF)
+
+    wrong = sign_in(client, "staff@example.org", "not the password at all")
+    unknown = sign_in(client, "nobody@example.org", PASSWORD)
+
+    for response in (wrong, unknown):
+        assert response.status_code == 401
+        assert "do not match an active account" in response.get_data(as_text=True)
+    assert client.get("/admin/items").status_code == 302
+    assert audit_entries(app, "auth.login") == []
+
+
+def test_deactivated_account_cannot_sign_in(app, client):
+    create_user(app, Role.STAFF, active=False)
+    assert sign_in(client, "staff@example.org").status_code == 401
+    assert client.get("/admin/items").status_code == 302
+
+
+def test_deactivating_an_account_ends_its_session(app, client):
+    user_id = create_user(app, Role.STAFF)
+    sign_in(client, "staff@example.org")
+    assert client.get("/admin/items").status_code == 200
+    with app.app_context():
+        db.session.get(User, user_id).active = False
+        db.session.commit()
+    assert client.get("/admin/items").status_code == 302
+
+
+def test_password_is_stored_as_a_scrypt_hash(app):
+    user_id = create_user(app, Role.STAFF)
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        assert user.password_hash.startswith("scrypt:")
+        assert PASSWORD not in user.password_hash
+
+
+# ------------------------------------------------------------------------ rate limit
+
+
+def test_login_attempts_are_rate_limited_per_address(make_app, redis_url):
+    app = make_app(RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    create_user(app, Role.STAFF)
+
+    for _ in range(10):
+        assert sign_in(client, "staff@example.org", "wrong password!").status_code == 401
+    # The eleventh attempt in the minute is refused, even with the right password.
+    assert sign_in(client, "staff@example.org").status_code == 429
+    assert client.get("/admin/items").status_code == 302
+    # Viewing the form is not an attempt.
+    assert client.get("/login").status_code == 200
+    # Another address is not affected.
+    other = app.test_client()
+    response = other.post(
+        "/login",
+        data={"email": "staff@example.org", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+    )
+    assert response.status_code == 302
+    # The counts live in the app's Redis, shared by every web process.
+    keys = Redis.from_url(redis_url).keys("*feedback-bot*")
+    assert keys
+
+
+def test_rate_limit_is_off_when_disabled(make_app):
+    app = make_app(RATELIMIT_ENABLED=False)
+    client = app.test_client()
+    create_user(app, Role.STAFF)
+    for _ in range(12):
+        assert sign_in(client, "staff@example.org", "wrong password!").status_code == 401
+    assert sign_in(client, "staff@example.org").status_code == 302
+
+
+def test_limiter_storage_uri_spells_a_socket_the_limits_way():
+    assert limiter_storage_uri("unix:///tmp/redis.sock") == "redis+unix:///tmp/redis.sock"
+    assert limiter_storage_uri("redis://localhost:6379/0") == "redis://localhost:6379/0"
+    assert limiter_storage_uri("rediss://h:6380/1") == "rediss://h:6380/1"
+
+
+# ------------------------------------------------------------------------------ CSRF
+
+
+def test_forms_need_a_csrf_token(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    create_user(app, Role.STAFF)
+
+    refused = sign_in(client, "staff@example.org")
+    assert refused.status_code == 400
+    assert client.get("/admin/items").status_code == 302
+
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    assert sign_in(client, "staff@example.org", csrf_token=token).status_code == 302
+    page = client.get("/admin/items").get_data(as_text=True)
+    # Signing out is a POST with a token too.
+    assert client.post("/logout").status_code == 400
+    assert client.get("/admin/items").status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_token_from(page)})
+    assert client.get("/admin/items").status_code == 302
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def test_cli_creates_a_user(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "ana@example.org",
+            "--role",
+            "interpreter",
+            "--password",
+            "a long enough password",
+            "--languages",
+            "ar, ur",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Created interpreter ana@example.org" in result.output
+    with app.app_context():
+        user = db.session.scalars(select(User).where(User.email == "ana@example.org")).one()
+        assert user.role == Role.INTERPRETER
+        assert user.languages == "ar,ur"
+        assert user.password_hash.startswith("scrypt:")
+        assert user.check_password("a long enough password")
+    [entry] = audit_entries(app, "user.create")
+    assert entry.detail["via"] == "cli"
+
+
+def test_cli_prompts_for_the_password_twice(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["users", "create", "boss@example.org", "--role", "admin"],
+        input="a long enough password\na long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "a long enough password" not in result.output  # hidden input
+    with app.app_context():
+        user = db.session.scalars(select(User).where(User.email == "boss@example.org")).one()
+        assert user.role == Role.ADMIN
+        assert user.check_password("a long enough password")
+
+
+def test_cli_refuses_bad_input(app):
+    runner = app.test_cli_runner()
+    create_user(app, Role.STAFF)
+    cases = [
+        (
+            ["users", "create", "staff@example.org", "--role", "staff", "--password", "x" * 20],
+            "already exists",
+        ),
+        (
+            ["users", "create", "new@example.org", "--role", "boss", "--password", "x" * 20],
+            "Invalid value for '--role'",
+        ),
+        (
+            ["users", "create", "new@example.org", "--role", "staff", "--password", "short"],
+            "at least 12 characters",
+        ),
+        (
+            [
+                "users",
+                "create",
+                "new@example.org",
+                "--role",
+                "interpreter",
+                "--password",
+                "x" * 20,
+                "--languages",
+                "ar,xx",
+            ],
+            "unknown language xx",
+        ),
+        (
+            ["users", "create", "not-an-email", "--role", "staff", "--password", "x" * 20],
+            "not an email address",
+        ),
+    ]
+    for args, message in cases:
+        result = runner.invoke(args=args)
+        assert result.exit_code != 0, args
+        assert message in result.output, (args, result.output)
+    with app.app_context():
+        assert db.session.scalars(select(User.email)).all() == ["staff@example.org"]
+
+
+def test_cli_sets_a_password(app):
+    create_user(app, Role.ADMIN)
+    result = app.test_cli_runner().invoke(
+        args=["users", "set-password", "admin@example.org", "--password", "a brand new password"]
+    )
+    assert result.exit_code == 0, result.output
+    client = app.test_client()
+    assert sign_in(client, "admin@example.org").status_code == 401
+    assert sign_in(client, "admin@example.org", "a brand new password").status_code == 302
+
+
+# ------------------------------------------------------------------------ user admin
+
+
+def test_admin_creates_users_and_changes_roles_audited(app, client):
+    admin_id = create_user(app, Role.ADMIN)
+    sign_in(client, "admin@example.org")
+
+    response = client.post(
+        "/admin/users",
+        data={
+            "email": "ola@example.org",
+            "role": "interpreter",
+            "languages": "pl",
+            "password": "twelve chars!",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        ola = db.session.scalars(select(User).where(User.email == "ola@example.org")).one()
+        ola_id = ola.id
+        assert (ola.role, ola.languages) == (Role.INTERPRETER, "pl")
+
+    response = client.post(
+        f"/admin/users/{ola_id}", data={"role": "staff", "languages": "pl,uk", "active": "y"}
+    )
+    assert response.status_code == 302
+    [change] = audit_entries(app, "user.role_change")
+    assert (change.user_id, change.target_id) == (admin_id, ola_id)
+    assert change.detail == {"before": "interpreter", "after": "staff"}
+    assert audit_entries(app, "user.languages")[0].detail["after"] == "pl,uk"
+
+    client.post(f"/admin/users/{ola_id}", data={"role": "staff", "languages": "pl,uk"})
+    with app.app_context():
+        assert db.session.get(User, ola_id).active is False
+    assert len(audit_entries(app, "user.deactivate")) == 1
+
+    # An admin cannot lock themselves out.
+    client.post(f"/admin/users/{admin_id}", data={"role": "staff", "active": "y"})
+    with app.app_context():
+        assert db.session.get(User, admin_id).role == Role.ADMIN
+
+
+def test_audit_log_is_paginated_and_admin_only(app, client):
+    create_user(app, Role.ADMIN)
+    create_user(app, Role.STAFF)
+    with app.app_context():
+        for number in range(60):
+            db.session.add(AuditEntry(action=f"test.{number:02d}", detail={}))
+        db.session.commit()
+
+    sign_in(client, "staff@example.org")
+    assert client.get("/admin/audit").status_code == 403
+    client.post("/logout")
+
+    sign_in(client, "admin@example.org")
+    first = client.get("/admin/audit").get_data(as_text=True)
+    second = client.get("/admin/audit?page=2").get_data(as_text=True)
+    # 61 entries (60 + the admin's sign-in), 50 a page, newest first.
+    assert "<code>auth.login</code>" in first and "<code>test.59</code>" in first
+    assert "<code>test.10</code>" not in first
+    assert "<code>test.10</code>" in second and "<code>test.00</code>" in second
+    assert "<code>test.59</code>" not in second
+    assert "Page 1 of 2" in first
+    only = client.get("/admin/audit?action=test.42").get_data(as_text=True)
+    assert "<code>test.42</code>" in only and "<code>test.41</code>" not in only

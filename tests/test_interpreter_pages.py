@@ -1,0 +1,111 @@
+"""The interpreters' workspace, through its pages."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from feedback_bot import clock, loop
+from feedback_bot.extensions import db
+from feedback_bot.messaging.templates import TEMPLATES
+from feedback_bot.models import Decision, FeedbackItem, InboundMessage, MessageTranslation
+
+from .conftest import drain, send_sms
+from .test_media import log_in
+
+ARABIC_MEMBER = "+201001234567"
+ARABIC = "المصعد في عمارتنا معطل منذ ثلاثة أسابيع ولا أحد يصلحه."
+ACK = TEMPLATES["ack"].msgid
+
+
+def interpreter(app, client, languages: str = "ar,pl") -> None:
+    log_in(app, client, "interpreter")
+    with app.app_context():
+        from feedback_bot.models import User
+
+        user = db.session.scalars(select(User)).one()
+        user.languages = languages
+        db.session.commit()
+
+
+def test_interpreter_translates_arabic_feedback(app, client):
+    send_sms(client, ARABIC_MEMBER, ARABIC)
+    drain(app)
+    interpreter(app, client)
+
+    page = client.get("/admin/translate/").get_data(as_text=True)
+    assert ARABIC[:30] in page
+    assert "1001234567" not in page  # no number, not even part of one
+    with app.app_context():
+        message_id = db.session.scalars(select(InboundMessage.id)).one()
+    form = client.get(f"/admin/translate/feedback/{message_id}").get_data(as_text=True)
+    assert 'dir="rtl"' in form
+
+    response = client.post(
+        f"/admin/translate/feedback/{message_id}",
+        data={"text": "The lift has been broken for three weeks.", "state": "reviewed"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        translation = db.session.scalars(select(MessageTranslation)).one()
+        assert (translation.locale, translation.state) == ("en", "reviewed")
+    assert ARABIC[:30] not in client.get("/admin/translate/").get_data(as_text=True)
+
+
+def test_interpreters_only_work_in_their_languages(app, client):
+    interpreter(app, client, languages="ar")
+    assert client.get("/admin/translate/templates/ar").status_code == 200
+    assert client.get("/admin/translate/templates/pl").status_code == 403
+    assert client.get("/admin/translate/templates/pl/messages.po").status_code == 403
+
+
+def test_template_with_a_missing_placeholder_is_refused_by_name(app, client):
+    interpreter(app, client)
+    response = client.post(
+        "/admin/translate/templates/ar",
+        data={"msgid": ACK, "context": "", "text": "شكرا لكم %(days)s", "state": "draft"},
+    )
+    assert response.status_code == 400
+    assert "must keep %(ref)s" in response.get_data(as_text=True)
+
+
+def test_summary_translation_releases_waiting_members(app, client, fake_twilio):
+    clock.freeze(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    send_sms(client, "+48512345678", "Winda w naszym bloku jest zepsuta od tygodni.")
+    drain(app)
+    with app.app_context():
+        decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")
+        db.session.add(decision)
+        db.session.commit()
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        loop.publish(decision)
+        decision_id = decision.id
+    drain(app)
+    interpreter(app, client)
+    assert "Lift" in client.get("/admin/translate/").get_data(as_text=True)
+
+    response = client.post(
+        f"/admin/translate/decision/{decision_id}/pl",
+        data={"summary": "Naprawimy windę do 1 marca.", "state": "needs_review"},
+    )
+    assert response.status_code == 302
+    drain(app)
+    assert "Naprawimy windę do 1 marca." in fake_twilio.messages[-2]["body"]
+
+
+def test_po_download_and_upload_through_the_pages(app, client):
+    interpreter(app, client)
+    exported = client.get("/admin/translate/templates/pl/messages.po")
+    assert exported.status_code == 200
+    edited = exported.data.replace("Osobiście ją przeczytamy.".encode(), "Przeczytamy ją.".encode())
+    assert edited != exported.data
+    response = client.post(
+        "/admin/translate/templates/pl/import",
+        data={"catalogue": (io.BytesIO(edited), "pl.po")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert "Imported 2 change(s)" in response.get_data(as_text=True)
+    assert client.get("/admin/translate/templates/pl/messages.po").data == edited
