@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from . import clock
 from .dbutil import insert_ignoring_conflict
 from .extensions import db
 from .messaging.language import choose_locale, region_of
-from .models import Contact, InboundMedia, InboundMessage, OutboundMessage, OutboundStatus
+from .models import (
+    Contact,
+    InboundMedia,
+    InboundMessage,
+    MessageTranslation,
+    OutboundMessage,
+    OutboundStatus,
+)
 from .privacy import vault
 
 
@@ -71,6 +78,12 @@ def forget(contact: Contact, keep_row_id: int | None = None) -> None:
     delete_files([m.storage_path for m in media if m.storage_path])
     for item in media:
         db.session.delete(item)
+    # Translations and transcripts repeat what the member said: they go too.
+    db.session.execute(
+        delete(MessageTranslation).where(
+            MessageTranslation.message_id.in_([m.id for m in messages])
+        )
+    )
     for message in messages:
         message.body = None
         message.num_media = 0

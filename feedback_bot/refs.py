@@ -24,22 +24,43 @@ _MULTIPLIERS = (
 )
 
 
+def _first_id(width: int) -> int:
+    """The smallest id whose reference has ``width`` characters."""
+    return 1 + sum(_BASE**w for w in range(_MIN_WIDTH, width))
+
+
+def _offset(salt: int, width: int) -> int:
+    return (salt + 1) * 0x3C6EF372 + width
+
+
 def encode_ref(row_id: int, salt: int = 0) -> str:
     if row_id < 1:
         raise ValueError("references are made from positive ids")
     width = _MIN_WIDTH
-    start = 1
-    while row_id >= start + _BASE**width:
-        start += _BASE**width
+    while row_id >= _first_id(width + 1):
         width += 1
     modulus = _BASE**width
     multiplier = _MULTIPLIERS[salt % len(_MULTIPLIERS)]
-    shuffled = (multiplier * (row_id - start) + (salt + 1) * 0x3C6EF372 + width) % modulus
+    shuffled = (multiplier * (row_id - _first_id(width)) + _offset(salt, width)) % modulus
     digits = []
     for _ in range(width):
         shuffled, digit = divmod(shuffled, _BASE)
         digits.append(ALPHABET[digit])
     return "".join(reversed(digits))
+
+
+def decode_ref(ref: str, salt: int = 0) -> int | None:
+    """The row id a reference stands for, or None if ``ref`` cannot be one."""
+    ref = normalise_ref(ref)
+    if len(ref) < _MIN_WIDTH or len(ref) > 12:
+        return None
+    width = len(ref)
+    modulus = _BASE**width
+    shuffled = 0
+    for char in ref:
+        shuffled = shuffled * _BASE + ALPHABET.index(char)
+    inverse = pow(_MULTIPLIERS[salt % len(_MULTIPLIERS)], -1, modulus)
+    return (inverse * (shuffled - _offset(salt, width))) % modulus + _first_id(width)
 
 
 def normalise_ref(text: str) -> str:

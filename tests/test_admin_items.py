@@ -15,6 +15,7 @@ from feedback_bot.models import (
     Contact,
     Decision,
     FeedbackItem,
+    InboundMedia,
     ItemStatus,
     Role,
     Topic,
@@ -166,8 +167,8 @@ def test_item_page_shows_the_whole_timeline(app, client, items, fake_twilio):
         ENGLISH,
         "Here is a photo and a voice note.",
         media=[
-            ("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", "image/jpeg"),
-            ("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME2", "audio/ogg"),
+            (fake_twilio.add_media(b"\xff\xd8\xff\xe0 a photo", "image/jpeg"), "image/jpeg"),
+            (fake_twilio.add_media(b"OggS a voice note", "audio/ogg"), "audio/ogg"),
         ],
     )
     drain(app)
@@ -194,13 +195,15 @@ def test_item_page_shows_the_whole_timeline(app, client, items, fake_twilio):
     assert "Linked to decision “Fix the lifts”" in html
     assert f'href="/admin/decisions/{decision_id}" data-linked-decision>Fix the lifts<' in html
     assert "<strong>partly</strong>" in html
-    # The media message went into a new item (the first was no longer new); no media
-    # route exists for the panel, so media are named, not embedded.
+    # The media message went into a new item (the first was no longer new); its photo and
+    # voice note are shown through the authenticated media route, never Twilio's URL.
     other = max(listed(client))
     media_html = client.get(f"/admin/items/{other}").get_data(as_text=True)
-    assert 'photo <small class="muted">(image/jpeg)</small>' in media_html
-    assert 'voice note <small class="muted">(audio/ogg)</small>' in media_html
-    assert "<img" not in media_html and "<audio" not in media_html
+    with app.app_context():
+        photo, voice = db.session.scalars(select(InboundMedia).order_by(InboundMedia.id)).all()
+    assert f'<img class="media-photo" src="/admin/media/{photo.id}"' in media_html
+    assert f'<audio controls preload="metadata" src="/admin/media/{voice.id}"' in media_html
+    assert fake_twilio.base_url not in media_html
     assert client.get("/admin/items/999999").status_code == 404
 
 

@@ -109,3 +109,24 @@ def test_po_download_and_upload_through_the_pages(app, client):
     )
     assert "Imported 2 change(s)" in response.get_data(as_text=True)
     assert client.get("/admin/translate/templates/pl/messages.po").data == edited
+
+
+def test_staff_find_arabic_feedback_by_an_english_word_and_by_reference(app, client):
+    send_sms(client, ARABIC_MEMBER, ARABIC)
+    send_sms(client, "+447911123456", "Nothing to do with lifts at all, just parking.")
+    drain(app)
+    with app.app_context():
+        from feedback_bot.interpreting.saving import save_message_translation
+
+        message = db.session.scalars(
+            select(InboundMessage).where(InboundMessage.body == ARABIC)
+        ).one()
+        save_message_translation(None, message, "en", "The elevator is broken.")
+        arabic_ref = message.item.ref
+    log_in(app, client, "staff")
+
+    found = client.get("/admin/items?q=elevator").get_data(as_text=True)
+    assert arabic_ref in found
+    assert "parking" not in found
+    by_ref = client.get(f"/admin/items?q={arabic_ref.lower()}").get_data(as_text=True)
+    assert arabic_ref in by_ref and "parking" not in by_ref

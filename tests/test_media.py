@@ -116,3 +116,18 @@ def test_forget_deletes_the_files(app, client, fake_twilio):
     assert not path.exists()
     with app.app_context():
         assert db.session.scalars(select(InboundMedia)).all() == []
+
+
+def test_forget_erases_translations_too(app, client, fake_twilio):
+    from feedback_bot.interpreting.saving import save_message_translation
+    from feedback_bot.models import InboundMessage, MessageTranslation
+
+    send_sms(client, MEMBER, "Dźwig jest zepsuty.")
+    drain(app)
+    with app.app_context():
+        message = db.session.scalars(select(InboundMessage)).one()
+        save_message_translation(None, message, "en", "The lift is broken.", "Dźwig...")
+    send_sms(client, MEMBER, "FORGET")
+    drain(app)
+    with app.app_context():
+        assert db.session.scalars(select(MessageTranslation)).all() == []

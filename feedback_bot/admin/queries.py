@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
@@ -22,9 +22,11 @@ from ..models import (
     FeedbackItem,
     InboundMessage,
     ItemStatus,
+    MessageTranslation,
     OutboundMessage,
     Topic,
 )
+from ..refs import decode_ref
 
 STATUSES = (
     ItemStatus.NEW,
@@ -95,16 +97,33 @@ def _like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-def matching_item_ids(q: str) -> list[Select[Any]]:
-    """One subquery of item ids per search word: items with every word somewhere in them."""
+def matching_item_ids(q: str) -> list[Any]:
+    """One subquery of item ids per search word: items with every word somewhere in them,
+    in a member's own words or in an interpreter's translation of them, or as its reference.
+    """
     terms = [term for term in q.split() if term][:MAX_SEARCH_TERMS]
-    return [
-        select(InboundMessage.item_id).where(
+    return [_items_matching(term) for term in terms]
+
+
+def _items_matching(term: str) -> Any:
+    pattern = _like_pattern(term)
+    in_text = select(InboundMessage.item_id).where(
+        InboundMessage.item_id.is_not(None),
+        InboundMessage.body.ilike(pattern, escape="\\"),
+    )
+    in_translation = (
+        select(InboundMessage.item_id)
+        .join(MessageTranslation, MessageTranslation.message_id == InboundMessage.id)
+        .where(
             InboundMessage.item_id.is_not(None),
-            InboundMessage.body.ilike(_like_pattern(term), escape="\\"),
+            MessageTranslation.text.ilike(pattern, escape="\\"),
         )
-        for term in terms
-    ]
+    )
+    queries = [in_text, in_translation]
+    ref_id = decode_ref(term) if len(term) <= 8 else None
+    if ref_id is not None:
+        queries.append(select(FeedbackItem.id).where(FeedbackItem.id == ref_id))
+    return union(*queries)
 
 
 def inbox_query(filters: InboxFilters) -> Select[tuple[FeedbackItem]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -13,6 +14,9 @@ from ..refs import encode_ref
 from .contact import Contact
 from .decision import Decision, Topic, item_topic
 from .types import UTCDateTime
+
+if TYPE_CHECKING:
+    from .translation import MessageTranslation
 
 
 class Channel:
@@ -94,6 +98,9 @@ class InboundMessage(db.Model):  # type: ignore[name-defined]
     item: Mapped[FeedbackItem | None] = relationship(back_populates="messages")
     media: Mapped[list[InboundMedia]] = relationship(
         back_populates="message", order_by="InboundMedia.position", cascade="all, delete-orphan"
+    )
+    translations: Mapped[list[MessageTranslation]] = relationship(
+        back_populates="message", order_by="MessageTranslation.locale", cascade="all, delete-orphan"
     )
 
 

@@ -34,7 +34,7 @@ class MessageTranslation(db.Model):  # type: ignore[name-defined]
     translated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
-    message: Mapped[InboundMessage] = relationship()
+    message: Mapped[InboundMessage] = relationship(back_populates="translations")
 
 
 class MessageOverride(db.Model):  # type: ignore[name-defined]
