@@ -130,3 +130,31 @@ def test_staff_find_arabic_feedback_by_an_english_word_and_by_reference(app, cli
     assert "parking" not in found
     by_ref = client.get(f"/admin/items?q={arabic_ref.lower()}").get_data(as_text=True)
     assert arabic_ref in by_ref and "parking" not in by_ref
+
+
+def test_inbox_filter_for_feedback_that_needs_translation(app, client):
+    send_sms(client, ARABIC_MEMBER, ARABIC)
+    send_sms(client, "+447911123456", "The bins were not collected on Monday.")
+    drain(app)
+    log_in(app, client, "staff")
+    with app.app_context():
+        arabic = db.session.scalars(
+            select(InboundMessage).where(InboundMessage.body == ARABIC)
+        ).one()
+        arabic_ref = arabic.item.ref
+        english_ref = (
+            db.session.scalars(select(FeedbackItem).where(FeedbackItem.id != arabic.item_id))
+            .one()
+            .ref
+        )
+
+    page = client.get("/admin/items?needs_translation=1").get_data(as_text=True)
+    assert arabic_ref in page and english_ref not in page
+
+    with app.app_context():
+        from feedback_bot.interpreting.saving import save_message_translation
+
+        arabic = db.session.get(InboundMessage, arabic.id)
+        save_message_translation(None, arabic, "en", "The lift is broken.")
+    page = client.get("/admin/items?needs_translation=1").get_data(as_text=True)
+    assert arabic_ref not in page

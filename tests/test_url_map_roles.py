@@ -15,7 +15,16 @@ from feedback_bot.models import Role
 
 from .test_auth import create_user, sign_in
 
-PANEL_PREFIXES = ("admin.", "auth.")
+# Every blueprint behind the login; a new one must be added here to be walked.
+PANEL_PREFIXES = (
+    "admin.",
+    "auth.",
+    "dashboard.",
+    "exports.",
+    "interpreters.",
+    "whatsapp.",
+    "media.",
+)
 PUBLIC = {"auth.login", "auth.logout"}
 DUMMY_ID = 987_654
 IGNORED_METHODS = {"HEAD", "OPTIONS"}

@@ -21,6 +21,7 @@ TRIAGERS = (Role.ADMIN, Role.STAFF)  # tag, link, close, write and publish decis
 CONTACT_VIEWERS = (Role.ADMIN, Role.STAFF)  # masked numbers and pseudonyms' numbers
 REVEALERS = (Role.ADMIN,)  # a member's full number, audited
 ADMINS = (Role.ADMIN,)  # users, settings, the audit log
+TRANSLATORS = (Role.ADMIN, Role.INTERPRETER)  # the translation workspace
 
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     "read": READERS,
@@ -28,6 +29,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "see_contacts": CONTACT_VIEWERS,
     "reveal": REVEALERS,
     "admin": ADMINS,
+    "translate": TRANSLATORS,
 }
 
 STATUS_LABELS = {

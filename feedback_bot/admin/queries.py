@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import selectinload
 
@@ -50,6 +51,8 @@ class InboxFilters:
     date_from: date | None = None
     date_to: date | None = None
     q: str = ""
+    # Items with a message in another language than the staff's and no translation of it.
+    needs_translation: bool = False
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> InboxFilters:
@@ -65,6 +68,7 @@ class InboxFilters:
             date_from=_parse_date(args.get("from", "")),
             date_to=_parse_date(args.get("to", "")),
             q=args.get("q", "").strip()[:200],
+            needs_translation=args.get("needs_translation") == "1",
         )
 
     def to_args(self) -> dict[str, str]:
@@ -77,6 +81,7 @@ class InboxFilters:
             "from": self.date_from.isoformat() if self.date_from else "",
             "to": self.date_to.isoformat() if self.date_to else "",
             "q": self.q,
+            "needs_translation": "1" if self.needs_translation else "",
         }
         return {key: value for key, value in values.items() if value}
 
@@ -126,6 +131,24 @@ def _items_matching(term: str) -> Any:
     return union(*queries)
 
 
+def untranslated_item_ids() -> Select[Any]:
+    staff = current_app.config["STAFF_LOCALE"]
+    language = func.coalesce(InboundMessage.detected_locale, FeedbackItem.locale)
+    translated = select(MessageTranslation.id).where(
+        MessageTranslation.message_id == InboundMessage.id, MessageTranslation.locale == staff
+    )
+    return (
+        select(InboundMessage.item_id)
+        .join(FeedbackItem, InboundMessage.item_id == FeedbackItem.id)
+        .where(
+            InboundMessage.disposition == "feedback",
+            InboundMessage.erased_at.is_(None),
+            language != staff,
+            ~translated.exists(),
+        )
+    )
+
+
 def inbox_query(filters: InboxFilters) -> Select[tuple[FeedbackItem]]:
     """Feedback items matching ``filters``, newest first."""
     query = select(FeedbackItem)
@@ -143,6 +166,8 @@ def inbox_query(filters: InboxFilters) -> Select[tuple[FeedbackItem]]:
         query = query.where(
             FeedbackItem.created_at < _day_start(filters.date_to + timedelta(days=1))
         )
+    if filters.needs_translation:
+        query = query.where(FeedbackItem.id.in_(untranslated_item_ids()))
     for ids in matching_item_ids(filters.q):
         query = query.where(FeedbackItem.id.in_(ids))
     return query.options(

@@ -17,6 +17,8 @@ def my_languages() -> list[str]:
 
 
 def require_language(locale: str) -> None:
+    if locale not in current_app.config["SHIPPED_LOCALES"]:
+        abort(404, "No such language.")
     if locale not in my_languages():
         abort(403, "You do not work in this language.")
 

@@ -1,0 +1,191 @@
+"""The interpreters' workspace in real Chromium.
+
+An interpreter who works in Arabic and Polish translates an Arabic member's message into
+English (staff then find it by an English word), writes the Polish summary a waiting Polish
+member is told at once, and is refused, by name, a template that drops ``%(ref)s``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from flask import Flask
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from feedback_bot import clock, loop
+from feedback_bot.extensions import db
+from feedback_bot.messaging.templates import TEMPLATES
+from feedback_bot.models import (
+    Decision,
+    FeedbackItem,
+    InboundMessage,
+    MessageKind,
+    MessageOverride,
+    MessageTranslation,
+    OutboundMessage,
+    Role,
+)
+
+from .browser import (  # noqa: F401
+    chromium_fixture,
+    live_server_fixture,
+    new_page,
+    screenshot,
+    sign_in,
+)
+from .conftest import drain, send_sms
+from .test_auth import PASSWORD, create_user
+
+ARABIC_MEMBER = "+201001234567"
+ARABIC = "المصعد في عمارتنا معطل منذ ثلاثة أسابيع ولا أحد يصلحه."
+ENGLISH = "The elevator in our building has been broken for three weeks and nobody fixes it."
+POLISH_MEMBER = "+48512345678"
+POLISH = "Winda w naszym bloku jest zepsuta od tygodni."
+TITLE = "Lift repairs in Mill House"
+SUMMARY = "We will repair the lift in Mill House by 1 March."
+SUMMARY_PL = "Naprawimy windę w Mill House do 1 marca."
+ACK = TEMPLATES["ack"].msgid
+# Midday on a weekday: no quiet hours anywhere near Warsaw or Cairo.
+MIDDAY = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def app(make_app) -> Flask:
+    return make_app(WTF_CSRF_ENABLED=True)
+
+
+def kinds_sent_to(app: Flask, fake_twilio, address: str) -> list[tuple[str, str]]:
+    """(kind, body) of what the fake Twilio accepted for ``address``, by our outbox rows."""
+    sent = {m["sid"]: m["body"] for m in fake_twilio.messages_to(address)}
+    with app.app_context():
+        rows = db.session.scalars(
+            select(OutboundMessage).where(OutboundMessage.twilio_sid.in_(list(sent)))
+        ).all()
+        kinds = {row.twilio_sid: row.kind for row in rows}
+        db.session.remove()
+    assert set(kinds) == set(sent), "Twilio got a message the outbox does not know"
+    return [(kinds[sid], body) for sid, body in sent.items()]
+
+
+@pytest.mark.browser
+def test_interpreter_translates_feedback_and_summary_in_the_browser(
+    app, client, live_server, chromium, fake_twilio
+):
+    clock.freeze(MIDDAY)  # the live server runs in this process: it sees this clock too
+
+    # An Arabic member writes; a Polish member's item is linked to a published decision
+    # that has no Polish summary, so they get nothing but the acknowledgement.
+    assert send_sms(client, ARABIC_MEMBER, ARABIC).status_code == 200
+    assert send_sms(client, POLISH_MEMBER, POLISH).status_code == 200
+    drain(app)
+    with app.app_context():
+        arabic = db.session.scalars(
+            select(InboundMessage).where(InboundMessage.body == ARABIC)
+        ).one()
+        arabic_id, arabic_ref = arabic.id, arabic.item.ref
+        polish_item = db.session.scalars(
+            select(FeedbackItem).join(InboundMessage).where(InboundMessage.body == POLISH)
+        ).one()
+        polish_ref = polish_item.ref
+        assert polish_item.locale == "pl"
+        decision = Decision(title=TITLE, summary=SUMMARY)
+        db.session.add(decision)
+        db.session.commit()
+        loop.link(decision, [polish_item])
+        loop.publish(decision)
+        decision_id = decision.id
+    drain(app)
+    assert [kind for kind, _ in kinds_sent_to(app, fake_twilio, POLISH_MEMBER)] == [
+        MessageKind.ACK
+    ]
+    create_user(app, Role.INTERPRETER, languages="ar,pl")
+    create_user(app, Role.STAFF)
+
+    # ---- the interpreter signs in and opens the workspace
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "interpreter@example.org", PASSWORD)
+    page.goto("/admin/translate/")
+    expect(page.locator("h1")).to_have_text("Translation")
+    queue = page.locator("#feedback-queue")
+    expect(queue).to_contain_text(ARABIC[:30])
+    assert "1001234567" not in page.content()  # no number, not even part of one
+    summaries = page.locator("#summary-queue tr", has_text=TITLE)
+    expect(summaries).to_contain_text("1")  # one member waiting
+    screenshot(page, "interp-1-workspace")
+
+    # ---- the Arabic message: shown right to left, translated into English
+    queue.locator("tr", has_text=ARABIC[:30]).get_by_role("link", name="Translate").click()
+    expect(page).to_have_url(re.compile(rf"/admin/translate/feedback/{arabic_id}$"))
+    original = page.locator("#original")
+    expect(original).to_have_text(ARABIC)
+    expect(original).to_have_attribute("dir", "rtl")
+    expect(original).to_have_attribute("lang", "ar")
+    # Chromium lays it out right to left, not just carries the attribute.
+    assert original.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    page.fill('textarea[name="text"]', ENGLISH)
+    screenshot(page, "interp-2-feedback")
+    page.click('button:has-text("Save translation")')
+    expect(page).to_have_url(re.compile(r"/admin/translate/$"))
+    expect(page.locator(".flash-success")).to_contain_text("Translation saved")
+    expect(page.locator("#feedback-queue")).not_to_contain_text(ARABIC[:30])
+    with app.app_context():
+        saved = db.session.scalars(select(MessageTranslation)).one()
+        assert (saved.message_id, saved.locale, saved.text) == (arabic_id, "en", ENGLISH)
+        db.session.remove()
+
+    # ---- the Polish summary: saving it tells the waiting member
+    page.locator("#summary-queue tr", has_text=TITLE).get_by_role("link", name="Translate").click()
+    expect(page).to_have_url(re.compile(rf"/admin/translate/decision/{decision_id}/pl$"))
+    expect(page.locator("#source-summary")).to_have_text(SUMMARY)
+    page.fill('textarea[name="summary"]', SUMMARY_PL)
+    page.click('button:has-text("Save summary")')
+    expect(page.locator(".flash-success")).to_contain_text("1 member(s) waiting")
+    expect(page.locator("#summary-queue")).to_have_count(0)
+    drain(app)
+    told = [
+        body
+        for kind, body in kinds_sent_to(app, fake_twilio, POLISH_MEMBER)
+        if kind == MessageKind.WHAT_NEXT
+    ]
+    assert len(told) == 1
+    assert SUMMARY_PL in told[0] and polish_ref in told[0]
+    assert SUMMARY not in told[0]
+
+    # ---- a template that drops %(ref)s is refused, by name, and nothing is saved
+    page.goto("/admin/translate/templates/pl")
+    ack_row = page.locator(
+        "section.template-row", has=page.locator(f'input[name="msgid"][value="{ACK}"]')
+    )
+    expect(ack_row).to_have_count(1)
+    textarea = ack_row.locator('textarea[name="text"]')
+    shipped = textarea.input_value()
+    assert "%(ref)s" in shipped and "%(days)s" in shipped
+    textarea.fill(shipped.replace("%(ref)s", ""))
+    with page.expect_response(re.compile(r"/admin/translate/templates/pl$")) as answer:
+        ack_row.get_by_role("button", name="Save").click()
+    assert answer.value.status == 400
+    error = page.locator(".flash-error")
+    expect(error).to_contain_text("Not saved")
+    expect(error).to_contain_text("%(ref)s")
+    expect(page.locator(".flash-success")).to_have_count(0)
+    screenshot(page, "interp-3-template-refused")
+    with app.app_context():
+        assert db.session.scalars(select(MessageOverride)).all() == []
+        db.session.remove()
+
+    # ---- staff find the Arabic item by the interpreter's English word
+    staff = new_page(chromium, live_server.url)
+    sign_in(staff, "staff@example.org", PASSWORD)
+    staff.fill('input[name="q"]', "elevator")
+    staff.click('button:has-text("Filter")')
+    expect(staff).to_have_url(re.compile(r"[?&]q=elevator"))
+    rows = staff.locator("table.items tbody tr[data-item]")
+    expect(rows).to_have_count(1)
+    expect(rows.locator("a.ref")).to_have_text(arabic_ref)
+    assert polish_ref not in staff.locator("table.items").inner_text()
+    rows.locator("a.ref").click()
+    expect(staff.locator(".timeline .translation")).to_contain_text(ENGLISH)
+    screenshot(staff, "interp-4-staff-search")
