@@ -9,6 +9,7 @@ from typing import Any
 
 from dotenv import load_dotenv
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
 from .extensions import csrf, db, migrate
@@ -31,6 +32,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     settings.validate(app.config)
 
+    hops = int(app.config.get("PROXY_FIX_HOPS") or 0)
+    if hops:
+        # Behind a load balancer: the client's address (for the login rate limit) and the
+        # scheme come from the proxy's headers. Signatures never depend on them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     register_logging(app)
     register_extensions(app)
     register_subsystems(app)

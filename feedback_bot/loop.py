@@ -26,6 +26,7 @@ from .models import (
     MessageKind,
     OutboundMessage,
     OutboundStatus,
+    ReviewState,
 )
 from .outbox import owe_message
 
@@ -51,13 +52,24 @@ def publish(decision: Decision) -> None:
     schedule_fan_out(decision.id, decision.revision)
 
 
-def update_outcome(decision: Decision, notify_told: bool) -> None:
-    """Save an edit to a published decision; optionally tell those already told."""
+def update_outcome(decision: Decision, notify_told: bool, summary_changed: bool = False) -> None:
+    """Save an edit to a published decision; optionally tell those already told.
+
+    A changed summary makes its translations outdated: members in those languages wait for
+    a fresh translation rather than get the old text framed as an update.
+    """
+    if summary_changed:
+        mark_translations_outdated(decision)
     if notify_told and decision.published:
         decision.revision += 1
     db.session.commit()
     if notify_told and decision.published:
         schedule_fan_out(decision.id, decision.revision)
+
+
+def mark_translations_outdated(decision: Decision) -> None:
+    for translation in decision.translations:
+        translation.state = ReviewState.OUTDATED
 
 
 def close_no_action(item: FeedbackItem, reason: str) -> None:

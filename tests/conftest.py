@@ -94,6 +94,7 @@ def base_config(database_url: str, redis_url: str, fake: FakeTwilio, tmp: Path) 
         "MEDIA_DIR": str(tmp / "media"),
         "ORG_NAME": "Riverside Council",
         "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
     }
 
 

@@ -165,3 +165,38 @@ def test_interim_update_after_the_configured_days_and_not_more_often(make_app, f
     assert "still working on your feedback" in fake_twilio.messages[-1]["body"]
     with app.app_context():
         assert db.session.scalar(select(OutboundMessage.kind).limit(1)) == "ack"
+
+
+def test_a_changed_summary_waits_for_a_fresh_translation(app, client, fake_twilio):
+    clock.freeze(DAYTIME)
+    send_sms(client, POLISH, "Winda w naszym bloku jest zepsuta od tygodni.")
+    drain(app)
+    decision_id = make_decision(app, {"pl": POLISH_SUMMARY})
+    link_all_and_publish(app, decision_id)
+    drain(app)
+    told = len(fake_twilio.messages)
+
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        decision.summary = "We will replace the lift by 1 June."
+        loop.update_outcome(decision, notify_told=True, summary_changed=True)
+        assert loop.awaiting_translation(decision) == {"pl": 1}
+    drain(app)
+    assert len(fake_twilio.messages) == told  # not the old Polish text as an "update"
+
+    with app.app_context():
+        from feedback_bot.interpreting.saving import save_decision_summary
+
+        decision = db.session.get(Decision, decision_id)
+        save_decision_summary(None, decision, "pl", "Wymienimy windę do 1 czerwca.", "reviewed")
+    drain(app)
+    update = fake_twilio.messages[told]["body"]
+    assert "Wymienimy windę do 1 czerwca." in update
+    with app.app_context():
+        assert update == render(
+            "what_next_update", "pl", ref=items_ref(app), summary="Wymienimy windę do 1 czerwca."
+        )
+
+
+def items_ref(app) -> str:
+    return db.session.scalars(select(FeedbackItem)).one().ref

@@ -112,7 +112,9 @@ def decision_edit(decision_id: int) -> ResponseReturnValue:
                 before=before,
                 notify_told=notify,
             )
-            loop.update_outcome(decision, notify_told=notify)
+            loop.update_outcome(
+                decision, notify_told=notify, summary_changed="summary" in changed
+            )
             flash(
                 "Decision updated; members already told will get an update."
                 if notify
@@ -121,6 +123,8 @@ def decision_edit(decision_id: int) -> ResponseReturnValue:
             )
         else:
             audit.record("decision.edit", decision, changed=changed, before=before)
+            if "summary" in changed:
+                loop.mark_translations_outdated(decision)
             db.session.commit()
             flash("Decision saved.", "success")
         return redirect(url_for("admin.decision_page", decision_id=decision.id))

@@ -31,7 +31,9 @@ class ReviewState:
     DRAFT = "draft"
     NEEDS_REVIEW = "needs_review"
     REVIEWED = "reviewed"
-    ALL = (DRAFT, NEEDS_REVIEW, REVIEWED)
+    # The source changed after it was translated: never sent until translated again.
+    OUTDATED = "outdated"
+    ALL = (DRAFT, NEEDS_REVIEW, REVIEWED, OUTDATED)
 
 
 item_topic = Table(
@@ -81,7 +83,11 @@ class Decision(db.Model):  # type: ignore[name-defined]
         if locale == staff_locale:
             return self.summary or None
         for translation in self.translations:
-            if translation.locale == locale and translation.summary.strip():
+            if (
+                translation.locale == locale
+                and translation.summary.strip()
+                and translation.state != ReviewState.OUTDATED
+            ):
                 return translation.summary
         return None
 

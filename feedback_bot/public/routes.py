@@ -25,6 +25,7 @@ from ..models import Decision, FeedbackItem, Outcome
 from . import bp
 
 PER_PAGE = 20
+MAX_PAGE = 100_000
 
 
 def outcome_label(outcome: str) -> str:
@@ -115,7 +116,9 @@ def you_said_we_did() -> ResponseReturnValue:
         .where(Decision.published_at.is_not(None))
         .options(selectinload(Decision.translations))
         .order_by(Decision.published_at.desc(), Decision.id.desc()),
-        page=request.args.get("page", 1, type=int),
+        # Capped: ?page=<30 digits> overflowed the OFFSET (a 500); any page past the end is
+        # simply empty.
+        page=min(request.args.get("page", 1, type=int) or 1, MAX_PAGE),
         per_page=PER_PAGE,
         error_out=False,
         count=True,

@@ -68,6 +68,9 @@ def parse(form: MultiDict[str, str], max_body_chars: int, max_media: int) -> Inb
         raise PayloadError("To is missing")
     if len(raw_from) > 64 or len(raw_to) > 64:
         raise PayloadError("From or To is too long")
+    if "\x00" in raw_from or "\x00" in raw_to:
+        # No address holds one, and PostgreSQL cannot store one (a 500, not a 400).
+        raise PayloadError("From or To contains a NUL character")
 
     channel = Channel.WHATSAPP if raw_from.lower().startswith(WHATSAPP_PREFIX) else Channel.SMS
     number = raw_from[len(WHATSAPP_PREFIX) :] if channel == Channel.WHATSAPP else raw_from
@@ -107,16 +110,21 @@ def parse_media(form: MultiDict[str, str], max_media: int) -> tuple[MediaRef, ..
     raw_count = (form.get("NumMedia") or "0").strip()
     if not raw_count.isascii() or not raw_count.isdigit():
         raise PayloadError("NumMedia must be a whole number")
-    count = int(raw_count)
+    # int() refuses more than 4,300 digits (a 500); a count that long is too many anyway.
+    digits = raw_count.lstrip("0") or "0"
+    if len(digits) > len(str(max_media)):
+        raise PayloadError(f"NumMedia is more than {max_media}")
+    count = int(digits)
     if count > max_media:
         raise PayloadError(f"NumMedia is more than {max_media}")
     media = []
     for index in range(count):
         url = (form.get(f"MediaUrl{index}") or "").strip()
         content_type = (form.get(f"MediaContentType{index}") or "").strip().lower()
-        if not url.startswith(("https://", "http://")) or len(url) > 2048:
+        if not url.startswith(("https://", "http://")) or len(url) > 2048 or "\x00" in url:
             raise PayloadError(f"MediaUrl{index} is missing or not a URL")
-        if not re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", content_type):
+        # 128: the column's size; a longer type failed the INSERT (a 500 on PostgreSQL).
+        if len(content_type) > 128 or not re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", content_type):
             raise PayloadError(f"MediaContentType{index} is missing or malformed")
         media.append(MediaRef(url=url, content_type=content_type))
     return tuple(media)

@@ -95,11 +95,11 @@ def accept_without_database(payload):  # type: ignore[no-untyped-def]
 def delivery_status() -> tuple[str, int]:
     sid = (request.form.get("MessageSid") or "").strip()
     status = twilio_status_to_ours(request.form.get("MessageStatus"))
-    if not sid or len(sid) > 64:
+    if not sid or len(sid) > 64 or "\x00" in sid:
         abort(400, "MessageSid is missing")
     if status is None:
         abort(400, "MessageStatus is missing or unknown")
-    error_code = (request.form.get("ErrorCode") or "").strip()[:16] or None
+    error_code = (request.form.get("ErrorCode") or "").replace("\x00", "").strip()[:16] or None
     # The event is kept even when no row has this SID yet: the callback can overtake the
     # send job's commit, which then applies it.
     db.session.add(
