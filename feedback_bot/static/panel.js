@@ -67,7 +67,7 @@
       const own = countSegments(area.value);
       output.dataset.encoding = own.encoding;
       output.dataset.segments = String(own.segments);
-      let text = "Summary: " + describe(own);
+      let text = (area.dataset.counterLabel || "Summary") + ": " + describe(own);
       if (frame.includes("{summary}")) {
         const whole = countSegments(frame.replace("{summary}", area.value));
         output.dataset.wholeSegments = String(whole.segments);
