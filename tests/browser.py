@@ -1,9 +1,9 @@
 """Playwright helpers: the app on a real port, and Debian's Chromium driving it.
 
-Import the fixtures into a test module (``from .browser import chromium_fixture,
-live_server_fixture``; they are named ``chromium`` and ``live_server``) and mark its tests
-``@pytest.mark.browser``. ``live_server`` serves that module's ``app``
-fixture, so a module can override ``app`` to change the configuration.
+``conftest.py`` makes the fixtures ``chromium`` (one browser for the whole run: Playwright's
+sync API allows one instance per thread) and ``live_server`` available to every module; mark
+browser tests ``@pytest.mark.browser``. ``live_server`` serves the requesting module's
+``app`` fixture, so a module can override ``app`` to change the configuration.
 """
 
 from __future__ import annotations

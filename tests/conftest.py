@@ -28,6 +28,9 @@ from feedback_bot.messaging import keywords
 from feedback_bot.models import OutboundMessage, OutboundStatus
 from feedback_bot.testing.fake_twilio import FakeTwilio, random_sid, sign_request
 
+# Browser fixtures live here, once, so that every browser test module shares one Chromium.
+from .browser import chromium_fixture, live_server_fixture  # noqa: F401
+
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 SMS_NUMBER = "+441632960000"

@@ -26,9 +26,7 @@ from feedback_bot.models import (
 )
 from feedback_bot.testing.fake_twilio import count_segments
 
-from .browser import (  # noqa: F401
-    chromium_fixture,
-    live_server_fixture,
+from .browser import (
     new_page,
     screenshot,
     sign_in,

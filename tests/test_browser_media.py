@@ -29,9 +29,7 @@ from feedback_bot.models import (
     Role,
 )
 
-from .browser import (  # noqa: F401
-    chromium_fixture,
-    live_server_fixture,
+from .browser import (
     new_page,
     screenshot,
     sign_in,
@@ -100,9 +98,7 @@ def app(make_app, tmp_path) -> Flask:
 
 
 @pytest.mark.browser
-def test_voice_note_from_the_simulator_reaches_staff_only(
-    app, live_server, chromium, fake_twilio
-):
+def test_voice_note_from_the_simulator_reaches_staff_only(app, live_server, chromium, fake_twilio):
     # ---- the member: WhatsApp, a voice note and no text
     phone = new_page(chromium, live_server.url)
     phone.goto("/simulator/")

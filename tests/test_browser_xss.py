@@ -22,8 +22,6 @@ from feedback_bot.models import InboundMessage, Role
 
 from .browser import (  # noqa: F401
     DEFAULT_TIMEOUT_MS,
-    chromium_fixture,
-    live_server_fixture,
     new_page,
     screenshot,
     sign_in,
@@ -36,7 +34,7 @@ from .test_auth import PASSWORD, create_user
 PAYLOADS = {
     "+447911123456": '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">',
     "+447911123457": '"><svg onload="window.__pwned=3"></svg><b onmouseover=window.__pwned=4>b</b>',
-    "+447911123458": "</p></li></ol><iframe srcdoc=\"<script>parent.__pwned=5</script>\"></iframe>",
+    "+447911123458": '</p></li></ol><iframe srcdoc="<script>parent.__pwned=5</script>"></iframe>',
 }
 TRANSLATION = '<img src=x onerror="window.__pwned=6"> The member <script>window.__pwned=7</script>'
 TRANSCRIPT = "<script>window.__pwned=8</script> transcript"
@@ -144,3 +142,5 @@ def test_markup_from_members_is_shown_never_run(app, client, live_server, chromi
     bare_errors = watch_console(bare)
     for path, literal in pages:
         assert_safe(bare, path, literal, bare_errors)
+    bare.context.close()
+    page.context.close()
