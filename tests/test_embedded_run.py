@@ -22,7 +22,8 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-pytestmark = pytest.mark.slow
+# The newcomer's path; it runs the embedded stack whatever TEST_DATABASE_URL says.
+pytestmark = pytest.mark.embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBER = "+447911123456"

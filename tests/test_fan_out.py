@@ -121,7 +121,7 @@ def test_publish_to_2000_members_once_each_within_the_rate(
                 db.session.remove()
             return told == MEMBERS and open_rows(app) == 0
 
-        wait_for(everyone_told, 240, "every member to be told")
+        wait_for(everyone_told, 480, "every member to be told")
     finally:
         for process in workers:
             process.send_signal(signal.SIGTERM)
