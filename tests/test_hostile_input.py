@@ -23,6 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 
 from feedback_bot.extensions import db
 from feedback_bot.models import (
@@ -110,8 +111,6 @@ def signed(
 ) -> Case:
     """A form POST carrying the signature Twilio would compute for ``params`` at ``url``."""
     pairs = list(params.items()) if isinstance(params, dict) else params
-    from werkzeug.datastructures import MultiDict
-
     signature = RequestValidator(AUTH_TOKEN).compute_signature(url, MultiDict(pairs))
     return Case(
         status=status,
@@ -156,7 +155,7 @@ def _cases() -> dict[str, Case]:
     base = message()
     callback = status_params()
     good_signature = sign_request(AUTH_TOKEN, MSG_URL, base)
-    body_without_quotes = urlencode({k: v for k, v in base.items() if k != "Body"})
+    without_body = urlencode({k: v for k, v in base.items() if k != "Body"})
     cases: dict[str, Case] = {
         # ------------------------------------------------ signatures replayed or misdirected
         "replayed signature, other MessageSid": tampered(base, MessageSid=random_sid("SM")),
@@ -318,7 +317,7 @@ def _cases() -> dict[str, Case]:
         ),
         # ------------------------------------------------ encodings
         "invalid utf-8 in From": raw(
-            body_without_quotes.replace(quote(MEMBER), "%2B4479112%FF%FE0001") + "&Body=ok",
+            without_body.replace(quote(MEMBER), "%2B4479112%FF%FE0001") + "&Body=ok",
             200,
             kept=Kept(disposition=Disposition.INVALID_SENDER),
         ),
@@ -328,12 +327,12 @@ def _cases() -> dict[str, Case]:
             kept=Kept(Disposition.FEEDBACK, base["Body"], True),
         ),
         "broken percent escapes in Body": raw(
-            body_without_quotes + "&Body=100%25+sure%zz+and+%E2%82",
+            without_body + "&Body=100%25+sure%zz+and+%E2%82",
             200,
             kept=Kept(disposition=Disposition.FEEDBACK, acknowledged=True),
         ),
         "overlong utf-8 for a slash and a NUL": raw(
-            body_without_quotes + "&Body=a%C0%AFb%C0%80c",
+            without_body + "&Body=a%C0%AFb%C0%80c",
             200,
             kept=Kept(disposition=Disposition.FEEDBACK, acknowledged=True),
         ),

@@ -90,4 +90,4 @@ def format_when(value: datetime | date | None) -> str:
     return value.isoformat()
 
 
-from . import routes_decisions, routes_items, routes_users  # noqa: E402,F401
+from . import routes_decisions, routes_items, routes_languages, routes_users  # noqa: E402,F401

@@ -112,9 +112,7 @@ def decision_edit(decision_id: int) -> ResponseReturnValue:
                 before=before,
                 notify_told=notify,
             )
-            loop.update_outcome(
-                decision, notify_told=notify, summary_changed="summary" in changed
-            )
+            loop.update_outcome(decision, notify_told=notify, summary_changed="summary" in changed)
             flash(
                 "Decision updated; members already told will get an update."
                 if notify

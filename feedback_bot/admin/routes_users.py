@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
@@ -12,6 +12,7 @@ from ..auth.cli import parse_languages
 from ..auth.roles import roles_required
 from ..auth.routes import find_user
 from ..extensions import db
+from ..languages import available_locales
 from ..models import User
 from . import ADMINS, bp
 from .forms import UserCreateForm, UserUpdateForm
@@ -21,7 +22,7 @@ AUDIT_PER_PAGE = 50
 
 
 def shipped_locales() -> tuple[str, ...]:
-    return tuple(current_app.config["SHIPPED_LOCALES"])
+    return available_locales()
 
 
 def get_user(user_id: int) -> User:

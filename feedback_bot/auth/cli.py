@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import click
-from flask import current_app
 
 from .. import audit
 from ..extensions import db
+from ..languages import available_locales
 from ..models import Role, User
 from . import bp
 from .routes import find_user
@@ -45,7 +45,7 @@ def create_user(email: str, role: str, password: str | None, languages: str) -> 
     if find_user(email) is not None:
         raise click.ClickException(f"an account for {email} already exists")
     try:
-        codes = parse_languages(languages, current_app.config["SHIPPED_LOCALES"])
+        codes = parse_languages(languages, available_locales())
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--languages") from exc
     if password is None:

@@ -50,6 +50,9 @@ def safe_next(target: str | None) -> str | None:
 
 
 def find_user(email: str) -> User | None:
+    if "\x00" in email:
+        # No address holds one, and PostgreSQL refuses it in a query (a 500, not a 401).
+        return None
     return db.session.scalars(
         select(User).where(func.lower(User.email) == email.strip().lower())
     ).one_or_none()

@@ -9,9 +9,9 @@ from .cli import translate_cli
 
 
 def select_locale() -> str | None:
-    from flask import current_app
+    from ..languages import enabled_locales
 
-    shipped = current_app.config["SHIPPED_LOCALES"]
+    shipped = enabled_locales()
     chosen = session.get("locale")
     if chosen in shipped:
         return str(chosen)

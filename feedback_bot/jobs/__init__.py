@@ -126,6 +126,10 @@ def ensure_enqueued(rows: Iterable[tuple[int, int, str]]) -> int:
     A job can vanish with a Redis restart, or be left "started" by a worker killed
     mid-job. A pending row never has a running job (running means the row is claimed),
     so anything but queued or scheduled is stale and replaced.
+
+    "queued" alone is no proof: RQ takes a job off its queue before it marks it started,
+    and a worker killed in between leaves it "queued" in no queue at all, for good (RQ's
+    cleanup rescues only "started" jobs). So a queued job must also be in its queue.
     """
     rows = list(rows)
     if not rows:
@@ -134,11 +138,20 @@ def ensure_enqueued(rows: Iterable[tuple[int, int, str]]) -> int:
     prefix = queue().job_class.redis_job_namespace_prefix
     with connection.pipeline(transaction=False) as pipe:
         for row_id, attempts, _ in rows:
-            pipe.hget(prefix + send_job_id(row_id, attempts), "status")
-        statuses = pipe.execute()
+            pipe.hmget(prefix + send_job_id(row_id, attempts), "status", "origin")
+        found = pipe.execute()
+    with connection.pipeline(transaction=False) as pipe:
+        for (row_id, attempts, _), (status, origin) in zip(rows, found, strict=True):
+            if status == b"queued" and origin:
+                queue_key = Queue.redis_queue_namespace_prefix + origin.decode()
+                pipe.lpos(queue_key, send_job_id(row_id, attempts))
+        positions = iter(pipe.execute())
     enqueued = 0
-    for (row_id, attempts, kind), status in zip(rows, statuses, strict=True):
-        if status in LIVE_JOB_STATUSES:
+    for (row_id, attempts, kind), (status, origin) in zip(rows, found, strict=True):
+        live = status in LIVE_JOB_STATUSES
+        if status == b"queued" and origin:
+            live = next(positions) is not None
+        if live:
             continue
         connection.delete(prefix + send_job_id(row_id, attempts))
         if _enqueue(queue_for(kind), row_id, attempts, None):

@@ -9,8 +9,6 @@ from __future__ import annotations
 import unicodedata
 from functools import lru_cache
 
-from flask import current_app
-
 from .overrides import overrides_version
 from .templates import KEYWORD_MSGIDS, keywords_for
 
@@ -60,7 +58,9 @@ def language_of(text: str | None) -> str | None:
     """
     if not text:
         return None
-    locales = tuple(current_app.config["SHIPPED_LOCALES"])
+    from ..languages import enabled_locales
+
+    locales = enabled_locales()
     owners = _languages(locales, overrides_version()).get(normalise(text))
     return next(iter(owners)) if owners is not None and len(owners) == 1 else None
 
@@ -73,7 +73,9 @@ def match(text: str | None) -> str | None:
     if not word or len(word) > 40:
         return None
     # The version makes an interpreter's edit to a keyword list count at once.
-    return _table(tuple(current_app.config["SHIPPED_LOCALES"]), overrides_version()).get(word)
+    from ..languages import enabled_locales
+
+    return _table(enabled_locales(), overrides_version()).get(word)
 
 
 def clear_cache() -> None:

@@ -37,9 +37,12 @@ LOOK_ALIKES = ("fr", "pt", "it", "de", "nl", "ca", "ru", "be", "bg", "fa", "hi",
 
 @cache
 def _detector(locales: tuple[str, ...]) -> LanguageDetector:
-    codes = dict.fromkeys((*locales, *LOOK_ALIKES))
+    codes = dict.fromkeys(code.split("_")[0] for code in (*locales, *LOOK_ALIKES))
+    # A language lingua does not know can still be chosen from the menu, just not guessed.
     languages = [
-        Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())) for code in codes
+        Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper()))
+        for code in codes
+        if hasattr(IsoCode639_1, code.upper())
     ]
     # Preloading keeps the first webhook as fast as the rest.
     return (
@@ -69,7 +72,9 @@ def detect(text: str | None) -> str | None:
 
 
 def shipped_base_locales() -> tuple[str, ...]:
-    return tuple(current_app.config["SHIPPED_LOCALES"])
+    from ..languages import enabled_locales
+
+    return enabled_locales()
 
 
 def from_region(region: str | None) -> str | None:
@@ -105,7 +110,9 @@ def choose_locale(
 
 def menu_locales() -> list[str]:
     """The languages offered by the LANGUAGE menu, numbered from 1 in this order."""
-    return list(current_app.config["SHIPPED_LOCALES"])
+    from ..languages import enabled_locales
+
+    return list(enabled_locales())
 
 
 def menu_options() -> str:

@@ -3,6 +3,7 @@
 from .contact import Contact, LocaleSource
 from .decision import Decision, DecisionTranslation, Outcome, ReviewState, Topic, item_topic
 from .feedback import Channel, Disposition, FeedbackItem, InboundMedia, InboundMessage, ItemStatus
+from .language import MemberLanguage
 from .outbox import DeliveryEvent, MessageKind, OutboundMessage, OutboundStatus, WhatsAppTemplate
 from .staff import AuditEntry, Role, User
 from .translation import MessageOverride, MessageTranslation
@@ -20,6 +21,7 @@ __all__ = [
     "InboundMessage",
     "ItemStatus",
     "LocaleSource",
+    "MemberLanguage",
     "MessageKind",
     "MessageOverride",
     "MessageTranslation",

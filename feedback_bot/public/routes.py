@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
+from ..languages import enabled_locales
 from ..messaging.language import native_name
 from ..models import Decision, FeedbackItem, Outcome
 from . import bp
@@ -51,7 +52,7 @@ def text_direction(locale: str) -> str:
 
 def choose_language(requested: str | None) -> None:
     """Remember a language picked with ``?lang=xx`` (one we ship) and use it at once."""
-    if requested and requested in current_app.config["SHIPPED_LOCALES"]:
+    if requested and requested in enabled_locales():
         session["locale"] = requested
         refresh()
 
@@ -126,10 +127,7 @@ def you_said_we_did() -> ResponseReturnValue:
     decisions = list(pagination.items)
     counts = feedback_counts([d.id for d in decisions])
     entries = [public_decision(d, counts.get(d.id, 0), locale, staff_locale) for d in decisions]
-    languages = [
-        (code, native_name(code), text_direction(code))
-        for code in current_app.config["SHIPPED_LOCALES"]
-    ]
+    languages = [(code, native_name(code), text_direction(code)) for code in enabled_locales()]
     response = current_app.make_response(
         render_template(
             "public/you_said_we_did.html",

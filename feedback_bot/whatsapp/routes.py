@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Regexp
 from .. import audit
 from ..auth.roles import roles_required
 from ..extensions import db
+from ..languages import enabled_locales
 from ..messaging.templates import TEMPLATES
 from ..models import MessageKind, OutboundMessage, OutboundStatus, WhatsAppTemplate
 from . import bp
@@ -45,9 +46,7 @@ class DeleteForm(FlaskForm):
 @roles_required("admin")
 def templates() -> ResponseReturnValue:
     form = TemplateForm()
-    form.locale.choices = [
-        SelectChoice(code, code) for code in current_app.config["SHIPPED_LOCALES"]
-    ]
+    form.locale.choices = [SelectChoice(code, code) for code in enabled_locales()]
     if form.validate_on_submit():
         existing = db.session.scalars(
             select(WhatsAppTemplate).where(

@@ -1,0 +1,93 @@
+"""The languages members are offered (menu, detection, public page, interpreters' work).
+
+Catalogues on disk (``flask translate init LOCALE`` makes one) are what *can* be offered;
+an admin enables or disables them in the panel. Until an admin first does, the shipped
+set (``SHIPPED_LOCALES``) is enabled. Each process caches the list and reloads it when the
+translation settings version in Redis moves, like template overrides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import audit, clock
+from .config import TRANSLATIONS
+from .extensions import db
+from .messaging.overrides import bump_version, overrides_version
+from .models import MemberLanguage, User
+
+
+@lru_cache(maxsize=1)
+def available_locales() -> tuple[str, ...]:
+    """Every language with a catalogue: the source language and translations/<code>/."""
+    found = {path.parent.parent.name for path in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po")}
+    return tuple(sorted(found | {"en"}))
+
+
+@dataclass
+class _Cache:
+    version: int | None = None
+    locales: tuple[str, ...] = ()
+
+
+def enabled_locales() -> tuple[str, ...]:
+    """Enabled languages, shipped order first, then the others alphabetically."""
+    cache: _Cache = current_app.extensions.setdefault("feedback_languages", _Cache())
+    version = overrides_version()
+    if cache.locales and cache.version == version:
+        return cache.locales
+    shipped = tuple(current_app.config["SHIPPED_LOCALES"])
+    try:
+        rows = db.session.execute(select(MemberLanguage.code, MemberLanguage.enabled)).all()
+    except SQLAlchemyError:
+        db.session.rollback()
+        return cache.locales or shipped
+    if not rows:
+        locales = shipped
+    else:
+        enabled = {code for code, on in rows if on}
+        locales = tuple(c for c in shipped if c in enabled) + tuple(sorted(enabled - set(shipped)))
+    cache.version, cache.locales = version, locales or shipped[:1]
+    return cache.locales
+
+
+class LanguageRefused(ValueError):
+    pass
+
+
+def set_enabled(code: str, enabled: bool, user: User | None) -> None:
+    """Offer ``code`` to members or stop offering it. Audited; effective in every process."""
+    from .interpreting.catalogue_io import known_entries
+    from .messaging.overrides import translate
+
+    if code not in available_locales():
+        raise LanguageRefused(
+            f"There is no catalogue for {code!r}: run 'flask --app feedback_bot translate init "
+            f"{code}', translate it and deploy first."
+        )
+    if not enabled and code == current_app.config["DEFAULT_LOCALE"]:
+        raise LanguageRefused("The default language cannot be switched off.")
+    if enabled and code != "en":
+        missing = [msgid for ctx, msgid in known_entries() if translate(msgid, code, ctx) == msgid]
+        if missing:
+            raise LanguageRefused(
+                f"{len(missing)} member messages have no translation in {code} yet; "
+                "members would read English."
+            )
+    if not db.session.scalar(select(MemberLanguage.code).limit(1)):
+        # First change: write down what was on until now, so nothing else moves.
+        for shipped in current_app.config["SHIPPED_LOCALES"]:
+            db.session.add(MemberLanguage(code=shipped, enabled=True, changed_at=clock.now()))
+        db.session.flush()
+    row = db.session.get(MemberLanguage, code) or MemberLanguage(code=code)
+    row.enabled, row.changed_at = enabled, clock.now()
+    row.changed_by_id = user.id if user else None
+    db.session.add(row)
+    audit.record("language.enable" if enabled else "language.disable", None, code=code)
+    db.session.commit()
+    bump_version()
