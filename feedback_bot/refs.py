@@ -11,6 +11,7 @@ from __future__ import annotations
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _BASE = len(ALPHABET)
 _MIN_WIDTH = 4
+MAX_ID = 2**31 - 1
 # Odd multipliers are coprime with every power of 32, which makes the map a permutation.
 _MULTIPLIERS = (
     0x5BD1E995,
@@ -52,7 +53,7 @@ def encode_ref(row_id: int, salt: int = 0) -> str:
 def decode_ref(ref: str, salt: int = 0) -> int | None:
     """The row id a reference stands for, or None if ``ref`` cannot be one."""
     ref = normalise_ref(ref)
-    if len(ref) < _MIN_WIDTH or len(ref) > 12:
+    if len(ref) < _MIN_WIDTH or len(ref) > 7:
         return None
     width = len(ref)
     modulus = _BASE**width
@@ -60,7 +61,9 @@ def decode_ref(ref: str, salt: int = 0) -> int | None:
     for char in ref:
         shuffled = shuffled * _BASE + ALPHABET.index(char)
     inverse = pow(_MULTIPLIERS[salt % len(_MULTIPLIERS)], -1, modulus)
-    return (inverse * (shuffled - _offset(salt, width))) % modulus + _first_id(width)
+    row_id = (inverse * (shuffled - _offset(salt, width))) % modulus + _first_id(width)
+    # Ids are 32-bit integers in the database; anything larger was never a reference.
+    return row_id if row_id <= MAX_ID else None
 
 
 def normalise_ref(text: str) -> str:

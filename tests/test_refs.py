@@ -18,3 +18,9 @@ def test_reading_mistakes_are_forgiven_and_nonsense_refused():
     assert decode_ref(ref.replace("0", "O").replace("1", "I")) == 42
     assert decode_ref("K7") is None
     assert decode_ref("") is None
+
+
+def test_words_that_are_not_references_decode_to_nothing_storable():
+    for word in ("elevator", "ELEVATORS", "zzzzzzz"):
+        row_id = decode_ref(word)
+        assert row_id is None or row_id <= 2**31 - 1
