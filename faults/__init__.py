@@ -1,0 +1,1 @@
+"""The fault-injection suite: ``python faults/run.py`` (see its docstring)."""
