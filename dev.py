@@ -333,7 +333,7 @@ class Stack:
             Child(
                 "web app",
                 flask_command("run", "--host", self.host, "--port", str(self.port)),
-                env,
+                {**env, "PRELOAD_LANGUAGE_MODELS": "1"},
             )
         )
         self.wait_until_serving()

@@ -96,6 +96,7 @@ def defaults() -> dict[str, Any]:
         "BULK_QUEUE_NAME": "feedback-bulk",
         "WHATSAPP_SMS_FALLBACK": True,
         "PROXY_FIX_HOPS": 0,
+        "PRELOAD_LANGUAGE_MODELS": False,
         "MEDIA_DIR": None,
         "MEDIA_MAX_BYTES": 16 * 1024 * 1024,
         "LANGUAGE_DETECTION_MIN_CONFIDENCE": 0.5,
@@ -168,6 +169,7 @@ def from_environment(environ: Mapping[str, str], instance_path: Path) -> dict[st
     config["QUIET_HOURS_START"] = env_int(environ.get("QUIET_HOURS_START"), 21)
     config["QUIET_HOURS_END"] = env_int(environ.get("QUIET_HOURS_END"), 8)
     config["MEDIA_MAX_BYTES"] = env_int(environ.get("MEDIA_MAX_BYTES"), 16 * 1024 * 1024, 1)
+    config["PRELOAD_LANGUAGE_MODELS"] = env_bool(environ.get("PRELOAD_LANGUAGE_MODELS"), False)
     config["PROXY_FIX_HOPS"] = env_int(environ.get("PROXY_FIX_HOPS"), 0)
     config["WHATSAPP_SMS_FALLBACK"] = env_bool(environ.get("WHATSAPP_SMS_FALLBACK"), True)
     config["TWILIO_INBOUND_NUMBERS"] = env_list(environ.get("TWILIO_INBOUND_NUMBERS"))

@@ -134,7 +134,7 @@ def notify_decision(decision_id: int, revision: int = 0) -> int:
             if row_id is not None:
                 owed.append(row_id)
         db.session.commit()
-        enqueue_send(owed)
+        enqueue_send(owed, bulk=True)
         owed_total += len(owed)
     log.info("decision %s r%s: %s messages owed", decision_id, revision, owed_total)
     return owed_total
@@ -237,7 +237,7 @@ def owe_interim_updates(limit: int = 500) -> int:
         if row_id is not None:
             owed.append(row_id)
     db.session.commit()
-    enqueue_send(owed)
+    enqueue_send(owed, bulk=True)
     return len(owed)
 
 

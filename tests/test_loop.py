@@ -200,3 +200,19 @@ def test_a_changed_summary_waits_for_a_fresh_translation(app, client, fake_twili
 
 def items_ref(app) -> str:
     return db.session.scalars(select(FeedbackItem)).one().ref
+
+
+def test_the_fan_out_queues_behind_replies(app, client):
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    decision_id = make_decision(app)
+    with app.app_context():
+        from feedback_bot.jobs import bulk_queue, queue
+
+        decision = db.session.get(Decision, decision_id)
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        decision.published_at = clock.now()
+        db.session.commit()
+        assert loop.notify_decision(decision_id) == 1
+        assert (queue().count, bulk_queue().count) == (0, 1)

@@ -10,7 +10,7 @@ from .twilio_client import build_client
 
 def init_app(app: Flask) -> None:
     app.extensions["feedback_transport"] = make_transport(app)
-    if app.config.get("LANGUAGE_DETECTION_PRELOAD", not app.testing):
+    if app.config.get("PRELOAD_LANGUAGE_MODELS"):
         from .language import warm_up
 
         warm_up(tuple(app.config["SHIPPED_LOCALES"]))
