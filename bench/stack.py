@@ -65,6 +65,9 @@ APPS = {
 }
 
 _running: list[Process] = []
+# When this benchmark started, and how busy the machine already was.
+STARTED_UTC = datetime.now(UTC).isoformat(timespec="seconds")
+LOAD_AT_START = [round(x, 2) for x in os.getloadavg()]
 
 
 # --------------------------------------------------------------------------- processes
@@ -612,8 +615,10 @@ def machine() -> dict[str, Any]:
         "cpu_model": model,
         "ram_gib": round(mem_kb / 1024 / 1024, 1),
         "python": platform.python_version(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_utc": STARTED_UTC,
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_at_start": LOAD_AT_START,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
 
 
