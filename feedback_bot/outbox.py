@@ -123,12 +123,9 @@ FINAL = frozenset(
 )
 
 
-def _finish(row: OutboundMessage, **values: Any) -> bool:
-    """Move a row we claimed out of SENDING; False if it was taken from us meanwhile."""
+def _fenced_update(row: OutboundMessage, **values: Any) -> bool:
+    """Update a row we claimed, only if it is still ours; commits. False if it was not."""
     values.setdefault("updated_at", clock.now())
-    if row.kind == MessageKind.FORGET and values.get("status") in FINAL:
-        # The confirmation of a FORGET was the erased number's last use: drop it now.
-        values["to_ciphertext"] = None
     changed = rowcount(
         update(OutboundMessage)
         .where(
@@ -144,6 +141,14 @@ def _finish(row: OutboundMessage, **values: Any) -> bool:
     if not changed:
         log.error("outbound %s was reclaimed while attempt %s ran", row.id, row.attempts)
     return bool(changed)
+
+
+def _finish(row: OutboundMessage, **values: Any) -> bool:
+    """Move a row we claimed out of SENDING; False if it was taken from us meanwhile."""
+    if row.kind == MessageKind.FORGET and values.get("status") in FINAL:
+        # The confirmation of a FORGET was the erased number's last use: drop it now.
+        values["to_ciphertext"] = None
+    return _fenced_update(row, **values)
 
 
 def mark_accepted(row: OutboundMessage, sid: str, twilio_status: str) -> bool:
@@ -183,21 +188,10 @@ def mark_retry(row: OutboundMessage, code: str, message: str, uncertain: bool) -
 
 
 def amend(row: OutboundMessage, **values: Any) -> bool:
-    """Change a row we hold (still SENDING), fenced like ``_finish``; refreshes ``row``."""
-    values.setdefault("updated_at", clock.now())
-    changed = rowcount(
-        update(OutboundMessage)
-        .where(
-            OutboundMessage.id == row.id,
-            OutboundMessage.status == OutboundStatus.SENDING,
-            OutboundMessage.attempts == row.attempts,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+    """Change a row we hold, keeping it SENDING (fenced like ``_finish``); refreshes ``row``."""
+    changed = _fenced_update(row, **values)
     db.session.refresh(row)
-    return bool(changed)
+    return changed
 
 
 def defer_as(row: OutboundMessage, status: str, reason: str) -> bool:
