@@ -31,55 +31,9 @@ RATING_MARKER = "Did we listen"
 
 def seed(app: Any, members: int) -> int:
     """``members`` contacts, each with one item linked to a new decision; its id."""
-    from sqlalchemy import insert, select
+    from feedback_bot.testing.seed import seed_linked_items
 
-    from feedback_bot import clock
-    from feedback_bot.extensions import db
-    from feedback_bot.models import Contact, Decision, FeedbackItem, ItemStatus, LocaleSource
-    from feedback_bot.privacy import vault
-
-    now = clock.now()
-    with app.app_context():
-        decision = Decision(title="Mill Road", summary=SUMMARY)
-        db.session.add(decision)
-        db.session.flush()
-        numbers = [f"+4479112{index:05d}" for index in range(members)]
-        db.session.execute(
-            insert(Contact),
-            [
-                {
-                    "phone_hash": vault().lookup_hash(number),
-                    "phone_ciphertext": vault().encrypt(number),
-                    "region": "GB",
-                    "locale": "en",
-                    "locale_source": LocaleSource.DETECTED,
-                    "uses_sms": True,
-                    "uses_whatsapp": False,
-                    "created_at": now,
-                }
-                for number in numbers
-            ],
-        )
-        contact_ids = db.session.scalars(select(Contact.id).order_by(Contact.id)).all()
-        db.session.execute(
-            insert(FeedbackItem),
-            [
-                {
-                    "contact_id": contact_id,
-                    "channel": "sms",
-                    "locale": "en",
-                    "status": ItemStatus.LINKED,
-                    "decision_id": decision.id,
-                    "created_at": now,
-                    "last_message_at": now,
-                }
-                for contact_id in contact_ids
-            ],
-        )
-        db.session.commit()
-        decision_id = decision.id
-        db.session.remove()
-        return decision_id
+    return seed_linked_items(app, members, SUMMARY)
 
 
 def publish(app: Any, decision_id: int) -> None:

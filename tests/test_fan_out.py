@@ -9,20 +9,18 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from feedback_bot import clock, loop
 from feedback_bot.extensions import db
 from feedback_bot.models import (
-    Contact,
     Decision,
     FeedbackItem,
     ItemStatus,
-    LocaleSource,
     OutboundMessage,
     OutboundStatus,
 )
-from feedback_bot.privacy import vault
+from feedback_bot.testing.seed import seed_linked_items
 
 from .conftest import open_rows
 from .test_guarantee import start_worker, wait_for, worker_environment
@@ -30,50 +28,6 @@ from .test_guarantee import start_worker, wait_for, worker_environment
 MEMBERS = 2000
 RATE = 150
 SUMMARY = "We will resurface the whole of Mill Road in the spring."
-
-
-def seed_linked_items(app, count: int) -> int:
-    """``count`` members, each with one item linked to a fresh decision; the decision's id."""
-    now = clock.now()
-    with app.app_context():
-        decision = Decision(title="Mill Road", summary=SUMMARY)
-        db.session.add(decision)
-        db.session.flush()
-        numbers = [f"+4479112{index:05d}" for index in range(count)]
-        db.session.execute(
-            insert(Contact),
-            [
-                {
-                    "phone_hash": vault().lookup_hash(number),
-                    "phone_ciphertext": vault().encrypt(number),
-                    "region": "GB",
-                    "locale": "en",
-                    "locale_source": LocaleSource.DETECTED,
-                    "uses_sms": True,
-                    "uses_whatsapp": False,
-                    "created_at": now,
-                }
-                for number in numbers
-            ],
-        )
-        contact_ids = db.session.scalars(select(Contact.id).order_by(Contact.id)).all()
-        db.session.execute(
-            insert(FeedbackItem),
-            [
-                {
-                    "contact_id": contact_id,
-                    "channel": "sms",
-                    "locale": "en",
-                    "status": ItemStatus.LINKED,
-                    "decision_id": decision.id,
-                    "created_at": now,
-                    "last_message_at": now,
-                }
-                for contact_id in contact_ids
-            ],
-        )
-        db.session.commit()
-        return decision.id
 
 
 def publish(app, decision_id: int) -> None:
@@ -95,7 +49,7 @@ def test_publish_to_2000_members_once_each_within_the_rate(
     app, fake_twilio, database_url, redis_url, tmp_path
 ):
     clock.freeze(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))  # daytime: no quiet hours
-    decision_id = seed_linked_items(app, MEMBERS)
+    decision_id = seed_linked_items(app, MEMBERS, SUMMARY)
     env = worker_environment(database_url, redis_url, fake_twilio)
     env["SEND_RATE_PER_SECOND"] = str(RATE)
     env["QUIET_HOURS_START"] = env["QUIET_HOURS_END"] = "0"  # the workers use the real clock
