@@ -7,12 +7,16 @@ schedule so that nothing a lost queue forgot stays unsent.
 from __future__ import annotations
 
 import logging
+import os
 
 from feedback_bot import create_app
 from feedback_bot.jobs.worker import build_worker
 
 
 def main() -> None:
+    # The intake job detects the language of every message: load the models before the
+    # first job rather than in it.
+    os.environ.setdefault("PRELOAD_LANGUAGE_MODELS", "1")
     app = create_app()
     worker = build_worker(app)
     logging.getLogger(__name__).info("worker %s starting", worker.name)

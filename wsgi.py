@@ -4,8 +4,9 @@ import os
 
 from feedback_bot import create_app
 
-# Web processes detect languages: load the models at start, not in the first webhook.
-# Workers do not preload them (they rarely need them), sparing hundreds of MB each.
+# Load the language models at start, not in the first request that needs them. Web
+# processes detect a language only while the database is down (to answer inline in the
+# member's language), and that is exactly when a slow request would hurt.
 os.environ.setdefault("PRELOAD_LANGUAGE_MODELS", "1")
 
 app = create_app()

@@ -110,6 +110,8 @@ def defaults() -> dict[str, Any]:
         "SEND_BACKOFF_BASE_SECONDS": 2.0,
         "SEND_BACKOFF_MAX_SECONDS": 900.0,
         "SENDING_STUCK_SECONDS": 60,
+        # A stored message still unprocessed after this long has lost its intake job.
+        "INTAKE_STUCK_SECONDS": 5,
         "SWEEP_INTERVAL_SECONDS": 30,
         "SWEEP_BATCH_SIZE": 500,
         "QUEUE_NAME": "feedback",
@@ -165,6 +167,7 @@ def from_environment(environ: Mapping[str, str], instance_path: Path) -> dict[st
     config["SEND_MAX_ATTEMPTS"] = env_int(environ.get("SEND_MAX_ATTEMPTS"), 12, minimum=1)
     config["SWEEP_INTERVAL_SECONDS"] = env_int(environ.get("SWEEP_INTERVAL_SECONDS"), 30, 1)
     config["SENDING_STUCK_SECONDS"] = env_int(environ.get("SENDING_STUCK_SECONDS"), 60, 1)
+    config["INTAKE_STUCK_SECONDS"] = env_int(environ.get("INTAKE_STUCK_SECONDS"), 5, 0)
     config["SEND_RATE_PER_SECOND"] = env_float(environ.get("SEND_RATE_PER_SECOND"), 10.0, 0.1)
     config["QUIET_HOURS_START"] = env_int(environ.get("QUIET_HOURS_START"), 21)
     config["QUIET_HOURS_END"] = env_int(environ.get("QUIET_HOURS_END"), 8)

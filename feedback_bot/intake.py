@@ -1,12 +1,20 @@
-"""Accepting an inbound message: one transaction that stores it and owes its replies.
+"""Accepting an inbound message, in two steps: the webhook stores it, a job processes it.
 
-The caller (the webhook, the simulator or the spool drain) commits nothing itself: this
-module stores the message, the feedback item and the outbox rows in one transaction,
-commits, and hands back the ids of the rows to enqueue. Sending happens in a job.
+``store`` is all the webhook does: one INSERT of the message (Twilio's parameters kept
+encrypted, since they hold the sender's number) and a commit, so that Twilio gets its
+answer in milliseconds and no message is ever lost once answered. The intake job then
+calls ``process_stored``: it finds or creates the member, detects the language, opens the
+feedback item and owes the acknowledgement, all in one transaction that the caller
+commits. A message the job never reached stays "received", and the sweeper enqueues it
+again; processing twice is a no-op because the row is locked and its disposition checked.
+
+``accept`` does both steps in one transaction, for callers that are already off the
+request path (the spool drain, the phone simulator, demo data).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,6 +41,7 @@ from .models import (
     OutboundStatus,
 )
 from .outbox import owe_message
+from .privacy import vault
 from .webhooks.payload import InboundPayload
 
 log = logging.getLogger(__name__)
@@ -47,14 +56,45 @@ class IntakeResult:
     media_ids: list[int] = field(default_factory=list)
 
 
+def store(payload: InboundPayload) -> int | None:
+    """Store ``payload`` for the intake job and commit. None if it was stored before."""
+    try:
+        inbound_id = _receive(payload)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return inbound_id
+
+
+def process_stored(inbound_id: int) -> IntakeResult:
+    """Process a message ``store`` kept; the caller commits. A no-op if already processed."""
+    message = db.session.scalars(
+        select(InboundMessage).where(InboundMessage.id == inbound_id).with_for_update()
+    ).one_or_none()
+    if message is None or message.disposition != Disposition.RECEIVED:
+        return IntakeResult(duplicate=True)
+    if message.pending_payload is None:  # pragma: no cover - store always sets it
+        raise ValueError(f"inbound {inbound_id} has no stored payload")
+    payload = InboundPayload.from_dict(json.loads(vault().decrypt(message.pending_payload)))
+    return _process(message, payload, inline_acknowledged=False)
+
+
 def accept(payload: InboundPayload, inline_acknowledged: bool = False) -> IntakeResult:
-    """Store ``payload`` and everything it makes us owe, atomically, then commit.
+    """Store and process ``payload`` in one transaction, then commit.
 
     ``inline_acknowledged`` says the member was already answered in the webhook's own
     response (the database was down then), so no further acknowledgement is owed.
     """
     try:
-        result = _accept(payload, inline_acknowledged)
+        inbound_id = _receive(payload, keep_payload=False)
+        if inbound_id is None:
+            # Twilio delivered this message before; everything it needed is already owed.
+            result = IntakeResult(duplicate=True)
+        else:
+            message = db.session.get(InboundMessage, inbound_id)
+            assert message is not None
+            result = _process(message, payload, inline_acknowledged)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -62,12 +102,28 @@ def accept(payload: InboundPayload, inline_acknowledged: bool = False) -> Intake
     return result
 
 
-def _accept(payload: InboundPayload, inline_acknowledged: bool) -> IntakeResult:
-    now = clock.now()
-    action = keywords.match(payload.body) if not payload.media else None
-    # A keyword is too short for lingua; its language is the catalogue that lists it, if any.
-    detected = keywords.language_of(payload.body) if action else detect(payload.body)
-    inbound_id = insert_ignoring_conflict(
+def unprocessed(limit: int, older_than: timedelta) -> list[int]:
+    """Stored messages no intake job has processed, oldest first, for the sweeper.
+
+    Only those stored a little while ago: a message stored this instant normally has its
+    job on the way.
+    """
+    return list(
+        db.session.scalars(
+            select(InboundMessage.id)
+            .where(
+                InboundMessage.disposition == Disposition.RECEIVED,
+                InboundMessage.received_at <= clock.now() - older_than,
+            )
+            .order_by(InboundMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+def _receive(payload: InboundPayload, keep_payload: bool = True) -> int | None:
+    """INSERT the message as received; None if its MessageSid is stored already."""
+    return insert_ignoring_conflict(
         InboundMessage,
         {
             "message_sid": payload.message_sid,
@@ -75,17 +131,28 @@ def _accept(payload: InboundPayload, inline_acknowledged: bool) -> IntakeResult:
             "to_address": payload.to,
             "body": payload.body,
             "num_media": len(payload.media),
-            "disposition": Disposition.FEEDBACK,
-            "detected_locale": detected,
-            "received_at": now,
+            "disposition": Disposition.RECEIVED,
+            "received_at": clock.now(),
+            "pending_payload": (
+                vault().encrypt(json.dumps(payload.to_dict())) if keep_payload else None
+            ),
         },
         key="message_sid",
     )
-    if inbound_id is None:
-        # Twilio delivered this message before; everything it needed is already owed.
-        return IntakeResult(duplicate=True)
-    message = db.session.get(InboundMessage, inbound_id)
-    assert message is not None
+
+
+def _process(
+    message: InboundMessage, payload: InboundPayload, inline_acknowledged: bool
+) -> IntakeResult:
+    # The member's times are when they wrote, not when a worker got to it.
+    now = message.received_at
+    inbound_id = message.id
+    action = keywords.match(payload.body) if not payload.media else None
+    # A keyword is too short for lingua; its language is the catalogue that lists it, if any.
+    detected = keywords.language_of(payload.body) if action else detect(payload.body)
+    message.detected_locale = detected
+    message.pending_payload = None
+    message.disposition = Disposition.FEEDBACK
     media = [
         InboundMedia(
             message_id=inbound_id,
@@ -97,8 +164,9 @@ def _accept(payload: InboundPayload, inline_acknowledged: bool) -> IntakeResult:
         )
         for position, ref in enumerate(payload.media)
     ]
-    db.session.add_all(media)
-    db.session.flush()
+    if media:
+        db.session.add_all(media)
+        db.session.flush()
 
     result = IntakeResult(disposition=Disposition.FEEDBACK, media_ids=[m.id for m in media])
     if payload.to not in our_numbers():

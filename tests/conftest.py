@@ -25,7 +25,7 @@ from feedback_bot.extensions import db
 from feedback_bot.i18n.cli import compile_catalogues
 from feedback_bot.jobs.worker import FeedbackWorker, job_class_for
 from feedback_bot.messaging import keywords
-from feedback_bot.models import OutboundMessage, OutboundStatus
+from feedback_bot.models import Disposition, InboundMessage, OutboundMessage, OutboundStatus
 from feedback_bot.testing.fake_twilio import FakeTwilio, random_sid, sign_request
 
 # Browser fixtures live here, once, so that every browser test module shares one Chromium.
@@ -93,6 +93,9 @@ def base_config(database_url: str, redis_url: str, fake: FakeTwilio, tmp: Path) 
         "SEND_BACKOFF_MAX_SECONDS": 0.05,
         "SEND_MAX_ATTEMPTS": 30,
         "SEND_RATE_PER_SECOND": 1000.0,
+        # The sweeper takes up a stored message whose intake job is lost at once, not
+        # after the production grace period; tests/test_intake_job.py covers that.
+        "INTAKE_STUCK_SECONDS": 0,
         "SPOOL_DIR": str(tmp / "spool"),
         "MEDIA_DIR": str(tmp / "media"),
         "ORG_NAME": "Riverside Council",
@@ -204,8 +207,18 @@ def signed_post(
     )
 
 
-def send_sms(client: FlaskClient, sender: str, body: str = "", **kwargs: Any) -> Any:
-    return signed_post(client, "/webhooks/twilio/messages", twilio_params(sender, body, **kwargs))
+def send_sms(
+    client: FlaskClient, sender: str, body: str = "", process: bool = True, **kwargs: Any
+) -> Any:
+    """A member's message, as Twilio delivers it; then, as in production, a worker runs the
+    intake job the webhook enqueued (which also sends what it owes). ``process=False``
+    leaves the message stored and its job waiting."""
+    response = signed_post(
+        client, "/webhooks/twilio/messages", twilio_params(sender, body, **kwargs)
+    )
+    if process and response.status_code == 200:
+        run_worker(client.application)
+    return response
 
 
 class BurstWorker(FeedbackWorker):
@@ -229,8 +242,14 @@ def run_worker(app: Flask) -> None:
 
 
 def open_rows(app: Flask) -> int:
-    """Outbox rows a worker should still act on now (not those deferred to later)."""
+    """Outbox rows a worker should still act on now (not those deferred to later), and
+    stored messages no intake job has processed yet."""
     with app.app_context():
+        unprocessed = len(
+            db.session.scalars(
+                select(InboundMessage.id).where(InboundMessage.disposition == Disposition.RECEIVED)
+            ).all()
+        )
         due = or_(
             OutboundMessage.next_attempt_at.is_(None),
             OutboundMessage.next_attempt_at <= clock.now(),
@@ -246,11 +265,12 @@ def open_rows(app: Flask) -> int:
             ).all()
         )
         db.session.remove()
-        return count
+        return count + unprocessed
 
 
 def drain(app: Flask, timeout: float = 30.0) -> None:
-    """Work until no outbox row is pending or sending (retries included)."""
+    """Work until every stored message is processed and no outbox row is pending or
+    sending (retries included)."""
     from feedback_bot.jobs.sweep import sweep
 
     deadline = time.monotonic() + timeout

@@ -13,12 +13,20 @@ MEMBER = "+447911123456"
 
 
 def test_text_is_stored_and_acknowledged_once(app, client, fake_twilio):
-    response = send_sms(client, MEMBER, "The lift in Block C has been broken for two weeks.")
+    text = "The lift in Block C has been broken for two weeks."
+    response = send_sms(client, MEMBER, text, process=False)
 
     assert response.status_code == 200
     assert response.mimetype == "text/xml"
     assert response.get_data(as_text=True).strip().endswith("<Response />")
     assert fake_twilio.messages == []  # the webhook never calls Twilio itself
+    with app.app_context():
+        # The webhook only stored it, sender encrypted, and left the rest to its job.
+        message = db.session.scalars(select(InboundMessage)).one()
+        assert (message.disposition, message.body, message.contact_id) == ("received", text, None)
+        assert message.pending_payload and MEMBER not in message.pending_payload
+        assert db.session.scalars(select(Contact)).all() == []
+        db.session.remove()
 
     drain(app)
 
@@ -35,8 +43,9 @@ def test_text_is_stored_and_acknowledged_once(app, client, fake_twilio):
         item = db.session.scalars(select(FeedbackItem)).one()
         assert item.ref in sent["body"]
         message = db.session.scalars(select(InboundMessage)).one()
-        assert message.body == "The lift in Block C has been broken for two weeks."
+        assert message.body == text
         assert message.item_id == item.id
+        assert (message.disposition, message.pending_payload) == ("feedback", None)
         contact = db.session.scalars(select(Contact)).one()
         assert contact.locale == "en"
         assert MEMBER not in (contact.phone_ciphertext or "")

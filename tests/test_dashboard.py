@@ -25,6 +25,7 @@ from feedback_bot import clock, loop, metrics
 from feedback_bot.dashboard.charts import bar_chart, duration, percent
 from feedback_bot.extensions import db
 from feedback_bot.models import Decision, FeedbackItem, Role, User
+from feedback_bot.testing.fake_twilio import FakeTwilio
 
 from .conftest import drain, send_sms
 
@@ -55,14 +56,14 @@ def item_for(app: Flask, text: str) -> int:
         return item.id
 
 
-def build_dataset(app: Flask, client: FlaskClient) -> Dataset:
+def build_dataset(app: Flask, client: FlaskClient, fake_twilio: FakeTwilio) -> Dataset:
     clock.freeze(T0)
-    send_sms(client, UK, ENGLISH_TEXT)
+    send_sms(client, UK, ENGLISH_TEXT, process=False)
     clock.freeze(T0 + timedelta(seconds=10))
     drain(app)  # A's acknowledgement is accepted 10 s after A wrote
 
     clock.freeze(T0 + timedelta(seconds=60))
-    send_sms(client, POLISH, POLISH_TEXT)
+    send_sms(client, POLISH, POLISH_TEXT, process=False)
     clock.freeze(T0 + timedelta(seconds=90))
     drain(app)  # B's: 30 s
 
@@ -83,7 +84,9 @@ def build_dataset(app: Flask, client: FlaskClient) -> Dataset:
     drain(app)
 
     clock.freeze(T0 + timedelta(days=4))
-    send_sms(client, f"whatsapp:{WHATSAPP}", WHATSAPP_TEXT)  # no worker runs: never acked
+    # Twilio refuses the acknowledgement and no retry runs: stored, never acknowledged.
+    fake_twilio.fail_next(1, status=500)
+    send_sms(client, f"whatsapp:{WHATSAPP}", WHATSAPP_TEXT)
     c = item_for(app, WHATSAPP_TEXT)
     return Dataset(a=a, b=b, c=c, decision_id=decision_id)
 
@@ -135,8 +138,8 @@ def test_date_range_at_the_end_of_time(app):
 # ------------------------------------------------------------------------- metrics
 
 
-def test_loop_health_on_a_known_dataset(app, client):
-    data = build_dataset(app, client)
+def test_loop_health_on_a_known_dataset(app, client, fake_twilio):
+    data = build_dataset(app, client, fake_twilio)
     with app.app_context():
         health = metrics.loop_health()
 
@@ -195,8 +198,8 @@ def health_facts(app: Flask) -> list[metrics.ItemFacts]:
         return metrics.item_facts()
 
 
-def test_date_range_limits_the_items_counted(app, client):
-    build_dataset(app, client)
+def test_date_range_limits_the_items_counted(app, client, fake_twilio):
+    build_dataset(app, client, fake_twilio)
     with app.app_context():
         first_day = metrics.loop_health(metrics.DateRange(T0.date(), T0.date()))
         later = metrics.loop_health(metrics.DateRange(start=(T0 + timedelta(days=1)).date()))
@@ -252,8 +255,8 @@ def test_duration_format():
 # ------------------------------------------------------------------------- the page
 
 
-def test_dashboard_shows_the_numbers_and_svg_charts(app, client):
-    build_dataset(app, client)
+def test_dashboard_shows_the_numbers_and_svg_charts(app, client, fake_twilio):
+    build_dataset(app, client, fake_twilio)
     sign_in_as(app, client, Role.STAFF)
 
     response = client.get("/admin/dashboard/")
@@ -286,8 +289,8 @@ def test_dashboard_shows_the_numbers_and_svg_charts(app, client):
         assert secret not in html
 
 
-def test_dashboard_date_filter(app, client):
-    build_dataset(app, client)
+def test_dashboard_date_filter(app, client, fake_twilio):
+    build_dataset(app, client, fake_twilio)
     sign_in_as(app, client, Role.ADMIN)
     later = (T0 + timedelta(days=1)).date().isoformat()
 

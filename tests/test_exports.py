@@ -37,12 +37,14 @@ NUMBERS = (UK, POLISH, UKRAINE, "+447912345678")
 
 def seed(app: Flask, client: FlaskClient) -> dict[str, int]:
     clock.freeze(T0)
-    send_sms(client, UK, ENGLISH_TEXT)
+    send_sms(client, UK, ENGLISH_TEXT, process=False)
     clock.freeze(T0 + timedelta(seconds=5))
-    send_sms(client, UK, FOLLOW_UP)  # joins the same item (within the coalescing window)
-    send_sms(client, POLISH, POLISH_TEXT)
-    send_sms(client, UKRAINE, FORMULA_TEXT)
-    clock.freeze(T0 + timedelta(seconds=20))
+    send_sms(
+        client, UK, FOLLOW_UP, process=False
+    )  # joins the same item (within the coalescing window)
+    send_sms(client, POLISH, POLISH_TEXT, process=False)
+    send_sms(client, UKRAINE, FORMULA_TEXT, process=False)
+    clock.freeze(T0 + timedelta(seconds=20))  # a worker gets to them 20 s after the first
     drain(app)
     with app.app_context():
         items = {i.messages[0].body: i for i in db.session.scalars(select(FeedbackItem))}

@@ -24,11 +24,24 @@ from pathlib import Path
 
 import pytest
 from rq.registry import ScheduledJobRegistry
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from faults import stack
-from feedback_bot.jobs import _enqueue, queue, redis_connection, send_job_id
+from feedback_bot.extensions import db
+from feedback_bot.intake import accept
+from feedback_bot.jobs import (
+    _enqueue,
+    after_intake,
+    intake_job_id,
+    queue,
+    redis_connection,
+    send_job_id,
+)
 from feedback_bot.jobs.sweep import sweep
+from feedback_bot.models import InboundMessage
 from feedback_bot.spool import SPOOL_KEY
+from feedback_bot.webhooks.payload import parse
 
 from .conftest import drain, outbound, signed_post, twilio_params
 
@@ -99,11 +112,36 @@ def test_every_member_acknowledged_once_through_kills_restarts_and_outages(tmp_p
 # --------------------------------------------------------------------------- found by the suite
 
 
-def test_job_orphaned_between_dequeue_and_start_is_sent_by_the_sweeper(app, client, fake_twilio):
+def test_intake_job_orphaned_between_dequeue_and_start_is_run_by_the_sweeper(
+    app, client, fake_twilio
+):
     """A worker killed after RQ took the job off the queue but before marking it started
     leaves it "queued" in no queue; RQ never runs it again, so the sweeper must."""
     params = twilio_params("+447911200011", "The bins were not collected.")
     assert signed_post(client, "/webhooks/twilio/messages", params).status_code == 200
+    with app.app_context():
+        [inbound_id] = db.session.scalars(select(InboundMessage.id)).all()
+        connection = redis_connection()
+        job_id = intake_job_id(inbound_id)
+        # What RQ's dequeue does for a worker on two queues, then the SIGKILL: nothing more.
+        assert connection.lpop(queue().key) == job_id.encode()
+        assert connection.hget(queue().job_class.redis_job_namespace_prefix + job_id, "status") == (
+            b"queued"
+        )
+
+        assert sweep()["intake_enqueued"] == 1
+        assert connection.lpos(queue().key, job_id) is not None
+    drain(app)
+    assert [m["to"] for m in fake_twilio.messages] == ["+447911200011"]
+
+
+def test_send_job_orphaned_between_dequeue_and_start_is_sent_by_the_sweeper(app, fake_twilio):
+    """The same for a send job (here one the spool drain enqueued)."""
+    payload = parse(
+        MultiDict(twilio_params("+447911200011", "The bins were not collected.")), 1600, 10
+    )
+    with app.app_context():
+        after_intake(accept(payload))
     [row] = outbound(app)
     with app.app_context():
         connection = redis_connection()

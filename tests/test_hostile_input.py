@@ -37,7 +37,7 @@ from feedback_bot.models import (
 )
 from feedback_bot.testing.fake_twilio import random_sid, sign_request
 
-from .conftest import AUTH_TOKEN, PUBLIC_BASE_URL, SMS_NUMBER, drain, twilio_params
+from .conftest import AUTH_TOKEN, PUBLIC_BASE_URL, SMS_NUMBER, drain, run_worker, twilio_params
 
 MSG_PATH = "/webhooks/twilio/messages"
 STATUS_PATH = "/webhooks/twilio/status"
@@ -597,6 +597,12 @@ def test_hostile_request(loud_app, client, fake_twilio, case):
         assert found["inbound_message"] == found["outbound_message"] == 0
         return
 
+    with app.app_context():
+        # The webhook only stores it; the intake job it enqueued decides what it is.
+        [stored] = db.session.scalars(select(InboundMessage)).all()
+        assert stored.disposition == Disposition.RECEIVED
+        db.session.remove()
+    run_worker(app)
     with app.app_context():
         [stored] = db.session.scalars(select(InboundMessage)).all()
         assert stored.disposition == kept.disposition

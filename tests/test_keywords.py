@@ -91,8 +91,9 @@ def test_feedback_after_stop_is_stored_but_not_answered(app, client, fake_twilio
 
 
 def test_acknowledgement_owed_before_stop_is_never_sent(app, client, fake_twilio):
+    fake_twilio.fail_next(1, status=500)  # the acknowledgement waits for its retry ...
     text(client, "The streetlight outside number 12 is out.")
-    text(client, "STOP")
+    text(client, "STOP")  # ... and the member says STOP meanwhile
     drain(app)
 
     assert bodies(fake_twilio) == [rendered(app, "stop", "en", org=ORG)]
@@ -251,6 +252,7 @@ def test_number_after_the_menu_expired_is_feedback(app, client, fake_twilio):
 
 
 def test_forget_erases_the_number_and_texts_but_keeps_the_item(app, client, fake_twilio):
+    fake_twilio.fail_next(1, status=500)  # the acknowledgement is still owed at FORGET
     text(client, "The subway underpass floods every time it rains.")
     text(client, "Photo attached", media=[("https://api.twilio.com/m/1", "image/jpeg")])
     text(client, "FORGET")

@@ -6,11 +6,12 @@ from redis import Redis
 from sqlalchemy import select
 
 from feedback_bot.extensions import db
+from feedback_bot.jobs.intake import process_inbound
 from feedback_bot.jobs.sweep import sweep
 from feedback_bot.media.fetch import source_request
 from feedback_bot.media.storage import media_root
 from feedback_bot.messaging.templates import render
-from feedback_bot.models import FeedbackItem, InboundMedia, User
+from feedback_bot.models import FeedbackItem, InboundMedia, InboundMessage, User
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, drain, send_sms
 
@@ -94,8 +95,12 @@ def test_credentials_go_only_to_twilio(app):
 
 
 def test_sweeper_fetches_media_whose_job_was_lost(app, client, fake_twilio, redis_url):
-    send_voice_note(client, fake_twilio)
-    Redis.from_url(redis_url).flushdb()
+    url = fake_twilio.add_media(VOICE, "audio/ogg")
+    send_sms(client, MEMBER, "", media=[(url, "audio/ogg")], process=False)
+    with app.app_context():
+        [message] = db.session.scalars(select(InboundMessage)).all()
+        process_inbound(message.id)  # the intake job, which enqueues the fetch ...
+    Redis.from_url(redis_url).flushdb()  # ... and Redis loses it
     with app.app_context():
         assert sweep()["media_enqueued"] == 1
     drain(app)

@@ -57,6 +57,29 @@ def queue_for(kind: str) -> Queue:
     return bulk_queue() if kind in MessageKind.UNPROMPTED else queue()
 
 
+def intake_job_id(inbound_id: int) -> str:
+    return f"intake-{inbound_id}"
+
+
+def enqueue_intake(inbound_id: int) -> bool:
+    """Have a worker process a message the webhook stored. Never raises: if Redis is down,
+    the message stays "received" in the database and the sweeper enqueues it later."""
+    from .intake import process_inbound
+
+    try:
+        queue().enqueue(
+            process_inbound,
+            inbound_id,
+            job_id=intake_job_id(inbound_id),
+            result_ttl=0,
+            failure_ttl=86400,
+        )
+    except RedisError as exc:
+        log.warning("could not enqueue inbound %s (%s); the sweeper will", inbound_id, exc)
+        return False
+    return True
+
+
 def send_job_id(row_id: int, attempts: int) -> str:
     """One job id per row and attempt: the sweeper can tell whether a row's job is alive."""
     return f"send-{row_id}-{attempts}"
@@ -120,40 +143,77 @@ def _enqueue(target: Queue, row_id: int, attempts: int, delay: timedelta | None)
 LIVE_JOB_STATUSES = {b"queued", b"scheduled", b"deferred"}
 
 
-def ensure_enqueued(rows: Iterable[tuple[int, int, str]]) -> int:
-    """Enqueue each (row id, attempts) whose job is not waiting in Redis any more.
+def waiting_jobs(job_ids: list[str]) -> list[bool]:
+    """For each job id, whether that job is still waiting in Redis to be run.
 
     A job can vanish with a Redis restart, or be left "started" by a worker killed
-    mid-job. A pending row never has a running job (running means the row is claimed),
-    so anything but queued or scheduled is stale and replaced.
+    mid-job; neither will ever run, so both count as not waiting.
 
     "queued" alone is no proof: RQ takes a job off its queue before it marks it started,
     and a worker killed in between leaves it "queued" in no queue at all, for good (RQ's
     cleanup rescues only "started" jobs). So a queued job must also be in its queue.
     """
-    rows = list(rows)
-    if not rows:
-        return 0
+    if not job_ids:
+        return []
     connection = redis_connection()
     prefix = queue().job_class.redis_job_namespace_prefix
     with connection.pipeline(transaction=False) as pipe:
-        for row_id, attempts, _ in rows:
-            pipe.hmget(prefix + send_job_id(row_id, attempts), "status", "origin")
+        for job_id in job_ids:
+            pipe.hmget(prefix + job_id, "status", "origin")
         found = pipe.execute()
     with connection.pipeline(transaction=False) as pipe:
-        for (row_id, attempts, _), (status, origin) in zip(rows, found, strict=True):
+        for job_id, (status, origin) in zip(job_ids, found, strict=True):
             if status == b"queued" and origin:
-                queue_key = Queue.redis_queue_namespace_prefix + origin.decode()
-                pipe.lpos(queue_key, send_job_id(row_id, attempts))
+                pipe.lpos(Queue.redis_queue_namespace_prefix + origin.decode(), job_id)
         positions = iter(pipe.execute())
-    enqueued = 0
-    for (row_id, attempts, kind), (status, origin) in zip(rows, found, strict=True):
+    waiting = []
+    for status, origin in found:
         live = status in LIVE_JOB_STATUSES
         if status == b"queued" and origin:
             live = next(positions) is not None
-        if live:
+        waiting.append(live)
+    return waiting
+
+
+def _forget_job(job_id: str) -> None:
+    redis_connection().delete(queue().job_class.redis_job_namespace_prefix + job_id)
+
+
+def ensure_enqueued(rows: Iterable[tuple[int, int, str]]) -> int:
+    """Enqueue each (row id, attempts, kind) whose job is not waiting in Redis any more.
+
+    A pending row never has a running job (running means the row is claimed), so a job
+    that is not waiting is stale and is replaced.
+    """
+    rows = list(rows)
+    job_ids = [send_job_id(row_id, attempts) for row_id, attempts, _ in rows]
+    enqueued = 0
+    for (row_id, attempts, kind), job_id, waiting in zip(
+        rows, job_ids, waiting_jobs(job_ids), strict=True
+    ):
+        if waiting:
             continue
-        connection.delete(prefix + send_job_id(row_id, attempts))
+        _forget_job(job_id)
         if _enqueue(queue_for(kind), row_id, attempts, None):
+            enqueued += 1
+    return enqueued
+
+
+def ensure_intake_enqueued(inbound_ids: Iterable[int]) -> int:
+    """Enqueue intake again for each stored message whose job is not waiting any more.
+
+    A job that is running right now may be enqueued a second time; that one then finds
+    the message processed and does nothing.
+    """
+    inbound_ids = list(inbound_ids)
+    job_ids = [intake_job_id(inbound_id) for inbound_id in inbound_ids]
+    enqueued = 0
+    for inbound_id, job_id, waiting in zip(
+        inbound_ids, job_ids, waiting_jobs(job_ids), strict=True
+    ):
+        if waiting:
+            continue
+        _forget_job(job_id)
+        if enqueue_intake(inbound_id):
             enqueued += 1
     return enqueued

@@ -13,11 +13,12 @@ from flask import current_app
 from redis.exceptions import RedisError
 
 from .. import spool
+from ..intake import unprocessed
 from ..loop import owe_interim_updates
 from ..media.fetch import due_media
 from ..outbox import due_rows, release_stuck
 from ..whatsapp.window import revive_waiting
-from . import enqueue_media, ensure_enqueued, redis_connection
+from . import enqueue_media, ensure_enqueued, ensure_intake_enqueued, redis_connection
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,9 @@ LOCK_KEY = "feedback:sweep-lock"
 def sweep() -> dict[str, int]:
     config = current_app.config
     batch = config["SWEEP_BATCH_SIZE"]
+    intake = ensure_intake_enqueued(
+        unprocessed(batch, timedelta(seconds=config["INTAKE_STUCK_SECONDS"]))
+    )
     released = release_stuck(timedelta(seconds=config["SENDING_STUCK_SECONDS"]), batch)
     enqueued = ensure_enqueued(due_rows(batch) + revive_waiting(batch))
     drained = spool.drain(batch)
@@ -34,6 +38,7 @@ def sweep() -> dict[str, int]:
     media = due_media(batch)
     enqueue_media(media)
     counts = {
+        "intake_enqueued": intake,
         "released": len(released),
         "enqueued": enqueued,
         "spool_ingested": drained,

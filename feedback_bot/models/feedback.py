@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .. import clock
@@ -35,8 +35,10 @@ class ItemStatus:
 
 
 class Disposition:
-    """What the webhook made of an inbound message."""
+    """What intake made of an inbound message."""
 
+    # Stored by the webhook, not yet processed by the intake job (see ``intake``).
+    RECEIVED = "received"
     FEEDBACK = "feedback"  # part of a feedback item
     KEYWORD = "keyword"  # STOP, HELP, LANGUAGE, ... handled, not feedback
     MENU_REPLY = "menu_reply"  # a number answering the language menu
@@ -79,6 +81,16 @@ class FeedbackItem(db.Model):  # type: ignore[name-defined]
 
 class InboundMessage(db.Model):  # type: ignore[name-defined]
     __tablename__ = "inbound_message"
+    __table_args__ = (
+        # The sweeper's question, "which messages has no intake job processed yet?", stays
+        # cheap however many messages are stored.
+        Index(
+            "ix_inbound_message_received",
+            "id",
+            postgresql_where=text("disposition = 'received'"),
+            sqlite_where=text("disposition = 'received'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Twilio retries a webhook it thinks failed; the unique SID turns a retry into a no-op.
@@ -94,6 +106,9 @@ class InboundMessage(db.Model):  # type: ignore[name-defined]
     detected_locale: Mapped[str | None] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Twilio's parameters, encrypted (they hold the sender's number), from when the webhook
+    # stores a message until the intake job has processed it; then cleared.
+    pending_payload: Mapped[str | None] = mapped_column(Text)
 
     item: Mapped[FeedbackItem | None] = relationship(back_populates="messages")
     media: Mapped[list[InboundMedia]] = relationship(

@@ -9,10 +9,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
-from .. import clock, spool
+from .. import clock, intake, spool
 from ..extensions import db
-from ..intake import accept
-from ..jobs import after_intake, enqueue_send
+from ..jobs import enqueue_intake, enqueue_send
 from ..messaging import keywords
 from ..messaging.language import detect
 from ..messaging.templates import render
@@ -54,17 +53,19 @@ def inbound_message() -> Response:
         log.warning("inbound webhook refused: %s", exc)
         abort(exc.status, str(exc))
 
+    # Store and answer; a job does the rest (see ``intake``). Twilio waits for this answer,
+    # and retries a webhook it thinks failed, so the request does as little as it can.
     try:
-        result = accept(payload)
+        inbound_id = intake.store(payload)
     except DATABASE_UNAVAILABLE:
         db.session.rollback()
         return accept_without_database(payload)
 
-    if result.duplicate:
+    if inbound_id is None:
         log.info("inbound %s delivered again; already stored", payload.message_sid)
     else:
         spool.note_stored(payload.message_sid)
-    after_intake(result)
+        enqueue_intake(inbound_id)
     return twiml()
 
 

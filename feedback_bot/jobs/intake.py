@@ -1,0 +1,31 @@
+"""The intake job: process a message the webhook stored, then send what it owes."""
+
+from __future__ import annotations
+
+import logging
+
+from ..extensions import db
+from ..intake import process_stored
+from . import enqueue_media
+from .send import send_outbound
+
+log = logging.getLogger(__name__)
+
+
+def process_inbound(inbound_id: int) -> str:
+    """Process stored message ``inbound_id`` and send its acknowledgement. Idempotent."""
+    try:
+        result = process_stored(inbound_id)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    if result.duplicate:
+        return "already processed"
+    enqueue_media(result.media_ids)
+    # Send the reply from this job rather than a job of its own: one queue round trip less
+    # between a member's message and our answer. The row is committed and pending, so if
+    # this worker dies here the sweeper sends it, and the claim means it goes only once.
+    outcomes = [send_outbound(row_id) for row_id in result.owed]
+    log.info("inbound %s processed: %s", inbound_id, result.disposition)
+    return "; ".join(outcomes) or (result.disposition or "processed")
