@@ -10,7 +10,7 @@ import logging
 import os
 
 from feedback_bot import create_app
-from feedback_bot.jobs.worker import build_worker
+from feedback_bot.jobs.worker import run_until_stopped
 
 
 def main() -> None:
@@ -18,9 +18,8 @@ def main() -> None:
     # first job rather than in it.
     os.environ.setdefault("PRELOAD_LANGUAGE_MODELS", "1")
     app = create_app()
-    worker = build_worker(app)
-    logging.getLogger(__name__).info("worker %s starting", worker.name)
-    worker.work(with_scheduler=True, logging_level="INFO")
+    logging.getLogger(__name__).info("worker starting")
+    run_until_stopped(app)
 
 
 if __name__ == "__main__":

@@ -269,8 +269,12 @@ def sql_scalar(query: str, params: tuple[Any, ...] = ()) -> Any:
 
 
 def open_outbox_rows() -> int:
+    """Work the workers still have: outbox rows to send, and stored messages to process."""
     return int(
-        sql_scalar("SELECT count(*) FROM outbound_message WHERE status IN ('pending', 'sending')")
+        sql_scalar(
+            "SELECT (SELECT count(*) FROM outbound_message WHERE status IN ('pending', 'sending'))"
+            " + (SELECT count(*) FROM inbound_message WHERE disposition = 'received')"
+        )
     )
 
 

@@ -79,7 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=2000, help="members (one message each)")
     parser.add_argument("--full", action="store_true", help="10,000 members")
     parser.add_argument("--concurrency", type=int, default=8, help="webhook sender threads")
-    parser.add_argument("--rate", type=float, default=0.0, help="deliveries/s (0: flat out)")
+    # Paced, so that sending lasts long enough for the Redis restart and the database blip
+    # to land among the webhooks (flat out, 2,400 deliveries take seconds).
+    parser.add_argument("--rate", type=float, default=40.0, help="deliveries/s (0: flat out)")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--rq-workers", type=int, default=2)
     parser.add_argument("--kill-every", type=float, default=4.0, help="seconds between kills")
@@ -240,8 +242,10 @@ class Chaos(threading.Thread):
 
 
 def open_rows() -> int:
+    """Outbox rows still to send, and stored messages no intake job has processed yet."""
     [(count,)] = stack.query(
-        "SELECT count(*) FROM outbound_message WHERE status IN ('pending', 'sending')"
+        "SELECT (SELECT count(*) FROM outbound_message WHERE status IN ('pending', 'sending'))"
+        " + (SELECT count(*) FROM inbound_message WHERE disposition = 'received')"
     )
     return int(count)
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .extensions import db
+
+
+def _insert(model: Any) -> postgresql.Insert | sqlite.Insert:
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(model)
+    if dialect == "sqlite":
+        return sqlite.insert(model)
+    raise RuntimeError(f"unsupported database dialect {dialect}")  # pragma: no cover
 
 
 def insert_ignoring_conflict(model: Any, values: dict[str, Any], key: str) -> int | None:
@@ -16,17 +24,17 @@ def insert_ignoring_conflict(model: Any, values: dict[str, Any], key: str) -> in
     Returns the new row's id, or None when a row with that key already exists. Unlike
     check-then-insert, two concurrent requests cannot both insert.
     """
-    dialect = db.session.get_bind().dialect.name
-    statement: Insert
-    if dialect == "postgresql":
-        statement = (
-            postgresql.insert(model).values(**values).on_conflict_do_nothing(index_elements=[key])
-        )
-    elif dialect == "sqlite":
-        statement = (
-            sqlite.insert(model).values(**values).on_conflict_do_nothing(index_elements=[key])
-        )
-    else:  # pragma: no cover - PostgreSQL and SQLite are the supported databases
-        raise RuntimeError(f"unsupported database dialect {dialect}")
-    result = db.session.execute(statement.returning(model.id))
-    return result.scalar_one_or_none()
+    statement = (
+        _insert(model).values(**values).on_conflict_do_nothing(index_elements=[key])
+    ).returning(model.id)
+    return db.session.execute(statement).scalar_one_or_none()
+
+
+def insert_many_ignoring_conflict(model: Any, rows: list[dict[str, Any]], key: str) -> list[int]:
+    """The same for many rows in one statement; the ids of the rows that were new."""
+    if not rows:
+        return []
+    statement = (
+        _insert(model).values(rows).on_conflict_do_nothing(index_elements=[key]).returning(model.id)
+    )
+    return list(db.session.execute(statement).scalars())

@@ -28,7 +28,7 @@ from .models import (
     OutboundStatus,
     ReviewState,
 )
-from .outbox import owe_message
+from .outbox import outbox_row, owe_message, owe_messages
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def notify_decision(decision_id: int, revision: int = 0) -> int:
         ).all()
         if not batch:
             break
-        owed: list[int] = []
+        rows = []
         for item, contact in batch:
             last_id = item.id
             if contact.forgotten or contact.opted_out:
@@ -121,7 +121,7 @@ def notify_decision(decision_id: int, revision: int = 0) -> int:
             summary = decision.summary_in(contact.locale, staff_locale)
             if summary is None:
                 continue
-            row_id = owe_message(
+            row = outbox_row(
                 key=f"{kind}:decision:{decision_id}:r{revision}:item:{item.id}",
                 kind=kind,
                 contact=contact,
@@ -131,8 +131,10 @@ def notify_decision(decision_id: int, revision: int = 0) -> int:
                 ref=item.ref,
                 summary=summary,
             )
-            if row_id is not None:
-                owed.append(row_id)
+            if row is not None:
+                rows.append(row)
+        # One INSERT per batch; keys already owed (a second run of this job) are skipped.
+        owed = owe_messages(rows)
         db.session.commit()
         enqueue_send(owed, bulk=True)
         owed_total += len(owed)

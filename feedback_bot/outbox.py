@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import CursorResult, Executable, and_, func, or_, select, update
 
 from . import clock
-from .dbutil import insert_ignoring_conflict
+from .dbutil import insert_ignoring_conflict, insert_many_ignoring_conflict
 from .extensions import db
 from .messaging.templates import render
 from .models import (
@@ -56,35 +56,69 @@ def owe_message(
     The body is rendered now, in the member's language, so the row says exactly what will
     be sent. The caller commits, then enqueues (``enqueue_send``).
     """
+    row = outbox_row(
+        key=key,
+        kind=kind,
+        contact=contact,
+        channel=channel,
+        locale=locale,
+        item=item,
+        to_e164=to_e164,
+        status=status,
+        decision_id=decision_id,
+        fallback_of_id=fallback_of_id,
+        **values,
+    )
+    if row is None:
+        return None
+    return insert_ignoring_conflict(OutboundMessage, row, key="idempotency_key")
+
+
+def owe_messages(rows: list[dict[str, Any]]) -> list[int]:
+    """Add many ``outbox_row``s in one statement, skipping keys that exist; the new ids."""
+    return insert_many_ignoring_conflict(OutboundMessage, rows, key="idempotency_key")
+
+
+def outbox_row(
+    *,
+    key: str,
+    kind: str,
+    contact: Contact,
+    channel: str,
+    locale: str | None = None,
+    item: FeedbackItem | None = None,
+    to_e164: str | None = None,
+    status: str = OutboundStatus.PENDING,
+    decision_id: int | None = None,
+    fallback_of_id: int | None = None,
+    **values: Any,
+) -> dict[str, Any] | None:
+    """The columns of an outbox row, rendered and encrypted; None if the member has no
+    number any more (forgotten)."""
     locale = locale or contact.locale
     if to_e164 is None:
         if contact.phone_ciphertext is None:
             log.info("not owing %s to contact %s: no number (forgotten)", kind, contact.id)
             return None
         to_e164 = vault().decrypt(contact.phone_ciphertext)
-    body = render(kind, locale, **values)
     now = clock.now()
-    return insert_ignoring_conflict(
-        OutboundMessage,
-        {
-            "idempotency_key": key,
-            "contact_id": contact.id,
-            "item_id": item.id if item is not None else None,
-            "decision_id": decision_id,
-            "fallback_of_id": fallback_of_id,
-            "kind": kind,
-            "channel": channel,
-            "locale": locale,
-            "body": body,
-            "variables": {key: str(value) for key, value in values.items()},
-            "to_ciphertext": vault().encrypt(address_for(to_e164, channel)),
-            "status": status,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        },
-        key="idempotency_key",
-    )
+    return {
+        "idempotency_key": key,
+        "contact_id": contact.id,
+        "item_id": item.id if item is not None else None,
+        "decision_id": decision_id,
+        "fallback_of_id": fallback_of_id,
+        "kind": kind,
+        "channel": channel,
+        "locale": locale,
+        "body": render(kind, locale, **values),
+        "variables": {key: str(value) for key, value in values.items()},
+        "to_ciphertext": vault().encrypt(address_for(to_e164, channel)),
+        "status": status,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def rowcount(statement: Executable) -> int:

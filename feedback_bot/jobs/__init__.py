@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 from redis import Redis
@@ -91,11 +91,22 @@ def enqueue_send(row_ids: Iterable[int], bulk: bool = False) -> int:
     Never raises: if Redis is unreachable the rows are safe in the database and the sweeper
     enqueues them when it is back.
     """
-    enqueued = 0
-    for row_id in row_ids:
-        if _enqueue(bulk_queue() if bulk else queue(), row_id, 0, None):
-            enqueued += 1
-    return enqueued
+    from .send import send_outbound
+
+    row_ids = list(row_ids)
+    target = bulk_queue() if bulk else queue()
+    if len(row_ids) == 1:
+        return int(_enqueue(target, row_ids[0], 0, None))
+    # A fan-out owes hundreds at once: one pipelined round trip to Redis for them all.
+    jobs = [
+        Queue.prepare_data(send_outbound, (row_id,), **_send_job_options(row_id, 0))
+        for row_id in row_ids
+    ]
+    try:
+        return len(target.enqueue_many(jobs))
+    except RedisError as exc:
+        log.warning("could not enqueue %s outbound rows (%s); the sweeper will", len(jobs), exc)
+        return 0
 
 
 def enqueue_media(media_ids: Iterable[int]) -> None:
@@ -119,10 +130,14 @@ def enqueue_retry(row_id: int, attempts: int, delay: timedelta, kind: str) -> bo
     return _enqueue(queue_for(kind), row_id, attempts, delay)
 
 
+def _send_job_options(row_id: int, attempts: int) -> dict[str, Any]:
+    return {"job_id": send_job_id(row_id, attempts), "result_ttl": 0, "failure_ttl": 86400}
+
+
 def _enqueue(target: Queue, row_id: int, attempts: int, delay: timedelta | None) -> bool:
     from .send import send_outbound
 
-    options = {"job_id": send_job_id(row_id, attempts), "result_ttl": 0, "failure_ttl": 86400}
+    options = _send_job_options(row_id, attempts)
     try:
         if delay is None:
             target.enqueue(send_outbound, row_id, **options)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from typing import Any
 
 from flask import Flask
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.job import Job
 
@@ -36,6 +39,12 @@ class FeedbackWorker(SimpleWorker):
     """
 
     flask_app: Flask
+    # Set by SIGTERM or SIGINT: the worker is to stop, not be started again.
+    stopping = threading.Event()
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        FeedbackWorker.stopping.set()
+        super().request_stop(signum, frame)
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
@@ -68,3 +77,36 @@ def build_worker(app: Flask) -> FeedbackWorker:
     )
     worker.flask_app = app
     return worker
+
+
+RESTART_DELAY_SECONDS = (1.0, 30.0)
+
+
+def run_until_stopped(app: Flask) -> None:
+    """Run a worker; if it quits on its own, start a new one, until SIGTERM or SIGINT.
+
+    RQ's worker quits when Redis goes away under it (a restart, a failover) and cannot
+    start while Redis is down. Waiting and starting again here means a Redis outage
+    pauses sending instead of ending it, with or without a process manager.
+    """
+    delay, longest = RESTART_DELAY_SECONDS
+    while not FeedbackWorker.stopping.is_set():
+        ran = False
+        try:
+            worker = build_worker(app)  # talks to Redis already
+            worker.work(with_scheduler=True, logging_level="INFO")
+            ran = True
+        except RedisError as exc:
+            log.error("worker could not start, Redis unavailable: %s", exc)
+        # RQ's signal handlers belong to the worker that just ended; between workers a
+        # signal only has to say "stop".
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: FeedbackWorker.stopping.set())
+        if FeedbackWorker.stopping.is_set():
+            return
+        if ran:
+            log.error("the worker quit on its own; starting a new one")
+            delay = RESTART_DELAY_SECONDS[0]  # it ran: a new failure starts the backoff afresh
+        if FeedbackWorker.stopping.wait(delay):
+            return
+        delay = min(delay * 2, longest)

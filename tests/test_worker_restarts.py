@@ -1,0 +1,50 @@
+"""A real ``python worker.py`` outlives a Redis restart, and still stops on SIGTERM.
+
+RQ's own worker quits when Redis goes away under it; ``worker.py`` starts a new one in the
+same process once Redis is back, so an outage pauses sending rather than ending it.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from faults.stack import RedisServer, free_port
+
+from .conftest import send_sms
+from .test_guarantee import start_worker, wait_for, worker_environment
+
+MEMBERS = ("+447911123001", "+447911123002")
+
+
+@pytest.mark.slow
+def test_worker_process_survives_a_redis_restart(make_app, fake_twilio, database_url, tmp_path):
+    redis = RedisServer(port=free_port(), workdir=tmp_path / "redis").start()
+    worker = None
+    try:
+        app = make_app(REDIS_URL=redis.url)
+        client = app.test_client()
+        log_path = tmp_path / "worker.log"
+        worker = start_worker(worker_environment(database_url, redis.url, fake_twilio), log_path)
+
+        send_sms(client, MEMBERS[0], "The bus stop sign has fallen down.", process=False)
+        wait_for(lambda: len(fake_twilio.messages) == 1, 60, "the first acknowledgement")
+
+        redis.restart(down_seconds=2.0)  # everything Redis held is gone
+        send_sms(client, MEMBERS[1], "The park gate is locked in the day.", process=False)
+        try:
+            wait_for(lambda: len(fake_twilio.messages) == 2, 60, "an acknowledgement after it")
+        except AssertionError as exc:
+            raise AssertionError(log_path.read_text()[-4000:]) from exc
+
+        assert worker.poll() is None, log_path.read_text()[-3000:]
+        assert [m["to"] for m in fake_twilio.messages] == list(MEMBERS)
+
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0, log_path.read_text()[-3000:]
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=10)
+        redis.stop()
