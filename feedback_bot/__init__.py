@@ -31,6 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     else:
         app.config.update(test_config)
     settings.validate(app.config)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = settings.engine_options(app.config)
 
     hops = int(app.config.get("PROXY_FIX_HOPS") or 0)
     if hops:

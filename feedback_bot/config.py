@@ -110,6 +110,7 @@ def defaults() -> dict[str, Any]:
         "SEND_BACKOFF_BASE_SECONDS": 2.0,
         "SEND_BACKOFF_MAX_SECONDS": 900.0,
         "SENDING_STUCK_SECONDS": 60,
+        "DATABASE_CONNECT_TIMEOUT_SECONDS": 5,
         # A stored message still unprocessed after this long has lost its intake job.
         "INTAKE_STUCK_SECONDS": 5,
         "SWEEP_INTERVAL_SECONDS": 30,
@@ -168,6 +169,9 @@ def from_environment(environ: Mapping[str, str], instance_path: Path) -> dict[st
     config["SWEEP_INTERVAL_SECONDS"] = env_int(environ.get("SWEEP_INTERVAL_SECONDS"), 30, 1)
     config["SENDING_STUCK_SECONDS"] = env_int(environ.get("SENDING_STUCK_SECONDS"), 60, 1)
     config["INTAKE_STUCK_SECONDS"] = env_int(environ.get("INTAKE_STUCK_SECONDS"), 5, 0)
+    config["DATABASE_CONNECT_TIMEOUT_SECONDS"] = env_int(
+        environ.get("DATABASE_CONNECT_TIMEOUT_SECONDS"), 5, 1
+    )
     config["SEND_RATE_PER_SECOND"] = env_float(environ.get("SEND_RATE_PER_SECOND"), 10.0, 0.1)
     config["QUIET_HOURS_START"] = env_int(environ.get("QUIET_HOURS_START"), 21)
     config["QUIET_HOURS_END"] = env_int(environ.get("QUIET_HOURS_END"), 8)
@@ -244,6 +248,21 @@ def _instance_secret(path: Path, fresh: str) -> str:
     path.chmod(0o600)
     log.warning("Generated a development secret in %s; never use it in production.", path)
     return fresh
+
+
+def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """SQLAlchemy engine options for the configured database.
+
+    PostgreSQL gets a connect timeout: an unreachable server would otherwise hold a
+    webhook for minutes (the operating system's TCP timeout), past Twilio's 15 seconds,
+    when the webhook should be answering inline and spooling the message instead.
+    """
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault("connect_timeout", config["DATABASE_CONNECT_TIMEOUT_SECONDS"])
+        options["connect_args"] = connect_args
+    return options
 
 
 def validate(config: Mapping[str, Any]) -> None:

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import g
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .extensions import db
+
+
+def note_database_unavailable() -> None:
+    """Say, for the rest of this request, that the database could not be reached."""
+    g.database_unavailable = True
+
+
+def database_known_unavailable() -> bool:
+    """This request already found the database down: reading settings from it again would
+    only wait for another connect timeout, so use what is cached or shipped instead."""
+    return bool(g) and bool(g.get("database_unavailable"))
 
 
 def _insert(model: Any) -> postgresql.Insert | sqlite.Insert:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import audit, clock
 from .config import TRANSLATIONS
+from .dbutil import database_known_unavailable
 from .extensions import db
 from .messaging.overrides import bump_version, overrides_version
 from .models import MemberLanguage, User
@@ -38,10 +39,12 @@ class _Cache:
 def enabled_locales() -> tuple[str, ...]:
     """Enabled languages, shipped order first, then the others alphabetically."""
     cache: _Cache = current_app.extensions.setdefault("feedback_languages", _Cache())
+    shipped = tuple(current_app.config["SHIPPED_LOCALES"])
+    if database_known_unavailable():
+        return cache.locales or shipped
     version = overrides_version()
     if cache.locales and cache.version == version:
         return cache.locales
-    shipped = tuple(current_app.config["SHIPPED_LOCALES"])
     try:
         rows = db.session.execute(select(MemberLanguage.code, MemberLanguage.enabled)).all()
     except SQLAlchemyError:

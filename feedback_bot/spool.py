@@ -13,12 +13,14 @@ import json
 import logging
 import os
 import secrets
+from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import clock
 from .jobs import after_intake, redis_connection
 from .privacy import vault
 from .webhooks.payload import InboundPayload
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SPOOL_KEY = "feedback:spool"
 PROCESSING_KEY = "feedback:spool:processing"
+STATUS_SPOOL_KEY = "feedback:spool:status"
 STORED_KEY = "feedback:stored:{sid}"
 # Twilio's retries of a webhook come within minutes; a day covers them all.
 STORED_TTL_SECONDS = 86400
@@ -107,6 +110,47 @@ def drain(limit: int = 500) -> int:
     if ingested:
         log.info("ingested %s spooled inbound messages", ingested)
     return ingested
+
+
+def keep_status(sid: str, status: str, error_code: str | None) -> bool:
+    """Keep a delivery status callback in Redis while the database is down. It holds no
+    personal data (a SID and a status). False if Redis is down too."""
+    event = {"sid": sid, "status": status, "error_code": error_code, "at": clock.now().isoformat()}
+    try:
+        redis_connection().rpush(STATUS_SPOOL_KEY, json.dumps(event))
+    except RedisError:
+        return False
+    return True
+
+
+def drain_statuses(limit: int = 500) -> int:
+    """Apply kept status callbacks, oldest first; stops at the first database error.
+
+    Applying one twice is harmless: statuses only move forward, and the SMS fallback is
+    owed once per row.
+    """
+    from .delivery import record_status
+
+    connection = redis_connection()
+    applied = 0
+    while applied < limit:
+        raw = connection.lindex(STATUS_SPOOL_KEY, 0)
+        if raw is None:
+            break
+        event = json.loads(raw)
+        try:
+            record_status(
+                event["sid"],
+                event["status"],
+                event["error_code"],
+                datetime.fromisoformat(event["at"]),
+            )
+        except SQLAlchemyError:
+            log.warning("database still unavailable; kept status callbacks wait")
+            break
+        connection.lpop(STATUS_SPOOL_KEY)
+        applied += 1
+    return applied
 
 
 def _ingest(token: str) -> bool:

@@ -408,3 +408,15 @@ def test_inbox_offers_bulk_selection_to_staff_only(app, client, items):
     sign_in(client, "interpreter@example.org")
     html = client.get("/admin/items").get_data(as_text=True)
     assert "data-select-all" not in html and 'name="item_ids"' not in html
+
+
+@pytest.mark.parametrize("page", ["9" * 30, "-5", "0", "two", "1e9", ""])
+@pytest.mark.parametrize("path", ["/admin/items", "/admin/audit"])
+def test_any_page_argument_answers_a_page(app, client, items, path, page):
+    """A page past the end is empty; nonsense is page 1; neither is ever a server error."""
+    as_role(app, client, Role.ADMIN)
+    response = client.get(path, query_string={"page": page})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    if page == "9" * 30 and path == "/admin/items":
+        assert not any(f'/admin/items/{item_id}"' in html for item_id in items.values())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -218,3 +219,26 @@ def test_database_down_member_still_acknowledged_and_nothing_lost(make_app, fake
     assert signed_post(client, "/webhooks/twilio/messages", params).status_code == 200
     drain(app)
     assert fake_twilio.messages == []
+
+
+def test_database_that_never_answers_is_given_up_on_in_time(make_app, fake_twilio):
+    """A server that takes the TCP connection and then says nothing (a hung host, a
+    half-open network path) must not hold the webhook past Twilio's 15 seconds."""
+    make_app()  # empties the real database and Redis for this test
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel completes the handshake; nobody ever answers
+        port = silent.getsockname()[1]
+        broken = make_app(
+            SQLALCHEMY_DATABASE_URI=f"postgresql+psycopg://postgres@127.0.0.1:{port}/nothing",
+            DATABASE_CONNECT_TIMEOUT_SECONDS=1,
+        )
+        params = twilio_params("+447911123456", "The fire door on the stairs will not close.")
+
+        started = time.monotonic()
+        response = signed_post(broken.test_client(), "/webhooks/twilio/messages", params)
+        took = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert "A person will read it" in response.get_data(as_text=True)  # answered inline
+    assert took < 10, f"the webhook waited {took:.1f}s for the database"

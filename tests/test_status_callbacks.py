@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from feedback_bot.extensions import db
+from feedback_bot.jobs.sweep import sweep
 from feedback_bot.models import DeliveryEvent, OutboundMessage
 from feedback_bot.testing.fake_twilio import random_sid, sign_request
 
@@ -280,3 +281,36 @@ def test_missing_or_overlong_sid_is_400(app, client, sid):
     assert response.status_code == 400
     assert "MessageSid" in response.get_data(as_text=True)
     assert count(app, DeliveryEvent) == 0
+
+
+# --------------------------------------------------------------------------- database down
+
+UNREACHABLE_DATABASE = "postgresql+psycopg://127.0.0.1:9/nothing"  # nothing listens on 9
+
+
+def test_callback_during_a_database_outage_is_kept_and_applied_later(
+    app, client, make_app, fake_twilio
+):
+    send_sms(client, MEMBER, "The bus shelter on Station Road has no roof.")
+    [sent] = fake_twilio.messages
+    down = make_app(SQLALCHEMY_DATABASE_URI=UNREACHABLE_DATABASE)
+
+    response = callback(down.test_client(), sent["sid"], "delivered")
+
+    assert response.status_code == 204
+    [row] = outbound(app)
+    assert row.status == "queued"  # not applied yet: the database was down
+    with app.app_context():
+        assert sweep()["statuses_applied"] == 1
+        assert sweep()["statuses_applied"] == 0  # applied once
+    [row] = outbound(app)
+    assert row.status == "delivered"
+    assert events(app) == [(sent["sid"], "delivered", None)]
+
+
+def test_callback_with_database_and_redis_down_says_so(make_app, fake_twilio):
+    make_app()
+    down = make_app(SQLALCHEMY_DATABASE_URI=UNREACHABLE_DATABASE, REDIS_URL="redis://127.0.0.1:1/0")
+    response = callback(down.test_client(), random_sid("SM"), "delivered")
+    assert response.status_code == 503
+    assert "database is unavailable" in response.get_data(as_text=True)

@@ -14,6 +14,7 @@ from ..auth.routes import find_user
 from ..extensions import db
 from ..languages import available_locales
 from ..models import User
+from ..pagination import requested_page
 from . import ADMINS, bp
 from .forms import UserCreateForm, UserUpdateForm
 from .queries import audit_actions, audit_query
@@ -113,9 +114,11 @@ def user_update(user_id: int) -> ResponseReturnValue:
 @roles_required(*ADMINS)
 def audit_log() -> ResponseReturnValue:
     action = request.args.get("action", "")[:64]
-    page = request.args.get("page", 1, type=int) or 1
     pagination = db.paginate(
-        audit_query(action), page=max(page, 1), per_page=AUDIT_PER_PAGE, error_out=False
+        audit_query(action),
+        page=requested_page(request.args),
+        per_page=AUDIT_PER_PAGE,
+        error_out=False,
     )
     return render_template(
         "admin/audit.html",

@@ -34,6 +34,7 @@ def sweep() -> dict[str, int]:
     released = release_stuck(timedelta(seconds=config["SENDING_STUCK_SECONDS"]), batch)
     enqueued = ensure_enqueued(due_rows(batch) + revive_waiting(batch))
     drained = spool.drain(batch)
+    statuses = spool.drain_statuses(batch)
     interim = owe_interim_updates(batch)
     media = due_media(batch)
     enqueue_media(media)
@@ -42,6 +43,7 @@ def sweep() -> dict[str, int]:
         "released": len(released),
         "enqueued": enqueued,
         "spool_ingested": drained,
+        "statuses_applied": statuses,
         "interim_owed": interim,
         "media_enqueued": len(media),
     }

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..dbutil import database_known_unavailable
 from ..extensions import db
 from ..models import MessageOverride
 
@@ -51,6 +52,8 @@ def _current_version() -> int | None:
 def overrides() -> dict[tuple[str, str, str], str]:
     """(locale, context, msgid) -> text for every override, refreshed when one changes."""
     cache = _cache()
+    if database_known_unavailable():
+        return cache.texts
     version = _current_version()
     stale = version is None and time.monotonic() - cache.loaded_at > FALLBACK_TTL
     if version != cache.version or stale or cache.version is None:

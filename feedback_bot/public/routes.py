@@ -23,10 +23,10 @@ from ..extensions import db
 from ..languages import enabled_locales
 from ..messaging.language import native_name
 from ..models import Decision, FeedbackItem, Outcome
+from ..pagination import requested_page
 from . import bp
 
 PER_PAGE = 20
-MAX_PAGE = 100_000
 
 
 def outcome_label(outcome: str) -> str:
@@ -117,9 +117,7 @@ def you_said_we_did() -> ResponseReturnValue:
         .where(Decision.published_at.is_not(None))
         .options(selectinload(Decision.translations))
         .order_by(Decision.published_at.desc(), Decision.id.desc()),
-        # Capped: ?page=<30 digits> overflowed the OFFSET (a 500); any page past the end is
-        # simply empty.
-        page=min(request.args.get("page", 1, type=int) or 1, MAX_PAGE),
+        page=requested_page(request.args),
         per_page=PER_PAGE,
         error_out=False,
         count=True,

@@ -10,14 +10,14 @@ from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
 from .. import clock, intake, spool
+from ..dbutil import note_database_unavailable
+from ..delivery import record_status
 from ..extensions import db
-from ..jobs import enqueue_intake, enqueue_send
+from ..jobs import enqueue_intake
 from ..messaging import keywords
 from ..messaging.language import detect
 from ..messaging.templates import render
-from ..models import DeliveryEvent, OutboundStatus
-from ..outbox import advance_status, twilio_status_to_ours
-from ..whatsapp.window import owe_sms_fallback
+from ..outbox import twilio_status_to_ours
 from . import bp
 from .payload import PayloadError, parse
 from .signature import require_twilio_signature
@@ -71,6 +71,7 @@ def inbound_message() -> Response:
 
 def accept_without_database(payload):  # type: ignore[no-untyped-def]
     """The database is down: keep the message elsewhere and answer the member right now."""
+    note_database_unavailable()  # rendering the reply must not wait for it again
     if spool.known_stored(payload.message_sid):
         # Twilio delivered it again, but it was stored before the outage and its reply is
         # in the outbox: an inline acknowledgement now would be the member's second.
@@ -101,16 +102,12 @@ def delivery_status() -> tuple[str, int]:
     if status is None:
         abort(400, "MessageStatus is missing or unknown")
     error_code = (request.form.get("ErrorCode") or "").replace("\x00", "").strip()[:16] or None
-    # The event is kept even when no row has this SID yet: the callback can overtake the
-    # send job's commit, which then applies it.
-    db.session.add(
-        DeliveryEvent(twilio_sid=sid, status=status, error_code=error_code, received_at=clock.now())
-    )
-    advance_status(sid, status, error_code)
-    fallback = None
-    if status in (OutboundStatus.UNDELIVERED, OutboundStatus.FAILED):
-        fallback = owe_sms_fallback(sid)
-    db.session.commit()
-    if fallback is not None:
-        enqueue_send([fallback])
+    try:
+        record_status(sid, status, error_code, clock.now())
+    except DATABASE_UNAVAILABLE:
+        # Twilio does not retry a status callback: keep it until the database is back
+        # (a failed WhatsApp message is owed its SMS fallback), or say we could not.
+        if not spool.keep_status(sid, status, error_code):
+            abort(503, "the database is unavailable; the status could not be kept")
+        log.error("database unavailable: status %s of %s kept in the spool", status, sid)
     return "", 204
