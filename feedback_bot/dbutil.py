@@ -42,6 +42,16 @@ def insert_ignoring_conflict(model: Any, values: dict[str, Any], key: str) -> in
     return db.session.execute(statement).scalar_one_or_none()
 
 
+def insert_entity_ignoring_conflict(model: Any, values: dict[str, Any], key: str) -> Any | None:
+    """The same, returning the new row as an ORM object (one statement, no SELECT after);
+    None when a row with that key already exists. The new row stays locked by this
+    transaction until it commits."""
+    statement = (
+        _insert(model).values(**values).on_conflict_do_nothing(index_elements=[key])
+    ).returning(model)
+    return db.session.scalars(statement).one_or_none()
+
+
 def insert_many_ignoring_conflict(model: Any, rows: list[dict[str, Any]], key: str) -> list[int]:
     """The same for many rows in one statement; the ids of the rows that were new."""
     if not rows:

@@ -178,7 +178,12 @@ def _process(
         message.disposition = result.disposition = Disposition.INVALID_SENDER
         return result
 
-    contact, _ = members.find_or_create(payload.sender, None if action else payload.body, detected)
+    # No autoflush while looking things up: the message's and member's changes go to the
+    # database in one UPDATE each, not one per query.
+    with db.session.no_autoflush:
+        contact, _ = members.find_or_create(
+            payload.sender, None if action else payload.body, detected
+        )
     message.contact_id = contact.id
     note_contact_activity(contact, payload.channel, now)
 
@@ -229,7 +234,8 @@ def _process(
         result.owed = [owed] if owed else []
         return result
 
-    item = open_item(contact, payload.channel, now)
+    with db.session.no_autoflush:
+        item = open_item(contact, payload.channel, now)
     if item is not None:
         item.last_message_at = now
         message.item_id = result.item_id = item.id
@@ -244,8 +250,9 @@ def _process(
         last_message_at=now,
     )
     db.session.add(item)
+    message.item = item  # the flush inserts the item, then updates the message once
     db.session.flush()
-    message.item_id = result.item_id = item.id
+    result.item_id = item.id
     if contact.opted_out:
         log.info("item %s is from a member who opted out: stored, not acknowledged", item.id)
         return result

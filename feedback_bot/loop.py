@@ -142,9 +142,14 @@ def notify_decision(decision_id: int, revision: int = 0) -> int:
     return owed_total
 
 
+def leads_somewhere(kind: str) -> bool:
+    """Whether a message of ``kind``, once accepted, owes more (see ``after_accepted``)."""
+    return kind in (MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE)
+
+
 def after_accepted(row: OutboundMessage) -> list[int]:
     """What a message accepted by Twilio leads to; returns outbox rows to enqueue."""
-    if row.kind not in (MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE) or not row.item_id:
+    if not leads_somewhere(row.kind) or not row.item_id:
         return []
     item = db.session.get(FeedbackItem, row.item_id)
     if item is None:

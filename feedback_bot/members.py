@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 
 from . import clock
-from .dbutil import insert_ignoring_conflict
+from .dbutil import insert_entity_ignoring_conflict
 from .extensions import db
 from .messaging.language import choose_locale, region_of
 from .models import (
@@ -24,8 +24,9 @@ def find_or_create(
 ) -> tuple[Contact, bool]:
     """The contact for ``e164``, locked for this transaction; True if new.
 
-    Insert-if-absent then SELECT ... FOR UPDATE: two messages from one member arriving
-    together serialise here, so they join one feedback item instead of racing to open two.
+    SELECT ... FOR UPDATE, else insert-if-absent (the new row is locked until commit): two
+    messages from one member arriving together serialise here, so they join one feedback
+    item instead of racing to open two.
     """
     lookup = vault().lookup_hash(e164)
     contact = _locked(lookup)
@@ -34,7 +35,7 @@ def find_or_create(
     region = region_of(e164)
     choice = choose_locale(first_text, region, detected)
     now = clock.now()
-    created = insert_ignoring_conflict(
+    created = insert_entity_ignoring_conflict(
         Contact,
         {
             "phone_hash": lookup,
@@ -48,9 +49,12 @@ def find_or_create(
         },
         key="phone_hash",
     )
+    if created is not None:
+        return created, True
+    # Another message from the same member created it a moment ago: wait for it.
     contact = _locked(lookup)
     assert contact is not None
-    return contact, created is not None
+    return contact, False
 
 
 def _locked(lookup: str) -> Contact | None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from .. import clock
 from ..extensions import db
-from ..loop import after_accepted
+from ..loop import after_accepted, leads_somewhere
 from ..messaging import sender_for, transport
 from ..messaging.pacing import quiet_until, wait_for_send_slot
 from ..messaging.transport import (
@@ -69,7 +69,7 @@ def send_outbound(row_id: int) -> str:
             earlier = transport().find_sent(envelope, row.unconfirmed_since)
             if earlier is not None:
                 accept(row, earlier)
-                log.info("outbound %s had already reached Twilio as %s", row.id, earlier.sid)
+                log.info("outbound %s had already reached Twilio as %s", row_id, earlier.sid)
                 return "already sent"
         accepted = transport().send(envelope)
     except TransientSendError as exc:
@@ -77,7 +77,7 @@ def send_outbound(row_id: int) -> str:
     except PermanentSendError as exc:
         return refused(row, contact, exc)
     accept(row, accepted)
-    log.info("outbound %s accepted as %s", row.id, accepted.sid)
+    log.info("outbound %s accepted as %s", row_id, accepted.sid)
     return "sent"
 
 
@@ -109,7 +109,10 @@ def hold_for_pacing(row: OutboundMessage, envelope: Envelope) -> str | None:
 
 
 def accept(row: OutboundMessage, accepted: Accepted) -> None:
-    if mark_accepted(row, accepted.sid, accepted.status):
+    # Read before the commit expires the row: most messages lead nowhere, and asking the
+    # row afterwards would cost a query.
+    follows = leads_somewhere(row.kind)
+    if mark_accepted(row, accepted.sid, accepted.status) and follows:
         enqueue_send(after_accepted(row), bulk=True)
 
 
