@@ -277,7 +277,7 @@ def main() -> None:
     parser.add_argument(
         "--max-seconds",
         type=float,
-        default=210,
+        default=300,
         help="stop measuring after this long (10,000 at 50/s needs 200 s), report progress",
     )
     parser.add_argument("--probe-rate", type=float, default=1, help="inbound msgs/s meanwhile")

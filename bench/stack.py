@@ -60,6 +60,9 @@ ENCRYPTION_KEY = Fernet.generate_key().decode()
 # The apps gunicorn can serve, as (--pythonpath, module:variable).
 APPS = {
     "feedback": (str(ROOT), "wsgi:app"),
+    # The same app with its RQ workers stopped: what the web tier alone can take (intake
+    # jobs wait in Redis meanwhile), as on a deployment where workers run elsewhere.
+    "feedback-web": (str(ROOT), "wsgi:app"),
     "bare": (str(BENCH), "bare_app:app"),
     "naive": (str(BENCH), "naive_app:app"),
 }
