@@ -53,6 +53,7 @@ def run_size(
             started = time.monotonic()
             stack.wait_until(lambda: stack.open_outbox_rows() == 0, BACKLOG_TIMEOUT)
             cleared_in = time.monotonic() - started
+            left = stack.open_outbox_rows()
         load.warm_up(bench.web.port, size)
         acked = time_to_ack.measure(bench, ack_rate, ack_seconds, drain_timeout)
     return {
@@ -62,7 +63,7 @@ def run_size(
             "messages": backlog,
             "cleared_s": round(cleared_in, 1),
             "processed_per_s": round(backlog / cleared_in, 1) if cleared_in > 0 else None,
-            "left": stack.open_outbox_rows(),
+            "left": left,
         },
         "time_to_ack": acked,
     }

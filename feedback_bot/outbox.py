@@ -37,38 +37,14 @@ def address_for(e164: str, channel: str) -> str:
     return WHATSAPP_PREFIX + e164 if channel == "whatsapp" else e164
 
 
-def owe_message(
-    *,
-    key: str,
-    kind: str,
-    contact: Contact,
-    channel: str,
-    locale: str | None = None,
-    item: FeedbackItem | None = None,
-    to_e164: str | None = None,
-    status: str = OutboundStatus.PENDING,
-    decision_id: int | None = None,
-    fallback_of_id: int | None = None,
-    **values: Any,
-) -> int | None:
+def owe_message(*, key: str, kind: str, contact: Contact, channel: str, **rest: Any) -> int | None:
     """Add a row to the outbox, unless one with ``key`` exists. Returns the new row's id.
 
     The body is rendered now, in the member's language, so the row says exactly what will
-    be sent. The caller commits, then enqueues (``enqueue_send``).
+    be sent. The caller commits, then enqueues (``enqueue_send``). ``rest``: the other
+    arguments of ``outbox_row``, and the template's values.
     """
-    row = outbox_row(
-        key=key,
-        kind=kind,
-        contact=contact,
-        channel=channel,
-        locale=locale,
-        item=item,
-        to_e164=to_e164,
-        status=status,
-        decision_id=decision_id,
-        fallback_of_id=fallback_of_id,
-        **values,
-    )
+    row = outbox_row(key=key, kind=kind, contact=contact, channel=channel, **rest)
     if row is None:
         return None
     return insert_ignoring_conflict(OutboundMessage, row, key="idempotency_key")

@@ -114,6 +114,14 @@ def test_every_member_acknowledged_once_through_kills_restarts_and_outages(tmp_p
 # --------------------------------------------------------------------------- found by the suite
 
 
+def orphan(job_id: str) -> None:
+    """What RQ's dequeue does for a worker on two queues, then the SIGKILL: nothing more."""
+    connection = redis_connection()
+    assert connection.lpop(queue().key) == job_id.encode()
+    status = connection.hget(queue().job_class.redis_job_namespace_prefix + job_id, "status")
+    assert status == b"queued"
+
+
 def test_intake_job_orphaned_between_dequeue_and_start_is_run_by_the_sweeper(
     app, client, fake_twilio
 ):
@@ -123,16 +131,9 @@ def test_intake_job_orphaned_between_dequeue_and_start_is_run_by_the_sweeper(
     assert signed_post(client, "/webhooks/twilio/messages", params).status_code == 200
     with app.app_context():
         [inbound_id] = db.session.scalars(select(InboundMessage.id)).all()
-        connection = redis_connection()
-        job_id = intake_job_id(inbound_id)
-        # What RQ's dequeue does for a worker on two queues, then the SIGKILL: nothing more.
-        assert connection.lpop(queue().key) == job_id.encode()
-        assert connection.hget(queue().job_class.redis_job_namespace_prefix + job_id, "status") == (
-            b"queued"
-        )
-
+        orphan(intake_job_id(inbound_id))
         assert sweep()["intake_enqueued"] == 1
-        assert connection.lpos(queue().key, job_id) is not None
+        assert redis_connection().lpos(queue().key, intake_job_id(inbound_id)) is not None
     drain(app)
     assert [m["to"] for m in fake_twilio.messages] == ["+447911200011"]
 
@@ -146,16 +147,9 @@ def test_send_job_orphaned_between_dequeue_and_start_is_sent_by_the_sweeper(app,
         after_intake(accept(payload))
     [row] = outbound(app)
     with app.app_context():
-        connection = redis_connection()
-        job_id = send_job_id(row.id, 0)
-        # What RQ's dequeue does for a worker on two queues, then the SIGKILL: nothing more.
-        assert connection.lpop(queue().key) == job_id.encode()
-        assert connection.hget(queue().job_class.redis_job_namespace_prefix + job_id, "status") == (
-            b"queued"
-        )
-
+        orphan(send_job_id(row.id, 0))
         assert sweep()["enqueued"] == 1
-        assert connection.lpos(queue().key, job_id) is not None
+        assert redis_connection().lpos(queue().key, send_job_id(row.id, 0)) is not None
     drain(app)
     assert [m["to"] for m in fake_twilio.messages] == ["+447911200011"]
 
