@@ -94,6 +94,8 @@ def enqueue_send(row_ids: Iterable[int], bulk: bool = False) -> int:
     from .send import send_outbound
 
     row_ids = list(row_ids)
+    if not row_ids:
+        return 0
     target = bulk_queue() if bulk else queue()
     if len(row_ids) == 1:
         return int(_enqueue(target, row_ids[0], 0, None))
