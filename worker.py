@@ -7,17 +7,18 @@ schedule so that nothing a lost queue forgot stays unsent.
 from __future__ import annotations
 
 import logging
-import os
 
 from feedback_bot import create_app
 from feedback_bot.jobs.worker import run_until_stopped
+from feedback_bot.messaging.language import warm_up_in_background
 
 
 def main() -> None:
-    # The intake job detects the language of every message: load the models before the
-    # first job rather than in it.
-    os.environ.setdefault("PRELOAD_LANGUAGE_MODELS", "1")
     app = create_app()
+    # The intake job detects the language of every message; sending needs no models. Load
+    # them beside the worker, so that a restarted worker sends at once and only intake
+    # waits for the load to finish.
+    warm_up_in_background(tuple(app.config["SHIPPED_LOCALES"]))
     logging.getLogger(__name__).info("worker starting")
     run_until_stopped(app)
 

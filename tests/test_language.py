@@ -143,3 +143,18 @@ def test_whatsapp_and_sms_share_the_members_language(app, client, fake_twilio):
     [whatsapp_item] = [i for i in rows(app, FeedbackItem) if i.channel == "whatsapp"]
     [to_whatsapp] = fake_twilio.messages_to("whatsapp:" + UK_MEMBER)
     assert to_whatsapp["body"] == expected_ack(app, "es", whatsapp_item)
+
+
+def test_models_loading_in_the_background_are_built_once(app):
+    """worker.py loads the models in a thread while the first job may already detect."""
+    from feedback_bot.messaging import language
+
+    locales = ("en", "pl", "es")  # a set of its own, so the cache starts empty for it
+    before = language._build_detector.cache_info().misses
+    thread = language.warm_up_in_background(locales)
+    with app.app_context():
+        detector = language._detector(locales)  # the job's first detection, meanwhile
+    thread.join(60)
+    assert not thread.is_alive()
+    assert language._build_detector.cache_info().misses == before + 1
+    assert language._detector(locales) is detector

@@ -8,6 +8,7 @@ A member can always choose with the LANGUAGE keyword.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -35,8 +36,17 @@ class LocaleChoice:
 LOOK_ALIKES = ("fr", "pt", "it", "de", "nl", "ca", "ru", "be", "bg", "fa", "hi", "pa", "tr", "cs")
 
 
-@cache
+# Building the detector takes seconds; two threads asking at once must not both build it.
+_building = threading.Lock()
+
+
 def _detector(locales: tuple[str, ...]) -> LanguageDetector:
+    with _building:
+        return _build_detector(locales)
+
+
+@cache
+def _build_detector(locales: tuple[str, ...]) -> LanguageDetector:
     codes = dict.fromkeys(code.split("_")[0] for code in (*locales, *LOOK_ALIKES))
     # A language lingua does not know can still be chosen from the menu, just not guessed.
     languages = [
@@ -53,6 +63,16 @@ def _detector(locales: tuple[str, ...]) -> LanguageDetector:
 def warm_up(app_locales: tuple[str, ...]) -> None:
     """Load the models now (about three seconds) rather than in the first webhook."""
     _detector(app_locales)
+
+
+def warm_up_in_background(app_locales: tuple[str, ...]) -> threading.Thread:
+    """Load the models in a thread: a worker can send (which needs no models) at once, and
+    the first message that needs them waits only for what is left of the load."""
+    thread = threading.Thread(
+        target=warm_up, args=(app_locales,), name="language-models", daemon=True
+    )
+    thread.start()
+    return thread
 
 
 def detect(text: str | None) -> str | None:
