@@ -102,7 +102,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--send-rate", type=float, default=50.0, help="SEND_RATE_PER_SECOND")
     parser.add_argument("--no-callbacks", action="store_true", help="no status callbacks")
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--drain-timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--drain-timeout", type=float, help="seconds to wait for the outbox (900; 3600 with --full)"
+    )
     parser.add_argument("--settle", type=float, default=8.0, help="seconds to watch after")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     parser.add_argument("--logs", type=Path, help="process logs (default: a temporary dir)")
@@ -112,6 +114,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.full:
         args.messages = 10_000
+    if args.drain_timeout is None:
+        # Two workers, one of them killed every few seconds, clear the 10,000-member
+        # backlog at a few messages a second; 900 s is not enough for it.
+        args.drain_timeout = 3600.0 if args.full else 900.0
     return args
 
 
