@@ -124,7 +124,9 @@ def retry_later(row: OutboundMessage, exc: TransientSendError) -> str:
         log.error("outbound %s failed after %s attempts: %s", row.id, row.attempts, exc.code)
         return f"failed: {exc.code}"
     enqueue_retry(row.id, row.attempts, when - clock.now(), row.kind)
-    log.info("outbound %s attempt %s: %s; retrying at %s", row.id, row.attempts, exc.code, when)
+    # Time of day only: a full date and time reads as a phone number to the log redaction.
+    at = when.strftime("%H:%M:%S")
+    log.info("outbound %s attempt %s: %s; retrying at %s UTC", row.id, row.attempts, exc.code, at)
     return f"retrying: {exc.code}"
 
 
