@@ -7,8 +7,9 @@ the truth. Enqueueing happens only after the commit that created the row.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
@@ -202,18 +203,10 @@ def ensure_enqueued(rows: Iterable[tuple[int, int, str]]) -> int:
     A pending row never has a running job (running means the row is claimed), so a job
     that is not waiting is stale and is replaced.
     """
-    rows = list(rows)
-    job_ids = [send_job_id(row_id, attempts) for row_id, attempts, _ in rows]
-    enqueued = 0
-    for (row_id, attempts, kind), job_id, waiting in zip(
-        rows, job_ids, waiting_jobs(job_ids), strict=True
-    ):
-        if waiting:
-            continue
-        _forget_job(job_id)
-        if _enqueue(queue_for(kind), row_id, attempts, None):
-            enqueued += 1
-    return enqueued
+    return _replace_lost_jobs(
+        (send_job_id(row_id, attempts), partial(_enqueue, queue_for(kind), row_id, attempts, None))
+        for row_id, attempts, kind in rows
+    )
 
 
 def ensure_intake_enqueued(inbound_ids: Iterable[int]) -> int:
@@ -222,15 +215,22 @@ def ensure_intake_enqueued(inbound_ids: Iterable[int]) -> int:
     A job that is running right now may be enqueued a second time; that one then finds
     the message processed and does nothing.
     """
-    inbound_ids = list(inbound_ids)
-    job_ids = [intake_job_id(inbound_id) for inbound_id in inbound_ids]
+    return _replace_lost_jobs(
+        (intake_job_id(inbound_id), partial(enqueue_intake, inbound_id))
+        for inbound_id in inbound_ids
+    )
+
+
+def _replace_lost_jobs(jobs: Iterable[tuple[str, Callable[[], bool]]]) -> int:
+    """For each (job id, how to enqueue it) whose job is not waiting, drop what is left of
+    the old job and enqueue it afresh. Returns how many were enqueued."""
+    jobs = list(jobs)
+    waiting = waiting_jobs([job_id for job_id, _ in jobs])
     enqueued = 0
-    for inbound_id, job_id, waiting in zip(
-        inbound_ids, job_ids, waiting_jobs(job_ids), strict=True
-    ):
-        if waiting:
+    for (job_id, enqueue), alive in zip(jobs, waiting, strict=True):
+        if alive:
             continue
         _forget_job(job_id)
-        if enqueue_intake(inbound_id):
+        if enqueue():
             enqueued += 1
     return enqueued
