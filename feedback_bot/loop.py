@@ -143,12 +143,14 @@ def notify_decision(decision_id: int, revision: int = 0) -> int:
 
 
 def leads_somewhere(kind: str) -> bool:
-    """Whether a message of ``kind``, once accepted, owes more (see ``after_accepted``)."""
+    """Whether a message of ``kind``, once accepted, owes more (see ``record_told``)."""
     return kind in (MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE)
 
 
-def after_accepted(row: OutboundMessage) -> list[int]:
-    """What a message accepted by Twilio leads to; returns outbox rows to enqueue."""
+def record_told(row: OutboundMessage) -> list[int]:
+    """What "what happened next", accepted by Twilio, leads to: the item is told, and its
+    member owed the rating question. Returns outbox rows to enqueue once the caller, who
+    records the acceptance in the same transaction, has committed."""
     if not leads_somewhere(row.kind) or not row.item_id:
         return []
     item = db.session.get(FeedbackItem, row.item_id)
@@ -168,7 +170,6 @@ def after_accepted(row: OutboundMessage) -> list[int]:
             item=item,
             decision_id=row.decision_id,
         )
-    db.session.commit()
     return [owed] if owed else []
 
 

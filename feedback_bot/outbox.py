@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -133,8 +134,15 @@ FINAL = frozenset(
 )
 
 
-def _fenced_update(row: OutboundMessage, **values: Any) -> bool:
-    """Update a row we claimed, only if it is still ours; commits. False if it was not."""
+def _fenced_update(
+    row: OutboundMessage, *, also: Callable[[], object] | None = None, **values: Any
+) -> bool:
+    """Update a row we claimed, only if it is still ours; commits. False if it was not.
+
+    ``also`` runs in the same transaction when the update took: what follows from the
+    change (an item marked told, a question owed) is committed with it or not at all, so a
+    worker killed between the two can never leave one without the other.
+    """
     values.setdefault("updated_at", clock.now())
     changed = rowcount(
         update(OutboundMessage)
@@ -147,24 +155,30 @@ def _fenced_update(row: OutboundMessage, **values: Any) -> bool:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+    if changed and also is not None:
+        also()
     db.session.commit()
     if not changed:
         log.error("outbound %s was reclaimed while attempt %s ran", row.id, row.attempts)
     return bool(changed)
 
 
-def _finish(row: OutboundMessage, **values: Any) -> bool:
+def _finish(row: OutboundMessage, also: Callable[[], object] | None = None, **values: Any) -> bool:
     """Move a row we claimed out of SENDING; False if it was taken from us meanwhile."""
     if row.kind == MessageKind.FORGET and values.get("status") in FINAL:
         # The confirmation of a FORGET was the erased number's last use: drop it now.
         values["to_ciphertext"] = None
-    return _fenced_update(row, **values)
+    return _fenced_update(row, also=also, **values)
 
 
-def mark_accepted(row: OutboundMessage, sid: str, twilio_status: str) -> bool:
+def mark_accepted(
+    row: OutboundMessage, sid: str, twilio_status: str, also: Callable[[], object] | None = None
+) -> bool:
+    """Record that Twilio has the message; ``also`` runs in the same transaction."""
     status = twilio_status_to_ours(twilio_status) or OutboundStatus.QUEUED
     done = _finish(
         row,
+        also=also,
         status=status,
         twilio_sid=sid,
         accepted_at=clock.now(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from feedback_bot import clock, loop
@@ -216,3 +217,59 @@ def test_the_fan_out_queues_behind_replies(app, client):
         db.session.commit()
         assert loop.notify_decision(decision_id) == 1
         assert (queue().count, bulk_queue().count) == (0, 1)
+
+
+def test_a_worker_dying_as_twilio_accepts_never_leaves_the_item_untold(
+    app, client, fake_twilio, monkeypatch
+):
+    """Twilio has "what happened next", but the worker dies before recording it: the row
+    stays "sending" with its item "linked" (never "accepted" with the item forgotten), and
+    the retry finds the message at Twilio, then tells the item and asks the question."""
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    fake_twilio.reset()
+    decision_id = make_decision(app)
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        decision.published_at = clock.now()
+        db.session.commit()
+        loop.notify_decision(decision_id)
+        row_id = db.session.scalars(select(OutboundMessage.id).filter_by(kind="what_next")).one()
+
+    def worker_dies(**_: object) -> None:
+        raise SystemExit("SIGKILL")
+
+    from feedback_bot.jobs.send import send_outbound
+
+    with app.app_context(), monkeypatch.context() as patch:
+        patch.setattr(loop, "owe_message", worker_dies)
+        with pytest.raises(SystemExit):
+            send_outbound(row_id)
+        db.session.rollback()
+    assert len(fake_twilio.messages) == 1
+    with app.app_context():
+        row = db.session.get(OutboundMessage, row_id)
+        item = db.session.scalars(select(FeedbackItem)).one()
+        assert (row.status, row.twilio_sid, item.status) == (
+            OutboundStatus.SENDING,
+            None,
+            ItemStatus.LINKED,
+        )
+
+    clock.freeze(DAYTIME + timedelta(seconds=app.config["SENDING_STUCK_SECONDS"] + 1))
+    with app.app_context():
+        sweep()
+    drain(app)
+
+    assert [m["body"] for m in fake_twilio.messages] == [
+        render_in(app, "what_next", ref=item.ref, summary=SUMMARY),
+        render_in(app, "rating_question"),
+    ]
+    with app.app_context():
+        row = db.session.get(OutboundMessage, row_id)
+        item = db.session.scalars(select(FeedbackItem)).one()
+        assert row.status == OutboundStatus.QUEUED
+        assert row.twilio_sid == fake_twilio.messages[0]["sid"]
+        assert item.status == ItemStatus.TOLD

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from .. import clock
 from ..extensions import db
-from ..loop import after_accepted, leads_somewhere
+from ..loop import leads_somewhere, record_told
 from ..messaging import sender_for, transport
 from ..messaging.pacing import quiet_until, wait_for_send_slot
 from ..messaging.transport import (
@@ -109,11 +109,15 @@ def hold_for_pacing(row: OutboundMessage, envelope: Envelope) -> str | None:
 
 
 def accept(row: OutboundMessage, accepted: Accepted) -> None:
-    # Read before the commit expires the row: most messages lead nowhere, and asking the
-    # row afterwards would cost a query.
-    follows = leads_somewhere(row.kind)
-    if mark_accepted(row, accepted.sid, accepted.status) and follows:
-        enqueue_send(after_accepted(row), bulk=True)
+    if not leads_somewhere(row.kind):
+        mark_accepted(row, accepted.sid, accepted.status)
+        return
+    # "What happened next" marks its item told and owes the rating question in the same
+    # commit as the row's "accepted": a worker killed in between would leave the item
+    # "linked" for good and the question never asked.
+    owed: list[int] = []
+    if mark_accepted(row, accepted.sid, accepted.status, also=lambda: owed.extend(record_told(row))):
+        enqueue_send(owed, bulk=True)
 
 
 def retry_later(row: OutboundMessage, exc: TransientSendError) -> str:
