@@ -116,7 +116,11 @@ def accept(row: OutboundMessage, accepted: Accepted) -> None:
     # commit as the row's "accepted": a worker killed in between would leave the item
     # "linked" for good and the question never asked.
     owed: list[int] = []
-    if mark_accepted(row, accepted.sid, accepted.status, also=lambda: owed.extend(record_told(row))):
+
+    def told() -> None:
+        owed.extend(record_told(row))
+
+    if mark_accepted(row, accepted.sid, accepted.status, also=told):
         enqueue_send(owed, bulk=True)
 
 
