@@ -1,5 +1,7 @@
 """Webhook ingest: signed inbound webhooks at increasing load, against the production stack,
-a bare Flask app (the floor) and the naive tutorial design (Twilio called in the webhook).
+a bare Flask app (the floor), the least a webhook can do that commits each message before
+answering ("durable", bench/durable_app.py: the ceiling for any design that keeps the
+promise) and the naive tutorial design (Twilio called in the webhook).
 
 feedback-bot is measured twice: with its RQ workers processing every message on the same
 cores ("feedback"), and with them stopped ("feedback-web": the web tier alone, as when the
@@ -25,7 +27,7 @@ from typing import Any
 import load
 import stack
 
-APPS = ("feedback", "feedback-web", "bare", "naive")
+APPS = ("feedback", "feedback-web", "bare", "durable", "naive")
 
 
 def saturated(summary: dict[str, Any]) -> bool:
@@ -123,6 +125,7 @@ def run(
     capacities = {app: results[app]["capacity"]["throughput"] for app in results}
     ratio = ratio_to_bare(capacities, "feedback")
     web_ratio = ratio_to_bare(capacities, "feedback-web")
+    durable_ratio = ratio_to_bare(capacities, "durable")
     return {
         "settings": {
             "web_workers": web_workers,
@@ -139,6 +142,7 @@ def run(
         "capacity_req_per_s": capacities,
         "ratio_feedback_to_bare": ratio,
         "ratio_web_tier_to_bare": web_ratio,
+        "ratio_durable_to_bare": durable_ratio,
         "ratio_target": 0.5,
     }
 
@@ -191,6 +195,7 @@ def print_report(data: dict[str, Any]) -> None:
     for name, ratio in (
         ("feedback-bot, workers on the same cores", data["ratio_feedback_to_bare"]),
         ("feedback-bot's web tier alone", data.get("ratio_web_tier_to_bare")),
+        ("durable floor (signature + one committed INSERT)", data.get("ratio_durable_to_bare")),
     ):
         if ratio is not None:
             verdict = "meets" if ratio >= target else "MISSES"

@@ -65,6 +65,8 @@ APPS = {
     "feedback-web": (str(ROOT), "wsgi:app"),
     "bare": (str(BENCH), "bare_app:app"),
     "naive": (str(BENCH), "naive_app:app"),
+    # The ceiling for a webhook that commits each message before answering.
+    "durable": (str(BENCH), "durable_app:app"),
 }
 
 _running: list[Process] = []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import g
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import ReturningInsert
 
 from .extensions import db
 
@@ -21,8 +23,8 @@ def database_known_unavailable() -> bool:
     return bool(g) and bool(g.get("database_unavailable"))
 
 
-def _insert(model: Any) -> postgresql.Insert | sqlite.Insert:
-    dialect = db.session.get_bind().dialect.name
+def _insert(model: Any, dialect: str | None = None) -> postgresql.Insert | sqlite.Insert:
+    dialect = dialect or db.session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(model)
     if dialect == "sqlite":
@@ -60,3 +62,23 @@ def insert_many_ignoring_conflict(model: Any, rows: list[dict[str, Any]], key: s
         _insert(model).values(rows).on_conflict_do_nothing(index_elements=[key]).returning(model.id)
     )
     return list(db.session.execute(statement).scalars())
+
+
+@functools.cache
+def _insert_returning_id(model: Any, key: str, dialect: str) -> ReturningInsert[Any]:
+    # Built once: the webhook runs this for every message, and building the statement
+    # costs more than sending it.
+    statement = _insert(model, dialect).on_conflict_do_nothing(index_elements=[key])
+    return statement.returning(model.id)
+
+
+def insert_committed_ignoring_conflict(model: Any, values: dict[str, Any], key: str) -> int | None:
+    """``insert_ignoring_conflict``, committed by itself, outside the session.
+
+    One autocommitted statement is one round trip to the database; the session's
+    transaction would add a BEGIN and a COMMIT. For the one write that the webhook makes.
+    """
+    engine = db.engine
+    statement = _insert_returning_id(model, key, engine.dialect.name)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(statement, values).scalar_one_or_none()

@@ -24,7 +24,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from . import clock, members
-from .dbutil import insert_ignoring_conflict
+from .dbutil import insert_committed_ignoring_conflict, insert_ignoring_conflict
 from .extensions import db
 from .loop import rating_item, record_rating
 from .messaging import keywords, our_numbers
@@ -57,14 +57,10 @@ class IntakeResult:
 
 
 def store(payload: InboundPayload) -> int | None:
-    """Store ``payload`` for the intake job and commit. None if it was stored before."""
-    try:
-        inbound_id = _receive(payload)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    return inbound_id
+    """Store ``payload`` for the intake job, committed. None if it was stored before."""
+    return insert_committed_ignoring_conflict(
+        InboundMessage, _received_row(payload, keep_payload=True), key="message_sid"
+    )
 
 
 def process_stored(inbound_id: int) -> IntakeResult:
@@ -87,7 +83,7 @@ def accept(payload: InboundPayload, inline_acknowledged: bool = False) -> Intake
     response (the database was down then), so no further acknowledgement is owed.
     """
     try:
-        inbound_id = _receive(payload, keep_payload=False)
+        inbound_id = _receive(payload)
         if inbound_id is None:
             # Twilio delivered this message before; everything it needed is already owed.
             result = IntakeResult(duplicate=True)
@@ -121,24 +117,29 @@ def unprocessed(limit: int, older_than: timedelta) -> list[int]:
     )
 
 
-def _receive(payload: InboundPayload, keep_payload: bool = True) -> int | None:
-    """INSERT the message as received; None if its MessageSid is stored already."""
+def _receive(payload: InboundPayload) -> int | None:
+    """INSERT the message as received, in the session's transaction; None if its
+    MessageSid is stored already."""
     return insert_ignoring_conflict(
-        InboundMessage,
-        {
-            "message_sid": payload.message_sid,
-            "channel": payload.channel,
-            "to_address": payload.to,
-            "body": payload.body,
-            "num_media": len(payload.media),
-            "disposition": Disposition.RECEIVED,
-            "received_at": clock.now(),
-            "pending_payload": (
-                vault().encrypt(json.dumps(payload.to_dict())) if keep_payload else None
-            ),
-        },
-        key="message_sid",
+        InboundMessage, _received_row(payload, keep_payload=False), key="message_sid"
     )
+
+
+def _received_row(payload: InboundPayload, keep_payload: bool) -> dict[str, Any]:
+    """The columns of a message just received; with ``keep_payload``, Twilio's parameters
+    kept (encrypted) for the intake job."""
+    return {
+        "message_sid": payload.message_sid,
+        "channel": payload.channel,
+        "to_address": payload.to,
+        "body": payload.body,
+        "num_media": len(payload.media),
+        "disposition": Disposition.RECEIVED,
+        "received_at": clock.now(),
+        "pending_payload": (
+            vault().encrypt(json.dumps(payload.to_dict())) if keep_payload else None
+        ),
+    }
 
 
 def _process(

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,16 +36,14 @@ STORED_KEY = "feedback:stored:{sid}"
 STORED_TTL_SECONDS = 86400
 
 
-def note_stored(message_sid: str) -> None:
-    """Remember outside the database that ``message_sid`` is stored and its reply owed.
+def note_stored(message_sid: str, pipe: Pipeline) -> None:
+    """Remember outside the database that ``message_sid`` is stored and its reply owed, in
+    the round trip ``pipe`` makes to Redis anyway (the intake job's enqueue).
 
     If Twilio delivers it again while the database is down (it missed our answer), the
     webhook then does not acknowledge it inline too: the outbox already owes that.
     """
-    try:
-        redis_connection().set(STORED_KEY.format(sid=message_sid), "1", ex=STORED_TTL_SECONDS)
-    except RedisError:
-        log.debug("could not note inbound %s as stored", message_sid)
+    pipe.set(STORED_KEY.format(sid=message_sid), "1", ex=STORED_TTL_SECONDS)
 
 
 def known_stored(message_sid: str) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue
 
@@ -62,19 +63,28 @@ def intake_job_id(inbound_id: int) -> str:
     return f"intake-{inbound_id}"
 
 
-def enqueue_intake(inbound_id: int) -> bool:
+def enqueue_intake(inbound_id: int, also: Callable[[Pipeline], object] | None = None) -> bool:
     """Have a worker process a message the webhook stored. Never raises: if Redis is down,
-    the message stays "received" in the database and the sweeper enqueues it later."""
+    the message stays "received" in the database and the sweeper enqueues it later.
+
+    ``also`` adds its own commands to the same transaction: the webhook waits for this one
+    round trip to Redis (RQ's own enqueue would take two), so it makes it count.
+    """
     from .intake import process_inbound
 
     try:
-        queue().enqueue(
-            process_inbound,
-            inbound_id,
-            job_id=intake_job_id(inbound_id),
-            result_ttl=0,
-            failure_ttl=86400,
-        )
+        with redis_connection().pipeline() as pipe:
+            queue().enqueue(
+                process_inbound,
+                inbound_id,
+                job_id=intake_job_id(inbound_id),
+                result_ttl=0,
+                failure_ttl=86400,
+                pipeline=pipe,
+            )
+            if also is not None:
+                also(pipe)
+            pipe.execute()
     except RedisError as exc:
         log.warning("could not enqueue inbound %s (%s); the sweeper will", inbound_id, exc)
         return False

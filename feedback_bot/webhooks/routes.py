@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from flask import Response, abort, current_app, request
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -64,8 +65,7 @@ def inbound_message() -> Response:
     if inbound_id is None:
         log.info("inbound %s delivered again; already stored", payload.message_sid)
     else:
-        spool.note_stored(payload.message_sid)
-        enqueue_intake(inbound_id)
+        enqueue_intake(inbound_id, also=partial(spool.note_stored, payload.message_sid))
     return twiml()
 
 
