@@ -113,6 +113,8 @@ def defaults() -> dict[str, Any]:
         "DATABASE_CONNECT_TIMEOUT_SECONDS": 5,
         # A stored message still unprocessed after this long has lost its intake job.
         "INTAKE_STUCK_SECONDS": 5,
+        # A decision's fan-out requested this long ago and not finished has lost its job.
+        "FAN_OUT_STUCK_SECONDS": 60,
         "SWEEP_INTERVAL_SECONDS": 30,
         "SWEEP_BATCH_SIZE": 500,
         "QUEUE_NAME": "feedback",
@@ -169,6 +171,7 @@ def from_environment(environ: Mapping[str, str], instance_path: Path) -> dict[st
     config["SWEEP_INTERVAL_SECONDS"] = env_int(environ.get("SWEEP_INTERVAL_SECONDS"), 30, 1)
     config["SENDING_STUCK_SECONDS"] = env_int(environ.get("SENDING_STUCK_SECONDS"), 60, 1)
     config["INTAKE_STUCK_SECONDS"] = env_int(environ.get("INTAKE_STUCK_SECONDS"), 5, 0)
+    config["FAN_OUT_STUCK_SECONDS"] = env_int(environ.get("FAN_OUT_STUCK_SECONDS"), 60, 0)
     config["DATABASE_CONNECT_TIMEOUT_SECONDS"] = env_int(
         environ.get("DATABASE_CONNECT_TIMEOUT_SECONDS"), 5, 1
     )

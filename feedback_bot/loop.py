@@ -13,8 +13,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from flask import current_app
-from redis.exceptions import RedisError
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from . import clock
 from .extensions import db
@@ -40,16 +39,19 @@ def link(decision: Decision, items: list[FeedbackItem]) -> None:
         item.decision_id = decision.id
         if item.status in (ItemStatus.NEW, ItemStatus.TRIAGED, ItemStatus.REOPENED):
             item.status = ItemStatus.LINKED
+    if decision.published:
+        owe_fan_out(decision)
     db.session.commit()
     if decision.published:
-        schedule_fan_out(decision.id, decision.revision)
+        schedule_fan_out(decision)
 
 
 def publish(decision: Decision) -> None:
     if decision.published_at is None:
         decision.published_at = clock.now()
+    owe_fan_out(decision)
     db.session.commit()
-    schedule_fan_out(decision.id, decision.revision)
+    schedule_fan_out(decision)
 
 
 def update_outcome(decision: Decision, notify_told: bool, summary_changed: bool = False) -> None:
@@ -62,9 +64,10 @@ def update_outcome(decision: Decision, notify_told: bool, summary_changed: bool 
         mark_translations_outdated(decision)
     if notify_told and decision.published:
         decision.revision += 1
+        owe_fan_out(decision)
     db.session.commit()
     if notify_told and decision.published:
-        schedule_fan_out(decision.id, decision.revision)
+        schedule_fan_out(decision)
 
 
 def mark_translations_outdated(decision: Decision) -> None:
@@ -78,14 +81,39 @@ def close_no_action(item: FeedbackItem, reason: str) -> None:
     db.session.commit()
 
 
-def schedule_fan_out(decision_id: int, revision: int) -> None:
-    from .jobs import bulk_queue
+def owe_fan_out(decision: Decision) -> None:
+    """Count, in the caller's transaction, that the members of ``decision`` may be owed a
+    message; the caller commits, then calls ``schedule_fan_out``."""
+    if decision.id is None:  # not inserted yet
+        decision.fan_out_requests = 1
+    else:
+        # In SQL, so that two staff saving at once both count.
+        decision.fan_out_requests = Decision.fan_out_requests + 1
+    decision.fan_out_requested_at = clock.now()
 
-    try:
-        bulk_queue().enqueue(notify_decision, decision_id, revision, result_ttl=0)
-    except RedisError:
-        # The sweeper re-runs the fan-out for published decisions with members left.
-        log.warning("could not enqueue the fan-out of decision %s; the sweeper will", decision_id)
+
+def schedule_fan_out(decision: Decision) -> None:
+    """Enqueue the fan-out that ``owe_fan_out`` recorded (committed already). Never raises:
+    if Redis is down, the sweeper enqueues it later."""
+    from .jobs import enqueue_fan_out
+
+    enqueue_fan_out(decision.id, decision.revision, decision.fan_out_requests)
+
+
+def unfinished_fan_outs(limit: int, older_than: timedelta) -> list[tuple[int, int, int]]:
+    """(decision id, revision, requests) of published decisions with a fan-out requested
+    ``older_than`` ago that no run has finished since, for the sweeper."""
+    rows = db.session.execute(
+        select(Decision.id, Decision.revision, Decision.fan_out_requests)
+        .where(
+            Decision.published_at.is_not(None),
+            Decision.fan_out_done < Decision.fan_out_requests,
+            Decision.fan_out_requested_at <= clock.now() - older_than,
+        )
+        .order_by(Decision.id)
+        .limit(limit)
+    ).all()
+    return [(decision_id, revision, requests) for decision_id, revision, requests in rows]
 
 
 def notify_decision(decision_id: int, revision: int = 0) -> int:
@@ -94,11 +122,26 @@ def notify_decision(decision_id: int, revision: int = 0) -> int:
     Members whose language has no translated summary yet are skipped: they show as
     "awaiting translation" and are picked up when the translation is saved.
     """
+    decision = db.session.get(Decision, decision_id)
+    if decision is None:
+        return 0
+    # Every request counted before this run started is served by it.
+    requests = decision.fan_out_requests
+    owed = _owe_what_next(decision, revision) if decision.published else 0
+    db.session.execute(
+        update(Decision)
+        .where(Decision.id == decision_id, Decision.fan_out_done < requests)
+        .values(fan_out_done=requests)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return owed
+
+
+def _owe_what_next(decision: Decision, revision: int) -> int:
     from .jobs import enqueue_send
 
-    decision = db.session.get(Decision, decision_id)
-    if decision is None or not decision.published:
-        return 0
+    decision_id = decision.id
     staff_locale = current_app.config["STAFF_LOCALE"]
     kind = MessageKind.WHAT_NEXT if revision == 0 else MessageKind.WHAT_NEXT_UPDATE
     owed_total = 0

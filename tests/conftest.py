@@ -96,6 +96,7 @@ def base_config(database_url: str, redis_url: str, fake: FakeTwilio, tmp: Path) 
         # The sweeper takes up a stored message whose intake job is lost at once, not
         # after the production grace period; tests/test_intake_job.py covers that.
         "INTAKE_STUCK_SECONDS": 0,
+        "FAN_OUT_STUCK_SECONDS": 0,
         "SPOOL_DIR": str(tmp / "spool"),
         "MEDIA_DIR": str(tmp / "media"),
         "ORG_NAME": "Riverside Council",

@@ -1,5 +1,5 @@
-"""A decision linked to 2,000 items: everyone told once, at the configured rate, even when
-the worker is killed mid-publish and the decision is published again."""
+"""A decision linked to 2,000 items: everyone told once, at the configured rate, though a
+worker is killed mid fan-out and another mid-send, and nobody publishes again."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from feedback_bot.models import (
 from feedback_bot.testing.seed import seed_linked_items
 
 from .conftest import open_rows
-from .test_guarantee import start_worker, wait_for, worker_environment
+from .test_guarantee import kill_worker, start_worker, wait_for, worker_environment
 
 MEMBERS = 2000
 RATE = 150
@@ -34,6 +34,13 @@ def publish(app, decision_id: int) -> None:
     with app.app_context():
         loop.publish(db.session.get(Decision, decision_id))
         db.session.remove()
+
+
+def outbox_count(app) -> int:
+    with app.app_context():
+        count = db.session.query(OutboundMessage).count()
+        db.session.remove()
+    return count
 
 
 def busiest_second(times: list[datetime]) -> int:
@@ -53,19 +60,28 @@ def test_publish_to_2000_members_once_each_within_the_rate(
     env = worker_environment(database_url, redis_url, fake_twilio)
     env["SEND_RATE_PER_SECOND"] = str(RATE)
     env["QUIET_HOURS_START"] = env["QUIET_HOURS_END"] = "0"  # the workers use the real clock
+    env["FAN_OUT_STUCK_SECONDS"] = "2"
     log_path = tmp_path / "workers.log"
 
     publish(app, decision_id)
+    # First kill: while the fan-out job is still owing its batches of 500. Nobody presses
+    # publish again; the sweeper finds the fan-out unfinished and runs it again.
     worker = start_worker(env, log_path)
     try:
-        wait_for(lambda: len(fake_twilio.messages) >= 300, 60, "the fan-out to get going")
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=10)
+        wait_for(lambda: outbox_count(app) > 0, 60, "the fan-out to owe its first batch")
+        kill_worker(worker)
     finally:
         if worker.poll() is None:
-            worker.kill()
+            kill_worker(worker)
+    # Second kill: mid-send, with messages in flight at Twilio.
+    worker = start_worker(env, log_path)
+    try:
+        wait_for(lambda: len(fake_twilio.messages) >= 300, 60, "the sends to get going")
+        kill_worker(worker)
+    finally:
+        if worker.poll() is None:
+            kill_worker(worker)
 
-    publish(app, decision_id)  # staff press publish again
     workers = [start_worker(env, log_path) for _ in range(2)]
     try:
 

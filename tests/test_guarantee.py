@@ -7,6 +7,7 @@ every queued job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -122,10 +123,24 @@ def worker_environment(database_url: str, redis_url: str, fake_twilio) -> dict[s
 
 
 def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``python worker.py`` in a process group of its own, as in a container: the RQ
+    scheduler it forks goes down with it in ``kill_worker``, instead of living on."""
     with log_path.open("ab") as log_file:  # the child keeps its own descriptor
         return subprocess.Popen(
-            [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log_file, stderr=log_file
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
         )
+
+
+def kill_worker(worker: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the worker and its scheduler child at once (the machine died), and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
 
 
 def wait_for(condition, timeout: float, what: str) -> None:
@@ -158,11 +173,10 @@ def test_worker_killed_mid_send_and_redis_flushed_still_exactly_once(
         # Wait until a send is in flight (accepted by the fake, unanswered), then kill.
         accepted_before = len(fake_twilio.messages)
         wait_for(lambda: len(fake_twilio.messages) > accepted_before, 5, "a send in flight")
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=10)
+        kill_worker(worker)
     finally:
         if worker.poll() is None:
-            worker.kill()
+            kill_worker(worker)
 
     with app.app_context():
         in_flight = db.session.scalars(

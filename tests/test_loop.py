@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from feedback_bot import clock, loop
 from feedback_bot.extensions import db
+from feedback_bot.jobs import redis_connection
 from feedback_bot.jobs.sweep import sweep
 from feedback_bot.messaging.templates import render
 from feedback_bot.models import (
@@ -20,7 +21,7 @@ from feedback_bot.models import (
     OutboundStatus,
 )
 
-from .conftest import drain, outbound, send_sms
+from .conftest import drain, outbound, run_worker, send_sms
 
 UK = "+447911123456"
 POLISH = "+48512345678"
@@ -273,3 +274,31 @@ def test_a_worker_dying_as_twilio_accepts_never_leaves_the_item_untold(
         assert row.status == OutboundStatus.QUEUED
         assert row.twilio_sid == fake_twilio.messages[0]["sid"]
         assert item.status == ItemStatus.TOLD
+
+
+def test_a_fan_out_lost_with_redis_is_run_again_by_the_sweeper(make_app, fake_twilio):
+    app = make_app(FAN_OUT_STUCK_SECONDS=60)
+    client = app.test_client()
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    fake_twilio.reset()
+    decision_id = make_decision(app)
+    link_all_and_publish(app, decision_id)
+    with app.app_context():
+        redis_connection().flushdb()  # the fan-out job is gone before any worker took it
+    run_worker(app)  # its sweep finds the fan-out requested too recently to be lost
+    assert fake_twilio.messages == []
+
+    clock.freeze(DAYTIME + timedelta(seconds=61))
+    with app.app_context():
+        assert sweep()["fan_outs_enqueued"] == 1
+    drain(app)
+    with app.app_context():
+        assert sweep()["fan_outs_enqueued"] == 0  # finished: nothing more to run
+        item = db.session.scalars(select(FeedbackItem)).one()
+        assert item.status == ItemStatus.TOLD
+    assert [m["body"] for m in fake_twilio.messages] == [
+        render_in(app, "what_next", ref=item.ref, summary=SUMMARY),
+        render_in(app, "rating_question"),
+    ]

@@ -13,7 +13,7 @@ import pytest
 from faults.stack import RedisServer, free_port
 
 from .conftest import send_sms
-from .test_guarantee import start_worker, wait_for, worker_environment
+from .test_guarantee import kill_worker, start_worker, wait_for, worker_environment
 
 MEMBERS = ("+447911123001", "+447911123002")
 
@@ -45,6 +45,5 @@ def test_worker_process_survives_a_redis_restart(make_app, fake_twilio, database
         assert worker.wait(timeout=20) == 0, log_path.read_text()[-3000:]
     finally:
         if worker is not None and worker.poll() is None:
-            worker.kill()
-            worker.wait(timeout=10)
+            kill_worker(worker)
         redis.stop()

@@ -74,9 +74,11 @@ def save_decision_summary(
     translation.translated_by_id = user.id if user else None
     db.session.flush()
     audit.record("translation.decision", decision, locale=locale, state=state)
+    if decision.published:
+        loop.owe_fan_out(decision)
     db.session.commit()
     if decision.published:
-        loop.schedule_fan_out(decision.id, decision.revision)
+        loop.schedule_fan_out(decision)
     return translation
 
 

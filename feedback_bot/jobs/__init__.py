@@ -91,6 +91,34 @@ def enqueue_intake(inbound_id: int, also: Callable[[Pipeline], object] | None = 
     return True
 
 
+def fan_out_job_id(decision_id: int, requests: int) -> str:
+    """One job id per decision and request count: the sweeper can tell whether the fan-out
+    owed since the last request still has a job waiting."""
+    return f"fan-out-{decision_id}-{requests}"
+
+
+def enqueue_fan_out(decision_id: int, revision: int, requests: int) -> bool:
+    """Run a decision's fan-out on the bulk queue. Never raises: the decision remembers
+    that a fan-out is owed, and the sweeper enqueues it if this one is lost."""
+    from ..loop import notify_decision
+
+    try:
+        bulk_queue().enqueue(
+            notify_decision,
+            decision_id,
+            revision,
+            job_id=fan_out_job_id(decision_id, requests),
+            result_ttl=0,
+            failure_ttl=86400,
+        )
+    except RedisError as exc:
+        log.warning(
+            "could not enqueue the fan-out of decision %s (%s); the sweeper will", decision_id, exc
+        )
+        return False
+    return True
+
+
 def send_job_id(row_id: int, attempts: int) -> str:
     """One job id per row and attempt: the sweeper can tell whether a row's job is alive."""
     return f"send-{row_id}-{attempts}"
@@ -228,6 +256,19 @@ def ensure_intake_enqueued(inbound_ids: Iterable[int]) -> int:
     return _replace_lost_jobs(
         (intake_job_id(inbound_id), partial(enqueue_intake, inbound_id))
         for inbound_id in inbound_ids
+    )
+
+
+def ensure_fan_outs_enqueued(decisions: Iterable[tuple[int, int, int]]) -> int:
+    """Enqueue the fan-out again for each (decision id, revision, requests) whose job is not
+    waiting any more. One still running may be enqueued a second time; the second run
+    then owes nobody anything new."""
+    return _replace_lost_jobs(
+        (
+            fan_out_job_id(decision_id, requests),
+            partial(enqueue_fan_out, decision_id, revision, requests),
+        )
+        for decision_id, revision, requests in decisions
     )
 
 

@@ -14,11 +14,17 @@ from redis.exceptions import RedisError
 
 from .. import spool
 from ..intake import unprocessed
-from ..loop import owe_interim_updates
+from ..loop import owe_interim_updates, unfinished_fan_outs
 from ..media.fetch import due_media
 from ..outbox import due_rows, release_stuck
 from ..whatsapp.window import revive_waiting
-from . import enqueue_media, ensure_enqueued, ensure_intake_enqueued, redis_connection
+from . import (
+    enqueue_media,
+    ensure_enqueued,
+    ensure_fan_outs_enqueued,
+    ensure_intake_enqueued,
+    redis_connection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,9 @@ def sweep() -> dict[str, int]:
     intake = ensure_intake_enqueued(
         unprocessed(batch, timedelta(seconds=config["INTAKE_STUCK_SECONDS"]))
     )
+    fan_outs = ensure_fan_outs_enqueued(
+        unfinished_fan_outs(batch, timedelta(seconds=config["FAN_OUT_STUCK_SECONDS"]))
+    )
     released = release_stuck(timedelta(seconds=config["SENDING_STUCK_SECONDS"]), batch)
     enqueued = ensure_enqueued(due_rows(batch) + revive_waiting(batch))
     drained = spool.drain(batch)
@@ -40,6 +49,7 @@ def sweep() -> dict[str, int]:
     enqueue_media(media)
     counts = {
         "intake_enqueued": intake,
+        "fan_outs_enqueued": fan_outs,
         "released": len(released),
         "enqueued": enqueued,
         "spool_ingested": drained,

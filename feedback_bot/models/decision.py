@@ -66,6 +66,13 @@ class Decision(db.Model):  # type: ignore[name-defined]
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Bumped when staff send an update to members already told.
     revision: Mapped[int] = mapped_column(Integer, default=0)
+    # The fan-out's own outbox: every change that may owe members a message counts a
+    # request in its commit; a run of the fan-out records the count it started from. The
+    # sweeper runs it again while a request is older than any finished run (the job lost
+    # with Redis, or its worker killed).
+    fan_out_requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fan_out_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fan_out_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
