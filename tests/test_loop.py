@@ -40,6 +40,17 @@ def make_decision(app, translations: dict[str, str] | None = None) -> int:
         return decision.id
 
 
+def owe_what_next_here(app, decision_id: int) -> int:
+    """Link every item and mark the decision published, then run its fan-out in this
+    process (not a worker); returns the messages it owed."""
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        decision.published_at = clock.now()
+        db.session.commit()
+        return loop.notify_decision(decision_id)
+
+
 def link_all_and_publish(app, decision_id: int) -> None:
     with app.app_context():
         decision = db.session.get(Decision, decision_id)
@@ -209,14 +220,10 @@ def test_the_fan_out_queues_behind_replies(app, client):
     send_sms(client, UK, "The lift in our block has been broken for weeks.")
     drain(app)
     decision_id = make_decision(app)
+    assert owe_what_next_here(app, decision_id) == 1
     with app.app_context():
         from feedback_bot.jobs import bulk_queue, queue
 
-        decision = db.session.get(Decision, decision_id)
-        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
-        decision.published_at = clock.now()
-        db.session.commit()
-        assert loop.notify_decision(decision_id) == 1
         assert (queue().count, bulk_queue().count) == (0, 1)
 
 
@@ -230,13 +237,8 @@ def test_a_worker_dying_as_twilio_accepts_never_leaves_the_item_untold(
     send_sms(client, UK, "The lift in our block has been broken for weeks.")
     drain(app)
     fake_twilio.reset()
-    decision_id = make_decision(app)
+    owe_what_next_here(app, make_decision(app))
     with app.app_context():
-        decision = db.session.get(Decision, decision_id)
-        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
-        decision.published_at = clock.now()
-        db.session.commit()
-        loop.notify_decision(decision_id)
         row_id = db.session.scalars(select(OutboundMessage.id).filter_by(kind="what_next")).one()
 
     def worker_dies(**_: object) -> None:
