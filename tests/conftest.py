@@ -25,6 +25,7 @@ from feedback_bot.extensions import db
 from feedback_bot.i18n.cli import compile_catalogues
 from feedback_bot.jobs.worker import FeedbackWorker, job_class_for
 from feedback_bot.messaging import keywords
+from feedback_bot.messaging.transport import TwilioTransport
 from feedback_bot.models import Disposition, InboundMessage, OutboundMessage, OutboundStatus
 from feedback_bot.testing.fake_twilio import FakeTwilio, random_sid, sign_request
 
@@ -144,7 +145,7 @@ def make_app(
         app = create_app(config)
         if not built:
             reset_database(app)
-            Redis.from_url(redis_url).flushdb()
+            flush_redis(redis_url)
         built.append(app)
         return app
 
@@ -152,9 +153,26 @@ def make_app(
     yield factory
     clock.freeze(None)
     for app in built:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        release_connections(app)
+
+
+def flush_redis(redis_url: str) -> None:
+    """Empty the test Redis database, closing the connection it took."""
+    with Redis.from_url(redis_url) as redis:
+        redis.flushdb()
+
+
+def release_connections(app: Flask) -> None:
+    """Close every connection ``app`` holds (database, Redis, the Twilio client's HTTP
+    session) now: left to the garbage collector, a socket closes whenever a later test
+    happens to collect it, and its ResourceWarning fails that test."""
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["feedback_redis"].close()
+    transport = app.extensions["feedback_transport"]
+    if isinstance(transport, TwilioTransport) and transport.client.http_client.session:
+        transport.client.http_client.session.close()
 
 
 @pytest.fixture

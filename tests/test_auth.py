@@ -173,8 +173,8 @@ def test_login_attempts_are_rate_limited_per_address(make_app, redis_url):
     )
     assert response.status_code == 302
     # The counts live in the app's Redis, shared by every web process.
-    keys = Redis.from_url(redis_url).keys("*feedback-bot*")
-    assert keys
+    with Redis.from_url(redis_url) as redis:
+        assert redis.keys("*feedback-bot*")
 
 
 def test_rate_limit_is_off_when_disabled(make_app):

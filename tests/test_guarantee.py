@@ -18,7 +18,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from redis import Redis
 from sqlalchemy import select
 
 from feedback_bot.extensions import db
@@ -34,6 +33,7 @@ from .conftest import (
     SMS_NUMBER,
     WHATSAPP_NUMBER,
     drain,
+    flush_redis,
     open_rows,
     signed_post,
     twilio_params,
@@ -184,7 +184,7 @@ def test_worker_killed_mid_send_and_redis_flushed_still_exactly_once(
         ).all()
         db.session.remove()
     assert len(in_flight) == 1, "the kill should leave one row mid-send"
-    Redis.from_url(redis_url).flushdb()  # every queued job is gone
+    flush_redis(redis_url)  # every queued job is gone
     fake_twilio.delay_seconds = 0.0
 
     worker = start_worker(env, log_path)

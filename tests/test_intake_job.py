@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from redis import Redis
 from sqlalchemy import select
 
 from feedback_bot import clock
@@ -18,7 +17,7 @@ from feedback_bot.jobs.intake import process_inbound
 from feedback_bot.jobs.sweep import sweep
 from feedback_bot.models import Contact, FeedbackItem, InboundMessage, OutboundMessage
 
-from .conftest import drain, outbound, send_sms
+from .conftest import drain, flush_redis, outbound, send_sms
 
 MEMBER = "+447911123456"
 TEXT = "The lift in Block C has been broken for two weeks."
@@ -107,7 +106,7 @@ def test_payload_is_cleared_once_processed_and_never_holds_the_plain_number(
     send_sms(client, MEMBER, TEXT, process=False)
     pending = stored(app).pending_payload
     assert pending and MEMBER not in pending
-    Redis.from_url(redis_url).flushdb()  # the job is gone; the database still has it all
+    flush_redis(redis_url)  # the job is gone; the database still has it all
     drain(app)
     assert stored(app).pending_payload is None
     assert [m["to"] for m in fake_twilio.messages] == [MEMBER]

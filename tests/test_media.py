@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from redis import Redis
 from sqlalchemy import select
 
 from feedback_bot.extensions import db
@@ -13,7 +12,7 @@ from feedback_bot.media.storage import media_root
 from feedback_bot.messaging.templates import render
 from feedback_bot.models import FeedbackItem, InboundMedia, InboundMessage, User
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, drain, send_sms
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, drain, flush_redis, send_sms
 
 MEMBER = "whatsapp:+447911123456"
 VOICE = b"OggS\x00\x02" + bytes(range(256)) * 40
@@ -100,7 +99,7 @@ def test_sweeper_fetches_media_whose_job_was_lost(app, client, fake_twilio, redi
     with app.app_context():
         [message] = db.session.scalars(select(InboundMessage)).all()
         process_inbound(message.id)  # the intake job, which enqueues the fetch ...
-    Redis.from_url(redis_url).flushdb()  # ... and Redis loses it
+    flush_redis(redis_url)  # ... and Redis loses it
     with app.app_context():
         assert sweep()["media_enqueued"] == 1
     drain(app)
