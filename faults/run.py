@@ -257,8 +257,8 @@ def open_rows() -> int:
 
 
 def spooled(redis: stack.RedisServer, spool_dir: Path) -> int:
-    client = redis.client()
-    in_redis = sum(int(client.llen(key)) for key in SPOOL_KEYS)
+    with redis.client() as client:
+        in_redis = sum(int(client.llen(key)) for key in SPOOL_KEYS)
     on_disk = len(list(spool_dir.glob("*.spool"))) if spool_dir.is_dir() else 0
     return in_redis + on_disk
 

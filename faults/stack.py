@@ -243,8 +243,8 @@ class RedisServer:
         )
         deadline = time.monotonic() + 15
         while True:
-            with contextlib.suppress(RedisError):
-                if Redis.from_url(self.url, socket_timeout=1).ping():
+            with contextlib.suppress(RedisError), self.client() as probe:
+                if probe.ping():
                     return self
             if not self.process.alive() or time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not start:\n" + self.process.tail())
@@ -259,6 +259,7 @@ class RedisServer:
         self.start()
 
     def client(self) -> Redis:
+        """A client of this server; use it in a ``with`` block, which closes it."""
         return Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=1)
 
     def stop(self) -> None:
