@@ -3,7 +3,9 @@
 Service functions used by the panel. Each commits its own change and only then enqueues,
 so a job can never look for a row that is not there yet. The fan-out itself is a job
 (``notify_decision``) whose every message has its own idempotency key: publishing twice,
-or a worker killed mid-publish, never sends anybody two copies.
+or a worker killed mid-publish, never sends anybody two copies. The decision counts the
+fan-outs it owes (``owe_fan_out``) in the same commit as the change that owes them, so a
+job lost with Redis or a killed worker is run again by the sweeper, not forgotten.
 """
 
 from __future__ import annotations
