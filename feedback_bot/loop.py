@@ -145,7 +145,6 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
 
     decision_id = decision.id
     staff_locale = current_app.config["STAFF_LOCALE"]
-    kind = MessageKind.WHAT_NEXT if revision == 0 else MessageKind.WHAT_NEXT_UPDATE
     owed_total = 0
     last_id = 0
     while True:
@@ -158,16 +157,24 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
         ).all()
         if not batch:
             break
+        last_id = batch[-1][0].id
+        earlier = _revisions_owed(decision_id, [item.id for item, _ in batch])
         rows = []
         for item, contact in batch:
-            last_id = item.id
             if contact.forgotten or contact.opted_out:
                 continue
+            revisions = earlier.get(item.id, ())
+            if any(owed >= revision for owed in revisions):
+                continue  # owed this revision already, or a newer one (a stale job)
             summary = decision.summary_in(contact.locale, staff_locale)
             if summary is None:
                 continue
+            # "An update" only for members owed an earlier version; anyone else hears of
+            # the decision for the first time, whenever that is (linked after an update,
+            # a translation that came later, a fan-out lost and run again).
+            kind = MessageKind.WHAT_NEXT_UPDATE if revisions else MessageKind.WHAT_NEXT
             row = outbox_row(
-                key=f"{kind}:decision:{decision_id}:r{revision}:item:{item.id}",
+                key=what_next_key(kind, decision_id, revision, item.id),
                 kind=kind,
                 contact=contact,
                 channel=item.channel,
@@ -185,6 +192,31 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
         owed_total += len(owed)
     log.info("decision %s r%s: %s messages owed", decision_id, revision, owed_total)
     return owed_total
+
+
+def what_next_key(kind: str, decision_id: int, revision: int, item_id: int) -> str:
+    """The idempotency key of ``kind`` ("what happened next" or its update) for one item
+    and revision of a decision; ``_revisions_owed`` reads the revision back from it."""
+    return f"{kind}:decision:{decision_id}:r{revision}:item:{item_id}"
+
+
+def _revisions_owed(decision_id: int, item_ids: list[int]) -> dict[int, list[int]]:
+    """For each item, the revisions of ``decision_id`` it has been owed "what happened next"
+    for, by a message that has not failed or been cancelled."""
+    keys = db.session.execute(
+        select(OutboundMessage.item_id, OutboundMessage.idempotency_key).where(
+            OutboundMessage.decision_id == decision_id,
+            OutboundMessage.item_id.in_(item_ids),
+            OutboundMessage.kind.in_((MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE)),
+            OutboundMessage.status.not_in((OutboundStatus.FAILED, OutboundStatus.CANCELLED)),
+        )
+    ).all()
+    owed: dict[int, list[int]] = {}
+    for item_id, key in keys:
+        if item_id is not None:
+            revision = key.split(":")[3]  # see what_next_key
+            owed.setdefault(item_id, []).append(int(revision.removeprefix("r")))
+    return owed
 
 
 def leads_somewhere(kind: str) -> bool:

@@ -304,3 +304,109 @@ def test_a_fan_out_lost_with_redis_is_run_again_by_the_sweeper(make_app, fake_tw
         render_in(app, "what_next", ref=item.ref, summary=SUMMARY),
         render_in(app, "rating_question"),
     ]
+
+
+def bodies_to(fake_twilio, number: str) -> list[str]:
+    return [m["body"] for m in fake_twilio.messages_to(number)]
+
+
+def test_a_member_linked_after_an_update_hears_of_the_decision_not_of_an_update(
+    app, client, fake_twilio
+):
+    """ "An update about your feedback" is for members told an earlier version. A member
+    whose item is linked after the update hears of the decision as anyone would the first
+    time, and is asked whether they felt heard."""
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    decision_id = make_decision(app)
+    link_all_and_publish(app, decision_id)
+    drain(app)
+    changed = "We will repair the lift by 1 April."
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        decision.summary = changed
+        loop.update_outcome(decision, notify_told=True, summary_changed=True)
+    drain(app)
+    with app.app_context():
+        first_ref = db.session.scalars(select(FeedbackItem)).one().ref
+        assert bodies_to(fake_twilio, UK)[-1] == render(
+            "what_next_update", "en", ref=first_ref, summary=changed
+        )
+    told_first = len(bodies_to(fake_twilio, UK))
+
+    later = "+447911123457"
+    send_sms(client, later, "The lift is broken again and my mum cannot get upstairs.")
+    drain(app)
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        item = db.session.scalars(
+            select(FeedbackItem).where(FeedbackItem.decision_id.is_(None))
+        ).one()
+        loop.link(decision, [item])
+        ref = item.ref
+    drain(app)
+
+    with app.app_context():
+        assert bodies_to(fake_twilio, later)[1:] == [
+            render("what_next", "en", ref=ref, summary=changed),
+            render("rating_question", "en"),
+        ]
+        kinds = [r.kind for r in outbound(app) if r.item_id == item.id]
+        assert "what_next_update" not in kinds
+    assert len(bodies_to(fake_twilio, UK)) == told_first  # the first member: nothing new
+
+
+def test_a_fan_out_of_an_older_revision_run_late_owes_nothing(app, client, fake_twilio):
+    """A fan-out job that runs after a newer revision's (RQ delayed it, or the sweeper's
+    copy and the original both ran) must not send anybody the current text again, not
+    even a member linked after the newer revision was published."""
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    decision_id = make_decision(app)
+    link_all_and_publish(app, decision_id)
+    drain(app)
+    with app.app_context():
+        loop.update_outcome(db.session.get(Decision, decision_id), notify_told=True)
+    drain(app)
+    send_sms(client, "+447911123457", "The lift is broken again and my mum cannot get upstairs.")
+    drain(app)
+    with app.app_context():
+        item = db.session.scalars(
+            select(FeedbackItem).where(FeedbackItem.decision_id.is_(None))
+        ).one()
+        loop.link(db.session.get(Decision, decision_id), [item])
+    drain(app)
+    sent = len(fake_twilio.messages)
+
+    with app.app_context():
+        assert loop.notify_decision(decision_id, revision=0) == 0
+        assert loop.notify_decision(decision_id, revision=1) == 0  # and its own re-run
+    drain(app)
+    assert len(fake_twilio.messages) == sent
+
+
+def test_a_member_whose_first_message_failed_hears_of_the_decision_at_the_next_revision(
+    app, client, fake_twilio
+):
+    """A "what happened next" that Twilio refused never reached the member: at the next
+    revision they get the decision itself, not an update to something they never read."""
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    decision_id = make_decision(app)
+    owe_what_next_here(app, decision_id)
+    with app.app_context():
+        row = db.session.scalars(
+            select(OutboundMessage).where(OutboundMessage.kind == "what_next")
+        ).one()
+        row.status = OutboundStatus.FAILED
+        db.session.commit()
+        loop.update_outcome(db.session.get(Decision, decision_id), notify_told=True)
+    drain(app)
+    with app.app_context():
+        ref = db.session.scalars(select(FeedbackItem)).one().ref
+        kinds = [r.kind for r in outbound(app) if r.decision_id == decision_id]
+    assert sorted(kinds) == ["rating_question", "what_next", "what_next"]
+    assert render_in(app, "what_next", ref=ref, summary=SUMMARY) in bodies_to(fake_twilio, UK)
