@@ -310,24 +310,49 @@ def bodies_to(fake_twilio, number: str) -> list[str]:
     return [m["body"] for m in fake_twilio.messages_to(number)]
 
 
-def test_a_member_linked_after_an_update_hears_of_the_decision_not_of_an_update(
-    app, client, fake_twilio
-):
-    """ "An update about your feedback" is for members told an earlier version. A member
-    whose item is linked after the update hears of the decision as anyone would the first
-    time, and is asked whether they felt heard."""
+LATER = "+447911123457"
+
+
+def told_then_updated(app, client, summary: str = SUMMARY) -> int:
+    """A member told of a decision, then of an update to it (revision 1), with ``summary``
+    as its new text. Returns the decision's id."""
     clock.freeze(DAYTIME)
     send_sms(client, UK, "The lift in our block has been broken for weeks.")
     drain(app)
     decision_id = make_decision(app)
     link_all_and_publish(app, decision_id)
     drain(app)
-    changed = "We will repair the lift by 1 April."
     with app.app_context():
         decision = db.session.get(Decision, decision_id)
-        decision.summary = changed
-        loop.update_outcome(decision, notify_told=True, summary_changed=True)
+        decision.summary = summary
+        loop.update_outcome(decision, notify_told=True, summary_changed=summary != SUMMARY)
     drain(app)
+    return decision_id
+
+
+def link_a_later_member(app, client, decision_id: int) -> tuple[int, str]:
+    """A new member writes in, and their item is linked to the decision. Returns the
+    item's id and reference."""
+    send_sms(client, LATER, "The lift is broken again and my mum cannot get upstairs.")
+    drain(app)
+    with app.app_context():
+        item = db.session.scalars(
+            select(FeedbackItem).where(FeedbackItem.decision_id.is_(None))
+        ).one()
+        found = item.id, item.ref
+        loop.link(db.session.get(Decision, decision_id), [item])
+    drain(app)
+    return found
+
+
+def test_a_member_linked_after_an_update_hears_of_the_decision_not_of_an_update(
+    app, client, fake_twilio
+):
+    """Only members told an earlier version get "An update about your feedback". A member
+    whose item is linked after the update hears of the decision as anyone would the first
+    time, and is asked whether they felt heard."""
+    changed = "We will repair the lift by 1 April."
+    decision_id = told_then_updated(app, client, changed)
     with app.app_context():
         first_ref = db.session.scalars(select(FeedbackItem)).one().ref
         assert bodies_to(fake_twilio, UK)[-1] == render(
@@ -335,24 +360,14 @@ def test_a_member_linked_after_an_update_hears_of_the_decision_not_of_an_update(
         )
     told_first = len(bodies_to(fake_twilio, UK))
 
-    later = "+447911123457"
-    send_sms(client, later, "The lift is broken again and my mum cannot get upstairs.")
-    drain(app)
-    with app.app_context():
-        decision = db.session.get(Decision, decision_id)
-        item = db.session.scalars(
-            select(FeedbackItem).where(FeedbackItem.decision_id.is_(None))
-        ).one()
-        loop.link(decision, [item])
-        ref = item.ref
-    drain(app)
+    item_id, ref = link_a_later_member(app, client, decision_id)
 
     with app.app_context():
-        assert bodies_to(fake_twilio, later)[1:] == [
+        assert bodies_to(fake_twilio, LATER)[1:] == [
             render("what_next", "en", ref=ref, summary=changed),
             render("rating_question", "en"),
         ]
-        kinds = [r.kind for r in outbound(app) if r.item_id == item.id]
+        kinds = [r.kind for r in outbound(app) if r.item_id == item_id]
         assert "what_next_update" not in kinds
     assert len(bodies_to(fake_twilio, UK)) == told_first  # the first member: nothing new
 
@@ -361,23 +376,8 @@ def test_a_fan_out_of_an_older_revision_run_late_owes_nothing(app, client, fake_
     """A fan-out job that runs after a newer revision's (RQ delayed it, or the sweeper's
     copy and the original both ran) must not send anybody the current text again, not
     even a member linked after the newer revision was published."""
-    clock.freeze(DAYTIME)
-    send_sms(client, UK, "The lift in our block has been broken for weeks.")
-    drain(app)
-    decision_id = make_decision(app)
-    link_all_and_publish(app, decision_id)
-    drain(app)
-    with app.app_context():
-        loop.update_outcome(db.session.get(Decision, decision_id), notify_told=True)
-    drain(app)
-    send_sms(client, "+447911123457", "The lift is broken again and my mum cannot get upstairs.")
-    drain(app)
-    with app.app_context():
-        item = db.session.scalars(
-            select(FeedbackItem).where(FeedbackItem.decision_id.is_(None))
-        ).one()
-        loop.link(db.session.get(Decision, decision_id), [item])
-    drain(app)
+    decision_id = told_then_updated(app, client)
+    link_a_later_member(app, client, decision_id)
     sent = len(fake_twilio.messages)
 
     with app.app_context():
