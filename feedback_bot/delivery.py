@@ -1,8 +1,18 @@
-"""Twilio's delivery status callbacks: what each one changes."""
+"""Twilio's delivery status callbacks: what each one changes.
+
+A callback can overtake the send job: Twilio may report on a message before the job has
+committed the SID it got back. The callback is then kept as an event, and the job applies
+it in the transaction that stores the SID (``apply_early_events``). The two transactions
+take a lock on the SID first (on PostgreSQL; SQLite runs one writer at a time anyway), so
+one of them always sees the other's work: without it, a callback whose UPDATE found no row
+but which committed after the job had looked for events would be lost.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+
+from sqlalchemy import func, select
 
 from .extensions import db
 from .jobs import enqueue_send
@@ -10,26 +20,53 @@ from .models import DeliveryEvent, OutboundStatus
 from .outbox import advance_status
 from .whatsapp.window import owe_sms_fallback
 
+# The first key of the advisory locks on SIDs: a namespace of their own.
+SID_LOCKS = 0x5D1D
+
 
 def record_status(sid: str, status: str, error_code: str | None, received_at: datetime) -> None:
     """Keep the callback, move its row forward, owe an SMS fallback if it failed; commit.
 
-    The event is kept even when no row has this SID yet: the callback can overtake the
-    send job's commit, which then applies it.
+    The event is kept even when no row has this SID yet (see the module's docstring).
     """
     try:
+        lock_sid(sid)
         db.session.add(
             DeliveryEvent(
                 twilio_sid=sid, status=status, error_code=error_code, received_at=received_at
             )
         )
-        advance_status(sid, status, error_code)
-        fallback = None
-        if status in (OutboundStatus.UNDELIVERED, OutboundStatus.FAILED):
-            fallback = owe_sms_fallback(sid)
+        owed = apply_status(sid, status, error_code)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
-    if fallback is not None:
-        enqueue_send([fallback])
+    enqueue_send(owed)
+
+
+def apply_early_events(sid: str) -> list[int]:
+    """Apply the callbacks that came before the SID was stored, in the caller's transaction,
+    which has just stored it. Returns the outbox rows they owe, to enqueue after the commit."""
+    lock_sid(sid)
+    events = db.session.scalars(
+        select(DeliveryEvent).where(DeliveryEvent.twilio_sid == sid).order_by(DeliveryEvent.id)
+    ).all()
+    owed: list[int] = []
+    for event in events:
+        owed.extend(apply_status(sid, event.status, event.error_code))
+    return owed
+
+
+def apply_status(sid: str, status: str, error_code: str | None) -> list[int]:
+    """Move the row with ``sid`` forward; if the message failed, owe its SMS fallback."""
+    advance_status(sid, status, error_code)
+    if status not in (OutboundStatus.UNDELIVERED, OutboundStatus.FAILED):
+        return []
+    fallback = owe_sms_fallback(sid)
+    return [fallback] if fallback is not None else []
+
+
+def lock_sid(sid: str) -> None:
+    """Hold a lock on ``sid`` until the transaction ends (PostgreSQL only)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(SID_LOCKS, func.hashtext(sid))))

@@ -21,7 +21,6 @@ from .extensions import db
 from .messaging.templates import render
 from .models import (
     Contact,
-    DeliveryEvent,
     FeedbackItem,
     MessageKind,
     OutboundMessage,
@@ -174,7 +173,8 @@ def _finish(row: OutboundMessage, also: Callable[[], object] | None = None, **va
 def mark_accepted(
     row: OutboundMessage, sid: str, twilio_status: str, also: Callable[[], object] | None = None
 ) -> bool:
-    """Record that Twilio has the message; ``also`` runs in the same transaction."""
+    """Record that Twilio has the message; ``also`` runs in the same transaction (see
+    ``jobs.send.accept``: it applies the status callbacks that came first)."""
     status = twilio_status_to_ours(twilio_status) or OutboundStatus.QUEUED
     done = _finish(
         row,
@@ -186,8 +186,6 @@ def mark_accepted(
         error_code=None,
         error_message=None,
     )
-    if done:
-        apply_early_events(sid)
     return done
 
 
@@ -285,15 +283,15 @@ def advance_status(sid: str, status: str, error_code: str | None) -> bool:
     return bool(moved)
 
 
-def apply_early_events(sid: str) -> None:
-    """Apply status callbacks that arrived before we had stored this SID."""
-    events = db.session.scalars(
-        select(DeliveryEvent).where(DeliveryEvent.twilio_sid == sid).order_by(DeliveryEvent.id)
-    ).all()
-    for event in events:
-        advance_status(sid, event.status, event.error_code)
-    if events:
-        db.session.commit()
+def sids_held(sids: list[str]) -> set[str]:
+    """Which of these Twilio SIDs an outbox row already holds."""
+    if not sids:
+        return set()
+    return set(
+        db.session.scalars(
+            select(OutboundMessage.twilio_sid).where(OutboundMessage.twilio_sid.in_(sids))
+        )
+    )
 
 
 def due_rows(limit: int) -> list[tuple[int, int, str]]:

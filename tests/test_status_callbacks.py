@@ -314,3 +314,40 @@ def test_callback_with_database_and_redis_down_says_so(make_app, fake_twilio):
     response = callback(down.test_client(), random_sid("SM"), "delivered")
     assert response.status_code == 503
     assert "database is unavailable" in response.get_data(as_text=True)
+
+
+def test_an_early_whatsapp_failure_still_owes_the_sms_fallback(app, client, live_app, fake_twilio):
+    """The failure callback overtakes the send job's commit: the job applies it when it
+    stores the SID, and that includes owing the SMS version to a member who also texts."""
+    whatsapp = f"whatsapp:{MEMBER}"
+    send_sms(client, MEMBER, "The bus shelter on Mill Road has no roof.")
+    drain(live_app)
+    send_sms(client, whatsapp, "And the timetable is missing too.", process=False)
+    fake_twilio.delay_seconds = 1.0
+    seen: dict[str, Any] = {}
+
+    def twilio_calls_back() -> None:
+        try:
+            record = fake_twilio.wait_for_messages(2, timeout=10)[-1]
+            seen["to"] = record["to"]
+            seen["status"] = fake_twilio.send_status(record["sid"], "undelivered", 63024)
+        except Exception as exc:  # reported by the assertions below
+            seen["error"] = exc
+
+    helper = threading.Thread(target=twilio_calls_back)
+    helper.start()
+    drain(live_app)
+    helper.join(10)
+    fake_twilio.delay_seconds = 0.0
+    drain(live_app)
+
+    assert seen == {"to": whatsapp, "status": 204}
+    with app.app_context():
+        fallback = db.session.scalars(
+            select(OutboundMessage).where(OutboundMessage.fallback_of_id.is_not(None))
+        ).one()
+        original = db.session.get(OutboundMessage, fallback.fallback_of_id)
+        assert (original.channel, original.status) == ("whatsapp", "undelivered")
+        assert (fallback.channel, fallback.status) == ("sms", "queued")
+        body = original.body
+    assert [m["body"] for m in fake_twilio.messages_to(MEMBER)][-1] == body

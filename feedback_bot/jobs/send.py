@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .. import clock
+from ..delivery import apply_early_events
 from ..extensions import db
 from ..loop import leads_somewhere, record_told
 from ..messaging import sender_for, transport
@@ -26,6 +27,7 @@ from ..outbox import (
     mark_cancelled,
     mark_failed,
     mark_retry,
+    sids_held,
 )
 from ..privacy import vault
 from ..webhooks.urls import status_callback_url
@@ -59,26 +61,49 @@ def send_outbound(row_id: int) -> str:
         if route_outside_window(row, contact, "outside the 24-hour window") == "waiting":
             return "waiting for a WhatsApp template"
 
-    envelope = envelope_for(row)
-    held = hold_for_pacing(row, envelope)
-    if held:
-        return held
     try:
-        if row.unconfirmed_since is not None:
-            # An earlier attempt may have reached Twilio without our hearing back.
-            earlier = transport().find_sent(envelope, row.unconfirmed_since)
-            if earlier is not None:
-                accept(row, earlier)
-                log.info("outbound %s had already reached Twilio as %s", row_id, earlier.sid)
-                return "already sent"
-        accepted = transport().send(envelope)
+        return attempt(row, contact)
     except TransientSendError as exc:
         return retry_later(row, exc)
     except PermanentSendError as exc:
         return refused(row, contact, exc)
+    except Exception as exc:
+        # A fault of ours (a bug, Redis or the database failing mid-send). Count it as a
+        # failed attempt, so that the row backs off and, if it keeps failing, ends
+        # "failed" where staff can see it, instead of going round the sweeper for ever.
+        # Twilio may have the message already: the next attempt asks before sending.
+        db.session.rollback()
+        log.exception("outbound %s: attempt %s failed", row_id, row.attempts)
+        error = TransientSendError("internal", type(exc).__name__, uncertain=True)
+        return retry_later(row, error)
+
+
+def attempt(row: OutboundMessage, contact: Contact | None) -> str:
+    """One attempt at a claimed row: wait for its turn, then send it (or find that an
+    earlier attempt did). Raises ``SendError`` for Twilio's refusals and failures."""
+    envelope = envelope_for(row)
+    held = hold_for_pacing(row, envelope)
+    if held:
+        return held
+    if row.unconfirmed_since is not None:
+        # An earlier attempt may have reached Twilio without our hearing back.
+        earlier = already_at_twilio(envelope, row.unconfirmed_since)
+        if earlier is not None:
+            accept(row, earlier)
+            log.info("outbound %s had already reached Twilio as %s", row.id, earlier.sid)
+            return "already sent"
+    accepted = transport().send(envelope)
     accept(row, accepted)
-    log.info("outbound %s accepted as %s", row_id, accepted.sid)
+    log.info("outbound %s accepted as %s", row.id, accepted.sid)
     return "sent"
+
+
+def already_at_twilio(envelope: Envelope, since: datetime) -> Accepted | None:
+    """The message an earlier attempt sent, if Twilio has it: the newest that matches and
+    that no other row holds (a member can be sent the same text twice, e.g. HELP)."""
+    found = transport().find_sent(envelope, since)
+    held = sids_held([accepted.sid for accepted in found])
+    return next((accepted for accepted in found if accepted.sid not in held), None)
 
 
 def envelope_for(row: OutboundMessage) -> Envelope:
@@ -98,36 +123,42 @@ def hold_for_pacing(row: OutboundMessage, envelope: Envelope) -> str | None:
     if row.kind in MessageKind.UNPROMPTED:
         until = quiet_until(envelope.to, clock.now())
         if until is not None:
-            defer(row, until, "quiet hours")
-            enqueue_retry(row.id, row.attempts - 1, until - clock.now(), row.kind)
+            put_back(row, until, "quiet hours")
             return "waiting for quiet hours to end"
     if not wait_for_send_slot():
-        defer(row, clock.now() + RATE_RETRY, "send rate")
-        enqueue_retry(row.id, row.attempts - 1, RATE_RETRY, row.kind)
+        put_back(row, clock.now() + RATE_RETRY, "send rate")
         return "waiting for the send rate"
     return None
 
 
+def put_back(row: OutboundMessage, until: datetime, reason: str) -> None:
+    """Defer a claimed row without spending an attempt, and enqueue the job that will take
+    it up again: its id names the attempt count the row has once deferred."""
+    row_id, attempts, kind = row.id, row.attempts - 1, row.kind
+    if defer(row, until, reason):
+        enqueue_retry(row_id, attempts, max(until - clock.now(), timedelta(0)), kind)
+
+
 def accept(row: OutboundMessage, accepted: Accepted) -> None:
-    if not leads_somewhere(row.kind):
-        mark_accepted(row, accepted.sid, accepted.status)
-        return
-    # "What happened next" marks its item told and owes the rating question in the same
-    # commit as the row's "accepted": a worker killed in between would leave the item
-    # "linked" for good and the question never asked.
-    owed: list[int] = []
+    """Record that Twilio has the message, with what follows from it in the same commit: a
+    worker killed in between must not leave one without the other. Status callbacks that
+    came first are applied (a failure owes the SMS fallback), and "what happened next"
+    marks its item told and owes the rating question."""
+    fallbacks: list[int] = []
+    questions: list[int] = []
 
-    def told() -> None:
-        owed.extend(record_told(row))
+    def follow_up() -> None:
+        fallbacks.extend(apply_early_events(accepted.sid))
+        if leads_somewhere(row.kind):
+            questions.extend(record_told(row))
 
-    if mark_accepted(row, accepted.sid, accepted.status, also=told):
-        enqueue_send(owed, bulk=True)
+    if mark_accepted(row, accepted.sid, accepted.status, also=follow_up):
+        enqueue_send(fallbacks)
+        enqueue_send(questions, bulk=True)
 
 
 def retry_later(row: OutboundMessage, exc: TransientSendError) -> str:
-    # A timeout or dropped connection leaves us not knowing whether Twilio has it.
-    uncertain = exc.code in {"network", "twilio"}
-    when = mark_retry(row, exc.code, exc.message, uncertain=uncertain)
+    when = mark_retry(row, exc.code, exc.message, uncertain=exc.uncertain)
     if when is None:
         log.error("outbound %s failed after %s attempts: %s", row.id, row.attempts, exc.code)
         return f"failed: {exc.code}"
@@ -144,8 +175,7 @@ def refused(row: OutboundMessage, contact: Contact | None, exc: PermanentSendErr
         route = route_outside_window(row, contact, "63016: outside the 24-hour window")
         if route == "waiting":
             return "waiting for a WhatsApp template"
-        defer(row, clock.now(), f"63016: re-routed as {route}")
-        enqueue_retry(row.id, row.attempts - 1, timedelta(0), row.kind)
+        put_back(row, clock.now(), f"63016: re-routed as {route}")
         return f"re-routed: {route}"
     if exc.code == UNSUBSCRIBED and contact is not None and not contact.opted_out:
         contact.opted_out_at = clock.now()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -37,11 +39,22 @@ class SendError(Exception):
 
 
 class TransientSendError(SendError):
-    """Worth trying again later: rate limits, Twilio outages, timeouts, network trouble."""
+    """Worth trying again later: rate limits, Twilio outages, timeouts, network trouble.
 
-    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+    ``uncertain``: Twilio may have the message even so (a timeout, a dropped connection, a
+    5xx answer), so the next attempt asks Twilio before sending again.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        retry_after: float | None = None,
+        uncertain: bool = False,
+    ) -> None:
         super().__init__(code, message)
         self.retry_after = retry_after
+        self.uncertain = uncertain
 
 
 class PermanentSendError(SendError):
@@ -52,6 +65,9 @@ class PermanentSendError(SendError):
 UNSUBSCRIBED = "21610"
 INVALID_NUMBERS = frozenset({"21211", "21614", "21612", "21408", "63003"})
 OUTSIDE_WHATSAPP_WINDOW = "63016"
+# 4xx answers that pass: too many messages queued for the sender (21611), and the
+# account's credentials refused (20003), which an operator fixes while the row waits.
+PASSING_CLIENT_ERRORS = frozenset({"21611", "20003"})
 
 
 @dataclass(frozen=True)
@@ -70,8 +86,8 @@ class Transport(Protocol):
 
     def send(self, envelope: Envelope) -> Accepted: ...
 
-    def find_sent(self, envelope: Envelope, since: datetime) -> Accepted | None:
-        """A message like ``envelope`` that the provider accepted at or after ``since``."""
+    def find_sent(self, envelope: Envelope, since: datetime) -> list[Accepted]:
+        """Messages like ``envelope`` the provider accepted at or after ``since``."""
         ...
 
 
@@ -95,41 +111,56 @@ class TwilioTransport:
             params["messaging_service_sid"] = self.messaging_service_sid
         if envelope.status_callback:
             params["status_callback"] = envelope.status_callback
-        try:
+        with twilio_errors_classified():
             message = self.client.messages.create(**params)
-        except TwilioRestException as exc:
-            raise classify_rest_error(exc) from exc
-        except requests.RequestException as exc:
-            # Timeouts and dropped connections: Twilio may or may not have the message. The
-            # row stays "sending" until retried; the sweeper asks Twilio before re-sending.
-            raise TransientSendError("network", type(exc).__name__) from exc
-        except TwilioException as exc:
-            raise TransientSendError("twilio", str(exc)) from exc
         return Accepted(sid=message.sid, status=message.status or "queued")
 
-    def find_sent(self, envelope: Envelope, since: datetime) -> Accepted | None:
+    def find_sent(self, envelope: Envelope, since: datetime) -> list[Accepted]:
+        """Messages like ``envelope`` Twilio accepted at or after ``since``, newest first.
+
+        Several can match (two replies with the same text); the caller skips those another
+        row already holds.
+        """
         filters: dict[str, str] = {"to": envelope.to}
         if envelope.from_:
             filters["from_"] = envelope.from_
+        found = []
         # Twilio's list filters by the day a message was *sent*, which a queued message
         # does not have yet, so ask for the newest messages to this member and compare.
-        for message in self.client.messages.list(**filters, limit=50):
-            created = message.date_created
-            if created is not None and created < since - timedelta(seconds=5):
-                break
-            # A template's text is Twilio's rendering, not ours: match it by time alone.
-            if envelope.content_sid or message.body == envelope.body:
-                return Accepted(sid=message.sid, status=message.status or "queued")
-        return None
+        with twilio_errors_classified():
+            for message in self.client.messages.list(**filters, limit=50):
+                created = message.date_created
+                if created is not None and created < since - timedelta(seconds=5):
+                    break
+                # A template's text is Twilio's rendering, not ours: match it by time alone.
+                if envelope.content_sid or message.body == envelope.body:
+                    found.append(Accepted(sid=message.sid, status=message.status or "queued"))
+        return found
+
+
+@contextmanager
+def twilio_errors_classified() -> Iterator[None]:
+    """Turn what the Twilio client raises into a transient or permanent ``SendError``."""
+    try:
+        yield
+    except TwilioRestException as exc:
+        raise classify_rest_error(exc) from exc
+    except requests.RequestException as exc:
+        # Timeouts and dropped connections: Twilio may or may not have the message. The
+        # row stays "sending" until retried; the sweeper asks Twilio before re-sending.
+        raise TransientSendError("network", type(exc).__name__, uncertain=True) from exc
+    except TwilioException as exc:
+        raise TransientSendError("twilio", str(exc), uncertain=True) from exc
 
 
 def classify_rest_error(exc: TwilioRestException) -> SendError:
     code = str(exc.code) if exc.code is not None else str(exc.status)
     message = exc.msg if isinstance(exc.msg, str) else str(exc)
-    if exc.status == 429 or code == "20429":
+    if exc.status == 429 or code == "20429" or code in PASSING_CLIENT_ERRORS:
         return TransientSendError(code, message)
     if exc.status >= 500:
-        return TransientSendError(code, message)
+        # Twilio failed while handling the request: it may have created the message.
+        return TransientSendError(code, message, uncertain=True)
     return PermanentSendError(code, message)
 
 
@@ -148,6 +179,6 @@ class ConsoleTransport:
         )
         return Accepted(sid=sid, status="delivered")
 
-    def find_sent(self, envelope: Envelope, since: datetime) -> Accepted | None:
+    def find_sent(self, envelope: Envelope, since: datetime) -> list[Accepted]:
         # Nothing leaves the machine, so nothing can be half-sent.
-        return None
+        return []
