@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 
 from .extensions import db
 from .jobs import enqueue_send
+from .messaging.transport import OUTSIDE_WHATSAPP_WINDOW
 from .models import DeliveryEvent, OutboundStatus
 from .outbox import advance_status
-from .whatsapp.window import owe_sms_fallback
+from .whatsapp.window import owe_outside_window, owe_sms_fallback
 
 # The first key of the advisory locks on SIDs: a namespace of their own.
 SID_LOCKS = 0x5D1D
@@ -58,12 +59,17 @@ def apply_early_events(sid: str) -> list[int]:
 
 
 def apply_status(sid: str, status: str, error_code: str | None) -> list[int]:
-    """Move the row with ``sid`` forward; if the message failed, owe its SMS fallback."""
+    """Move the row with ``sid`` forward; if the message failed, owe what should follow:
+    a WhatsApp message refused as outside the 24-hour window goes again by the template
+    route, any other failed WhatsApp message by SMS."""
     advance_status(sid, status, error_code)
     if status not in (OutboundStatus.UNDELIVERED, OutboundStatus.FAILED):
         return []
-    fallback = owe_sms_fallback(sid)
-    return [fallback] if fallback is not None else []
+    if error_code == OUTSIDE_WHATSAPP_WINDOW:
+        owed = owe_outside_window(sid)
+    else:
+        owed = owe_sms_fallback(sid)
+    return [owed] if owed is not None else []
 
 
 def lock_sid(sid: str) -> None:

@@ -155,3 +155,100 @@ def test_undelivered_whatsapp_falls_back_to_one_sms(app, client, fake_twilio):
         original = db.session.get(OutboundMessage, fallback.fallback_of_id)
         assert original.twilio_sid == whatsapp_ack["sid"]
         assert original.status == OutboundStatus.UNDELIVERED
+
+
+def refused_as_outside_the_window(app, client, fake_twilio) -> dict:
+    """The member writes on WhatsApp and is acknowledged; then WhatsApp, in a status
+    callback, refuses that free-form acknowledgement as outside the 24-hour window (our
+    clock said it was open). Returns the refused message."""
+    member_writes_on_whatsapp(app, client, fake_twilio)
+    [ack] = fake_twilio.messages_to(WHATSAPP)
+    assert status_callback(client, ack, "failed", "63016").status_code == 204
+    drain(app)
+    return ack
+
+
+def test_a_63016_callback_sends_the_message_again_as_a_template(app, client, fake_twilio):
+    add_template(app, kind="ack")
+    ack = refused_as_outside_the_window(app, client, fake_twilio)
+
+    again = fake_twilio.messages_to(WHATSAPP)[1:]
+    assert [m["content_sid"] for m in again] == [TEMPLATE_SID]
+    with app.app_context():
+        retry = db.session.scalars(
+            select(OutboundMessage).where(OutboundMessage.fallback_of_id.is_not(None))
+        ).one()
+        original = db.session.get(OutboundMessage, retry.fallback_of_id)
+        assert (original.twilio_sid, original.status) == (ack["sid"], OutboundStatus.FAILED)
+        assert retry.routing_note.startswith("63016: refused as outside the 24-hour window")
+    # A second refusal callback for the same message owes nothing more.
+    assert status_callback(client, ack, "failed", "63016").status_code == 204
+    drain(app)
+    assert len(fake_twilio.messages_to(WHATSAPP)) == 2
+
+
+def test_a_63016_callback_without_template_or_sms_waits_for_a_template(app, client, fake_twilio):
+    refused_as_outside_the_window(app, client, fake_twilio)
+
+    assert len(fake_twilio.messages) == 1  # nothing sent again as free text
+    [retry] = [r for r in outbound(app) if r.fallback_of_id is not None]
+    assert (retry.channel, retry.status) == ("whatsapp", OutboundStatus.NEEDS_TEMPLATE)
+
+    add_template(app, kind="ack")
+    with app.app_context():
+        sweep()
+    drain(app)
+    assert fake_twilio.messages[-1]["content_sid"] == TEMPLATE_SID
+
+
+def test_waiting_rows_that_nothing_helps_never_hide_those_that_can_go(app, client, fake_twilio):
+    """Rows wait in a language with no template; then a template is added for another
+    language. The sweeper's batch must reach the rows it can now send."""
+    member_writes_on_whatsapp(app, client, fake_twilio)
+    with app.app_context():
+        contact = db.session.scalars(select(FeedbackItem)).one().contact
+        for number in range(3):  # ahead of the Polish row, in a language with no template
+            db.session.add(
+                OutboundMessage(
+                    idempotency_key=f"waiting-in-welsh-{number}",
+                    contact_id=contact.id,
+                    kind="what_next",
+                    channel="whatsapp",
+                    locale="cy",
+                    body="Dyma beth ddigwyddodd nesaf.",
+                    variables={},
+                    status=OutboundStatus.NEEDS_TEMPLATE,
+                    attempts=0,
+                    created_at=clock.now(),
+                    updated_at=clock.now(),
+                )
+            )
+        db.session.commit()
+    publish_decision(app, MONDAY_NOON + timedelta(days=3))
+    drain(app)
+    [polish] = [r for r in outbound(app) if r.locale == "pl" and r.kind == "what_next"]
+    assert polish.status == OutboundStatus.NEEDS_TEMPLATE
+    add_template(app)
+
+    with app.app_context():
+        from feedback_bot.whatsapp.window import revive_waiting
+
+        assert [row_id for row_id, _, _ in revive_waiting(limit=1)] == [polish.id]
+
+
+def test_a_waiting_row_goes_as_free_text_when_the_member_writes_again(app, client, fake_twilio):
+    member_writes_on_whatsapp(app, client, fake_twilio)
+    publish_decision(app, MONDAY_NOON + timedelta(days=3))
+    drain(app)
+    [row] = [r for r in outbound(app) if r.kind == "what_next"]
+    assert row.status == OutboundStatus.NEEDS_TEMPLATE
+
+    send_sms(client, WHATSAPP, "Czy są jakieś wieści?")
+    with app.app_context():
+        sweep()
+    drain(app)
+
+    [row] = [r for r in outbound(app) if r.kind == "what_next"]
+    assert row.status == OutboundStatus.QUEUED
+    sent = [m for m in fake_twilio.messages_to(WHATSAPP) if POLISH_SUMMARY in (m["body"] or "")]
+    assert len(sent) == 1 and sent[0]["content_sid"] is None

@@ -31,7 +31,12 @@ from ..outbox import (
 )
 from ..privacy import vault
 from ..webhooks.urls import status_callback_url
-from ..whatsapp.window import route_outside_window, template_variables, window_open
+from ..whatsapp.window import (
+    retries_outside_window,
+    route_outside_window,
+    template_variables,
+    window_open,
+)
 from . import enqueue_retry, enqueue_send
 
 log = logging.getLogger(__name__)
@@ -57,8 +62,14 @@ def send_outbound(row_id: int) -> str:
     if row.to_ciphertext is None or row.body is None:
         mark_cancelled(row, "no address (member forgotten)")
         return "cancelled: forgotten"
-    if row.channel == "whatsapp" and not row.content_sid and not window_open(contact, clock.now()):
-        if route_outside_window(row, contact, "outside the 24-hour window") == "waiting":
+    if row.channel == "whatsapp" and not row.content_sid:
+        if retries_outside_window(row):
+            why = "63016: refused as outside the 24-hour window"
+        elif not window_open(contact, clock.now()):
+            why = "outside the 24-hour window"
+        else:
+            why = ""
+        if why and route_outside_window(row, contact, why) == "waiting":
             return "waiting for a WhatsApp template"
 
     try:

@@ -105,19 +105,82 @@ def owe_sms_fallback(sid: str) -> int | None:
     )
 
 
+def owe_outside_window(sid: str) -> int | None:
+    """WhatsApp refused a free-form message as outside the 24-hour window, in a status
+    callback (Twilio had accepted it; this is how the refusal usually comes). Our clock
+    thought the window open; WhatsApp's is the one that counts. Owe the message again, as
+    a retry that the send job routes outside the window (``retries_outside_window``): a
+    template, else SMS, else waiting visibly for a template."""
+    row = db.session.scalars(
+        select(OutboundMessage).where(OutboundMessage.twilio_sid == sid)
+    ).one_or_none()
+    if row is None or row.channel != "whatsapp" or row.content_sid or row.contact_id is None:
+        return None
+    contact = db.session.get(Contact, row.contact_id)
+    if contact is None or contact.opted_out or contact.forgotten:
+        return None
+    return owe_message(
+        key=f"outside_window:{row.id}",
+        kind=row.kind,
+        contact=contact,
+        channel="whatsapp",
+        locale=row.locale,
+        item=row.item,
+        decision_id=row.decision_id,
+        fallback_of_id=row.id,
+        **row.variables,
+    )
+
+
+def retries_outside_window(row: OutboundMessage) -> bool:
+    """Whether ``row`` is the retry ``owe_outside_window`` owed: WhatsApp already refused
+    its free-form text once, whatever our clock says."""
+    return row.channel == "whatsapp" and row.fallback_of_id is not None
+
+
 def revive_waiting(limit: int = 500) -> list[tuple[int, int, str]]:
-    """Rows waiting for a template that now has one (or whose member now has SMS)."""
-    waiting = db.session.scalars(
-        select(OutboundMessage)
-        .where(OutboundMessage.status == OutboundStatus.NEEDS_TEMPLATE)
-        .limit(limit)
-    ).all()
-    revived = []
-    for row in waiting:
-        contact = db.session.get(Contact, row.contact_id) if row.contact_id else None
-        if find_template(row.kind, row.locale) or (contact is not None and contact.uses_sms):
-            row.status = OutboundStatus.PENDING
-            row.next_attempt_at = clock.now()
-            revived.append((row.id, row.attempts, row.kind))
+    """Rows waiting for a template that can go now: a template was added, the member has
+    written to us by SMS, or has written again on WhatsApp (the window is open again).
+
+    Every waiting row is looked at, a page at a time, up to ``limit`` revived: rows that
+    nothing has changed for (a language with no template yet) never hide the rest.
+    """
+    now = clock.now()
+    templates: dict[tuple[str, str], bool] = {}
+    revived: list[tuple[int, int, str]] = []
+    last_id = 0
+    while len(revived) < limit:
+        page = db.session.scalars(
+            select(OutboundMessage)
+            .where(
+                OutboundMessage.status == OutboundStatus.NEEDS_TEMPLATE,
+                OutboundMessage.id > last_id,
+            )
+            .order_by(OutboundMessage.id)
+            .limit(limit)
+        ).all()
+        if not page:
+            break
+        for row in page:
+            last_id = row.id
+            key = (row.kind, row.locale)
+            if key not in templates:
+                templates[key] = find_template(*key) is not None
+            if templates[key] or _reachable_without_template(row, now):
+                row.status = OutboundStatus.PENDING
+                row.next_attempt_at = now
+                revived.append((row.id, row.attempts, row.kind))
+                if len(revived) == limit:
+                    break
     db.session.commit()
     return revived
+
+
+def _reachable_without_template(row: OutboundMessage, now: datetime) -> bool:
+    contact = db.session.get(Contact, row.contact_id) if row.contact_id else None
+    if contact is None:
+        return False
+    if contact.uses_sms:
+        return True
+    # A retry WhatsApp refused as outside the window goes as a template or by SMS only.
+    return window_open(contact, now) and not retries_outside_window(row)
