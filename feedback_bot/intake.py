@@ -8,6 +8,10 @@ feedback item and owes the acknowledgement, all in one transaction that the call
 commits. A message the job never reached stays "received", and the sweeper enqueues it
 again; processing twice is a no-op because the row is locked and its disposition checked.
 
+Jobs may run out of order: a message sent before a FORGET but processed after it is
+erased, never made a new member (``members.for_message``, whose docstring says why that
+holds under concurrency).
+
 ``accept`` does both steps in one transaction, for callers that are already off the
 request path (the spool drain, the phone simulator, demo data).
 """
@@ -182,9 +186,16 @@ def _process(
     # No autoflush while looking things up: the message's and member's changes go to the
     # database in one UPDATE each, not one per query.
     with db.session.no_autoflush:
-        contact, _ = members.find_or_create(
-            payload.sender, None if action else payload.body, detected
+        contact = members.for_message(
+            payload.sender, now, None if action else payload.body, detected
         )
+    if contact is None:
+        # Sent before a FORGET from this number that was processed first: erased as the
+        # FORGET would have erased it, and never answered (see ``members``).
+        members.erase_unread(message)
+        message.disposition = result.disposition = Disposition.FORGOTTEN
+        result.media_ids = []
+        return result
     message.contact_id = contact.id
     note_contact_activity(contact, payload.channel, now)
 
@@ -355,7 +366,8 @@ def owe_keyword_reply(
     elif action == "forget":
         # Owe the confirmation first: it needs the number that forgetting erases.
         owed = reply(MessageKind.FORGET)
-        members.forget(contact, keep_row_id=owed)
+        # The member's time, not the worker's: what they sent before it is erased too.
+        members.forget(contact, keep_row_id=owed, asked_at=message.received_at)
     else:  # pragma: no cover - keywords.match only returns known actions
         raise ValueError(action)
     return [owed] if owed else []

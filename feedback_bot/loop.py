@@ -239,6 +239,8 @@ def record_told(row: OutboundMessage) -> list[int]:
     owed = None
     contact = db.session.get(Contact, item.contact_id) if item.contact_id else None
     if row.kind == MessageKind.WHAT_NEXT and contact is not None and not contact.forgotten:
+        # Keyed per decision: an item reopened and linked to another decision is asked
+        # again, and ``rating_item`` credits the answer to the question, not to ``told_at``.
         owed = owe_message(
             key=f"rating_question:decision:{row.decision_id}:item:{item.id}",
             kind=MessageKind.RATING_QUESTION,
@@ -259,19 +261,36 @@ def rating_item(contact: Contact, body: str, now: datetime) -> tuple[FeedbackIte
     # isdecimal, not isdigit: "²" is a digit that int() cannot read.
     if len(text) != 1 or not text.isdecimal() or int(text) not in RATINGS:
         return None
+    item = _asked_about(contact, now)
+    return (item, RATINGS[int(text)]) if item is not None else None
+
+
+def _asked_about(contact: Contact, now: datetime) -> FeedbackItem | None:
+    """The item of the latest "Did we listen?" asked of ``contact`` within
+    RATING_REPLY_DAYS of ``now`` that they have not answered since it was asked.
+
+    Found from the questions, not from the item's ``told_at`` and ``rating``: an item rated
+    "no" (reopened) and then told of another decision is asked again (``record_told``),
+    yet keeps its first ``told_at`` (when the member first heard back, for the dashboard)
+    and its old rating until the new answer replaces it. The old answer is not lost: it
+    stays as the member's message, with the reopening in ``reopened_at``.
+    """
     days = current_app.config["RATING_REPLY_DAYS"]
-    item = db.session.scalars(
+    return db.session.scalars(
         select(FeedbackItem)
+        .join(OutboundMessage, OutboundMessage.item_id == FeedbackItem.id)
         .where(
-            FeedbackItem.contact_id == contact.id,
-            FeedbackItem.told_at.is_not(None),
-            FeedbackItem.told_at >= now - timedelta(days=days),
-            FeedbackItem.rating.is_(None),
+            OutboundMessage.contact_id == contact.id,
+            OutboundMessage.kind == MessageKind.RATING_QUESTION,
+            OutboundMessage.created_at >= now - timedelta(days=days),
+            or_(
+                FeedbackItem.rated_at.is_(None),
+                FeedbackItem.rated_at < OutboundMessage.created_at,
+            ),
         )
-        .order_by(FeedbackItem.told_at.desc())
+        .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
         .limit(1)
     ).first()
-    return (item, RATINGS[int(text)]) if item is not None else None
 
 
 def record_rating(item: FeedbackItem, rating: str, now: datetime) -> str:

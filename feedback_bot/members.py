@@ -1,8 +1,37 @@
-"""Members (contacts): finding them by number, and what they can ask of us."""
+"""Members (contacts): finding them by number, and what they can ask of us.
+
+FORGET and the messages sent before it. Intake jobs may run out of order (two workers,
+or the sweeper enqueueing a message again), so a message sent just before a FORGET can
+be processed after it, when the number no longer finds the contact. Made a new member,
+it would keep the number and the text the member asked us to erase, and be acknowledged
+after "we have erased your phone number". So ``forget`` also records the FORGET as a
+``ForgottenNumber`` (keyed hash and time only), and ``for_message`` refuses a contact to
+a message sent before a recorded FORGET: intake erases that message unread. A message
+sent after the FORGET is a new member writing in, as intended.
+
+Why the check is race-free on PostgreSQL: ``for_message`` asks only once it holds the
+contact (locked, or just inserted), in a statement of its own, so under READ COMMITTED it
+sees every FORGET that committed before. A FORGET that has not committed by then needs
+the same contact row (only one row holds a number's hash), so it waits for this message
+and forgets it, and cancels its acknowledgement, like any message processed before a
+FORGET. No lock is added: both jobs lock their own inbound row, then the contact, and the
+record is read and inserted without locks (no unique key, so an insert never waits).
+On SQLite (tests, development) FOR UPDATE does nothing, but one writer runs at a time;
+the tests run the jobs one after the other, in either order.
+
+The other design, erasing at FORGET time every still-waiting message from the number,
+would have to decrypt each waiting payload to find the sender, and lock those inbound
+rows while holding the contact, the reverse of intake's order (a deadlock waiting to
+happen); and a job already holding such a row would still race it.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, exists, or_, select, update
 
 from . import clock
 from .dbutil import insert_entity_ignoring_conflict
@@ -10,6 +39,8 @@ from .extensions import db
 from .messaging.language import choose_locale, region_of
 from .models import (
     Contact,
+    Disposition,
+    ForgottenNumber,
     InboundMedia,
     InboundMessage,
     MessageTranslation,
@@ -17,6 +48,13 @@ from .models import (
     OutboundStatus,
 )
 from .privacy import vault
+
+# A FORGET is remembered at least this long: a message stamped just before it may still be
+# committing in the webhook (or come from a web server whose clock is a little behind).
+FORGET_REMEMBERED_AT_LEAST = timedelta(hours=1)
+# ... and at most this long, even if some message waits longer (a job that always fails):
+# a keyed hash of a forgotten number is not kept indefinitely.
+FORGET_REMEMBERED_AT_MOST = timedelta(days=30)
 
 
 def find_or_create(
@@ -57,41 +95,61 @@ def find_or_create(
     return contact, False
 
 
+def for_message(
+    e164: str, written_at: datetime, first_text: str | None, detected: str | None = None
+) -> Contact | None:
+    """The contact of a message ``e164`` sent at ``written_at`` (``find_or_create``); None
+    if the number asked to be forgotten after sending it, and the message is to be erased.
+    """
+    contact, created = find_or_create(e164, first_text, detected)
+    # Asked only now, holding the contact: see the module docstring.
+    if not _forgotten_after(contact.phone_hash, written_at):
+        return contact
+    if created:
+        db.session.delete(contact)  # a member who asked to be forgotten is no new member
+    return None
+
+
+def _forgotten_after(lookup: str | None, written_at: datetime) -> bool:
+    # Strictly after: a message stamped the same instant as the FORGET is let through as
+    # a member writing afresh rather than erased.
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    ForgottenNumber.phone_hash == lookup, ForgottenNumber.forgot_at > written_at
+                )
+            )
+        )
+    )
+
+
 def _locked(lookup: str) -> Contact | None:
     return db.session.scalars(
         select(Contact).where(Contact.phone_hash == lookup).with_for_update()
     ).one_or_none()
 
 
-def forget(contact: Contact, keep_row_id: int | None = None) -> None:
+def forget(
+    contact: Contact, keep_row_id: int | None = None, asked_at: datetime | None = None
+) -> None:
     """Erase the member's number and the text and media of their messages.
 
     Their feedback items stay, anonymised, so that counts stay true. Rows still owed to
     them are cancelled, except the confirmation of this very request, which carries its
-    own encrypted address and is sent once.
+    own encrypted address and is sent once. ``asked_at``: when the member asked (their
+    message's ``received_at``); messages they sent before then and not yet processed are
+    erased when they are (``for_message``).
     """
-    from .media.storage import delete_files
-
     now = clock.now()
-    messages = db.session.scalars(
-        select(InboundMessage).where(InboundMessage.contact_id == contact.id)
-    ).all()
-    media = db.session.scalars(
-        select(InboundMedia).where(InboundMedia.message_id.in_([m.id for m in messages]))
-    ).all()
-    delete_files([m.storage_path for m in media if m.storage_path])
-    for item in media:
-        db.session.delete(item)
-    # Translations and transcripts repeat what the member said: they go too.
-    db.session.execute(
-        delete(MessageTranslation).where(
-            MessageTranslation.message_id.in_([m.id for m in messages])
-        )
+    if contact.phone_hash is not None:
+        db.session.add(ForgottenNumber(phone_hash=contact.phone_hash, forgot_at=asked_at or now))
+    _erase(
+        db.session.scalars(
+            select(InboundMessage).where(InboundMessage.contact_id == contact.id)
+        ).all(),
+        now,
     )
-    for message in messages:
-        message.body = None
-        message.num_media = 0
-        message.erased_at = now
     db.session.execute(
         update(OutboundMessage)
         .where(
@@ -112,3 +170,47 @@ def forget(contact: Contact, keep_row_id: int | None = None) -> None:
     contact.phone_ciphertext = None
     contact.region = None
     contact.forgotten_at = now
+
+
+def erase_unread(message: InboundMessage) -> None:
+    """Erase a message sent before its member's FORGET and processed after it, as the
+    FORGET would have erased it had it been processed first."""
+    _erase([message], clock.now())
+
+
+def _erase(messages: Sequence[InboundMessage], now: datetime) -> None:
+    """Erase the text and media of ``messages``; the rows stay, so that counts stay true."""
+    from .media.storage import delete_files
+
+    ids = [m.id for m in messages]
+    media = db.session.scalars(select(InboundMedia).where(InboundMedia.message_id.in_(ids))).all()
+    delete_files([m.storage_path for m in media if m.storage_path])
+    for item in media:
+        db.session.delete(item)
+    # Translations and transcripts repeat what the member said: they go too.
+    db.session.execute(delete(MessageTranslation).where(MessageTranslation.message_id.in_(ids)))
+    for message in messages:
+        message.body = None
+        message.num_media = 0
+        message.pending_payload = None  # the sender's number, when intake never got to it
+        message.erased_at = now
+
+
+def forget_expired() -> int:
+    """Delete, and commit, the records of FORGETs that no waiting message can need any
+    more: none received before them is still waiting for intake. For the sweeper."""
+    now = clock.now()
+    earlier_waiting = exists().where(
+        InboundMessage.disposition == Disposition.RECEIVED,
+        InboundMessage.received_at < ForgottenNumber.forgot_at,
+    )
+    result = db.session.execute(
+        delete(ForgottenNumber)
+        .where(
+            ForgottenNumber.forgot_at <= now - FORGET_REMEMBERED_AT_LEAST,
+            or_(ForgottenNumber.forgot_at <= now - FORGET_REMEMBERED_AT_MOST, ~earlier_waiting),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return cast("CursorResult[Any]", result).rowcount

@@ -410,3 +410,32 @@ def test_a_member_whose_first_message_failed_hears_of_the_decision_at_the_next_r
         kinds = [r.kind for r in outbound(app) if r.decision_id == decision_id]
     assert sorted(kinds) == ["rating_question", "what_next", "what_next"]
     assert render_in(app, "what_next", ref=ref, summary=SUMMARY) in bodies_to(fake_twilio, UK)
+
+
+def test_a_reopened_item_told_again_takes_the_answer_to_the_new_question(app, client, fake_twilio):
+    """Told, rated "no" (reopened), linked to a second decision and told again: the member
+    is asked "Did we listen?" again, and their "1" rates that item, not new feedback; even
+    when the first telling is older than RATING_REPLY_DAYS."""
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    link_all_and_publish(app, make_decision(app))
+    drain(app)
+    clock.freeze(DAYTIME + timedelta(days=1))
+    send_sms(client, UK, "3")
+    drain(app)
+
+    clock.freeze(DAYTIME + timedelta(days=10))
+    link_all_and_publish(app, make_decision(app))
+    drain(app)
+    assert bodies_to(fake_twilio, UK)[-1] == render_in(app, "rating_question")
+    answered = DAYTIME + timedelta(days=10, hours=1)
+    clock.freeze(answered)
+    send_sms(client, UK, "1")
+    drain(app)
+
+    with app.app_context():
+        item = db.session.scalars(select(FeedbackItem)).one()  # not new feedback
+        assert (item.rating, item.rated_at) == ("yes", answered)
+        assert item.told_at == DAYTIME  # still when the member was first told
+    assert bodies_to(fake_twilio, UK)[-1] == render_in(app, "rating_thanks")

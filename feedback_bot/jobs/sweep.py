@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import current_app
 from redis.exceptions import RedisError
 
-from .. import spool
+from .. import members, spool
 from ..intake import unprocessed
 from ..loop import owe_interim_updates, unfinished_fan_outs
 from ..media.fetch import due_media
@@ -47,6 +47,7 @@ def sweep() -> dict[str, int]:
     interim = owe_interim_updates(batch)
     media = due_media(batch)
     enqueue_media(media)
+    forgets = members.forget_expired()
     counts = {
         "intake_enqueued": intake,
         "fan_outs_enqueued": fan_outs,
@@ -56,6 +57,7 @@ def sweep() -> dict[str, int]:
         "statuses_applied": statuses,
         "interim_owed": interim,
         "media_enqueued": len(media),
+        "forgets_expired": forgets,
     }
     if any(counts.values()):
         log.info("sweep: %s", counts)

@@ -1,6 +1,6 @@
 """The database models, one module per concept."""
 
-from .contact import Contact, LocaleSource
+from .contact import Contact, ForgottenNumber, LocaleSource
 from .decision import Decision, DecisionTranslation, Outcome, ReviewState, Topic, item_topic
 from .feedback import Channel, Disposition, FeedbackItem, InboundMedia, InboundMessage, ItemStatus
 from .language import MemberLanguage
@@ -17,6 +17,7 @@ __all__ = [
     "DeliveryEvent",
     "Disposition",
     "FeedbackItem",
+    "ForgottenNumber",
     "InboundMedia",
     "InboundMessage",
     "ItemStatus",

@@ -54,3 +54,21 @@ class Contact(db.Model):  # type: ignore[name-defined]
     @property
     def forgotten(self) -> bool:
         return self.forgotten_at is not None
+
+
+class ForgottenNumber(db.Model):  # type: ignore[name-defined]
+    """A number that asked to be forgotten, for as long as a message it sent before asking
+    may still wait for its intake job (see ``members.forget_expired``).
+
+    Only the keyed hash of the number and the time of the FORGET, nothing else: enough for
+    intake to erase such a message instead of making it a new member, no way back to the
+    number without the hash key, and no link to the forgotten contact or their feedback.
+    """
+
+    __tablename__ = "forgotten_number"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Not unique: a member may write again after FORGET, then ask again.
+    phone_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # When the FORGET was received (the member's time, like ``InboundMessage.received_at``).
+    forgot_at: Mapped[datetime] = mapped_column(UTCDateTime)

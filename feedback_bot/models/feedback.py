@@ -45,6 +45,8 @@ class Disposition:
     RATING = "rating"  # 1, 2 or 3 answering "Did we listen?"
     NOT_OURS = "not_ours"  # sent to a number we do not run: kept for review, not answered
     INVALID_SENDER = "invalid_sender"  # not a phone number we could ever answer
+    # Sent before a FORGET from the same number but processed after it: erased unread.
+    FORGOTTEN = "forgotten"
 
 
 class FeedbackItem(db.Model):  # type: ignore[name-defined]
