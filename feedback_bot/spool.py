@@ -1,10 +1,11 @@
 """Where an inbound message waits when the database is down.
 
-The webhook has already answered the member inline; the payload must not be lost. It goes
-to Redis (shared by every web process and the workers) or, if Redis is down too, to a
-file in ``SPOOL_DIR``. Either way it is encrypted: it holds a phone number and a message.
-The sweeper drains both into the database through the normal intake, so a spooled
-message is stored exactly like any other (and a Twilio retry of it is still a no-op).
+The webhook has already answered the member inline (a keyword excepted: intake answers
+that); the payload must not be lost. It goes to Redis (shared by every web process and the
+workers) or, if Redis is down too, to a file in ``SPOOL_DIR``. Either way it is encrypted:
+it holds a phone number and a message. The sweeper drains both into the database through
+the normal intake, so a spooled message is stored exactly like any other (and a Twilio
+retry of it is still a no-op).
 """
 
 from __future__ import annotations
@@ -58,9 +59,14 @@ def spool_dir() -> Path:
     return Path(configured) if configured else Path(current_app.instance_path) / "spool"
 
 
-def keep(payload: InboundPayload) -> str:
-    """Store ``payload`` durably outside the database. Returns where ("redis" or "file")."""
-    token = vault().encrypt(json.dumps({"payload": payload.to_dict(), "inline_ack": True}))
+def keep(payload: InboundPayload, *, inline_ack: bool) -> str:
+    """Store ``payload`` durably outside the database. Returns where ("redis" or "file").
+
+    ``inline_ack`` says whether the webhook's answer acknowledged it: if so the drain
+    records that acknowledgement as sent; if not, the outbox owes one.
+    """
+    record = {"payload": payload.to_dict(), "inline_ack": inline_ack}
+    token = vault().encrypt(json.dumps(record))
     try:
         redis_connection().rpush(SPOOL_KEY, token)
         return "redis"

@@ -235,6 +235,47 @@ def test_database_down_member_still_acknowledged_and_nothing_lost(make_app, fake
     assert fake_twilio.messages == []
 
 
+@pytest.mark.parametrize(
+    ("media", "spool"),
+    [
+        ([("https://api.twilio.com/m/1", "image/jpeg")], "redis"),
+        ([("https://api.twilio.com/m/1", "image/jpeg")], "file"),
+        ([], "redis"),  # control: a real keyword is answered by intake, not inline
+    ],
+    ids=["photo captioned Help, Redis spool", "photo captioned Help, file spool", "Help"],
+)
+def test_keyword_caption_during_an_outage_is_answered_exactly_once(
+    make_app, fake_twilio, media, spool
+):
+    """A photo captioned "Help" is feedback (intake ignores keywords on media), so the
+    webhook acknowledges it inline, and the spool says so: nothing more is owed later."""
+    from feedback_bot.jobs.sweep import sweep
+
+    app = make_app()
+    down = {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://127.0.0.1:9/nothing"}
+    if spool == "file":
+        down["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    broken = make_app(**down)
+    params = twilio_params("+447911123456", "Help", media=media)
+
+    response = signed_post(broken.test_client(), "/webhooks/twilio/messages", params)
+    assert response.status_code == 200
+    answered_inline = response.get_data(as_text=True).count("<Message>")
+    with app.app_context():
+        assert sweep()["spool_ingested"] == 1
+    drain(app)
+
+    assert answered_inline + len(fake_twilio.messages) == 1
+    with app.app_context():
+        items = db.session.scalars(select(FeedbackItem)).all()
+        kinds = [row.kind for row in db.session.scalars(select(OutboundMessage))]
+    if media:
+        assert answered_inline == 1
+        assert (len(items), kinds) == (1, ["ack_inline"])
+    else:
+        assert (len(items), kinds) == (0, ["help"])
+
+
 def test_database_that_never_answers_is_given_up_on_in_time(make_app, fake_twilio):
     """A server that takes the TCP connection and then says nothing (a hung host, a
     half-open network path) must not hold the webhook past Twilio's 15 seconds."""

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from feedback_bot import clock
 from feedback_bot.extensions import db
+from feedback_bot.messaging import keywords
 from feedback_bot.messaging.language import menu_options, native_name
 from feedback_bot.messaging.templates import render
 from feedback_bot.models import (
@@ -385,6 +386,80 @@ def test_keyword_with_a_photo_is_feedback(app, client, fake_twilio):
     [message] = rows(app, InboundMessage)
     assert message.disposition == Disposition.FEEDBACK
     assert [row.kind for row in outbound(app)] == ["ack"]
+
+
+# --------------------------------------------------------------------------- marks that are letters
+
+
+def match_in(app: Flask, body: str) -> str | None:
+    with app.app_context():
+        return keywords.match(body)
+
+
+# Ordinary words that differ from a keyword only by a mark that is a letter of its own.
+LOOKALIKES = {
+    "বন্ধু": "friend (STOP is বন্ধ)",
+    "চলো": "let's go (START is চালু)",
+    "চাল": "rice",
+    "চুল": "hair",
+    "أبداً": "never! (START is ابدأ)",
+    "أبدا": "never, without the tanwin",
+}
+
+
+@pytest.mark.parametrize("word", list(LOOKALIKES), ids=list(LOOKALIKES.values()))
+def test_word_that_differs_from_a_keyword_by_a_letter_mark_is_no_keyword(app, word):
+    assert match_in(app, word) is None
+    assert match_in(app, f" {word}! ") is None
+
+
+@pytest.mark.parametrize(
+    ("word", "action"),
+    [
+        ("বন্ধ", "stop"),
+        ("থামুন", "stop"),
+        ("শুরু", "start"),
+        ("চালু", "start"),
+        ("সাহায্য", "help"),
+        ("ভাষা", "language"),
+        ("মুছুন", "forget"),
+        ("মুছে  ফেলুন।", "forget"),
+        ("توقف", "stop"),
+        ("إلغاء", "stop"),
+        ("ابدأ", "start"),
+        ("بدء", "start"),
+        ("مساعدة", "help"),
+        ("مُسَاعَدَة", "help"),  # short vowels written out
+        ("مساعـــدة", "help"),  # stretched with tatweel
+        ("اللغة؟", "language"),
+        ("امسح", "forget"),
+        ("مٹائیں", "forget"),
+        ("Stóp", "stop"),
+        ("STERGE", "forget"),  # Romanian ȘTERGE without its comma
+        ("usun", "forget"),  # Polish USUŃ without its accent
+        ("Jezyk", "language"),
+        ("відписатися", "stop"),
+    ],
+)
+def test_keywords_match_whatever_optional_marks_they_carry(app, word, action):
+    assert match_in(app, word) == action
+
+
+@pytest.mark.parametrize(
+    ("sender", "body"),
+    [("+8801712345678", "বন্ধু"), ("+201001234567", "أبداً")],
+)
+def test_lookalike_of_a_keyword_is_acknowledged_as_feedback(app, client, fake_twilio, sender, body):
+    text(client, body, sender=sender)
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert contact.opted_out_at is None
+    [message] = rows(app, InboundMessage)
+    [item] = rows(app, FeedbackItem)
+    assert (message.disposition, message.item_id) == (Disposition.FEEDBACK, item.id)
+    assert [row.kind for row in outbound(app)] == ["ack"]
+    assert len(fake_twilio.messages) == 1
 
 
 # --------------------------------------------------------------------------- Advanced Opt-Out

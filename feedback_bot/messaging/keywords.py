@@ -2,6 +2,7 @@
 
 A message is a keyword only when it is nothing but that word (give or take case, accents,
 punctuation and spaces): "stop" is a keyword, "please stop the roadworks" is feedback.
+Only marks a member may leave out are forgiven; see ``normalise``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,32 @@ ACTIONS = tuple(KEYWORD_MSGIDS)
 
 
 def normalise(text: str) -> str:
+    """``text`` as the keyword table is keyed: case, optional marks, punctuation and extra
+    spaces gone, so "Stóp!" is "stop"."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    kept = (
-        ch for ch in decomposed if not unicodedata.combining(ch) and (ch.isalnum() or ch.isspace())
-    )
-    return " ".join("".join(kept).split())
+    kept = "".join(ch for ch in decomposed if _kept(ch))
+    # Recomposed so that a kept mark sits on its letter again (the hamza of "أ").
+    return unicodedata.normalize("NFC", " ".join(kept.split()))
+
+
+def _kept(ch: str) -> bool:
+    if _optional_mark(ch):
+        return False
+    # Marks other than the optional ones are letters in their own right: a Bengali vowel
+    # sign or virama, the Arabic hamza. Punctuation, symbols and controls go.
+    return ch.isalnum() or ch.isspace() or unicodedata.category(ch).startswith("M")
+
+
+def _optional_mark(ch: str) -> bool:
+    """A mark a member may leave out without changing the word.
+
+    Only the Latin, Greek and Cyrillic accents (U+0300-U+036F: "stóp", "ȘTERGE" typed
+    "STERGE"), the Arabic short vowels everyday spelling leaves out (U+064B-U+0652) and the
+    tatweel that only stretches a word (U+0640). Dropping every mark would merge distinct
+    words: "বন্ধু" (friend) would be "বন্ধ" (STOP), and "أبداً" (never!) "ابدأ" (START).
+    """
+    code = ord(ch)
+    return 0x0300 <= code <= 0x036F or 0x064B <= code <= 0x0652 or code == 0x0640
 
 
 @lru_cache(maxsize=4)

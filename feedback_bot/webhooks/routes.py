@@ -20,7 +20,7 @@ from ..messaging.language import detect
 from ..messaging.templates import render
 from ..outbox import twilio_status_to_ours
 from . import bp
-from .payload import PayloadError, parse
+from .payload import InboundPayload, PayloadError, parse
 from .signature import require_twilio_signature
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def inbound_message() -> Response:
     return twiml()
 
 
-def accept_without_database(payload):  # type: ignore[no-untyped-def]
+def accept_without_database(payload: InboundPayload) -> Response:
     """The database is down: keep the message elsewhere and answer the member right now."""
     note_database_unavailable()  # rendering the reply must not wait for it again
     if spool.known_stored(payload.message_sid):
@@ -77,19 +77,32 @@ def accept_without_database(payload):  # type: ignore[no-untyped-def]
         # in the outbox: an inline acknowledgement now would be the member's second.
         log.warning("database unavailable: inbound %s was already stored", payload.message_sid)
         return twiml()
-    where = spool.keep(payload)
+    answered = acknowledged_inline(payload)
+    # The spool says whether this answer acknowledged it, or intake would think the member
+    # answered and owe nothing, or owe a second acknowledgement.
+    where = spool.keep(payload, inline_ack=answered)
     log.error(
-        "database unavailable: inbound %s kept in the %s spool, acknowledged inline",
+        "database unavailable: inbound %s kept in the %s spool, %s",
         payload.message_sid,
         where,
+        "acknowledged inline" if answered else "not answered yet",
     )
     response = MessagingResponse()
-    if payload.sender_valid and not keywords.match(payload.body):
+    if answered:
         locale = detect(payload.body) or current_app.config["DEFAULT_LOCALE"]
         response.message(
             render("ack_inline", locale, days=current_app.config["INTERIM_UPDATE_DAYS"])
         )
     return twiml(response)
+
+
+def acknowledged_inline(payload: InboundPayload) -> bool:
+    """Whether the webhook's answer acknowledges ``payload``. Not a keyword: intake answers
+    that once the database is back. Not a sender we never message."""
+    # Intake's rule: a message with media is feedback whatever its caption says ("Help" on
+    # a photo), so it is acknowledged here and nowhere else.
+    keyword = not payload.media and keywords.match(payload.body) is not None
+    return payload.sender_valid and not keyword
 
 
 @bp.post("/status")
