@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import signal
 from datetime import UTC, datetime
 
 import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import write_po
 from sqlalchemy import select
 
 from feedback_bot import clock, loop
@@ -17,7 +20,16 @@ from feedback_bot.interpreting.saving import (
     save_decision_summary,
     save_override,
 )
-from feedback_bot.messaging.templates import TEMPLATES, render
+from feedback_bot.languages import enabled_locales
+from feedback_bot.messaging import keywords
+from feedback_bot.messaging.keywords import keyword_list_problems
+from feedback_bot.messaging.templates import (
+    KEYWORD_CONTEXT,
+    KEYWORD_MSGIDS,
+    TEMPLATES,
+    keywords_for,
+    render,
+)
 from feedback_bot.models import Decision, FeedbackItem, ReviewState
 
 from .conftest import drain, open_rows, send_sms
@@ -113,3 +125,47 @@ def test_saving_a_summary_sends_what_waiting_members_are_owed(app, client, fake_
         )
     drain(app)
     assert "Naprawimy windę do 1 marca." in fake_twilio.messages[1]["body"]
+
+
+STOP_WORDS = KEYWORD_MSGIDS["stop"]
+
+
+@pytest.mark.parametrize(
+    ("words", "problem"),
+    [
+        ("STOPIO, 1", r"Numbers cannot be keywords \(1\)"),
+        ("STOPIO, HELP", r"'help' already means HELP"),
+        ("STOPIO, ,DIM", r"A keyword is empty"),
+    ],
+)
+def test_a_keyword_list_that_would_catch_other_messages_is_refused(app, words, problem):
+    """Every language's keywords are matched for every member: a digit would opt out
+    whoever answers "Did we listen?" with it, and another action's word would mean two
+    things."""
+    with app.app_context(), pytest.raises(TranslationRefused, match=problem):
+        save_override(None, "cy", STOP_WORDS, words, ReviewState.DRAFT, KEYWORD_CONTEXT)
+
+
+def test_a_good_keyword_list_is_saved_and_matched(app):
+    with app.app_context():
+        save_override(None, "cy", STOP_WORDS, "STOPIO, DIM MWY", ReviewState.DRAFT, KEYWORD_CONTEXT)
+        assert keywords.match("dim mwy") == "stop"
+
+
+def test_the_same_check_refuses_an_imported_keyword_list(app):
+    with app.app_context():
+        catalog = Catalog(locale="cy")
+        catalog.add(STOP_WORDS, "STOPIO, 2", context=KEYWORD_CONTEXT)
+        buffer = io.BytesIO()
+        write_po(buffer, catalog)
+        report = read_import("cy", buffer.getvalue())
+    assert report.changes == []
+    assert any("Numbers cannot be keywords" in error for error in report.errors)
+
+
+def test_the_shipped_keyword_lists_pass_the_check(app):
+    with app.app_context():
+        for locale in enabled_locales():
+            for action in KEYWORD_MSGIDS:
+                words = ", ".join(keywords_for(action, locale))
+                assert keyword_list_problems(action, locale, words) == [], (locale, action)

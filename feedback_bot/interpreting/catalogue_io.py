@@ -19,7 +19,7 @@ from ..extensions import db
 from ..messaging.overrides import overrides, translate
 from ..messaging.templates import KEYWORD_CONTEXT, KEYWORD_MSGIDS, TEMPLATES
 from ..models import MessageOverride, ReviewState
-from .placeholders import placeholder_problems
+from .checks import translation_problems
 
 STATE_FLAGS = {
     ReviewState.DRAFT: "draft",
@@ -114,7 +114,7 @@ def read_import(locale: str, data: bytes) -> ImportReport:
             continue  # entries the panel does not manage stay in the repository's hands
         if not text:
             continue
-        problems = placeholder_problems(key[1], text)
+        problems = translation_problems(key[0], key[1], locale, text)
         if problems:
             report.errors.append(f"{key[1][:50]!r}: " + " ".join(problems))
             continue

@@ -17,7 +17,7 @@ from ..models import (
     User,
 )
 from .catalogue_io import known_entries
-from .placeholders import placeholder_problems
+from .checks import translation_problems
 
 
 class TranslationRefused(ValueError):
@@ -32,7 +32,7 @@ def save_override(
     text = text.strip()
     if not text:
         raise TranslationRefused("The translation is empty.")
-    problems = placeholder_problems(msgid, text)
+    problems = translation_problems(context, msgid, locale, text)
     if problems:
         raise TranslationRefused(" ".join(problems))
     override = db.session.scalars(

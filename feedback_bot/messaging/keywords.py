@@ -100,6 +100,51 @@ def match(text: str | None) -> str | None:
     return _table(enabled_locales(), overrides_version()).get(word)
 
 
+def keyword_list_problems(action: str, locale: str, text: str) -> list[str]:
+    """What is wrong with ``text`` as the words for ``action`` in ``locale``, in words for
+    the interpreter; empty when all is well.
+
+    Every language's words are matched for every member, so a word must never be one a
+    member sends for something else: digits answer "Did we listen?" and the language menu,
+    and another action's word would then do two things.
+    """
+    words = [normalise(word) for word in text.split(",")]
+    problems = []
+    if not all(words):
+        problems.append("A keyword is empty: separate the words with single commas.")
+    numbers = [word for word in words if word and word.replace(" ", "").isdecimal()]
+    if numbers:
+        problems.append(
+            f"Numbers cannot be keywords ({', '.join(numbers)}): members send numbers to "
+            "answer questions."
+        )
+    taken = _other_actions_words(action, locale)
+    clashes = sorted({word for word in words if word in taken})
+    problems += [
+        f"{word!r} already means {taken[word].upper()}; a word can mean one thing only."
+        for word in clashes
+    ]
+    return problems
+
+
+def _other_actions_words(action: str, locale: str) -> dict[str, str]:
+    """Normalised word -> action, for the words of every action but ``action``, English and
+    every enabled language. (A word may mean STOP in two languages, never STOP in one and
+    HELP in another.)"""
+    from ..languages import enabled_locales
+
+    taken: dict[str, str] = {}
+    for other in ACTIONS:
+        if other == action:
+            continue
+        for word in KEYWORD_MSGIDS[other].split(","):
+            taken[normalise(word)] = other
+        for other_locale in enabled_locales():
+            for word in keywords_for(other, other_locale):
+                taken[normalise(word)] = other
+    return taken
+
+
 def clear_cache() -> None:
     _table.cache_clear()
     _languages.cache_clear()
