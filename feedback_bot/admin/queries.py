@@ -27,7 +27,7 @@ from ..models import (
     OutboundMessage,
     Topic,
 )
-from ..refs import decode_ref
+from ..refs import MAX_ID, decode_ref
 
 STATUSES = (
     ItemStatus.NEW,
@@ -59,15 +59,14 @@ class InboxFilters:
         """Read filters from a query string; anything malformed is ignored, not an error."""
         status = args.get("status", "")
         channel = args.get("channel", "")
-        topic = args.get("topic", "")
         return cls(
             status=status if status in STATUSES else "",
-            locale=args.get("locale", "").strip()[:16],
+            locale=_text(args.get("locale", ""), 16),
             channel=channel if channel in Channel.ALL else "",
-            topic_id=int(topic) if topic.isdigit() else None,
+            topic_id=_parse_id(args.get("topic", "")),
             date_from=_parse_date(args.get("from", "")),
             date_to=_parse_date(args.get("to", "")),
-            q=args.get("q", "").strip()[:200],
+            q=_text(args.get("q", ""), 200),
             needs_translation=args.get("needs_translation") == "1",
         )
 
@@ -84,6 +83,22 @@ class InboxFilters:
             "needs_translation": "1" if self.needs_translation else "",
         }
         return {key: value for key, value in values.items() if value}
+
+
+def _text(value: str, limit: int) -> str:
+    # PostgreSQL refuses a NUL character in a query parameter (a 500); no stored text has one.
+    return value.replace("\x00", "").strip()[:limit]
+
+
+def _parse_id(value: str) -> int | None:
+    """A row id, or None: ``"²".isdigit()`` is true but ``int("²")`` fails, and ids are
+    32-bit in the database, so a larger number fails the query instead of matching nothing.
+    """
+    # The length check first: int() refuses strings of thousands of digits with ValueError.
+    if len(value) > len(str(MAX_ID)) or not (value.isascii() and value.isdigit()):
+        return None
+    row_id = int(value)
+    return row_id if 0 < row_id <= MAX_ID else None
 
 
 def _parse_date(value: str) -> date | None:
@@ -162,7 +177,8 @@ def inbox_query(filters: InboxFilters) -> Select[tuple[FeedbackItem]]:
         query = query.where(FeedbackItem.topics.any(Topic.id == filters.topic_id))
     if filters.date_from:
         query = query.where(FeedbackItem.created_at >= _day_start(filters.date_from))
-    if filters.date_to:
+    # Nothing is later than the last day there is, and the day after it would overflow.
+    if filters.date_to and filters.date_to < date.max:
         query = query.where(
             FeedbackItem.created_at < _day_start(filters.date_to + timedelta(days=1))
         )

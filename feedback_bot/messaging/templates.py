@@ -86,7 +86,8 @@ TEMPLATES: dict[str, Template] = {
         Template(
             "stop",
             N_("You will get no more messages from %(org)s. Reply START if you want to come back."),
-            "Confirmation after STOP. org: the organisation's name.",
+            "Confirmation after STOP. org: the organisation's name. Unlike other messages it does "
+            "not say how to stop: the member just did, so it offers START instead.",
         ),
         Template(
             "start",
@@ -109,7 +110,8 @@ TEMPLATES: dict[str, Template] = {
                 "We have erased your phone number and your messages. This is our last message "
                 "unless you text us again."
             ),
-            "Confirmation after FORGET; the number is already erased.",
+            "Confirmation after FORGET; the number is already erased. It does not say how to "
+            "stop: there is nothing left to stop, and it says it is our last message.",
         ),
         Template(
             "what_next",

@@ -1,0 +1,97 @@
+"""Guards on the house voice of member-facing messages (see messaging/templates.py).
+
+Every message says how to stop, and the English ones fit one SMS: a member pays nothing
+extra for our replies only while they stay one segment.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from feedback_bot.config import SHIPPED_LOCALES, defaults
+from feedback_bot.messaging import keywords
+from feedback_bot.messaging.language import menu_options
+from feedback_bot.messaging.segments import sms_cost
+from feedback_bot.messaging.templates import TEMPLATES, render
+from feedback_bot.refs import MAX_ID, encode_ref
+
+# The two messages with no way to stop (their translator notes say why too): the STOP
+# confirmation offers START, and after FORGET the number is gone and it is our last message.
+NO_STOP_NEEDED = {"stop", "forget"}
+
+# Templates allowed past one segment. language_menu lists each language in its own
+# script, so it is UCS-2 and several segments whatever its English words say.
+LONGER_THAN_ONE_SEGMENT = {"language_menu"}
+
+# The summary staff write goes into these; the frame around it must leave room for it.
+WITH_SUMMARY = ("what_next", "what_next_update")
+SUMMARY_ROOM = 100
+GSM7_SINGLE_SEGMENT = 160
+
+
+def realistic_values() -> dict[str, Any]:
+    """Values as the app fills them in; the longest reference an id can have (7 chars)."""
+    return {
+        "ref": encode_ref(MAX_ID),
+        "days": 21,
+        "org": defaults()["ORG_NAME"],
+        "options": menu_options(),
+        "summary": "",
+    }
+
+
+def rendered(kind: str, locale: str) -> tuple[str, dict[str, Any]]:
+    """The text of ``kind`` in ``locale`` and the values put in it; needs an app context."""
+    values = {key: realistic_values()[key] for key in TEMPLATES[kind].placeholders}
+    return render(kind, locale, **values), values
+
+
+def unpunctuated(word: str) -> str:
+    return "".join(ch for ch in word if not unicodedata.category(ch).startswith("P"))
+
+
+def words(text: str) -> set[str]:
+    """The words of ``text`` stripped of punctuation ("STOP." is STOP, "«СТОП»" is СТОП)."""
+    return {unpunctuated(word) for word in text.split()} - {""}
+
+
+def stop_words(text: str, values: dict[str, Any]) -> set[str]:
+    """Words of ``text`` a member could send to stop, not counting those of ``values`` (a
+    reference or name that happened to be a keyword would not be the message saying so)."""
+    from_values = set().union(*(words(str(value)) for value in values.values()))
+    return {word for word in words(text) - from_values if keywords.match(word) == "stop"}
+
+
+@pytest.mark.parametrize("locale", SHIPPED_LOCALES)
+@pytest.mark.parametrize("kind", sorted(set(TEMPLATES) - NO_STOP_NEEDED))
+def test_every_message_says_how_to_stop(app: Flask, kind: str, locale: str) -> None:
+    with app.app_context():
+        text, values = rendered(kind, locale)
+        assert stop_words(text, values), f"{kind}/{locale} does not say how to stop: {text!r}"
+
+
+@pytest.mark.parametrize("kind", sorted(set(TEMPLATES) - LONGER_THAN_ONE_SEGMENT))
+def test_english_messages_fit_one_sms(app: Flask, kind: str) -> None:
+    with app.app_context():
+        text, _ = rendered(kind, "en")
+    cost = sms_cost(text)
+    assert cost.segments == 1, f"{kind} is {cost.segments} segments ({cost}): {text!r}"
+
+
+@pytest.mark.parametrize("kind", WITH_SUMMARY)
+def test_english_frame_leaves_room_for_the_summary(app: Flask, kind: str) -> None:
+    with app.app_context():
+        text, _ = rendered(kind, "en")
+    cost = sms_cost(text)
+    assert cost.encoding == "GSM-7", text
+    room = GSM7_SINGLE_SEGMENT - cost.units
+    assert room >= SUMMARY_ROOM, f"{kind} leaves {room} characters for the summary: {text!r}"
+
+
+def test_the_exceptions_are_real_templates() -> None:
+    # A renamed template would otherwise slip out of the guards unnoticed.
+    assert NO_STOP_NEEDED | LONGER_THAN_ONE_SEGMENT | set(WITH_SUMMARY) <= set(TEMPLATES)
