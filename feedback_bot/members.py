@@ -183,7 +183,11 @@ def _erase(messages: Sequence[InboundMessage], now: datetime) -> None:
     from .media.storage import delete_files
 
     ids = [m.id for m in messages]
-    media = db.session.scalars(select(InboundMedia).where(InboundMedia.message_id.in_(ids))).all()
+    # Locked: a fetch storing its file meanwhile either commits first (and its file is seen
+    # and deleted here) or waits, then finds the row gone and deletes its own file.
+    media = db.session.scalars(
+        select(InboundMedia).where(InboundMedia.message_id.in_(ids)).with_for_update()
+    ).all()
     delete_files([m.storage_path for m in media if m.storage_path])
     for item in media:
         db.session.delete(item)
