@@ -51,7 +51,7 @@ def send_everything_due() -> None:
         rows = due_rows(1000)
         if not rows:
             return
-        for row_id, _attempts, _kind in rows:
+        for row_id, *_ in rows:
             send_outbound(row_id)
 
 

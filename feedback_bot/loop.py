@@ -158,6 +158,10 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
         if not batch:
             break
         last_id = batch[-1][0].id
+        # A job queued for an older revision, run late (or still running when staff sent an
+        # update), tells the current one: the old text is gone, and the newer revision's
+        # own job would otherwise send the same text again as "an update".
+        revision = max(revision, decision.revision)
         earlier = _revisions_owed(decision_id, [item.id for item, _ in batch])
         rows = []
         for item, contact in batch:
@@ -304,20 +308,37 @@ def record_rating(item: FeedbackItem, rating: str, now: datetime) -> str:
     return MessageKind.RATING_THANKS
 
 
+# Items still waiting to hear what happened: not yet linked to a decision, or reopened by
+# the member's "no" (a reopened item keeps the decision it was linked to).
+WAITING = (ItemStatus.NEW, ItemStatus.TRIAGED, ItemStatus.REOPENED)
+
+
+def awaits_decision(item: FeedbackItem) -> bool:
+    """Whether ``item``'s member is still waiting to hear what happened (see ``WAITING``)."""
+    return item.status in WAITING and (
+        item.decision_id is None or item.status == ItemStatus.REOPENED
+    )
+
+
 def owe_interim_updates(limit: int = 500) -> int:
-    """Nobody waits in silence: one update per INTERIM_UPDATE_DAYS without a decision."""
+    """Nobody waits in silence: one update per INTERIM_UPDATE_DAYS without a decision,
+    counted from when the item came in, or from when the member reopened it."""
     from .jobs import enqueue_send
 
     now = clock.now()
     period = timedelta(days=current_app.config["INTERIM_UPDATE_DAYS"])
     stale = now - period
+    waiting_since = func.coalesce(FeedbackItem.reopened_at, FeedbackItem.created_at)
     waiting = db.session.execute(
         select(FeedbackItem, Contact)
         .join(Contact, FeedbackItem.contact_id == Contact.id)
         .where(
-            FeedbackItem.decision_id.is_(None),
-            FeedbackItem.status.in_((ItemStatus.NEW, ItemStatus.TRIAGED, ItemStatus.REOPENED)),
-            FeedbackItem.created_at <= stale,
+            FeedbackItem.status.in_(WAITING),
+            or_(
+                FeedbackItem.decision_id.is_(None),
+                FeedbackItem.status == ItemStatus.REOPENED,
+            ),
+            waiting_since <= stale,
             or_(
                 FeedbackItem.interim_sent_at.is_(None), FeedbackItem.interim_sent_at <= now - period
             ),
@@ -328,9 +349,8 @@ def owe_interim_updates(limit: int = 500) -> int:
     ).all()
     owed = []
     for item, contact in waiting:
-        periods = int((now - item.created_at) / period)
         row_id = owe_message(
-            key=f"interim:item:{item.id}:{periods}",
+            key=interim_key(item, now, period),
             kind=MessageKind.INTERIM,
             contact=contact,
             channel=item.channel,
@@ -343,6 +363,14 @@ def owe_interim_updates(limit: int = 500) -> int:
     db.session.commit()
     enqueue_send(owed, bulk=True)
     return len(owed)
+
+
+def interim_key(item: FeedbackItem, now: datetime, period: timedelta) -> str:
+    """One interim update per period of waiting; a reopened item's periods count afresh."""
+    if item.status == ItemStatus.REOPENED and item.reopened_at is not None:
+        periods = int((now - item.reopened_at) / period)
+        return f"interim:item:{item.id}:reopened:{item.reopened_at:%Y%m%dT%H%M%S}:{periods}"
+    return f"interim:item:{item.id}:{int((now - item.created_at) / period)}"
 
 
 def progress(decision: Decision) -> dict[str, int]:

@@ -294,11 +294,17 @@ def sids_held(sids: list[str]) -> set[str]:
     )
 
 
-def due_rows(limit: int) -> list[tuple[int, int, str]]:
-    """(id, attempts, kind) of pending rows that are due; the queue may have lost them."""
+def due_rows(limit: int) -> list[tuple[int, int, str, datetime | None]]:
+    """(id, attempts, kind, next_attempt_at) of pending rows that are due; the queue may
+    have lost them."""
     now = clock.now()
     rows = db.session.execute(
-        select(OutboundMessage.id, OutboundMessage.attempts, OutboundMessage.kind)
+        select(
+            OutboundMessage.id,
+            OutboundMessage.attempts,
+            OutboundMessage.kind,
+            OutboundMessage.next_attempt_at,
+        )
         .where(
             OutboundMessage.status == OutboundStatus.PENDING,
             or_(
@@ -309,7 +315,7 @@ def due_rows(limit: int) -> list[tuple[int, int, str]]:
         .order_by(OutboundMessage.id)
         .limit(limit)
     ).all()
-    return [(row_id, attempts, kind) for row_id, attempts, kind in rows]
+    return [(row_id, attempts, kind, due) for row_id, attempts, kind, due in rows]
 
 
 def release_stuck(older_than: timedelta, limit: int) -> list[int]:

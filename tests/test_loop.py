@@ -439,3 +439,79 @@ def test_a_reopened_item_told_again_takes_the_answer_to_the_new_question(app, cl
         assert (item.rating, item.rated_at) == ("yes", answered)
         assert item.told_at == DAYTIME  # still when the member was first told
     assert bodies_to(fake_twilio, UK)[-1] == render_in(app, "rating_thanks")
+
+
+def test_an_update_sent_before_the_first_fan_out_ran_tells_each_member_once(
+    app, client, fake_twilio
+):
+    """Publishing queues a fan-out; staff send an update (revision 1) before it runs. The
+    late job of revision 0 tells the current decision, and revision 1's job then finds
+    nothing to add: one message each, not the same text twice."""
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    fake_twilio.reset()
+    decision_id = make_decision(app)
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        decision.published_at = clock.now()
+        decision.summary = "We will repair the lift by 1 April."
+        decision.revision = 1  # as update_outcome leaves it
+        db.session.commit()
+        owed = [loop.notify_decision(decision_id, 0), loop.notify_decision(decision_id, 1)]
+    drain(app)
+
+    assert owed == [1, 0]
+    told = [m["body"] for m in fake_twilio.messages if "1 April" in (m["body"] or "")]
+    assert len(told) == 1 and not told[0].startswith("An update")
+
+
+def test_an_interim_update_owed_before_a_decision_is_not_sent_after_it(make_app, fake_twilio):
+    """The interim update was owed while the member waited, then held (quiet hours here);
+    meanwhile staff linked the item to a decision. "Still working on it" must not follow."""
+    app = make_app(INTERIM_UPDATE_DAYS=21)
+    client = app.test_client()
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    clock.freeze(datetime(2026, 12, 15, 23, 0, tzinfo=UTC))  # 22 days on, at night
+    with app.app_context():
+        sweep()
+    [interim] = [r for r in outbound(app) if r.kind == "interim"]
+    assert interim.status == OutboundStatus.PENDING  # held until morning
+
+    decision_id = make_decision(app)
+    with app.app_context():
+        items = list(db.session.scalars(select(FeedbackItem)))
+        loop.link(db.session.get(Decision, decision_id), items)
+    clock.freeze(datetime(2026, 12, 16, 9, 0, tzinfo=UTC))
+    with app.app_context():
+        sweep()
+    drain(app)
+
+    [interim] = [r for r in outbound(app) if r.kind == "interim"]
+    assert interim.status == OutboundStatus.CANCELLED
+    assert not [m for m in fake_twilio.messages if "still working" in (m["body"] or "")]
+
+
+def test_a_reopened_item_gets_interim_updates_again(make_app, fake_twilio):
+    """A "no" reopens the item; the member is then waiting again, and hears from us every
+    INTERIM_UPDATE_DAYS like anyone waiting, counted from the reopening."""
+    app = make_app(INTERIM_UPDATE_DAYS=21)
+    client = app.test_client()
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    link_all_and_publish(app, make_decision(app))
+    drain(app)
+    send_sms(client, UK, "3")
+    drain(app)
+
+    for days, expected in ((20, 0), (22, 1), (30, 1), (43, 2)):
+        clock.freeze(DAYTIME + timedelta(days=days))
+        with app.app_context():
+            sweep()
+        drain(app)
+        assert len([r for r in outbound(app) if r.kind == "interim"]) == expected, days
+    assert "still working on your feedback" in fake_twilio.messages[-1]["body"]

@@ -6,6 +6,8 @@ job in this process against the fake Twilio and looks at the row.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -16,7 +18,7 @@ from feedback_bot.jobs import send as send_job
 from feedback_bot.jobs.send import send_outbound
 from feedback_bot.models import InboundMessage, OutboundMessage, OutboundStatus
 
-from .conftest import drain, outbound, send_sms
+from .conftest import drain, outbound, run_worker, send_sms
 
 MEMBER = "+447911123456"
 
@@ -103,7 +105,9 @@ def test_a_deferred_row_is_woken_by_a_job_the_sweeper_recognises(
     assert (row.status, row.attempts) == (OutboundStatus.PENDING, 0)
     with app.app_context():
         scheduled = queue().scheduled_job_registry.get_job_ids()
-    assert scheduled == [send_job_id(row_id, row.attempts)]
+    assert scheduled == [send_job_id(row_id, row.attempts, row.next_attempt_at)]
+    # ... and not the id of the job that deferred it, which RQ deletes when it ends.
+    assert scheduled != [send_job_id(row_id, row.attempts)]
 
 
 def test_a_retry_never_takes_the_sid_of_another_message_with_the_same_text(
@@ -130,3 +134,21 @@ def test_a_retry_never_takes_the_sid_of_another_message_with_the_same_text(
 @pytest.fixture(autouse=True)
 def _no_quiet_hours(app):
     app.config["QUIET_HOURS_START"] = app.config["QUIET_HOURS_END"] = 0
+
+
+def test_a_row_deferred_twice_is_sent_by_its_own_job_not_left_to_the_sweeper(
+    app, client, fake_twilio, monkeypatch
+):
+    """The second deferral happens inside the send job the first one scheduled; the job it
+    schedules in turn must outlive the job that schedules it (RQ deletes a finished job by
+    id), so the row goes out on time without waiting for the sweeper."""
+    turns = iter([False, False])
+    monkeypatch.setattr(send_job, "wait_for_send_slot", lambda: next(turns, True))
+    send_sms(client, MEMBER, "The bins on Oak Street were missed again.")  # deferred once
+    for _ in range(2):
+        time.sleep(2.1)  # due in a second, scheduled at the whole second after
+        run_worker(app)  # the scheduled job runs: deferred again, then sent
+
+    assert len(fake_twilio.messages_to(MEMBER)) == 1
+    [row] = outbound(app)
+    assert row.status in OutboundStatus.ACCEPTED_BY_TWILIO

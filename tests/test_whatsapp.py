@@ -233,7 +233,7 @@ def test_waiting_rows_that_nothing_helps_never_hide_those_that_can_go(app, clien
     with app.app_context():
         from feedback_bot.whatsapp.window import revive_waiting
 
-        assert [row_id for row_id, _, _ in revive_waiting(limit=1)] == [polish.id]
+        assert [row_id for row_id, *_ in revive_waiting(limit=1)] == [polish.id]
 
 
 def test_a_waiting_row_goes_as_free_text_when_the_member_writes_again(app, client, fake_twilio):

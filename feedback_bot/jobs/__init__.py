@@ -119,9 +119,17 @@ def enqueue_fan_out(decision_id: int, revision: int, requests: int) -> bool:
     return True
 
 
-def send_job_id(row_id: int, attempts: int) -> str:
-    """One job id per row and attempt: the sweeper can tell whether a row's job is alive."""
-    return f"send-{row_id}-{attempts}"
+def send_job_id(row_id: int, attempts: int, due: datetime | None = None) -> str:
+    """One job id per row, attempt and due time (the row's ``next_attempt_at``): the
+    sweeper, reading the row, can tell whether its job is alive.
+
+    The due time is in it because a deferred row (quiet hours, the send rate) keeps its
+    attempt count: without it the job taking the row up again would have the id of the job
+    deferring it, and RQ, deleting that finished job by id, would delete its successor.
+    """
+    if due is None:
+        return f"send-{row_id}-{attempts}"
+    return f"send-{row_id}-{attempts}-{due.astimezone(UTC):%Y%m%dT%H%M%S%f}"
 
 
 def enqueue_send(row_ids: Iterable[int], bulk: bool = False) -> int:
@@ -140,7 +148,7 @@ def enqueue_send(row_ids: Iterable[int], bulk: bool = False) -> int:
         return int(_enqueue(target, row_ids[0], 0, None))
     # A fan-out owes hundreds at once: one pipelined round trip to Redis for them all.
     jobs = [
-        Queue.prepare_data(send_outbound, (row_id,), **_send_job_options(row_id, 0))
+        Queue.prepare_data(send_outbound, (row_id,), **_send_job_options(row_id, 0, None))
         for row_id in row_ids
     ]
     try:
@@ -167,26 +175,29 @@ def after_intake(result: IntakeResult) -> None:
     enqueue_media(result.media_ids)
 
 
-def enqueue_retry(row_id: int, attempts: int, delay: timedelta, kind: str) -> bool:
-    return _enqueue(queue_for(kind), row_id, attempts, delay)
+def enqueue_retry(row_id: int, attempts: int, due: datetime, kind: str) -> bool:
+    """Enqueue the job for a row put back with ``attempts`` and ``next_attempt_at`` ``due``."""
+    return _enqueue(queue_for(kind), row_id, attempts, due)
 
 
-def _send_job_options(row_id: int, attempts: int) -> dict[str, Any]:
-    return {"job_id": send_job_id(row_id, attempts), "result_ttl": 0, "failure_ttl": 86400}
+def _send_job_options(row_id: int, attempts: int, due: datetime | None) -> dict[str, Any]:
+    return {"job_id": send_job_id(row_id, attempts, due), "result_ttl": 0, "failure_ttl": 86400}
 
 
-def _enqueue(target: Queue, row_id: int, attempts: int, delay: timedelta | None) -> bool:
+def _enqueue(target: Queue, row_id: int, attempts: int, due: datetime | None) -> bool:
+    """Enqueue the send job of a row with ``attempts`` and ``next_attempt_at`` ``due``: at
+    once if it is due already, else for when it is."""
     from .send import send_outbound
 
-    options = _send_job_options(row_id, attempts)
+    options = _send_job_options(row_id, attempts, due)
     try:
-        if delay is None:
+        if due is None or due <= datetime.now(UTC):
             target.enqueue(send_outbound, row_id, **options)
         else:
             # RQ's scheduler keeps whole seconds (it truncates), so a job due at :05.7 would
             # run at :05, claim() would find the row not yet due, and the retry would wait
             # for the sweeper. Schedule for the next whole second instead.
-            when = datetime.now(UTC) + delay
+            when = due.astimezone(UTC)
             if when.microsecond:
                 when = when.replace(microsecond=0) + timedelta(seconds=1)
             target.enqueue_at(when, send_outbound, row_id, **options)
@@ -235,15 +246,19 @@ def _forget_job(job_id: str) -> None:
     redis_connection().delete(queue().job_class.redis_job_namespace_prefix + job_id)
 
 
-def ensure_enqueued(rows: Iterable[tuple[int, int, str]]) -> int:
-    """Enqueue each (row id, attempts, kind) whose job is not waiting in Redis any more.
+def ensure_enqueued(rows: Iterable[tuple[int, int, str, datetime | None]]) -> int:
+    """Enqueue each (row id, attempts, kind, next_attempt_at) of a due row whose job is not
+    waiting in Redis any more.
 
     A pending row never has a running job (running means the row is claimed), so a job
     that is not waiting is stale and is replaced.
     """
     return _replace_lost_jobs(
-        (send_job_id(row_id, attempts), partial(_enqueue, queue_for(kind), row_id, attempts, None))
-        for row_id, attempts, kind in rows
+        (
+            send_job_id(row_id, attempts, due),
+            partial(_enqueue, queue_for(kind), row_id, attempts, due),
+        )
+        for row_id, attempts, kind, due in rows
     )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from .. import clock
 from ..delivery import apply_early_events
 from ..extensions import db
-from ..loop import leads_somewhere, record_told
+from ..loop import awaits_decision, leads_somewhere, record_told
 from ..messaging import sender_for, transport
 from ..messaging.pacing import quiet_until, wait_for_send_slot
 from ..messaging.transport import (
@@ -19,7 +19,7 @@ from ..messaging.transport import (
     PermanentSendError,
     TransientSendError,
 )
-from ..models import Contact, MessageKind, OutboundMessage
+from ..models import Contact, FeedbackItem, MessageKind, OutboundMessage
 from ..outbox import (
     claim,
     defer,
@@ -54,6 +54,11 @@ def send_outbound(row_id: int) -> str:
     if row is None:
         return "not due or already handled"
 
+    if row.kind == MessageKind.INTERIM and not still_waiting(row):
+        # Owed while the member waited, held since (quiet hours, a template): the item has
+        # a decision now, or was closed, and "still working on it" would be wrong.
+        mark_cancelled(row, "the item is no longer waiting for a decision")
+        return "cancelled: no longer waiting"
     contact = db.session.get(Contact, row.contact_id) if row.contact_id else None
     opted_out = contact is not None and contact.opted_out
     if opted_out and row.kind not in MessageKind.SENT_WHEN_OPTED_OUT:
@@ -87,6 +92,11 @@ def send_outbound(row_id: int) -> str:
         log.exception("outbound %s: attempt %s failed", row_id, row.attempts)
         error = TransientSendError("internal", type(exc).__name__, uncertain=True)
         return retry_later(row, error)
+
+
+def still_waiting(row: OutboundMessage) -> bool:
+    item = db.session.get(FeedbackItem, row.item_id) if row.item_id else None
+    return item is not None and awaits_decision(item)
 
 
 def attempt(row: OutboundMessage, contact: Contact | None) -> str:
@@ -147,7 +157,7 @@ def put_back(row: OutboundMessage, until: datetime, reason: str) -> None:
     it up again: its id names the attempt count the row has once deferred."""
     row_id, attempts, kind = row.id, row.attempts - 1, row.kind
     if defer(row, until, reason):
-        enqueue_retry(row_id, attempts, max(until - clock.now(), timedelta(0)), kind)
+        enqueue_retry(row_id, attempts, until, kind)
 
 
 def accept(row: OutboundMessage, accepted: Accepted) -> None:
@@ -173,7 +183,7 @@ def retry_later(row: OutboundMessage, exc: TransientSendError) -> str:
     if when is None:
         log.error("outbound %s failed after %s attempts: %s", row.id, row.attempts, exc.code)
         return f"failed: {exc.code}"
-    enqueue_retry(row.id, row.attempts, when - clock.now(), row.kind)
+    enqueue_retry(row.id, row.attempts, when, row.kind)
     # Time of day only: a full date and time reads as a phone number to the log redaction.
     at = when.strftime("%H:%M:%S")
     log.info("outbound %s attempt %s: %s; retrying at %s UTC", row.id, row.attempts, exc.code, at)

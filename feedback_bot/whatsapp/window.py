@@ -138,7 +138,7 @@ def retries_outside_window(row: OutboundMessage) -> bool:
     return row.channel == "whatsapp" and row.fallback_of_id is not None
 
 
-def revive_waiting(limit: int = 500) -> list[tuple[int, int, str]]:
+def revive_waiting(limit: int = 500) -> list[tuple[int, int, str, datetime | None]]:
     """Rows waiting for a template that can go now: a template was added, the member has
     written to us by SMS, or has written again on WhatsApp (the window is open again).
 
@@ -147,7 +147,7 @@ def revive_waiting(limit: int = 500) -> list[tuple[int, int, str]]:
     """
     now = clock.now()
     templates: dict[tuple[str, str], bool] = {}
-    revived: list[tuple[int, int, str]] = []
+    revived: list[tuple[int, int, str, datetime | None]] = []
     last_id = 0
     while len(revived) < limit:
         page = db.session.scalars(
@@ -169,7 +169,7 @@ def revive_waiting(limit: int = 500) -> list[tuple[int, int, str]]:
             if templates[key] or _reachable_without_template(row, now):
                 row.status = OutboundStatus.PENDING
                 row.next_attempt_at = now
-                revived.append((row.id, row.attempts, row.kind))
+                revived.append((row.id, row.attempts, row.kind, now))
                 if len(revived) == limit:
                     break
     db.session.commit()
