@@ -1,18 +1,25 @@
 """The sweeper: whatever the queue lost, the database still knows.
 
 Run by every worker on its maintenance tick (and by ``flask outbox sweep``); a Redis lock
-lets only one of them sweep at a time.
+lets only one of them sweep at a time. Each step runs on its own: one that fails is logged
+and counted as 0, and the others still run, so a step that fails on every tick cannot
+starve the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import members, spool
+from ..extensions import db
 from ..intake import unprocessed
 from ..loop import owe_interim_updates, unfinished_fan_outs
 from ..media.fetch import due_media
@@ -32,36 +39,60 @@ LOCK_KEY = "feedback:sweep-lock"
 
 
 def sweep() -> dict[str, int]:
-    config = current_app.config
-    batch = config["SWEEP_BATCH_SIZE"]
-    intake = ensure_intake_enqueued(
-        unprocessed(batch, timedelta(seconds=config["INTAKE_STUCK_SECONDS"]))
-    )
-    fan_outs = ensure_fan_outs_enqueued(
-        unfinished_fan_outs(batch, timedelta(seconds=config["FAN_OUT_STUCK_SECONDS"]))
-    )
-    released = release_stuck(timedelta(seconds=config["SENDING_STUCK_SECONDS"]), batch)
-    enqueued = ensure_enqueued(due_rows(batch) + revive_waiting(batch))
-    drained = spool.drain(batch)
-    statuses = spool.drain_statuses(batch)
-    interim = owe_interim_updates(batch)
-    media = due_media(batch)
-    enqueue_media(media)
-    forgets = members.forget_expired()
-    counts = {
-        "intake_enqueued": intake,
-        "fan_outs_enqueued": fan_outs,
-        "released": len(released),
-        "enqueued": enqueued,
-        "spool_ingested": drained,
-        "statuses_applied": statuses,
-        "interim_owed": interim,
-        "media_enqueued": len(media),
-        "forgets_expired": forgets,
-    }
+    counts = {name: _run(name, step) for name, step in _steps(current_app.config).items()}
     if any(counts.values()):
         log.info("sweep: %s", counts)
     return counts
+
+
+def _steps(config: Mapping[str, Any]) -> dict[str, Callable[[], int]]:
+    """Each step by the name of its count, in the order they run."""
+    batch = config["SWEEP_BATCH_SIZE"]
+
+    def ago(setting: str) -> timedelta:
+        return timedelta(seconds=config[setting])
+
+    return {
+        "intake_enqueued": lambda: ensure_intake_enqueued(
+            unprocessed(batch, ago("INTAKE_STUCK_SECONDS"))
+        ),
+        "fan_outs_enqueued": lambda: ensure_fan_outs_enqueued(
+            unfinished_fan_outs(batch, ago("FAN_OUT_STUCK_SECONDS"))
+        ),
+        "released": lambda: len(release_stuck(ago("SENDING_STUCK_SECONDS"), batch)),
+        "enqueued": lambda: ensure_enqueued(due_rows(batch) + revive_waiting(batch)),
+        "spool_ingested": lambda: spool.drain(batch),
+        "statuses_applied": lambda: spool.drain_statuses(batch),
+        "interim_owed": lambda: owe_interim_updates(batch),
+        "media_enqueued": lambda: _enqueue_due_media(batch),
+        "forgets_expired": lambda: members.forget_expired(),
+    }
+
+
+def _enqueue_due_media(batch: int) -> int:
+    media = due_media(batch)
+    enqueue_media(media)
+    return len(media)
+
+
+def _run(name: str, step: Callable[[], int]) -> int:
+    """Run one step; if it fails, log it and count 0, for the next step to run."""
+    try:
+        return step()
+    except spool.DATABASE_DOWN as exc:
+        # Every step fails alike while the database is down: a line each, not a traceback.
+        log.warning("sweep step %s skipped, database unavailable (%s)", name, type(exc).__name__)
+    except Exception:
+        log.exception("sweep step %s failed; the other steps still run", name)
+    _rollback()
+    return 0
+
+
+def _rollback() -> None:
+    # A step that failed mid-transaction leaves the session unusable until it is rolled
+    # back, and the next step would fail on that instead of doing its work.
+    with contextlib.suppress(SQLAlchemyError):
+        db.session.rollback()
 
 
 def sweep_if_free() -> dict[str, int] | None:
