@@ -8,6 +8,7 @@ by every worker through Redis, so ten workers together still respect Twilio's li
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,35 +22,86 @@ from limits.strategies import MovingWindowRateLimiter
 from ..logs import mask_digits
 
 UTC = ZoneInfo("UTC")
+DAY = timedelta(days=1)
 
 
-def member_timezone(address: str) -> ZoneInfo:
-    """The member's time zone from their number (the first one for a multi-zone country)."""
+def member_timezones(address: str) -> tuple[ZoneInfo, ...]:
+    """Every time zone the member's number may be in: phonenumbers lists all of a
+    country's zones for a mobile (sixteen for a Russian one), so none of them alone is
+    the member's."""
     try:
         number = phonenumbers.parse(address.removeprefix("whatsapp:"))
     except phonenumbers.NumberParseException:
-        return UTC
+        return (UTC,)
     from phonenumbers import timezone as number_timezones
 
-    for name in number_timezones.time_zones_for_number(number):
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    return UTC
+    # phonenumbers answers "Etc/Unknown", no zone at all, for a number it cannot place.
+    return _known_zones(tuple(number_timezones.time_zones_for_number(number))) or (UTC,)
+
+
+@cache
+def _known_zones(names: tuple[str, ...]) -> tuple[ZoneInfo, ...]:
+    """Cached per list: ZoneInfo keeps only the last few zones it loaded, fewer than the
+    sixteen of a Russian mobile, so it would read them all from disk for every message."""
+    return tuple(zone for name in names if (zone := _zone(name)) is not None)
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def quiet_until(address: str, now: datetime) -> datetime | None:
     """When quiet hours end for this member, or None if it is not quiet now."""
-    start = current_app.config["QUIET_HOURS_START"]
-    end = current_app.config["QUIET_HOURS_END"]
+    config = current_app.config
+    return quiet_until_in(
+        member_timezones(address), now, config["QUIET_HOURS_START"], config["QUIET_HOURS_END"]
+    )
+
+
+def quiet_until_in(
+    zones: Sequence[ZoneInfo], now: datetime, start: int, end: int
+) -> datetime | None:
+    """The first moment from ``now`` that it is daytime in as many of ``zones`` as it
+    ever is at once, or None if that is now.
+
+    Usually some moment is daytime in every zone, and this is the first moment it is
+    daytime everywhere the member may be: under 21..8 every number phonenumbers knows
+    has one (the widest list, +1 toll-free, spans 11.5 hours). Quiet hours that leave
+    less daytime than a list spans (a Russian mobile's spans 10 hours) leave no such
+    moment, and any rule then sends at night somewhere; this one sends when the fewest
+    zones (as phonenumbers lists them) are asleep. It stays bounded: the count only
+    rises when a zone wakes, and every zone wakes once a day, so the best moment is
+    ``now`` or a zone's next wake, within a day. The moment chosen is itself a best
+    one, so asking again then answers None: no deferral loop. Only a DST change within
+    the day can make a later moment better, and each such re-deferral wakes more zones
+    than the last, so it cannot repeat for long."""
     if start == end:
         return None
-    local = now.astimezone(member_timezone(address))
-    overnight = start > end
-    quiet = (local.hour >= start or local.hour < end) if overnight else start <= local.hour < end
-    if not quiet:
-        return None
+    wakes = (_next_wake(zone, now, end) for zone in zones)
+    # A wall-clock day is 25 hours across a DST change; the promise is 24.
+    moments = sorted({now, *(wake for wake in wakes if wake - now <= DAY)})
+    # max() keeps the first of equals: the earliest best moment, ``now`` if it is one.
+    best = max(moments, key=lambda moment: _awake_in(zones, moment, start, end))
+    return None if best == now else best.astimezone(UTC)
+
+
+def _awake_in(zones: Sequence[ZoneInfo], moment: datetime, start: int, end: int) -> int:
+    return sum(not _is_quiet(moment.astimezone(zone).hour, start, end) for zone in zones)
+
+
+def _is_quiet(hour: int, start: int, end: int) -> bool:
+    if start > end:  # overnight, e.g. 21..8
+        return hour >= start or hour < end
+    return start <= hour < end
+
+
+def _next_wake(zone: ZoneInfo, now: datetime, end: int) -> datetime:
+    """The next ``end``:00 on the zone's wall clock after ``now``. Wall-clock arithmetic
+    in the zone keeps it at ``end``:00 across a DST change."""
+    local = now.astimezone(zone)
     wake = local.replace(hour=end, minute=0, second=0, microsecond=0)
     if wake <= local:
         wake += timedelta(days=1)
