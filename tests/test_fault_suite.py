@@ -191,7 +191,7 @@ def test_a_retry_is_scheduled_no_earlier_than_its_row_is_due(app):
     with app.app_context():
         for delay in (0.2, 0.5, 0.999, 1.5):
             due = datetime.now(UTC) + timedelta(seconds=delay)
-            assert _enqueue(queue(), 1, int(delay * 1000), due)
+            assert _enqueue(queue(), 1, int(delay * 1000), due, scheduled=True)
             registry = ScheduledJobRegistry(queue=queue())
             score = registry.connection.zscore(registry.key, send_job_id(1, int(delay * 1000), due))
             assert score is not None and score >= due.timestamp(), (delay, score, due)

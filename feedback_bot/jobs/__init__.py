@@ -176,22 +176,24 @@ def after_intake(result: IntakeResult) -> None:
 
 
 def enqueue_retry(row_id: int, attempts: int, due: datetime, kind: str) -> bool:
-    """Enqueue the job for a row put back with ``attempts`` and ``next_attempt_at`` ``due``."""
-    return _enqueue(queue_for(kind), row_id, attempts, due)
+    """Schedule the job for a row put back with ``attempts`` and ``next_attempt_at`` ``due``."""
+    return _enqueue(queue_for(kind), row_id, attempts, due, scheduled=True)
 
 
 def _send_job_options(row_id: int, attempts: int, due: datetime | None) -> dict[str, Any]:
     return {"job_id": send_job_id(row_id, attempts, due), "result_ttl": 0, "failure_ttl": 86400}
 
 
-def _enqueue(target: Queue, row_id: int, attempts: int, due: datetime | None) -> bool:
-    """Enqueue the send job of a row with ``attempts`` and ``next_attempt_at`` ``due``: at
-    once if it is due already, else for when it is."""
+def _enqueue(
+    target: Queue, row_id: int, attempts: int, due: datetime | None, scheduled: bool = False
+) -> bool:
+    """Enqueue the send job of a row with ``attempts`` and ``next_attempt_at`` ``due``; with
+    ``scheduled``, for when it is due (through RQ's scheduler), else at once."""
     from .send import send_outbound
 
     options = _send_job_options(row_id, attempts, due)
     try:
-        if due is None or due <= datetime.now(UTC):
+        if not scheduled or due is None:
             target.enqueue(send_outbound, row_id, **options)
         else:
             # RQ's scheduler keeps whole seconds (it truncates), so a job due at :05.7 would
