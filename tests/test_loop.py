@@ -111,12 +111,17 @@ def test_member_without_translation_waits_visibly_then_gets_it(app, client, fake
     assert POLISH_SUMMARY in fake_twilio.messages[0]["body"]
 
 
-def test_rating_reply_is_recorded_and_no_reopens(app, client, fake_twilio):
+def told_of_a_decision(app, client) -> None:
+    """A member writes in and is told of a decision (at DAYTIME)."""
     clock.freeze(DAYTIME)
     send_sms(client, UK, "The lift in our block has been broken for weeks.")
     drain(app)
     link_all_and_publish(app, make_decision(app))
     drain(app)
+
+
+def test_rating_reply_is_recorded_and_no_reopens(app, client, fake_twilio):
+    told_of_a_decision(app, client)
 
     send_sms(client, UK, "3")
     drain(app)
@@ -161,6 +166,17 @@ def test_quiet_hours_hold_what_happened_next_but_not_acknowledgements(app, clien
     assert SUMMARY in fake_twilio.messages[1]["body"]
 
 
+def assert_interim_updates_every_21_days(app, fake_twilio, since: datetime) -> None:
+    """Sweeping 20, 22, 30 and 43 days after ``since`` owes and sends 0, 1, 1 and 2."""
+    for days, expected in ((20, 0), (22, 1), (30, 1), (43, 2)):
+        clock.freeze(since + timedelta(days=days))
+        with app.app_context():
+            sweep()
+        drain(app)
+        assert len([r for r in outbound(app) if r.kind == "interim"]) == expected, days
+    assert "still working on your feedback" in fake_twilio.messages[-1]["body"]
+
+
 def test_interim_update_after_the_configured_days_and_not_more_often(make_app, fake_twilio):
     app = make_app(INTERIM_UPDATE_DAYS=21)
     client = app.test_client()
@@ -168,14 +184,7 @@ def test_interim_update_after_the_configured_days_and_not_more_often(make_app, f
     send_sms(client, UK, "The lift in our block has been broken for weeks.")
     drain(app)
 
-    for days, expected in ((20, 0), (22, 1), (30, 1), (43, 2)):
-        clock.freeze(DAYTIME + timedelta(days=days))
-        with app.app_context():
-            sweep()
-        drain(app)
-        interim = [r for r in outbound(app) if r.kind == "interim"]
-        assert len(interim) == expected, days
-    assert "still working on your feedback" in fake_twilio.messages[-1]["body"]
+    assert_interim_updates_every_21_days(app, fake_twilio, since=DAYTIME)
     with app.app_context():
         assert db.session.scalar(select(OutboundMessage.kind).limit(1)) == "ack"
 
@@ -416,11 +425,7 @@ def test_a_reopened_item_told_again_takes_the_answer_to_the_new_question(app, cl
     """Told, rated "no" (reopened), linked to a second decision and told again: the member
     is asked "Did we listen?" again, and their "1" rates that item, not new feedback; even
     when the first telling is older than RATING_REPLY_DAYS."""
-    clock.freeze(DAYTIME)
-    send_sms(client, UK, "The lift in our block has been broken for weeks.")
-    drain(app)
-    link_all_and_publish(app, make_decision(app))
-    drain(app)
+    told_of_a_decision(app, client)
     clock.freeze(DAYTIME + timedelta(days=1))
     send_sms(client, UK, "3")
     drain(app)
@@ -500,18 +505,8 @@ def test_a_reopened_item_gets_interim_updates_again(make_app, fake_twilio):
     INTERIM_UPDATE_DAYS like anyone waiting, counted from the reopening."""
     app = make_app(INTERIM_UPDATE_DAYS=21)
     client = app.test_client()
-    clock.freeze(DAYTIME)
-    send_sms(client, UK, "The lift in our block has been broken for weeks.")
-    drain(app)
-    link_all_and_publish(app, make_decision(app))
-    drain(app)
+    told_of_a_decision(app, client)
     send_sms(client, UK, "3")
     drain(app)
 
-    for days, expected in ((20, 0), (22, 1), (30, 1), (43, 2)):
-        clock.freeze(DAYTIME + timedelta(days=days))
-        with app.app_context():
-            sweep()
-        drain(app)
-        assert len([r for r in outbound(app) if r.kind == "interim"]) == expected, days
-    assert "still working on your feedback" in fake_twilio.messages[-1]["body"]
+    assert_interim_updates_every_21_days(app, fake_twilio, since=DAYTIME)

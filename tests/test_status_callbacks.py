@@ -54,6 +54,25 @@ def live_app(app: Flask, make_app: Any) -> Iterator[Flask]:
         thread.join(5)
 
 
+def drain_while(live_app: Flask, twilio_calls_back: Any) -> dict[str, Any]:
+    """Let the worker send while Twilio calls back from another thread (the fake answers the
+    create call late, so the callbacks overtake it). Returns what the callback recorded;
+    an exception it raised is under "error", for the assertions to report."""
+    seen: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            twilio_calls_back(seen)
+        except Exception as exc:
+            seen["error"] = exc
+
+    helper = threading.Thread(target=run)
+    helper.start()
+    drain(live_app)
+    helper.join(10)
+    return seen
+
+
 def acknowledged(client: Any, live_app: Flask, fake_twilio: Any, sender: str = MEMBER) -> str:
     """Send feedback, let the worker send the acknowledgement; its Twilio SID."""
     # The live app's worker runs the intake job, so the callback URL is the live server's.
@@ -177,24 +196,17 @@ def test_callback_that_overtakes_the_send_commit_is_applied(app, client, live_ap
     assert response.status_code == 200
     # Twilio answers the create request late; its callbacks do not wait for that answer.
     fake_twilio.delay_seconds = 1.0
-    seen: dict[str, Any] = {}
 
-    def twilio_calls_back() -> None:
-        try:
-            [record] = fake_twilio.wait_for_messages(1, timeout=10)
-            with live_app.app_context():
-                seen["row_status"] = db.session.scalars(select(OutboundMessage.status)).one()
-                seen["stored_sid"] = db.session.scalars(select(OutboundMessage.twilio_sid)).one()
-                db.session.remove()
-            seen["sent"] = fake_twilio.send_status(record["sid"], "sent")
-            seen["delivered"] = fake_twilio.send_status(record["sid"], "delivered")
-        except Exception as exc:  # reported by the assertions below
-            seen["error"] = exc
+    def twilio_calls_back(seen: dict[str, Any]) -> None:
+        [record] = fake_twilio.wait_for_messages(1, timeout=10)
+        with live_app.app_context():
+            seen["row_status"] = db.session.scalars(select(OutboundMessage.status)).one()
+            seen["stored_sid"] = db.session.scalars(select(OutboundMessage.twilio_sid)).one()
+            db.session.remove()
+        seen["sent"] = fake_twilio.send_status(record["sid"], "sent")
+        seen["delivered"] = fake_twilio.send_status(record["sid"], "delivered")
 
-    helper = threading.Thread(target=twilio_calls_back)
-    helper.start()
-    drain(live_app)
-    helper.join(10)
+    seen = drain_while(live_app, twilio_calls_back)
 
     assert "error" not in seen, seen
     # The callbacks really came first: the row was still being sent, without a SID.
@@ -210,19 +222,12 @@ def test_callback_that_overtakes_the_send_commit_is_applied(app, client, live_ap
 def test_early_failure_is_applied_with_its_error_code(app, client, live_app, fake_twilio):
     send_sms(client, MEMBER, "The crossing lights on Bridge Street are too short.", process=False)
     fake_twilio.delay_seconds = 1.0
-    seen: dict[str, Any] = {}
 
-    def twilio_calls_back() -> None:
-        try:
-            [record] = fake_twilio.wait_for_messages(1, timeout=10)
-            seen["status"] = fake_twilio.send_status(record["sid"], "undelivered", 30006)
-        except Exception as exc:
-            seen["error"] = exc
+    def twilio_calls_back(seen: dict[str, Any]) -> None:
+        [record] = fake_twilio.wait_for_messages(1, timeout=10)
+        seen["status"] = fake_twilio.send_status(record["sid"], "undelivered", 30006)
 
-    helper = threading.Thread(target=twilio_calls_back)
-    helper.start()
-    drain(live_app)
-    helper.join(10)
+    seen = drain_while(live_app, twilio_calls_back)
 
     assert seen == {"status": 204}
     [row] = outbound(app)
@@ -324,20 +329,13 @@ def test_an_early_whatsapp_failure_still_owes_the_sms_fallback(app, client, live
     drain(live_app)
     send_sms(client, whatsapp, "And the timetable is missing too.", process=False)
     fake_twilio.delay_seconds = 1.0
-    seen: dict[str, Any] = {}
 
-    def twilio_calls_back() -> None:
-        try:
-            record = fake_twilio.wait_for_messages(2, timeout=10)[-1]
-            seen["to"] = record["to"]
-            seen["status"] = fake_twilio.send_status(record["sid"], "undelivered", 63024)
-        except Exception as exc:  # reported by the assertions below
-            seen["error"] = exc
+    def twilio_calls_back(seen: dict[str, Any]) -> None:
+        record = fake_twilio.wait_for_messages(2, timeout=10)[-1]
+        seen["to"] = record["to"]
+        seen["status"] = fake_twilio.send_status(record["sid"], "undelivered", 63024)
 
-    helper = threading.Thread(target=twilio_calls_back)
-    helper.start()
-    drain(live_app)
-    helper.join(10)
+    seen = drain_while(live_app, twilio_calls_back)
     fake_twilio.delay_seconds = 0.0
     drain(live_app)
 

@@ -107,13 +107,19 @@ def test_a_63016_answer_switches_the_row_to_the_template(app, client, fake_twili
     assert fake_twilio.messages[-1]["content_sid"] == TEMPLATE_SID
 
 
-def test_missing_template_waits_visibly_then_goes_when_added(app, client, fake_twilio):
+def waiting_for_a_template(app, client, fake_twilio) -> OutboundMessage:
+    """The member wrote on WhatsApp; three days later "what happened next" is owed, outside
+    the window, with no template: the row waits."""
     member_writes_on_whatsapp(app, client, fake_twilio)
     publish_decision(app, MONDAY_NOON + timedelta(days=3))
     drain(app)
-
     [row] = [r for r in outbound(app) if r.kind == "what_next"]
     assert row.status == OutboundStatus.NEEDS_TEMPLATE
+    return row
+
+
+def test_missing_template_waits_visibly_then_goes_when_added(app, client, fake_twilio):
+    row = waiting_for_a_template(app, client, fake_twilio)
     assert "needs a WhatsApp template for what_next in pl" in row.error_message
     assert len(fake_twilio.messages) == 1  # only the acknowledgement
 
@@ -237,11 +243,7 @@ def test_waiting_rows_that_nothing_helps_never_hide_those_that_can_go(app, clien
 
 
 def test_a_waiting_row_goes_as_free_text_when_the_member_writes_again(app, client, fake_twilio):
-    member_writes_on_whatsapp(app, client, fake_twilio)
-    publish_decision(app, MONDAY_NOON + timedelta(days=3))
-    drain(app)
-    [row] = [r for r in outbound(app) if r.kind == "what_next"]
-    assert row.status == OutboundStatus.NEEDS_TEMPLATE
+    waiting_for_a_template(app, client, fake_twilio)
 
     send_sms(client, WHATSAPP, "Czy są jakieś wieści?")
     with app.app_context():
