@@ -84,25 +84,11 @@ def owe_sms_fallback(sid: str) -> int | None:
     """After a WhatsApp message ends undelivered or failed, the SMS version, once."""
     if not current_app.config["WHATSAPP_SMS_FALLBACK"]:
         return None
-    row = db.session.scalars(
-        select(OutboundMessage).where(OutboundMessage.twilio_sid == sid)
-    ).one_or_none()
-    if row is None or row.channel != "whatsapp" or row.contact_id is None:
+    found = _failed_whatsapp(sid)
+    if found is None or not found[1].uses_sms:
         return None
-    contact = db.session.get(Contact, row.contact_id)
-    if contact is None or not contact.uses_sms or contact.opted_out or contact.forgotten:
-        return None
-    return owe_message(
-        key=f"sms_fallback:{row.id}",
-        kind=row.kind,
-        contact=contact,
-        channel="sms",
-        locale=row.locale,
-        item=row.item,
-        decision_id=row.decision_id,
-        fallback_of_id=row.id,
-        **row.variables,
-    )
+    row, contact = found
+    return _owe_again(row, contact, key=f"sms_fallback:{row.id}", channel="sms")
 
 
 def owe_outside_window(sid: str) -> int | None:
@@ -111,19 +97,33 @@ def owe_outside_window(sid: str) -> int | None:
     thought the window open; WhatsApp's is the one that counts. Owe the message again, as
     a retry that the send job routes outside the window (``retries_outside_window``): a
     template, else SMS, else waiting visibly for a template."""
+    found = _failed_whatsapp(sid)
+    if found is None or found[0].content_sid:
+        return None
+    row, contact = found
+    return _owe_again(row, contact, key=f"outside_window:{row.id}", channel="whatsapp")
+
+
+def _failed_whatsapp(sid: str) -> tuple[OutboundMessage, Contact] | None:
+    """The WhatsApp row with ``sid`` and its member, if the member can still be written to."""
     row = db.session.scalars(
         select(OutboundMessage).where(OutboundMessage.twilio_sid == sid)
     ).one_or_none()
-    if row is None or row.channel != "whatsapp" or row.content_sid or row.contact_id is None:
+    if row is None or row.channel != "whatsapp" or row.contact_id is None:
         return None
     contact = db.session.get(Contact, row.contact_id)
     if contact is None or contact.opted_out or contact.forgotten:
         return None
+    return row, contact
+
+
+def _owe_again(row: OutboundMessage, contact: Contact, key: str, channel: str) -> int | None:
+    """Owe ``row``'s message again on ``channel``, as a follow-up of ``row``."""
     return owe_message(
-        key=f"outside_window:{row.id}",
+        key=key,
         kind=row.kind,
         contact=contact,
-        channel="whatsapp",
+        channel=channel,
         locale=row.locale,
         item=row.item,
         decision_id=row.decision_id,
