@@ -38,6 +38,9 @@ class Contact(db.Model):  # type: ignore[name-defined]
     whatsapp_last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     language_menu_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the member sent the STOP or START that set opted_out_at: intake jobs can run out
+    # of order, and a keyword sent before the one already applied must not undo it.
+    opt_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     forgotten_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property

@@ -82,6 +82,9 @@ class OutboundMessage(db.Model):  # type: ignore[name-defined]
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_item.id"), index=True)
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decision.id"), index=True)
+    # Which revision of the decision a "what happened next" row tells (a follow-up, like an
+    # SMS fallback, carries the revision of the row it follows).
+    decision_revision: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
     locale: Mapped[str] = mapped_column(String(16))
