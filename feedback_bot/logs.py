@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 
 from flask import Flask
 
@@ -11,9 +12,20 @@ from flask import Flask
 # a phone number, short enough to leave ids, counts and timestamps alone.
 # Not inside a longer token, so hex ids (RQ worker names, SIDs) are left alone.
 PHONE_LIKE = re.compile(r"(?<![0-9A-Za-z])(?:whatsapp:)?\+?\d(?:[\s-]?\d){7,}(?![0-9A-Za-z])")
+# A number known to be in a text is masked even when shorter (a few territories' E.164
+# numbers have seven digits), but not so short that it would mask any small number.
+KNOWN_NUMBER_MIN_DIGITS = 5
 
 
-def redact(text: str) -> str:
+def redact(text: str, numbers: Iterable[str] = ()) -> str:
+    """``text`` with anything that looks like a phone number masked, and ``numbers`` too
+    (ones it may hold, such as the address Twilio echoes in an error), even if shorter."""
+    for number in numbers:
+        digits = [ch for ch in number if ch.isdigit()]
+        if len(digits) >= KNOWN_NUMBER_MIN_DIGITS:
+            # As PHONE_LIKE writes them: a "whatsapp:" or "+" prefix, spaces or dashes.
+            pattern = r"(?<!\d)(?:whatsapp:)?\+?" + r"[\s-]?".join(digits) + r"(?!\d)"
+            text = re.sub(pattern, lambda m: mask_digits(m.group(0)), text)
     return PHONE_LIKE.sub(lambda m: mask_digits(m.group(0)), text)
 
 
@@ -31,6 +43,15 @@ class RedactingFilter(logging.Filter):
         if redacted != message:
             record.msg = redacted
             record.args = None
+        # A traceback (log.exception) is formatted after the filters run, and an exception's
+        # text can hold a number (Twilio's errors echo the "To" address): format it now,
+        # masked. Formatters use ``exc_text`` when it is set.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 

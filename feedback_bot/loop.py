@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -29,11 +30,12 @@ from .models import (
     OutboundStatus,
     ReviewState,
 )
-from .outbox import outbox_row, owe_message, owe_messages
+from .outbox import outbox_row, owe_message, owe_messages, rowcount
 
 log = logging.getLogger(__name__)
 
 FAN_OUT_BATCH = 500
+WHAT_NEXT_KINDS = (MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE)
 
 
 def link(decision: Decision, items: list[FeedbackItem]) -> None:
@@ -162,20 +164,20 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
         # update), tells the current one: the old text is gone, and the newer revision's
         # own job would otherwise send the same text again as "an update".
         revision = max(revision, decision.revision)
-        earlier = _revisions_owed(decision_id, [item.id for item, _ in batch])
+        due = _to_tell(decision, revision, batch, staff_locale)
+        due_ids = [item.id for item, _, _ in due]
+        _cancel_superseded(decision_id, revision, due_ids)
+        # Read again after cancelling: the kind depends on what the member is still owed.
+        earlier = _revisions_owed(decision_id, due_ids)
         rows = []
-        for item, contact in batch:
-            if contact.forgotten or contact.opted_out:
-                continue
+        for item, contact, summary in due:
             revisions = earlier.get(item.id, ())
             if any(owed >= revision for owed in revisions):
-                continue  # owed this revision already, or a newer one (a stale job)
-            summary = decision.summary_in(contact.locale, staff_locale)
-            if summary is None:
-                continue
+                continue  # another run of this fan-out owed it meanwhile
             # "An update" only for members owed an earlier version; anyone else hears of
             # the decision for the first time, whenever that is (linked after an update,
-            # a translation that came later, a fan-out lost and run again).
+            # a translation that came later, a fan-out lost and run again, an earlier
+            # version cancelled before it went).
             kind = MessageKind.WHAT_NEXT_UPDATE if revisions else MessageKind.WHAT_NEXT
             row = outbox_row(
                 key=what_next_key(kind, decision_id, revision, item.id),
@@ -184,6 +186,7 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
                 channel=item.channel,
                 item=item,
                 decision_id=decision_id,
+                decision_revision=revision,
                 ref=item.ref,
                 summary=summary,
             )
@@ -198,34 +201,92 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
     return owed_total
 
 
+def _to_tell(
+    decision: Decision,
+    revision: int,
+    batch: Sequence[tuple[FeedbackItem, Contact]],
+    staff_locale: str,
+) -> list[tuple[FeedbackItem, Contact, str]]:
+    """The items of ``batch`` whose members are owed ``revision`` now, each with the summary
+    in its member's language."""
+    earlier = _revisions_owed(decision.id, [item.id for item, _ in batch])
+    due = []
+    for item, contact in batch:
+        if contact.forgotten or contact.opted_out:
+            continue
+        if any(owed >= revision for owed in earlier.get(item.id, ())):
+            continue  # owed this revision already, or a newer one (a stale job)
+        summary = decision.summary_in(contact.locale, staff_locale)
+        if summary is None:
+            continue  # waits for a translation, and keeps any older message meanwhile
+        due.append((item, contact, summary))
+    return due
+
+
+def _cancel_superseded(decision_id: int, revision: int, item_ids: list[int]) -> int:
+    """Cancel the items' "what happened next" messages of older revisions that have not
+    gone yet: the member would get the old text and, right after it, the update.
+
+    Only rows that cannot have reached Twilio, in one compare-and-set against ``claim``:
+    a row a worker holds ("sending"), or one an earlier attempt left in doubt
+    (``unconfirmed_since``), may reach the member whatever we do, so it stays and still
+    counts as owed ("an update" follows it); a row cancelled here can no longer be
+    claimed. The caller commits, with the rows that replace these in the same transaction.
+    """
+    if not item_ids:
+        return 0
+    return rowcount(
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.decision_id == decision_id,
+            OutboundMessage.item_id.in_(item_ids),
+            OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
+            OutboundMessage.decision_revision < revision,
+            OutboundMessage.status.in_((OutboundStatus.PENDING, OutboundStatus.NEEDS_TEMPLATE)),
+            OutboundMessage.unconfirmed_since.is_(None),
+        )
+        .values(
+            status=OutboundStatus.CANCELLED,
+            error_code="cancelled",
+            error_message=f"superseded by revision {revision} before it was sent",
+            to_ciphertext=None,  # final: the number is not kept where it is not needed
+            updated_at=clock.now(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
 def what_next_key(kind: str, decision_id: int, revision: int, item_id: int) -> str:
     """The idempotency key of ``kind`` ("what happened next" or its update) for one item
-    and revision of a decision; ``_revisions_owed`` reads the revision back from it."""
+    and revision of a decision. The revision is also kept in its own column: follow-ups of
+    the message (an SMS fallback) have keys of their own."""
     return f"{kind}:decision:{decision_id}:r{revision}:item:{item_id}"
 
 
 def _revisions_owed(decision_id: int, item_ids: list[int]) -> dict[int, list[int]]:
     """For each item, the revisions of ``decision_id`` it has been owed "what happened next"
-    for, by a message that has not failed or been cancelled."""
-    keys = db.session.execute(
-        select(OutboundMessage.item_id, OutboundMessage.idempotency_key).where(
+    for, by a message (or a follow-up of one) that has not failed or been cancelled."""
+    rows = db.session.execute(
+        select(OutboundMessage.item_id, OutboundMessage.decision_revision).where(
             OutboundMessage.decision_id == decision_id,
             OutboundMessage.item_id.in_(item_ids),
-            OutboundMessage.kind.in_((MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE)),
+            OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
             OutboundMessage.status.not_in((OutboundStatus.FAILED, OutboundStatus.CANCELLED)),
         )
     ).all()
     owed: dict[int, list[int]] = {}
-    for item_id, key in keys:
+    for item_id, revision in rows:
         if item_id is not None:
-            revision = key.split(":")[3]  # see what_next_key
-            owed.setdefault(item_id, []).append(int(revision.removeprefix("r")))
+            # None only on a row from before the column that migration 0010 could not
+            # date. It told some version; counting it as the first never sends the first
+            # twice (at worst the next one says "an update").
+            owed.setdefault(item_id, []).append(revision or 0)
     return owed
 
 
 def leads_somewhere(kind: str) -> bool:
     """Whether a message of ``kind``, once accepted, owes more (see ``record_told``)."""
-    return kind in (MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE)
+    return kind in WHAT_NEXT_KINDS
 
 
 def record_told(row: OutboundMessage) -> list[int]:
@@ -380,7 +441,7 @@ def progress(decision: Decision) -> dict[str, int]:
         select(OutboundMessage.status, OutboundMessage.next_attempt_at, func.count())
         .where(
             OutboundMessage.decision_id == decision.id,
-            OutboundMessage.kind.in_((MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE)),
+            OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
         )
         .group_by(OutboundMessage.status, OutboundMessage.next_attempt_at)
     ).all()

@@ -55,6 +55,11 @@ FORGET_REMEMBERED_AT_LEAST = timedelta(hours=1)
 # ... and at most this long, even if some message waits longer (a job that always fails):
 # a keyed hash of a forgotten number is not kept indefinitely.
 FORGET_REMEMBERED_AT_MOST = timedelta(days=30)
+# Rows not yet sent that no worker holds: FORGET cancels them. A row a worker holds, or
+# one owed after the FORGET committed (a fan-out that read the contact before it), is
+# cancelled by the send job, which sends nothing to a forgotten member but the
+# confirmation of the FORGET (``jobs.send.send_outbound``).
+STILL_OWED = (OutboundStatus.PENDING, OutboundStatus.NEEDS_TEMPLATE)
 
 
 def find_or_create(
@@ -137,9 +142,11 @@ def forget(
 
     Their feedback items stay, anonymised, so that counts stay true. Rows still owed to
     them are cancelled, except the confirmation of this very request, which carries its
-    own encrypted address and is sent once. ``asked_at``: when the member asked (their
-    message's ``received_at``); messages they sent before then and not yet processed are
-    erased when they are (``for_message``).
+    own encrypted address and is sent once; the send job cancels any other that escapes
+    (held by a worker now, or owed by a transaction that read the contact before this one
+    committed). ``asked_at``: when the member asked (their message's ``received_at``);
+    messages they sent before then and not yet processed are erased when they are
+    (``for_message``).
     """
     now = clock.now()
     if contact.phone_hash is not None:
@@ -150,20 +157,23 @@ def forget(
         ).all(),
         now,
     )
+    others = (OutboundMessage.contact_id == contact.id, OutboundMessage.id != (keep_row_id or 0))
+    # The number, and error texts that may once have held it (stored unmasked before).
     db.session.execute(
         update(OutboundMessage)
-        .where(
-            OutboundMessage.contact_id == contact.id,
-            OutboundMessage.status == OutboundStatus.PENDING,
-            OutboundMessage.id != (keep_row_id or 0),
-        )
-        .values(status=OutboundStatus.CANCELLED, error_message="member asked to be forgotten")
+        .where(*others)
+        .values(to_ciphertext=None, error_message=None)
         .execution_options(synchronize_session=False)
     )
     db.session.execute(
         update(OutboundMessage)
-        .where(OutboundMessage.contact_id == contact.id, OutboundMessage.id != (keep_row_id or 0))
-        .values(to_ciphertext=None)
+        .where(*others, OutboundMessage.status.in_(STILL_OWED))
+        .values(
+            status=OutboundStatus.CANCELLED,
+            error_code="cancelled",
+            error_message="member asked to be forgotten",
+            updated_at=now,
+        )
         .execution_options(synchronize_session=False)
     )
     contact.phone_hash = None

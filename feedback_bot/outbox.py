@@ -18,11 +18,11 @@ from sqlalchemy import CursorResult, Executable, and_, func, or_, select, update
 from . import clock
 from .dbutil import insert_ignoring_conflict, insert_many_ignoring_conflict
 from .extensions import db
+from .logs import redact
 from .messaging.templates import render
 from .models import (
     Contact,
     FeedbackItem,
-    MessageKind,
     OutboundMessage,
     OutboundStatus,
 )
@@ -47,12 +47,22 @@ def owe_message(*, key: str, kind: str, contact: Contact, channel: str, **rest: 
     row = outbox_row(key=key, kind=kind, contact=contact, channel=channel, **rest)
     if row is None:
         return None
-    return insert_ignoring_conflict(OutboundMessage, row, key="idempotency_key")
+    return insert_ignoring_conflict(OutboundMessage, _addressed(row), key="idempotency_key")
 
 
 def owe_messages(rows: list[dict[str, Any]]) -> list[int]:
     """Add many ``outbox_row``s in one statement, skipping keys that exist; the new ids."""
-    return insert_many_ignoring_conflict(OutboundMessage, rows, key="idempotency_key")
+    return insert_many_ignoring_conflict(
+        OutboundMessage, [_addressed(row) for row in rows], key="idempotency_key"
+    )
+
+
+def _addressed(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` as it is stored: a row owed already final (the acknowledgement given inline
+    while the database was down) keeps no address, like any row once final."""
+    if row.get("status") in FINAL:
+        return {**row, "to_ciphertext": None}
+    return row
 
 
 def outbox_row(
@@ -66,11 +76,13 @@ def outbox_row(
     to_e164: str | None = None,
     status: str = OutboundStatus.PENDING,
     decision_id: int | None = None,
+    decision_revision: int | None = None,
     fallback_of_id: int | None = None,
     **values: Any,
 ) -> dict[str, Any] | None:
     """The columns of an outbox row, rendered and encrypted; None if the member has no
-    number any more (forgotten)."""
+    number any more (forgotten). ``decision_revision``: which version of the decision a
+    "what happened next" (or a follow-up of one) tells."""
     locale = locale or contact.locale
     if to_e164 is None:
         if contact.phone_ciphertext is None:
@@ -83,6 +95,7 @@ def outbox_row(
         "contact_id": contact.id,
         "item_id": item.id if item is not None else None,
         "decision_id": decision_id,
+        "decision_revision": decision_revision,
         "fallback_of_id": fallback_of_id,
         "kind": kind,
         "channel": channel,
@@ -163,9 +176,15 @@ def _fenced_update(
 
 
 def _finish(row: OutboundMessage, also: Callable[[], object] | None = None, **values: Any) -> bool:
-    """Move a row we claimed out of SENDING; False if it was taken from us meanwhile."""
-    if row.kind == MessageKind.FORGET and values.get("status") in FINAL:
-        # The confirmation of a FORGET was the erased number's last use: drop it now.
+    """Move a row we claimed out of SENDING; False if it was taken from us meanwhile.
+
+    A row that ends (sent, failed, cancelled) is never sent again, so its address goes:
+    the number is kept only while something is still owed to it. What follows a row (an
+    SMS fallback, a retry outside WhatsApp's window, the rating question) is addressed
+    from the member's contact, so it never needs the address of the row it follows; and
+    the confirmation of a FORGET was the erased number's last use.
+    """
+    if values.get("status") in FINAL:
         values["to_ciphertext"] = None
     return _fenced_update(row, also=also, **values)
 
@@ -193,7 +212,7 @@ def mark_retry(row: OutboundMessage, code: str, message: str, uncertain: bool) -
     """Schedule another attempt; returns when, or None if attempts are exhausted."""
     config = current_app.config
     if row.attempts >= config["SEND_MAX_ATTEMPTS"]:
-        _finish(row, status=OutboundStatus.FAILED, error_code=code, error_message=message[:500])
+        mark_failed(row, code, message)
         return None
     delay = backoff_seconds(row.attempts)
     when = clock.now() + timedelta(seconds=delay)
@@ -201,7 +220,7 @@ def mark_retry(row: OutboundMessage, code: str, message: str, uncertain: bool) -
         "status": OutboundStatus.PENDING,
         "next_attempt_at": when,
         "error_code": code,
-        "error_message": message[:500],
+        "error_message": error_text(row, message),
     }
     if uncertain and row.unconfirmed_since is None:
         # Twilio may have the message: ask before sending again.
@@ -233,7 +252,15 @@ def defer(row: OutboundMessage, until: datetime, reason: str) -> bool:
 
 
 def mark_failed(row: OutboundMessage, code: str, message: str) -> None:
-    _finish(row, status=OutboundStatus.FAILED, error_code=code, error_message=message[:500])
+    text = error_text(row, message)
+    _finish(row, status=OutboundStatus.FAILED, error_code=code, error_message=text)
+
+
+def error_text(row: OutboundMessage, message: str) -> str:
+    """Twilio's error text as stored on ``row``: its number masked. Twilio echoes the "To"
+    address in some (21211, 21408, 21612), and the row outlives the number (FORGET)."""
+    known = [vault().decrypt(row.to_ciphertext)] if row.to_ciphertext else []
+    return redact(message, known)[:500]
 
 
 def mark_cancelled(row: OutboundMessage, reason: str) -> None:
@@ -271,7 +298,8 @@ def advance_status(sid: str, status: str, error_code: str | None) -> bool:
     """Move the row with ``sid`` forward to ``status``; never backward. True if it moved."""
     rank = OutboundStatus.RANK[status]
     lower = [name for name, r in OutboundStatus.RANK.items() if r < rank and r >= 2]
-    values: dict[str, Any] = {"status": status, "updated_at": clock.now()}
+    # Every status a callback sets is final: the row keeps no address (see ``_finish``).
+    values: dict[str, Any] = {"status": status, "to_ciphertext": None, "updated_at": clock.now()}
     if error_code:
         values["error_code"] = error_code
     moved = rowcount(

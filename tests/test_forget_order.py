@@ -11,15 +11,27 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from feedback_bot import clock
+from feedback_bot import clock, loop
 from feedback_bot.extensions import db
 from feedback_bot.jobs.intake import process_inbound
+from feedback_bot.jobs.send import send_outbound
 from feedback_bot.jobs.sweep import sweep
+from feedback_bot.members import forget
 from feedback_bot.messaging.templates import render
-from feedback_bot.models import Contact, FeedbackItem, InboundMessage, OutboundMessage
+from feedback_bot.models import (
+    Contact,
+    Decision,
+    FeedbackItem,
+    InboundMessage,
+    MessageKind,
+    OutboundMessage,
+    OutboundStatus,
+)
+from feedback_bot.outbox import owe_message
 from feedback_bot.privacy import vault
 
 from .conftest import drain, outbound, send_sms
+from .test_whatsapp import WHATSAPP, add_template, waiting_for_a_template
 
 MEMBER = "+447911123456"
 BEFORE = "My neighbour at 12 Elm St leaves rubbish on the stairs."
@@ -114,3 +126,90 @@ def test_forget_is_remembered_only_while_an_earlier_message_may_wait(app, client
 def render_in(app, kind: str, **values) -> str:
     with app.app_context():
         return render(kind, "en", **values)
+
+
+def test_a_message_owed_while_forget_commits_is_never_sent(app, client, fake_twilio, monkeypatch):
+    """The fan-out reads the member (not forgotten yet), the FORGET commits, then the
+    fan-out owes "what happened next", which FORGET's cancelling never saw. The send job
+    cancels it: nothing follows "we have erased your phone number", and the row does not
+    keep the number."""
+    send_sms(client, MEMBER, "The lift in our block has been broken for weeks.")
+    drain(app)
+    send_sms(client, MEMBER, "FORGET", process=False)
+    forget_id = stored_ids(app)[-1]
+    with app.app_context():
+        decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")
+        db.session.add(decision)
+        db.session.commit()
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        decision.published_at = clock.now()
+        db.session.commit()
+        decision_id = decision.id
+
+    read_members = loop._revisions_owed
+    forgotten = []
+
+    def forget_meanwhile(*args, **kwargs):
+        # The fan-out has read its batch of members: the FORGET's job commits now.
+        if not forgotten:
+            forgotten.append(True)
+            process_in_order(app, [forget_id])
+        return read_members(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_revisions_owed", forget_meanwhile)
+    with app.app_context():
+        loop.notify_decision(decision_id)
+    monkeypatch.undo()
+    drain(app)
+    with app.app_context():
+        sweep()  # ... and the sweeper does not bring it back
+    drain(app)
+
+    assert forgotten
+    rows = {row.kind: row for row in outbound(app)}
+    told = rows[MessageKind.WHAT_NEXT]
+    assert (told.status, told.to_ciphertext) == (OutboundStatus.CANCELLED, None)
+    assert told.twilio_sid is None
+    assert [m["body"] for m in fake_twilio.messages_to(MEMBER)][1:] == [render_in(app, "forget")]
+    assert [row.to_ciphertext for row in rows.values()] == [None] * len(rows)
+
+
+def test_a_row_owed_to_a_forgotten_member_is_cancelled_by_the_send_job(app, client, fake_twilio):
+    """Any row owed by a transaction that read the member before the FORGET committed (an
+    interim update, the rating question, an SMS fallback) meets the same check."""
+    send_sms(client, MEMBER, "HELP")
+    with app.app_context():
+        contact = db.session.scalars(select(Contact)).one()
+        forget(contact)
+        db.session.commit()
+        row_id = owe_message(
+            key="help:late",
+            kind=MessageKind.HELP,
+            contact=contact,
+            channel="sms",
+            to_e164=MEMBER,  # the number, as the transaction read it
+            org="Example",
+        )
+        db.session.commit()
+        assert row_id is not None
+        assert send_outbound(row_id) == "cancelled: forgotten"
+        row = db.session.get(OutboundMessage, row_id)
+        assert (row.status, row.to_ciphertext) == (OutboundStatus.CANCELLED, None)
+    drain(app)
+    assert len(fake_twilio.messages_to(MEMBER)) == 1  # the first HELP's answer only
+
+
+def test_forget_cancels_a_message_waiting_for_a_whatsapp_template(app, client, fake_twilio):
+    """A row waiting for a template is still owed: FORGET cancels it, so that neither the
+    template page lists it nor a template added later sends it."""
+    waiting = waiting_for_a_template(app, client, fake_twilio)
+    send_sms(client, WHATSAPP, "FORGET")
+    drain(app)
+    with app.app_context():
+        row = db.session.get(OutboundMessage, waiting.id)
+        assert (row.status, row.to_ciphertext) == (OutboundStatus.CANCELLED, None)
+    add_template(app)
+    with app.app_context():
+        sweep()
+    drain(app)
+    assert [m["content_sid"] for m in fake_twilio.messages_to(WHATSAPP)] == [None, None]

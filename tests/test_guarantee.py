@@ -202,7 +202,7 @@ def test_worker_killed_mid_send_and_redis_flushed_still_exactly_once(
         assert {row.status for row in rows} == {OutboundStatus.QUEUED}
         assert {row.twilio_sid for row in rows} == {m["sid"] for m in fake_twilio.messages}
         recovered = db.session.get(OutboundMessage, in_flight[0].id)
-        number = vault().decrypt(recovered.to_ciphertext)
+        number = vault().decrypt(recovered.contact.phone_ciphertext)
         # The message Twilio took before the kill was found there, not sent again.
         [at_twilio] = received[number]
         assert recovered.twilio_sid == at_twilio["sid"]

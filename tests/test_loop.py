@@ -20,6 +20,7 @@ from feedback_bot.models import (
     OutboundMessage,
     OutboundStatus,
 )
+from feedback_bot.outbox import claim
 
 from .conftest import drain, outbound, run_worker, send_sms
 
@@ -510,3 +511,115 @@ def test_a_reopened_item_gets_interim_updates_again(make_app, fake_twilio):
     drain(app)
 
     assert_interim_updates_every_21_days(app, fake_twilio, since=DAYTIME)
+
+
+NIGHT = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)  # 22:30 in London: quiet hours
+MORNING = datetime(2026, 11, 24, 8, 1, tzinfo=UTC)
+
+
+def update_summary(app, decision_id: int, summary: str) -> None:
+    """Staff change the decision's text and tell those already told."""
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        decision.summary = summary
+        loop.update_outcome(decision, notify_told=True, summary_changed=True)
+
+
+def morning_comes(app) -> None:
+    clock.freeze(MORNING)
+    with app.app_context():
+        sweep()
+    drain(app)
+
+
+def what_next_rows(app) -> dict[int, tuple[str, str]]:
+    """(kind, status) of each "what happened next" row, by the revision it tells."""
+    return {
+        r.decision_revision: (r.kind, r.status)
+        for r in outbound(app)
+        if r.kind in ("what_next", "what_next_update")
+    }
+
+
+def test_an_update_before_the_first_message_went_replaces_it(app, client, fake_twilio):
+    """Published at night: "what happened next" waits for the morning. Staff change the
+    decision before then: the member gets the decision once, as it now stands, and is
+    asked whether they felt heard; not the old text followed by "An update"."""
+    clock.freeze(NIGHT)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    decision_id = make_decision(app)
+    link_all_and_publish(app, decision_id)
+    drain(app)
+    update_summary(app, decision_id, "We will repair the lift by 1 April.")
+    drain(app)
+    assert len(fake_twilio.messages) == 1  # still only the acknowledgement
+
+    morning_comes(app)
+
+    with app.app_context():
+        ref = items_ref(app)
+    assert bodies_to(fake_twilio, UK)[1:] == [
+        render_in(app, "what_next", ref=ref, summary="We will repair the lift by 1 April."),
+        render_in(app, "rating_question"),
+    ]
+    assert what_next_rows(app) == {
+        0: ("what_next", OutboundStatus.CANCELLED),
+        1: ("what_next", OutboundStatus.QUEUED),
+    }
+
+
+def test_an_update_before_the_last_update_went_replaces_it(app, client, fake_twilio):
+    """Told in the day; two updates in the evening, both held for the morning: the member
+    gets one "An update", with the latest text."""
+    told_of_a_decision(app, client)
+    [decision_id] = {r.decision_id for r in outbound(app) if r.decision_id}
+    clock.freeze(NIGHT)
+    update_summary(app, decision_id, "We will repair the lift by 1 April.")
+    drain(app)
+    update_summary(app, decision_id, "We will repair the lift by 1 May.")
+    drain(app)
+    told = len(fake_twilio.messages)
+
+    morning_comes(app)
+
+    with app.app_context():
+        ref = items_ref(app)
+    assert [m["body"] for m in fake_twilio.messages[told:]] == [
+        render_in(app, "what_next_update", ref=ref, summary="We will repair the lift by 1 May."),
+    ]
+    assert what_next_rows(app) == {
+        0: ("what_next", OutboundStatus.QUEUED),
+        1: ("what_next_update", OutboundStatus.CANCELLED),
+        2: ("what_next_update", OutboundStatus.QUEUED),
+    }
+
+
+@pytest.mark.parametrize("held", ["by a worker sending it", "in doubt after a timeout"])
+def test_an_update_never_replaces_a_message_that_may_reach_the_member(app, client, held):
+    """A row a worker has claimed, or whose earlier attempt may have reached Twilio, may
+    reach the member whatever we do: it is not cancelled, and the newer version goes as
+    "An update" after it."""
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    decision_id = make_decision(app)
+    owe_what_next_here(app, decision_id)
+    with app.app_context():
+        first = db.session.scalars(select(OutboundMessage).filter_by(kind="what_next")).one()
+        if held == "by a worker sending it":
+            assert claim(first.id) is not None  # as the send job takes it
+            status = OutboundStatus.SENDING
+        else:
+            # As a timeout leaves it: the next attempt asks Twilio before sending.
+            first.unconfirmed_since = clock.now()
+            db.session.commit()
+            status = OutboundStatus.PENDING
+    update_summary(app, decision_id, "We will repair the lift by 1 April.")
+    with app.app_context():
+        loop.notify_decision(decision_id, 1)  # the fan-out, run here while the row is held
+
+    assert what_next_rows(app) == {
+        0: ("what_next", status),
+        1: ("what_next_update", OutboundStatus.PENDING),
+    }

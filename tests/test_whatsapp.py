@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from feedback_bot import clock, loop
 from feedback_bot.extensions import db
 from feedback_bot.jobs.sweep import sweep
 from feedback_bot.models import (
+    Contact,
     Decision,
     DecisionTranslation,
     FeedbackItem,
@@ -254,3 +255,189 @@ def test_a_waiting_row_goes_as_free_text_when_the_member_writes_again(app, clien
     assert row.status == OutboundStatus.QUEUED
     sent = [m for m in fake_twilio.messages_to(WHATSAPP) if POLISH_SUMMARY in (m["body"] or "")]
     assert len(sent) == 1 and sent[0]["content_sid"] is None
+
+
+LATER = "+447911123457"
+NEW_POLISH_SUMMARY = "Naprawimy windę do 1 kwietnia."
+
+
+def told_then_refused(app, client, fake_twilio, status: str, error_code: str) -> None:
+    """The member is told of the decision on WhatsApp, inside the window; then a status
+    callback says that message ended ``status`` with ``error_code``."""
+    publish_decision(app, MONDAY_NOON + timedelta(hours=2))
+    drain(app)
+    [told] = [m for m in fake_twilio.messages_to(WHATSAPP) if POLISH_SUMMARY in (m["body"] or "")]
+    assert status_callback(client, told, status, error_code).status_code == 204
+    drain(app)
+
+
+def update_the_polish_summary(app) -> None:
+    """Staff change the decision, translated as they go, and tell those already told."""
+    with app.app_context():
+        decision = db.session.scalars(select(Decision)).one()
+        decision.translations[0].summary = NEW_POLISH_SUMMARY
+        loop.update_outcome(decision, notify_told=True)
+
+
+def test_fan_outs_after_an_sms_fallback_still_tell_everybody(app, client, fake_twilio):
+    """The SMS fallback of "what happened next" has its kind and decision, under a key of
+    its own: the fan-outs that come after it (an item linked later, an update) must still
+    run, and count the fallback as the version it repeats."""
+    member_writes_on_whatsapp(app, client, fake_twilio)
+    send_sms(client, NUMBER, "Also by SMS.")
+    drain(app)
+    told_then_refused(app, client, fake_twilio, "undelivered", "63024")
+    [fallback] = [r for r in outbound(app) if r.fallback_of_id is not None]
+    assert (fallback.kind, fallback.channel, fallback.decision_revision) == ("what_next", "sms", 0)
+
+    send_sms(client, LATER, "The lift is broken again and my mum cannot get upstairs.")
+    drain(app)
+    with app.app_context():
+        later = db.session.scalars(
+            select(FeedbackItem).where(FeedbackItem.decision_id.is_(None))
+        ).one()
+        ref = later.ref
+        loop.link(db.session.scalars(select(Decision)).one(), [later])
+    drain(app)
+    [told_later] = fake_twilio.messages_to(LATER)[1:2]
+    assert f"About your feedback {ref}" in told_later["body"]
+
+    update_the_polish_summary(app)
+    drain(app)
+    updates = {r.item_id: r.kind for r in outbound(app) if r.decision_revision == 1}
+    assert set(updates.values()) == {"what_next_update"}
+    assert fallback.item_id in updates  # told by the fallback, so told of the update
+
+
+def test_an_update_replaces_a_refused_message_still_waiting_for_its_template(
+    app, client, fake_twilio
+):
+    """WhatsApp refused "what happened next" as outside the window; its retry waits for a
+    template. Then staff send an update. The retry, which carries the version it repeats,
+    is cancelled, and when the template comes the member, never told, hears of the decision
+    once, as it now stands (not "an update")."""
+    member_writes_on_whatsapp(app, client, fake_twilio)
+    told_then_refused(app, client, fake_twilio, "failed", "63016")
+    [retry] = [r for r in outbound(app) if r.fallback_of_id is not None]
+    assert (retry.status, retry.decision_revision) == (OutboundStatus.NEEDS_TEMPLATE, 0)
+    sent = len(fake_twilio.messages_to(WHATSAPP))
+    fake_twilio.whatsapp_window_closed = {WHATSAPP}  # WhatsApp's clock, not ours
+
+    update_the_polish_summary(app)
+    drain(app)
+    add_template(app)
+    with app.app_context():
+        sweep()
+    drain(app)
+
+    [again] = fake_twilio.messages_to(WHATSAPP)[sent:]
+    assert again["content_sid"] == TEMPLATE_SID
+    assert json.loads(again["content_variables"])["2"] == NEW_POLISH_SUMMARY
+    rows = {(r.kind, r.decision_revision): r.status for r in outbound(app) if r.decision_id}
+    assert rows[("what_next", 0)] == OutboundStatus.CANCELLED  # the retry
+    assert rows[("what_next", 1)] == OutboundStatus.QUEUED
+
+
+def waiting_row(contact: Contact | None, key: str, **columns) -> OutboundMessage:
+    row = OutboundMessage(
+        idempotency_key=key,
+        contact_id=contact.id if contact is not None else None,
+        kind=columns.pop("kind", "what_next"),
+        channel=columns.pop("channel", "whatsapp"),
+        locale=columns.pop("locale", "pl"),
+        body="Tak zdecydowaliśmy.",
+        variables={},
+        status=columns.pop("status", OutboundStatus.NEEDS_TEMPLATE),
+        attempts=0,
+        created_at=clock.now(),
+        updated_at=clock.now(),
+        **columns,
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def member(*, sms: bool = False, wrote: timedelta | None = None) -> Contact:
+    """A member who texts us (``sms``) and last wrote on WhatsApp ``wrote`` ago."""
+    contact = Contact(
+        locale="pl",
+        locale_source="detected",
+        uses_sms=sms,
+        uses_whatsapp=True,
+        whatsapp_last_inbound_at=clock.now() - wrote if wrote is not None else None,
+    )
+    db.session.add(contact)
+    db.session.flush()
+    return contact
+
+
+def test_the_sweeper_revives_exactly_the_waiting_rows_that_can_go(app):
+    """What ``revive_waiting`` decides for each kind of waiting row: a template for its
+    kind and language, a member who texts, or a window open again (never for a retry
+    WhatsApp refused as outside the window); nothing else."""
+    clock.freeze(MONDAY_NOON)
+    from feedback_bot.whatsapp.window import MARGIN, WINDOW, revive_waiting
+
+    with app.app_context():
+        closed = member(wrote=WINDOW - MARGIN)  # just closed, by our clock
+        just_open = member(wrote=WINDOW - MARGIN - timedelta(seconds=1))
+        refused = waiting_row(just_open, "refused", status=OutboundStatus.FAILED)
+        expected = {
+            waiting_row(closed, "closed").id: False,
+            waiting_row(None, "nobody").id: False,
+            waiting_row(member(), "never wrote").id: False,
+            waiting_row(closed, "closed, other language", locale="cy").id: False,
+            waiting_row(member(sms=True, wrote=timedelta(days=3)), "texts").id: True,
+            waiting_row(just_open, "open").id: True,
+            waiting_row(just_open, "retry", fallback_of_id=refused.id).id: False,
+            waiting_row(just_open, "retry by sms", channel="sms", fallback_of_id=refused.id).id: (
+                True
+            ),
+            waiting_row(closed, "templated", kind="ack").id: True,
+            waiting_row(None, "templated, nobody", kind="ack").id: True,
+        }
+        db.session.add(WhatsAppTemplate(kind="ack", locale="pl", content_sid=TEMPLATE_SID))
+        db.session.commit()
+
+        revived = revive_waiting(limit=100)
+        assert [row_id for row_id, *_ in revived] == sorted(
+            row_id for row_id, can_go in expected.items() if can_go
+        )
+        assert {(attempts, due) for _, attempts, _, due in revived} == {(0, MONDAY_NOON)}
+        statuses = dict(
+            db.session.execute(select(OutboundMessage.id, OutboundMessage.status)).all()
+        )
+        for row_id, can_go in expected.items():
+            assert statuses[row_id] == (
+                OutboundStatus.PENDING if can_go else OutboundStatus.NEEDS_TEMPLATE
+            )
+        assert revive_waiting(limit=100) == []  # revived once
+
+
+def test_the_sweeper_looks_at_waiting_rows_in_a_fixed_number_of_queries(app):
+    """Thousands of rows can wait for a template in a language nobody has made one for; the
+    sweeper looks at them on every tick, so it must not load them, or their members, one
+    by one."""
+    clock.freeze(MONDAY_NOON)
+    from feedback_bot.whatsapp.window import revive_waiting
+
+    with app.app_context():
+        for number in range(40):  # each its own member, outside the window
+            waiting_row(member(wrote=timedelta(days=3)), f"waiting-{number}")
+        can_go = waiting_row(member(sms=True), "texts").id
+        db.session.commit()
+        db.session.expunge_all()
+
+        statements: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            revived = revive_waiting(limit=10)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert [row_id for row_id, *_ in revived] == [can_go]
+        assert len(statements) <= 2, statements

@@ -54,12 +54,22 @@ def send_outbound(row_id: int) -> str:
     if row is None:
         return "not due or already handled"
 
+    # Read after the claim committed: a FORGET committed before it is seen.
+    contact = (
+        db.session.get(Contact, row.contact_id, populate_existing=True) if row.contact_id else None
+    )
+    if contact is not None and contact.forgotten and row.kind != MessageKind.FORGET:
+        # FORGET cancels what it finds owed, but a row can be owed after it: a fan-out, an
+        # interim update or a fallback that read the contact before the FORGET committed.
+        # Nothing goes after "we have erased your phone number"; cancelling drops the
+        # number the row still holds.
+        mark_cancelled(row, "member asked to be forgotten")
+        return "cancelled: forgotten"
     if row.kind == MessageKind.INTERIM and not still_waiting(row):
         # Owed while the member waited, held since (quiet hours, a template): the item has
         # a decision now, or was closed, and "still working on it" would be wrong.
         mark_cancelled(row, "the item is no longer waiting for a decision")
         return "cancelled: no longer waiting"
-    contact = db.session.get(Contact, row.contact_id) if row.contact_id else None
     opted_out = contact is not None and contact.opted_out
     if opted_out and row.kind not in MessageKind.SENT_WHEN_OPTED_OUT:
         mark_cancelled(row, "member opted out")

@@ -13,7 +13,7 @@ import logging
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from .. import clock
 from ..extensions import db
@@ -127,6 +127,9 @@ def _owe_again(row: OutboundMessage, contact: Contact, key: str, channel: str) -
         locale=row.locale,
         item=row.item,
         decision_id=row.decision_id,
+        # The same version of the decision as the row it follows: the fan-out counts the
+        # follow-up as that version owed (``loop._revisions_owed``).
+        decision_revision=row.decision_revision,
         fallback_of_id=row.id,
         **row.variables,
     )
@@ -142,45 +145,54 @@ def revive_waiting(limit: int = 500) -> list[tuple[int, int, str, datetime | Non
     """Rows waiting for a template that can go now: a template was added, the member has
     written to us by SMS, or has written again on WhatsApp (the window is open again).
 
-    Every waiting row is looked at, a page at a time, up to ``limit`` revived: rows that
-    nothing has changed for (a language with no template yet) never hide the rest.
+    The database picks them (``_can_go_now``), so rows that nothing has changed for (a
+    language with no template yet) are never loaded and never hide the rest: one query
+    whatever the number waiting, then one compare-and-set for the first ``limit`` of them.
     """
     now = clock.now()
-    templates: dict[tuple[str, str], bool] = {}
-    revived: list[tuple[int, int, str, datetime | None]] = []
-    last_id = 0
-    while len(revived) < limit:
-        page = db.session.scalars(
-            select(OutboundMessage)
-            .where(
-                OutboundMessage.status == OutboundStatus.NEEDS_TEMPLATE,
-                OutboundMessage.id > last_id,
-            )
-            .order_by(OutboundMessage.id)
-            .limit(limit)
-        ).all()
-        if not page:
-            break
-        for row in page:
-            last_id = row.id
-            key = (row.kind, row.locale)
-            if key not in templates:
-                templates[key] = find_template(*key) is not None
-            if templates[key] or _reachable_without_template(row, now):
-                row.status = OutboundStatus.PENDING
-                row.next_attempt_at = now
-                revived.append((row.id, row.attempts, row.kind, now))
-                if len(revived) == limit:
-                    break
+    ids = db.session.scalars(
+        select(OutboundMessage.id)
+        .outerjoin(Contact, Contact.id == OutboundMessage.contact_id)
+        .outerjoin(
+            WhatsAppTemplate,
+            and_(
+                WhatsAppTemplate.kind == OutboundMessage.kind,
+                WhatsAppTemplate.locale == OutboundMessage.locale,
+            ),
+        )
+        .where(OutboundMessage.status == OutboundStatus.NEEDS_TEMPLATE, _can_go_now(now))
+        .order_by(OutboundMessage.id)
+        .limit(limit)
+    ).all()
+    if not ids:
+        return []
+    revived = db.session.execute(
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.id.in_(ids),
+            # Still waiting: a FORGET or a newer version of the decision may have
+            # cancelled it since the SELECT.
+            OutboundMessage.status == OutboundStatus.NEEDS_TEMPLATE,
+        )
+        .values(status=OutboundStatus.PENDING, next_attempt_at=now, updated_at=now)
+        .returning(OutboundMessage.id, OutboundMessage.attempts, OutboundMessage.kind)
+        .execution_options(synchronize_session=False)
+    ).all()
     db.session.commit()
-    return revived
+    return sorted((row_id, attempts, kind, now) for row_id, attempts, kind in revived)
 
 
-def _reachable_without_template(row: OutboundMessage, now: datetime) -> bool:
-    contact = db.session.get(Contact, row.contact_id) if row.contact_id else None
-    if contact is None:
-        return False
-    if contact.uses_sms:
-        return True
-    # A retry WhatsApp refused as outside the window goes as a template or by SMS only.
-    return window_open(contact, now) and not retries_outside_window(row)
+def _can_go_now(now: datetime) -> ColumnElement[bool]:
+    """For a waiting row joined to its member and to the template of its kind and language
+    (outer joins): whether it can go now, as a template or reachable without one."""
+    return or_(
+        WhatsAppTemplate.id.is_not(None),
+        Contact.uses_sms.is_(True),
+        and_(
+            # ``window_open``, in SQL
+            Contact.whatsapp_last_inbound_at > now - (WINDOW - MARGIN),
+            # A retry WhatsApp refused as outside the window goes as a template or by SMS
+            # only (``retries_outside_window``, in SQL).
+            or_(OutboundMessage.channel != "whatsapp", OutboundMessage.fallback_of_id.is_(None)),
+        ),
+    )

@@ -1,4 +1,5 @@
-"""decision revision on outbox rows; when a member's last STOP or START was sent
+"""decision revision on outbox rows; when a member's last STOP or START was sent; finished
+outbox rows keep no number
 
 Revision ID: 0010
 Revises: 0009
@@ -9,12 +10,16 @@ Create Date: 2026-12-02 06:00:00
 import sqlalchemy as sa
 from alembic import op
 
+from feedback_bot.logs import redact
+
 revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
 
 WHAT_NEXT_KINDS = ("what_next", "what_next_update")
+# Statuses after which a row is never sent again (OutboundStatus, as of this revision).
+FINAL = ("queued", "sent", "delivered", "read", "undelivered", "failed", "cancelled")
 
 
 def upgrade():
@@ -33,9 +38,11 @@ def upgrade():
         sa.column("decision_revision", sa.Integer),
     )
     rows = bind.execute(
-        sa.select(outbox.c.id, outbox.c.idempotency_key, outbox.c.fallback_of_id).where(
-            outbox.c.kind.in_(WHAT_NEXT_KINDS)
-        )
+        sa.select(outbox.c.id, outbox.c.idempotency_key, outbox.c.fallback_of_id)
+        .where(outbox.c.kind.in_(WHAT_NEXT_KINDS))
+        # A follow-up is always newer than the row it follows: in id order, the row it
+        # follows has its revision by the time the follow-up is reached.
+        .order_by(outbox.c.id)
     ).all()
     # Keys of first sends read "what_next:decision:7:r2:item:42"; a follow-up (SMS fallback,
     # outside-window retry) carries the revision of the row it follows.
@@ -48,9 +55,7 @@ def upgrade():
         if row_id not in revisions and original in revisions:
             revisions[row_id] = revisions[original]
     for row_id, value in revisions.items():
-        bind.execute(
-            outbox.update().where(outbox.c.id == row_id).values(decision_revision=value)
-        )
+        bind.execute(outbox.update().where(outbox.c.id == row_id).values(decision_revision=value))
 
     contact = sa.table(
         "contact",
@@ -62,6 +67,34 @@ def upgrade():
         .where(contact.c.opted_out_at.is_not(None))
         .values(opt_changed_at=contact.c.opted_out_at)
     )
+
+    # From now on a row drops its address when it ends and keeps Twilio's error texts with
+    # numbers masked (they echo the "To" address); rows from before are brought in line.
+    outbox_final = sa.table(
+        "outbound_message",
+        sa.column("id", sa.Integer),
+        sa.column("status", sa.String),
+        sa.column("to_ciphertext", sa.Text),
+        sa.column("error_message", sa.Text),
+    )
+    bind.execute(
+        outbox_final.update()
+        .where(outbox_final.c.status.in_(FINAL), outbox_final.c.to_ciphertext.is_not(None))
+        .values(to_ciphertext=None)
+    )
+    errors = bind.execute(
+        sa.select(outbox_final.c.id, outbox_final.c.error_message).where(
+            outbox_final.c.error_message.is_not(None)
+        )
+    ).all()
+    for row_id, text in errors:
+        masked = redact(text)
+        if masked != text:
+            bind.execute(
+                outbox_final.update()
+                .where(outbox_final.c.id == row_id)
+                .values(error_message=masked)
+            )
 
 
 def downgrade():
