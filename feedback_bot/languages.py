@@ -1,9 +1,13 @@
-"""The languages members are offered (menu, detection, public page, interpreters' work).
+"""The languages members are offered, and the ones the service works in.
 
-Catalogues on disk (``flask translate init LOCALE`` makes one) are what *can* be offered;
-an admin enables or disables them in the panel. Until an admin first does, the shipped
-set (``SHIPPED_LOCALES``) is enabled. Each process caches the list and reloads it when the
-translation settings version in Redis moves, like template overrides.
+Catalogues on disk (``flask translate init LOCALE`` makes one) are the languages the
+service works in: members who hold one keep being answered in it, their keywords work, and
+interpreters translate for them, and can prepare a language before it is offered.
+An admin enables or disables each in the panel: enabled languages are the ones *offered*
+(the LANGUAGE menu, the guess of a new member's language, the public page). Turning one
+off strands nobody. Until an admin first changes anything, the shipped set
+(``SHIPPED_LOCALES``) is enabled. Each process caches the list and reloads it with the
+template overrides (see ``overrides_version``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from .models import MemberLanguage, User
 
 @lru_cache(maxsize=1)
 def available_locales() -> tuple[str, ...]:
-    """Every language with a catalogue: the source language and translations/<code>/."""
+    """Every language with a catalogue (the source language and translations/<code>/):
+    the languages keywords are matched in and interpreters work in."""
     found = {path.parent.parent.name for path in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po")}
     return tuple(sorted(found | {"en"}))
 
@@ -37,7 +42,8 @@ class _Cache:
 
 
 def enabled_locales() -> tuple[str, ...]:
-    """Enabled languages, shipped order first, then the others alphabetically."""
+    """The languages offered to members, shipped order first, then the others
+    alphabetically."""
     cache: _Cache = current_app.extensions.setdefault("feedback_languages", _Cache())
     shipped = tuple(current_app.config["SHIPPED_LOCALES"])
     if database_known_unavailable():
@@ -57,6 +63,12 @@ def enabled_locales() -> tuple[str, ...]:
         locales = tuple(c for c in shipped if c in enabled) + tuple(sorted(enabled - set(shipped)))
     cache.version, cache.locales = version, locales or shipped[:1]
     return cache.locales
+
+
+def working_locales() -> tuple[str, ...]:
+    """Every language the service works in, offered or not, the offered ones first:
+    switching a language off must not strand the members who already use it."""
+    return tuple(dict.fromkeys((*enabled_locales(), *available_locales())))
 
 
 class LanguageRefused(ValueError):

@@ -153,7 +153,7 @@ def test_interpreter_translates_feedback_and_summary_in_the_browser(
     # ---- a template that drops %(ref)s is refused, by name, and nothing is saved
     page.goto("/admin/translate/templates/pl")
     ack_row = page.locator(
-        "section.template-row", has=page.locator(f'input[name="msgid"][value="{ACK}"]')
+        "section.template-row", has=page.locator('input[name="kind"][value="ack"]')
     )
     expect(ack_row).to_have_count(1)
     textarea = ack_row.locator('textarea[name="text"]')

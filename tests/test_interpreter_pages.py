@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime
 
+from babel.messages.pofile import read_po, write_po
 from sqlalchemy import select
 
 from feedback_bot import clock, loop
 from feedback_bot.extensions import db
-from feedback_bot.messaging.templates import TEMPLATES
-from feedback_bot.models import Decision, FeedbackItem, InboundMessage, MessageTranslation
+from feedback_bot.messaging.templates import TEMPLATES, render
+from feedback_bot.models import (
+    Decision,
+    DecisionTranslation,
+    FeedbackItem,
+    InboundMessage,
+    MessageTranslation,
+)
 
 from .conftest import drain, send_sms
 from .test_media import log_in
@@ -65,7 +73,7 @@ def test_template_with_a_missing_placeholder_is_refused_by_name(app, client):
     interpreter(app, client)
     response = client.post(
         "/admin/translate/templates/ar",
-        data={"msgid": ACK, "context": "", "text": "شكرا لكم %(days)s", "state": "draft"},
+        data={"kind": "ack", "text": "شكرا لكم %(days)s", "state": "draft"},
     )
     assert response.status_code == 400
     assert "must keep %(ref)s" in response.get_data(as_text=True)
@@ -158,3 +166,73 @@ def test_inbox_filter_for_feedback_that_needs_translation(app, client):
         save_message_translation(None, arabic, "en", "The lift is broken.")
     page = client.get("/admin/items?needs_translation=1").get_data(as_text=True)
     assert arabic_ref not in page
+
+
+def test_the_language_menu_is_saved_as_a_browser_sends_it(app, client):
+    """A browser sends a textarea's line breaks as CRLF (the HTML form encoding): the
+    template is found by its kind, and members get plain line breaks."""
+    interpreter(app, client, languages="pl")
+    page = client.get("/admin/translate/templates/pl").get_data(as_text=True)
+    assert '<input type="hidden" name="kind" value="language_menu">' in page
+    text = "Odpowiedz numerem, aby wybrać język:\r\n%(options)s\r\nOdpowiedz STOP, aby zrezygnować."
+    response = client.post(
+        "/admin/translate/templates/pl",
+        data={"kind": "language_menu", "text": text, "state": "reviewed"},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        assert render("language_menu", "pl", options="1 English\n2 Polski") == (
+            "Odpowiedz numerem, aby wybrać język:\n1 English\n2 Polski\n"
+            "Odpowiedz STOP, aby zrezygnować."
+        )
+
+
+def test_an_outdated_summary_is_translated_again_as_needing_review(app, client):
+    """ "Outdated" is no choice in the form; the browser would submit its first, Draft."""
+    clock.freeze(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    send_sms(client, "+48512345678", "Winda w naszym bloku jest zepsuta od tygodni.")
+    drain(app)
+    with app.app_context():
+        decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")
+        decision.translations.append(
+            DecisionTranslation(locale="pl", summary="Naprawimy windę.", state="reviewed")
+        )
+        db.session.add(decision)
+        db.session.commit()
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        loop.publish(decision)
+        decision.summary = "We will replace the lift in May."
+        loop.update_outcome(decision, notify_told=False, summary_changed=True)
+        decision_id = decision.id
+    interpreter(app, client)
+    page = client.get(f"/admin/translate/decision/{decision_id}/pl").get_data(as_text=True)
+    assert re.search(r'<option selected value="needs_review">', page), page
+    assert 'id="outdated"' in page
+
+
+def test_saving_a_draft_says_members_do_not_get_it(app, client):
+    interpreter(app, client, languages="pl")
+    response = client.post(
+        "/admin/translate/templates/pl",
+        data={"kind": "start", "text": "Witamy ponownie. Odpowiedz STOP.", "state": "draft"},
+        follow_redirects=True,
+    )
+    assert "members do not get it" in response.get_data(as_text=True)
+
+
+def test_a_fuzzy_entry_is_named_on_import(app, client):
+    interpreter(app, client, languages="pl")
+    exported = client.get("/admin/translate/templates/pl/messages.po").data
+    catalog = read_po(io.BytesIO(exported))
+    catalog[TEMPLATES["start"].msgid].flags.add("fuzzy")
+    buffer = io.BytesIO()
+    write_po(buffer, catalog)
+    response = client.post(
+        "/admin/translate/templates/pl/import",
+        data={"catalogue": (io.BytesIO(buffer.getvalue()), "pl.po")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    page = response.get_data(as_text=True)
+    assert "Not imported, marked fuzzy" in page
+    assert TEMPLATES["start"].msgid[:30] in page

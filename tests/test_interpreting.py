@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from babel.messages.catalog import Catalog
-from babel.messages.pofile import write_po
+from babel.messages.pofile import read_po, write_po
 from sqlalchemy import select
 
 from feedback_bot import clock, loop
@@ -20,8 +20,10 @@ from feedback_bot.interpreting.saving import (
     save_decision_summary,
     save_override,
 )
-from feedback_bot.languages import enabled_locales
+from feedback_bot.jobs import redis_connection
+from feedback_bot.languages import enabled_locales, set_enabled
 from feedback_bot.messaging import keywords
+from feedback_bot.messaging import overrides as overrides_module
 from feedback_bot.messaging.keywords import keyword_list_problems
 from feedback_bot.messaging.templates import (
     KEYWORD_CONTEXT,
@@ -148,7 +150,9 @@ def test_a_keyword_list_that_would_catch_other_messages_is_refused(app, words, p
 
 def test_a_good_keyword_list_is_saved_and_matched(app):
     with app.app_context():
-        save_override(None, "cy", STOP_WORDS, "STOPIO, DIM MWY", ReviewState.DRAFT, KEYWORD_CONTEXT)
+        save_override(
+            None, "cy", STOP_WORDS, "STOPIO, DIM MWY", ReviewState.NEEDS_REVIEW, KEYWORD_CONTEXT
+        )
         assert keywords.match("dim mwy") == "stop"
 
 
@@ -169,3 +173,162 @@ def test_the_shipped_keyword_lists_pass_the_check(app):
             for action in KEYWORD_MSGIDS:
                 words = ", ".join(keywords_for(action, locale))
                 assert keyword_list_problems(action, locale, words) == [], (locale, action)
+
+
+def test_an_escaped_placeholder_is_not_a_placeholder(app):
+    """ "%%(ref)s" is a percent sign and the text "(ref)s": members would read that, and
+    no reference."""
+    escaped = NEW_WELSH_ACK.replace("%(ref)s", "%%(ref)s")
+    assert placeholder_problems(ACK, escaped) == ["The translation must keep %(ref)s."]
+    assert placeholder_problems(ACK, NEW_WELSH_ACK + " %s") == [
+        "A lone % sign breaks the message; write %% for a percent sign."
+    ]
+    assert placeholder_problems(ACK, NEW_WELSH_ACK + " 100%%") == []
+    with app.app_context(), pytest.raises(TranslationRefused, match=r"must keep %\(ref\)s"):
+        save_override(None, "cy", ACK, escaped, ReviewState.REVIEWED)
+
+
+def po_file(locale: str | None, *entries: tuple[str, str, str, list[str]]) -> bytes:
+    """A .po file as a tool writes one: (context, msgid, text, flags) per entry."""
+    catalog = Catalog(locale=locale)
+    for context, msgid, text, flags in entries:
+        catalog.add(msgid, text, context=context or None, flags=flags)
+    buffer = io.BytesIO()
+    write_po(buffer, catalog)
+    return buffer.getvalue()
+
+
+def test_a_po_file_of_another_language_is_refused(app):
+    with app.app_context():
+        polish = read_import("cy", export_po("pl"))
+        assert polish.changes == [] and polish.unchanged == 0
+        assert polish.errors == [
+            "This file is in Polish (pl), not Welsh (cy); nothing was imported. Import it on "
+            "the page of its own language."
+        ]
+        nameless = read_import("cy", po_file(None, ("", ACK, NEW_WELSH_ACK, [])))
+        assert nameless.changes == []
+        assert "does not say which language" in nameless.errors[0]
+        # The same language with its country named is the same language.
+        welsh = read_import("cy", po_file("cy_GB", ("", ACK, NEW_WELSH_ACK, [])))
+        assert [change.text for change in welsh.changes] == [NEW_WELSH_ACK]
+
+
+def test_fuzzy_entries_are_left_out_and_named(app):
+    """A fuzzy entry is a tool's guess ("msgmerge" matched an old, similar message): gettext
+    never uses one, and neither does the import."""
+    start = TEMPLATES["start"].msgid
+    data = po_file(
+        "cy",
+        ("", start, "Croeso nol (a guess). Atebwch STOP i stopio.", ["fuzzy"]),
+        ("", ACK, NEW_WELSH_ACK, []),
+    )
+    with app.app_context():
+        report = read_import("cy", data)
+    assert [change.msgid for change in report.changes] == [ACK]
+    assert report.fuzzy == [start]
+    assert report.errors == []
+
+
+def test_an_arabic_keyword_list_is_split_on_the_arabic_comma(app):
+    with app.app_context():
+        save_override(
+            None, "ar", STOP_WORDS, "توقف، إلغاء، الغاء", ReviewState.REVIEWED, KEYWORD_CONTEXT
+        )
+        assert keywords_for("stop", "ar") == ["توقف", "إلغاء", "الغاء"]
+        assert keywords.match("الغاء") == "stop"
+        assert keywords.match("توقف") == "stop"
+        # The check splits the same way: it sees each word, and the empty one.
+        assert keyword_list_problems("stop", "ar", "توقف، مساعدة") == [
+            "'مساعدة' already means HELP; a word can mean one thing only."
+        ]
+        assert keyword_list_problems("stop", "ar", "توقف،،الغاء") == [
+            "A keyword is empty: separate the words with single commas."
+        ]
+
+
+def test_a_keyword_edit_counts_after_redis_lost_the_version(app):
+    """Redis restarted without its data: a version counter would start again and repeat
+    one a process already built its keyword table for."""
+    with app.app_context():
+        save_override(None, "cy", STOP_WORDS, "STOPIO, PAID", ReviewState.REVIEWED, KEYWORD_CONTEXT)
+        assert keywords.match("paid") == "stop"
+        redis_connection().flushdb()
+        save_override(
+            None, "cy", STOP_WORDS, "STOPIO, PAID, DIM MWY", ReviewState.REVIEWED, KEYWORD_CONTEXT
+        )
+        assert keywords.match("dim mwy") == "stop"
+
+
+def test_with_redis_down_edits_count_within_the_fallback_ttl(app, make_app, monkeypatch):
+    """A process that cannot reach Redis cannot hear of a change: it reloads what it caches
+    after FALLBACK_TTL (0 here, not to wait), keywords and offered languages included."""
+    down = make_app(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    monkeypatch.setattr(overrides_module, "FALLBACK_TTL", 0.0)
+    with down.app_context():
+        assert keywords.match("dim mwy") is None
+        assert "so" in enabled_locales()
+    with app.app_context():
+        save_override(
+            None, "cy", STOP_WORDS, "STOPIO, DIM MWY", ReviewState.REVIEWED, KEYWORD_CONTEXT
+        )
+        set_enabled("so", False, None)
+    with down.app_context():
+        assert keywords.match("dim mwy") == "stop"
+        assert "so" not in enabled_locales()
+
+
+def test_a_draft_is_kept_for_the_interpreter_and_never_sent(app):
+    """Draft, Needs review, Reviewed: a draft is unfinished work. Members keep getting what
+    they got; the editor and the .po file show the draft, flagged as one."""
+    with app.app_context():
+        shipped = render("ack", "cy", ref="K7Q2", days=21)
+        save_override(None, "cy", ACK, NEW_WELSH_ACK, ReviewState.DRAFT)
+        assert render("ack", "cy", ref="K7Q2", days=21) == shipped
+        exported = export_po("cy")
+        [entry] = [m for m in read_po(io.BytesIO(exported)) if m.id == ACK]
+        assert entry.string == NEW_WELSH_ACK and "draft" in entry.flags
+        assert read_import("cy", exported).changes == []
+
+        save_override(None, "cy", STOP_WORDS, "DIM MWY", ReviewState.DRAFT, KEYWORD_CONTEXT)
+        assert keywords.match("dim mwy") is None
+
+        save_override(None, "cy", ACK, NEW_WELSH_ACK, ReviewState.NEEDS_REVIEW)
+        assert render("ack", "cy", ref="K7Q2", days=21) == NEW_WELSH_ACK % {
+            "ref": "K7Q2",
+            "days": 21,
+        }
+
+
+def test_a_draft_summary_does_not_tell_waiting_members(app, client, fake_twilio):
+    clock.freeze(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    send_sms(client, "+48512345678", "Winda w naszym bloku jest zepsuta od tygodni.")
+    drain(app)
+    with app.app_context():
+        decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")
+        db.session.add(decision)
+        db.session.commit()
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        loop.publish(decision)
+        decision_id = decision.id
+    drain(app)
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        save_decision_summary(None, decision, "pl", "Naprawimy windę (szkic).", ReviewState.DRAFT)
+    drain(app)
+    assert len(fake_twilio.messages) == 1  # the acknowledgement only
+
+
+def test_a_draft_summary_is_not_sent_by_a_later_fan_out(app, client, fake_twilio):
+    clock.freeze(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    send_sms(client, "+48512345678", "Winda w naszym bloku jest zepsuta od tygodni.")
+    drain(app)
+    with app.app_context():
+        decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")
+        db.session.add(decision)
+        db.session.commit()
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        save_decision_summary(None, decision, "pl", "Naprawimy windę (szkic).", ReviewState.DRAFT)
+        loop.publish(decision)  # publishing runs the fan-out
+    drain(app)
+    assert len(fake_twilio.messages) == 1  # the acknowledgement only

@@ -9,6 +9,13 @@ from flask import Flask
 from sqlalchemy import select
 
 from feedback_bot.extensions import db
+from feedback_bot.messaging.language import (
+    LocaleChoice,
+    choose_locale,
+    detect,
+    from_region,
+    menu_choice,
+)
 from feedback_bot.messaging.templates import render
 from feedback_bot.models import Contact, FeedbackItem, InboundMessage
 
@@ -158,3 +165,29 @@ def test_models_loading_in_the_background_are_built_once(app):
     assert not thread.is_alive()
     assert language._build_detector.cache_info().misses == before + 1
     assert language._detector(locales) is detector
+
+
+def test_a_language_offered_with_a_country_or_script_is_chosen(make_app):
+    """Lingua and the country data name a language ("pt", "zh_Hant"); the offered locale
+    may name a country too ("pt_BR"): exact code first, then the same language, the
+    member's country's variant first."""
+    app = make_app(SHIPPED_LOCALES=("en", "pt_PT", "pt_BR", "zh_Hant", "cy"))
+    portuguese = "O elevador do nosso prédio está quebrado há três semanas e ninguém veio."
+    with app.app_context():
+        assert from_region("BR") == "pt_BR"
+        assert from_region("PT") == "pt_PT"
+        assert from_region("TW") == "zh_Hant"
+        assert detect(portuguese, "BR") == "pt_BR"
+        assert choose_locale(portuguese, "BR").locale == "pt_BR"
+        assert choose_locale("👍", "BR") == LocaleChoice("pt_BR", "country")
+        assert choose_locale(None, "GB", detected="pt") == LocaleChoice("pt_PT", "detected")
+        assert menu_choice("pt_br") == "pt_BR"
+
+
+@pytest.mark.parametrize(
+    ("reply", "locale"),
+    [("Espanol", "es"), ("ROMANA", "ro"), ("español", "es"), ("Cymraeg!", "cy"), ("UK", "uk")],
+)
+def test_a_menu_reply_names_a_language_without_its_accents(app, reply, locale):
+    with app.app_context():
+        assert menu_choice(reply) == locale

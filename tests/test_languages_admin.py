@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import io
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 
+from feedback_bot import clock, loop
 from feedback_bot.extensions import db
-from feedback_bot.models import AuditEntry, Contact
+from feedback_bot.languages import set_enabled
+from feedback_bot.messaging.templates import render
+from feedback_bot.models import AuditEntry, Contact, Decision, FeedbackItem, InboundMessage
 
 from .conftest import drain, send_sms
+from .test_interpreter_pages import interpreter
 from .test_media import log_in
 
 MEMBER = "+447911123456"
@@ -52,3 +59,70 @@ def test_only_admins_manage_languages(app, client):
     log_in(app, client, "staff")
     assert client.get("/admin/languages").status_code == 403
     assert client.post("/admin/languages/so/disable").status_code == 403
+
+
+SOMALI_MEMBER = "+252612345678"
+SOMALI = "Biyaha ma jiraan tuulada dhowr maalmood, fadlan na caawiya sida ugu dhaqsiyaha badan."
+
+
+def test_members_of_a_language_switched_off_keep_it(app, client, fake_twilio):
+    """Switching Somali off stops offering it to new members; those who chose it are still
+    answered in it, can still say STOP in it, and interpreters still work for them."""
+    clock.freeze(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    send_sms(client, SOMALI_MEMBER, SOMALI)
+    drain(app)
+    with app.app_context():
+        assert db.session.scalars(select(Contact.locale)).one() == "so"
+        message_id = db.session.scalars(select(InboundMessage.id)).one()
+        set_enabled("so", False, None)
+        decision = Decision(title="Water", summary="The water will be back on Friday.")
+        db.session.add(decision)
+        db.session.commit()
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        loop.publish(decision)
+        decision_id = decision.id
+    drain(app)
+
+    interpreter(app, client, languages="so")
+    workspace = client.get("/admin/translate/").get_data(as_text=True)
+    assert SOMALI[:30] in workspace and "Water" in workspace
+    assert client.get(f"/admin/translate/feedback/{message_id}").status_code == 200
+    assert client.get(f"/admin/translate/decision/{decision_id}/so").status_code == 200
+
+    send_sms(client, SOMALI_MEMBER, "JOOJI")  # Somali for STOP
+    drain(app)
+    with app.app_context():
+        assert db.session.scalars(select(Contact.opted_out_at)).one() is not None
+        assert fake_twilio.messages[-1]["body"] == render("stop", "so", org="Riverside Council")
+
+    # A new member from Somalia is not given Somali: Arabic is official there too.
+    send_sms(client, "+252612345679", "👍")
+    drain(app)
+    with app.app_context():
+        newcomer = db.session.scalars(select(Contact).order_by(Contact.id.desc())).first()
+        assert (newcomer.locale, newcomer.locale_source) == ("ar", "country")
+
+
+def test_a_language_is_prepared_before_it_is_offered(app, client):
+    with app.app_context():
+        set_enabled("so", False, None)
+    interpreter(app, client, languages="so")
+    assert client.get("/admin/translate/templates/so").status_code == 200
+    exported = client.get("/admin/translate/templates/so/messages.po")
+    assert exported.status_code == 200
+    imported = client.post(
+        "/admin/translate/templates/so/import",
+        data={"catalogue": (io.BytesIO(exported.data), "so.po")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert "Imported 0 change(s)" in imported.get_data(as_text=True)
+    saved = client.post(
+        "/admin/translate/templates/so",
+        data={
+            "kind": "start",
+            "text": "Ku soo dhawoow. Jawaab JOOJI si aad u joojiso.",
+            "state": "reviewed",
+        },
+    )
+    assert saved.status_code == 302

@@ -44,7 +44,7 @@ def language_toggle(code: str, action: str) -> ResponseReturnValue:
         flash(
             f"{code} is now offered to members."
             if action == "enable"
-            else f"{code} is no longer offered to new members.",
+            else f"{code} is no longer offered to new members; those who use it keep it.",
             "success",
         )
     return redirect(url_for("admin.languages"))

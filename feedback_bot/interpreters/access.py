@@ -1,4 +1,9 @@
-"""Which languages a user may translate: an interpreter's own, an admin's all."""
+"""Which languages a user may translate: an interpreter's own, an admin's all.
+
+Interpreters work in every language the service works in, offered to new members or not:
+members of a language switched off still write and are still owed their news, and a new
+language is translated before it is offered.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,19 @@ from babel import Locale
 from flask import abort
 from flask_login import current_user
 
-from ..languages import enabled_locales
+from ..languages import working_locales
 from ..models import Role
 
 
 def my_languages() -> list[str]:
-    shipped = list(enabled_locales())
+    languages = list(working_locales())
     if current_user.has_role(Role.ADMIN):
-        return shipped
-    return [code for code in current_user.language_list if code in shipped]
+        return languages
+    return [code for code in current_user.language_list if code in languages]
 
 
 def require_language(locale: str) -> None:
-    if locale not in enabled_locales():
+    if locale not in working_locales():
         abort(404, "No such language.")
     if locale not in my_languages():
         abort(403, "You do not work in this language.")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import HiddenField, SelectField, TextAreaField
+from wtforms import SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -27,8 +27,6 @@ class SummaryTranslationForm(FlaskForm):
 
 
 class TemplateTranslationForm(FlaskForm):
-    msgid = HiddenField()
-    context = HiddenField()
     text = TextAreaField("Translation", [DataRequired(), Length(max=1_600)])
     state = SelectField("State", choices=STATE_CHOICES, default=ReviewState.NEEDS_REVIEW)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from flask import current_app
@@ -10,10 +9,16 @@ from sqlalchemy import and_, func, select
 
 from .. import loop
 from ..extensions import db
-from ..interpreting.catalogue_io import known_entries, override_states, shipped_catalogue, state_of
+from ..interpreting.catalogue_io import (
+    entries,
+    known_entries,
+    saved_overrides,
+    shipped_catalogue,
+    state_of,
+    working_text,
+)
 from ..messaging.overrides import translate
 from ..messaging.segments import SmsCost, sms_cost
-from ..messaging.templates import KEYWORD_CONTEXT, KEYWORD_MSGIDS, TEMPLATES
 from ..models import (
     Contact,
     Decision,
@@ -69,45 +74,65 @@ class TemplateRow:
     context: str
     msgid: str
     note: str
-    text: str
+    text: str  # what the interpreter works on: their draft, if they saved one
     state: str | None
     cost: SmsCost
     source_cost: SmsCost
 
 
+def _shipped_states(locale: str) -> dict[tuple[str, str], str | None]:
+    """(context, msgid) -> the review state the shipped catalogue flags."""
+    return {
+        (m.context or "", str(m.id)): state_of(set(m.flags))
+        for m in shipped_catalogue(locale)
+        if m.id
+    }
+
+
 def template_rows(locale: str) -> list[TemplateRow]:
-    shipped = {(m.context or "", str(m.id)): m for m in shipped_catalogue(locale) if m.id}
-    states = override_states(locale)
+    shipped = _shipped_states(locale)
+    saved = saved_overrides(locale)
     rows = []
-    entries = [(t.kind, "", t.msgid, t.note) for t in TEMPLATES.values()]
-    entries += [
-        (f"keywords: {action}", KEYWORD_CONTEXT, msgid, "Words a member can send alone.")
-        for action, msgid in KEYWORD_MSGIDS.items()
-    ]
-    for kind, context, msgid, note in entries:
-        text = translate(msgid, locale, context)
-        state = states.get((context, msgid))
-        if state is None and (context, msgid) in shipped:
-            state = state_of(set(shipped[(context, msgid)].flags))
+    for entry in entries().values():
+        key = (entry.context, entry.msgid)
+        text = working_text(locale, key, saved)
+        state = saved[key].state if key in saved else shipped.get(key)
         rows.append(
-            TemplateRow(kind, context, msgid, note, text, state, sms_cost(text), sms_cost(msgid))
+            TemplateRow(
+                entry.kind,
+                entry.context,
+                entry.msgid,
+                entry.note,
+                text,
+                state,
+                sms_cost(text),
+                sms_cost(entry.msgid),
+            )
         )
     return rows
 
 
 def completeness(languages: list[str]) -> dict[str, dict[str, int]]:
-    """Per language: how many templates are translated, and how many reviewed."""
+    """Per language: how many templates members get translated, and how many of those
+    translations are reviewed (drafts count for neither: members do not get them)."""
     total = len(known_entries())
     result = {}
     for locale in languages:
-        rows = template_rows(locale) if locale != "en" else []
-        states = Counter(row.state for row in rows)
-        translated = sum(1 for row in rows if row.text != row.msgid)
-        result[locale] = {
-            "total": total,
-            "translated": total if locale == "en" else translated,
-            "reviewed": total if locale == "en" else states[ReviewState.REVIEWED],
-        }
+        if locale == "en":
+            result[locale] = {"total": total, "translated": total, "reviewed": total}
+            continue
+        shipped = _shipped_states(locale)
+        saved = saved_overrides(locale)
+        live = {key: o for key, o in saved.items() if o.state != ReviewState.DRAFT}
+        translated = reviewed = 0
+        for context, msgid in known_entries():
+            key = (context, msgid)
+            if translate(msgid, locale, context) == msgid:
+                continue
+            translated += 1
+            state = live[key].state if key in live else shipped.get(key)
+            reviewed += state == ReviewState.REVIEWED
+        result[locale] = {"total": total, "translated": translated, "reviewed": reviewed}
     return result
 
 

@@ -9,7 +9,7 @@ from flask_login import current_user
 from .. import loop
 from ..auth.roles import roles_required
 from ..extensions import db
-from ..interpreting.catalogue_io import export_po, read_import
+from ..interpreting.catalogue_io import entries, export_po, read_import
 from ..interpreting.saving import (
     TranslationRefused,
     save_decision_summary,
@@ -17,7 +17,7 @@ from ..interpreting.saving import (
     save_override,
 )
 from ..messaging.language import native_name
-from ..models import Decision, FeedbackItem, InboundMessage, MessageTranslation
+from ..models import Decision, FeedbackItem, InboundMessage, MessageTranslation, ReviewState
 from . import bp
 from .access import direction, my_languages, require_language
 from .forms import (
@@ -35,6 +35,7 @@ from .queries import (
 )
 
 TRANSLATORS = ("admin", "interpreter")
+DRAFT_SAVED = "Saved as a draft: members do not get it until you mark it Needs review or Reviewed."
 
 
 @bp.app_context_processor
@@ -98,17 +99,27 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
     decision = db.get_or_404(Decision, decision_id)
     existing = next((t for t in decision.translations if t.locale == locale), None)
     form = SummaryTranslationForm(obj=existing)
+    outdated = existing is not None and existing.state == ReviewState.OUTDATED
+    if outdated and not form.is_submitted():
+        # "Outdated" is not a choice (the next save translates it again): without this the
+        # select shows nothing chosen and the browser submits its first option, Draft.
+        form.state.data = ReviewState.NEEDS_REVIEW
     if form.validate_on_submit():
         waiting = loop.awaiting_translation(decision).get(locale, 0)
         save_decision_summary(current_user, decision, locale, form.summary.data, form.state.data)
-        flash(
-            f"Summary saved. {waiting} member(s) waiting for it will now be told."
-            if waiting
-            else "Summary saved.",
-            "success",
-        )
+        flash(summary_saved_message(form.state.data, waiting), "success")
         return redirect(url_for("interpreters.workspace"))
-    return render_template("interpreters/summary.html", decision=decision, locale=locale, form=form)
+    return render_template(
+        "interpreters/summary.html", decision=decision, locale=locale, form=form, outdated=outdated
+    )
+
+
+def summary_saved_message(state: str, waiting: int) -> str:
+    if state == ReviewState.DRAFT:
+        return DRAFT_SAVED
+    if waiting:
+        return f"Summary saved. {waiting} member(s) waiting for it will now be told."
+    return "Summary saved."
 
 
 @bp.route("/templates/<locale>", methods=["GET", "POST"])
@@ -118,21 +129,32 @@ def templates(locale: str) -> ResponseReturnValue:
     form = TemplateTranslationForm()
     status = 200
     if request.method == "POST":
-        if form.validate_on_submit():
+        # By its kind, not its English text: a browser sends a form's line breaks as
+        # "\r\n", so the language menu's text would never match its msgid.
+        entry = entries().get(request.form.get("kind", ""))
+        if entry is None:
+            flash("Not saved: this is not a message template.", "error")
+            status = 400
+        elif form.validate_on_submit():
             try:
                 save_override(
                     current_user,
                     locale,
-                    form.msgid.data,
+                    entry.msgid,
                     form.text.data,
                     form.state.data,
-                    context=form.context.data or "",
+                    context=entry.context,
                 )
             except TranslationRefused as exc:
                 flash(f"Not saved: {exc}", "error")
                 status = 400
             else:
-                flash("Saved. The next message of this kind uses it.", "success")
+                flash(
+                    DRAFT_SAVED
+                    if form.state.data == ReviewState.DRAFT
+                    else "Saved. The next message of this kind uses it.",
+                    "success",
+                )
                 return redirect(url_for("interpreters.templates", locale=locale))
         else:
             flash("Not saved: the translation is empty or too long.", "error")
@@ -182,7 +204,15 @@ def import_catalogue(locale: str) -> ResponseReturnValue:
             saved += 1
         except TranslationRefused as exc:
             report.errors.append(f"{change.msgid[:50]!r}: {exc}")
-    flash(f"Imported {saved} change(s); {report.unchanged} unchanged.", "success")
+    if saved or report.unchanged:
+        flash(f"Imported {saved} change(s); {report.unchanged} unchanged.", "success")
     for error in report.errors:
         flash(f"Not imported: {error}", "error")
+    if report.fuzzy:
+        names = ", ".join(repr(msgid[:50]) for msgid in report.fuzzy)
+        flash(
+            f"Not imported, marked fuzzy (a tool's guess nobody has confirmed): {names}. "
+            "Check each, remove its fuzzy mark and import again.",
+            "error",
+        )
     return redirect(url_for("interpreters.templates", locale=locale))

@@ -24,12 +24,18 @@ class TranslationRefused(ValueError):
     """The translation cannot be saved; the message says why, for the interpreter."""
 
 
+def cleaned(text: str) -> str:
+    """``text`` as typed, its line breaks plain LF: a browser sends a textarea's as CRLF,
+    which would reach members as stray characters or blank lines."""
+    return "\n".join(text.splitlines()).strip()
+
+
 def save_override(
     user: User | None, locale: str, msgid: str, text: str, state: str, context: str = ""
 ) -> MessageOverride:
     if (context, msgid) not in known_entries():
         raise TranslationRefused("This is not a message template.")
-    text = text.strip()
+    text = cleaned(text)
     if not text:
         raise TranslationRefused("The translation is empty.")
     problems = translation_problems(context, msgid, locale, text)
@@ -61,8 +67,9 @@ def save_override(
 def save_decision_summary(
     user: User | None, decision: Decision, locale: str, summary: str, state: str
 ) -> DecisionTranslation:
-    """Store a summary translation; members waiting for it are then told, by themselves."""
-    summary = summary.strip()
+    """Store a summary translation; members waiting for it are then told, by themselves
+    (unless it is a draft, which members never get)."""
+    summary = cleaned(summary)
     if not summary:
         raise TranslationRefused("The summary is empty.")
     translation = next((t for t in decision.translations if t.locale == locale), None)
@@ -74,10 +81,11 @@ def save_decision_summary(
     translation.translated_by_id = user.id if user else None
     db.session.flush()
     audit.record("translation.decision", decision, locale=locale, state=state)
-    if decision.published:
+    tell = decision.published and state != ReviewState.DRAFT
+    if tell:
         loop.owe_fan_out(decision)
     db.session.commit()
-    if decision.published:
+    if tell:
         loop.schedule_fan_out(decision)
     return translation
 
@@ -90,7 +98,7 @@ def save_message_translation(
     transcript: str | None = None,
     state: str = ReviewState.NEEDS_REVIEW,
 ) -> MessageTranslation:
-    text = text.strip()
+    text = cleaned(text)
     if not text:
         raise TranslationRefused("The translation is empty.")
     translation = db.session.scalars(
@@ -102,7 +110,7 @@ def save_message_translation(
         translation = MessageTranslation(message_id=message.id, locale=locale, text=text)
         db.session.add(translation)
     translation.text = text
-    translation.transcript = (transcript or "").strip() or None
+    translation.transcript = cleaned(transcript or "") or None
     translation.state = state
     translation.machine_draft = False
     translation.translated_by_id = user.id if user else None

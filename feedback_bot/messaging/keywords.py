@@ -1,4 +1,4 @@
-"""Keywords members can send, in every shipped language.
+"""Keywords members can send, in every language the service works in.
 
 A message is a keyword only when it is nothing but that word (give or take case, accents,
 punctuation and spaces): "stop" is a keyword, "please stop the roadworks" is feedback.
@@ -7,6 +7,7 @@ Only marks a member may leave out are forgiven; see ``normalise``.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -14,6 +15,17 @@ from .overrides import overrides_version
 from .templates import KEYWORD_MSGIDS, keywords_for
 
 ACTIONS = tuple(KEYWORD_MSGIDS)
+
+# What people type between the words of a list: the comma and semicolon, and the ones of
+# other scripts an interpreter's keyboard gives (Arabic and Urdu "،" and "؛", CJK "、", "，"
+# and "；", the small "﹐", Ethiopic "፣"). Splitting only on "," would make an Arabic list
+# one long "word" no member ever sends, and that language's keywords would silently stop.
+SEPARATORS = re.compile(r"[,;\u060c\u061b\u3001\uff0c\uff1b\ufe50\u1363]")
+
+
+def split_words(text: str) -> list[str]:
+    """The words of a keyword list, as typed (empty ones included, for the check to name)."""
+    return [word.strip() for word in SEPARATORS.split(text)]
 
 
 def normalise(text: str) -> str:
@@ -45,8 +57,10 @@ def _optional_mark(ch: str) -> bool:
     return 0x0300 <= code <= 0x036F or 0x064B <= code <= 0x0652 or code == 0x0640
 
 
+# Cached by the load of the overrides they were built from (``overrides_version``), which
+# never repeats: an interpreter's edit counts from the next message on.
 @lru_cache(maxsize=4)
-def _table(locales: tuple[str, ...], version: int | None) -> dict[str, str]:
+def _table(locales: tuple[str, ...], version: int) -> dict[str, str]:
     """Normalised word -> action, over every locale (English last, so it always wins)."""
     table: dict[str, str] = {}
     for locale in (*[loc for loc in locales if loc != "en"], "en"):
@@ -54,15 +68,15 @@ def _table(locales: tuple[str, ...], version: int | None) -> dict[str, str]:
             for word in keywords_for(action, locale):
                 table[normalise(word)] = action
     for action, msgid in KEYWORD_MSGIDS.items():
-        for word in msgid.split(","):
+        for word in split_words(msgid):
             table[normalise(word)] = action
     return table
 
 
 @lru_cache(maxsize=4)
-def _languages(locales: tuple[str, ...], version: int | None) -> dict[str, frozenset[str]]:
+def _languages(locales: tuple[str, ...], version: int) -> dict[str, frozenset[str]]:
     """Normalised word -> the locales whose own catalogue lists it (English words excluded)."""
-    english = {normalise(word) for msgid in KEYWORD_MSGIDS.values() for word in msgid.split(",")}
+    english = {normalise(word) for msgid in KEYWORD_MSGIDS.values() for word in split_words(msgid)}
     found: dict[str, set[str]] = {}
     for locale in locales:
         for action in ACTIONS:
@@ -73,10 +87,12 @@ def _languages(locales: tuple[str, ...], version: int | None) -> dict[str, froze
 
 
 def language_of(text: str | None) -> str | None:
-    """The language of a keyword, when only one shipped language uses that word.
+    """The language of a keyword, when only one offered language uses that word.
 
     A keyword is too short to guess a language from ("LANGUAGE" looks Romanian to lingua),
-    and the English words are accepted in every language, so they say nothing: None.
+    and the English words are accepted in every language, so they say nothing: None. It
+    is a guess like lingua's, so only offered languages count (a new member is never
+    given a language that is switched off).
     """
     if not text:
         return None
@@ -94,10 +110,11 @@ def match(text: str | None) -> str | None:
     word = normalise(text)
     if not word or len(word) > 40:
         return None
-    # The version makes an interpreter's edit to a keyword list count at once.
-    from ..languages import enabled_locales
+    # Every language the service works in, offered or not: a member whose language was
+    # switched off must still be able to say STOP in it.
+    from ..languages import working_locales
 
-    return _table(enabled_locales(), overrides_version()).get(word)
+    return _table(working_locales(), overrides_version()).get(word)
 
 
 def keyword_list_problems(action: str, locale: str, text: str) -> list[str]:
@@ -108,7 +125,7 @@ def keyword_list_problems(action: str, locale: str, text: str) -> list[str]:
     member sends for something else: digits answer "Did we listen?" and the language menu,
     and another action's word would then do two things.
     """
-    words = [normalise(word) for word in text.split(",")]
+    words = [normalise(word) for word in split_words(text)]
     problems = []
     if not all(words):
         problems.append("A keyword is empty: separate the words with single commas.")
@@ -129,17 +146,17 @@ def keyword_list_problems(action: str, locale: str, text: str) -> list[str]:
 
 def _other_actions_words(action: str, locale: str) -> dict[str, str]:
     """Normalised word -> action, for the words of every action but ``action``, English and
-    every enabled language. (A word may mean STOP in two languages, never STOP in one and
+    every language matched. (A word may mean STOP in two languages, never STOP in one and
     HELP in another.)"""
-    from ..languages import enabled_locales
+    from ..languages import working_locales
 
     taken: dict[str, str] = {}
     for other in ACTIONS:
         if other == action:
             continue
-        for word in KEYWORD_MSGIDS[other].split(","):
+        for word in split_words(KEYWORD_MSGIDS[other]):
             taken[normalise(word)] = other
-        for other_locale in enabled_locales():
+        for other_locale in working_locales():
             for word in keywords_for(other, other_locale):
                 taken[normalise(word)] = other
     return taken

@@ -1,9 +1,13 @@
 """Which language to answer in.
 
 A new member's language is guessed from their first message with lingua (built for short
-text), limited to the languages we ship and trusted only above a confidence threshold;
+text), limited to the languages we offer and trusted only above a confidence threshold;
 otherwise from the official languages of their number's country; otherwise the default.
 A member can always choose with the LANGUAGE keyword.
+
+Lingua and the country data name languages ("pt", "zh_Hant"); an offered locale may name a
+country or script too ("pt_BR"). A language is answered in its very locale when offered,
+else in an offered variant of it (see ``offered_locale_for``).
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from dataclasses import dataclass
 from functools import cache
 
 import phonenumbers
-from babel import Locale
+from babel import Locale, parse_locale
 from babel.languages import get_official_languages
 from flask import current_app
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
 from ..models import LocaleSource
+from .keywords import normalise
 
 # Below this many letters a guess is noise ("ok", "👍", "K7Q2").
 MIN_LETTERS = 4
@@ -75,37 +80,55 @@ def warm_up_in_background(app_locales: tuple[str, ...]) -> threading.Thread:
     return thread
 
 
-def detect(text: str | None) -> str | None:
-    """The shipped locale ``text`` is written in, if lingua is confident enough."""
+def detect(text: str | None, region: str | None = None) -> str | None:
+    """The offered locale ``text`` is written in, if lingua is confident enough."""
     if not text or sum(ch.isalpha() for ch in text) < MIN_LETTERS:
         return None
-    locales = shipped_base_locales()
-    detector = _detector(locales)
+    detector = _detector(offered_locales())
     confidences = detector.compute_language_confidence_values(text)
     if not confidences:
         return None
     best = confidences[0]
     if best.value < current_app.config["LANGUAGE_DETECTION_MIN_CONFIDENCE"]:
         return None
-    code = best.language.iso_code_639_1.name.lower()
-    return code if code in locales else None
+    return offered_locale_for(best.language.iso_code_639_1.name.lower(), region)
 
 
-def shipped_base_locales() -> tuple[str, ...]:
+def offered_locales() -> tuple[str, ...]:
     from ..languages import enabled_locales
 
     return enabled_locales()
 
 
+def offered_locale_for(language: str, region: str | None = None) -> str | None:
+    """The offered locale to answer a reader of ``language`` ("pt", "zh_Hant", "pt_BR"):
+    that very locale, else one of the same language, the one of the member's country first
+    (a Brazilian number gets "pt_BR" rather than "pt_PT"); None if none is offered."""
+    offered = offered_locales()
+    if language in offered:
+        return language
+    base = parse_locale(language)[0]
+    variants = [locale for locale in offered if parse_locale(locale)[0] == base]
+    local = [locale for locale in variants if _of_region(locale, region)]
+    return next(iter(local or variants), None)
+
+
+def _of_region(locale: str, region: str | None) -> bool:
+    if not region:
+        return False
+    territory = parse_locale(locale)[1]
+    return territory == region or locale in get_official_languages(region, de_facto=True)
+
+
 def from_region(region: str | None) -> str | None:
-    """The first shipped language official in ``region`` (phonenumbers' ISO country)."""
+    """The offered locale of the first language official in ``region`` (phonenumbers' ISO
+    country) that we offer."""
     if not region:
         return None
-    shipped = shipped_base_locales()
     for language in get_official_languages(region, de_facto=True):
-        base = language.split("_")[0]
-        if base in shipped:
-            return base
+        locale = offered_locale_for(language, region)
+        if locale:
+            return locale
     return None
 
 
@@ -119,9 +142,11 @@ def region_of(e164: str) -> str | None:
 def choose_locale(
     text: str | None, region: str | None, detected: str | None = None
 ) -> LocaleChoice:
-    detected = detected or detect(text)
-    if detected:
-        return LocaleChoice(detected, LocaleSource.DETECTED)
+    # The caller's guess may be a language (a keyword's catalogue, lingua's code), or one
+    # not offered any more: answer in what we offer of it.
+    locale = offered_locale_for(detected, region) if detected else detect(text, region)
+    if locale:
+        return LocaleChoice(locale, LocaleSource.DETECTED)
     by_region = from_region(region)
     if by_region:
         return LocaleChoice(by_region, LocaleSource.COUNTRY)
@@ -130,9 +155,7 @@ def choose_locale(
 
 def menu_locales() -> list[str]:
     """The languages offered by the LANGUAGE menu, numbered from 1 in this order."""
-    from ..languages import enabled_locales
-
-    return list(enabled_locales())
+    return list(offered_locales())
 
 
 def menu_options() -> str:
@@ -147,7 +170,8 @@ def native_name(locale: str) -> str:
 
 
 def menu_choice(text: str | None) -> str | None:
-    """The locale a reply to the menu picks: "2", " 2. ", "٢" (any digit script) or a name."""
+    """The locale a reply to the menu picks: "2", " 2. ", "٢" (any digit script), a name as
+    the menu shows it or as typed without its accents ("Espanol"), or a code ("pt_br")."""
     if not text:
         return None
     stripped = text.strip().rstrip(".)")
@@ -159,8 +183,10 @@ def menu_choice(text: str | None) -> str | None:
             return None
         number = int(stripped)  # int() reads any script's decimal digits, "٢" too
         return locales[number - 1] if 1 <= number <= len(locales) else None
-    folded = stripped.casefold()
+    # Compared as keywords are: case, the accents a member may leave out and punctuation
+    # aside, so "ROMANA" is "Română" and "pt-br" is "pt_BR".
+    word = normalise(stripped)
     for locale in locales:
-        if folded in {native_name(locale).casefold(), locale}:
+        if word and word in {normalise(native_name(locale)), normalise(locale)}:
             return locale
     return None

@@ -1,14 +1,17 @@
 """Interpreters' edits to message templates, taking effect in every process at once.
 
-Each process caches the overrides of a language and checks a version number in Redis
-before using them; saving an override bumps the version, so the next message rendered by
-any web or worker process uses the edit, with no restart and no file written.
+Each process caches the overrides and checks a version in Redis before using them; saving
+an override sets a new version, so the next message rendered by any web or worker process
+uses the edit, with no restart and no file written. A draft is an interpreter's unfinished
+text: it is kept for them, and members never get it.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -19,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..dbutil import database_known_unavailable
 from ..extensions import db
-from ..models import MessageOverride
+from ..models import MessageOverride, ReviewState
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +30,16 @@ VERSION_KEY = "feedback:overrides:version"
 # If Redis cannot say whether overrides changed, trust the cache only this long.
 FALLBACK_TTL = 5.0
 
+# Numbers every load in this process, across apps: what is cached by it (the keyword
+# tables, the enabled languages) can never be mistaken for what an earlier load gave.
+_loads = itertools.count(1)
+
 
 @dataclass
 class _Cache:
-    version: int | None = None
+    # The version Redis announced when the texts were loaded; None if it could not say.
+    announced: str | None = None
+    load: int = 0  # 0: never loaded
     loaded_at: float = 0.0
     texts: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
@@ -39,61 +48,80 @@ def _cache() -> _Cache:
     return current_app.extensions.setdefault("feedback_overrides", _Cache())
 
 
-def _current_version() -> int | None:
+def _announced_version() -> str | None:
+    """The version set by the last change; "" when Redis holds none (never set, or lost
+    to a flush or a restart without persistence); None when Redis cannot be reached.
+
+    A version is a random token, not a counter: a counter that Redis loses starts again
+    at 1, and a process that cached version 1 would take the next edit for one it has.
+    """
     from ..jobs import redis_connection
 
     try:
         raw = redis_connection().get(VERSION_KEY)
     except RedisError:
         return None
-    return int(raw) if raw else 0
+    if isinstance(raw, bytes):
+        return raw.decode()
+    return raw or ""
+
+
+def _stale(cache: _Cache, announced: str | None) -> bool:
+    if not cache.load:
+        return True
+    if announced is None:
+        return time.monotonic() - cache.loaded_at > FALLBACK_TTL
+    return announced != cache.announced
 
 
 def overrides() -> dict[tuple[str, str, str], str]:
-    """(locale, context, msgid) -> text for every override, refreshed when one changes."""
+    """(locale, context, msgid) -> text of every override members get (drafts aside),
+    refreshed when one changes."""
     cache = _cache()
     if database_known_unavailable():
         return cache.texts
-    version = _current_version()
-    stale = version is None and time.monotonic() - cache.loaded_at > FALLBACK_TTL
-    if version != cache.version or stale or cache.version is None:
-        try:
-            rows = db.session.execute(
-                select(
-                    MessageOverride.locale,
-                    MessageOverride.context,
-                    MessageOverride.msgid,
-                    MessageOverride.text,
-                )
-            ).all()
-        except SQLAlchemyError:
-            # The database is down: the member is still answered, with what we last knew
-            # (or the shipped catalogue).
-            db.session.rollback()
-            log.warning("template overrides unavailable; using the cached or shipped text")
-            return cache.texts
-        cache.texts = {(locale, ctx, msgid): text for locale, ctx, msgid, text in rows}
-        cache.version = version if version is not None else -1
-        cache.loaded_at = time.monotonic()
+    announced = _announced_version()
+    if not _stale(cache, announced):
+        return cache.texts
+    try:
+        rows = db.session.execute(
+            select(
+                MessageOverride.locale,
+                MessageOverride.context,
+                MessageOverride.msgid,
+                MessageOverride.text,
+            ).where(MessageOverride.state != ReviewState.DRAFT)
+        ).all()
+    except SQLAlchemyError:
+        # The database is down: the member is still answered, with what we last knew
+        # (or the shipped catalogue).
+        db.session.rollback()
+        log.warning("template overrides unavailable; using the cached or shipped text")
+        return cache.texts
+    cache.texts = {(locale, ctx, msgid): text for locale, ctx, msgid, text in rows}
+    cache.announced, cache.load, cache.loaded_at = announced, next(_loads), time.monotonic()
     return cache.texts
 
 
-def overrides_version() -> int | None:
-    """The version of the overrides in use, after making sure they are current."""
+def overrides_version() -> int:
+    """Which load of the overrides is in use, after making sure it is current. It changes
+    whenever they are reloaded and never repeats, so it can key a cache of what is built
+    from them."""
     overrides()
-    return _cache().version
+    return _cache().load
 
 
 def bump_version() -> None:
     """Call after committing an override: every process reloads before its next message."""
     from ..jobs import redis_connection
 
+    _cache().load = 0  # this process reloads at once, even if Redis is down
     try:
-        redis_connection().incr(VERSION_KEY)
+        redis_connection().set(VERSION_KEY, uuid.uuid4().hex)
     except RedisError:
-        log.warning(
-            "could not announce a template change; processes pick it up within %ss", FALLBACK_TTL
-        )
+        # Processes that cannot reach Redis either reload within FALLBACK_TTL; those that
+        # can keep the old text until the next change is announced.
+        log.warning("could not announce a template change to the other processes")
 
 
 def translate(msgid: str, locale: str, context: str = "") -> str:

@@ -187,7 +187,8 @@ def render(kind: str, locale: str, **values: Any) -> str:
 
 def keywords_for(action: str, locale: str) -> list[str]:
     """The words that mean ``action`` in ``locale`` (the English ones are separate)."""
+    from .keywords import split_words
     from .overrides import translate
 
     translated = translate(KEYWORD_MSGIDS[action], locale, KEYWORD_CONTEXT)
-    return [word.strip() for word in translated.split(",") if word.strip()]
+    return [word for word in split_words(translated) if word]

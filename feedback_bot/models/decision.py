@@ -93,7 +93,7 @@ class Decision(db.Model):  # type: ignore[name-defined]
             if (
                 translation.locale == locale
                 and translation.summary.strip()
-                and translation.state != ReviewState.OUTDATED
+                and translation.state not in (ReviewState.OUTDATED, ReviewState.DRAFT)
             ):
                 return translation.summary
         return None
@@ -107,7 +107,7 @@ class DecisionTranslation(db.Model):  # type: ignore[name-defined]
     decision_id: Mapped[int] = mapped_column(ForeignKey("decision.id", ondelete="CASCADE"))
     locale: Mapped[str] = mapped_column(String(16))
     summary: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default=ReviewState.DRAFT)
+    state: Mapped[str] = mapped_column(String(16), default=ReviewState.NEEDS_REVIEW)
     translated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Regexp
 from .. import audit
 from ..auth.roles import roles_required
 from ..extensions import db
-from ..languages import enabled_locales
+from ..languages import working_locales
 from ..messaging.templates import TEMPLATES
 from ..models import MessageKind, OutboundMessage, OutboundStatus, WhatsAppTemplate
 from . import bp
@@ -46,7 +46,7 @@ class DeleteForm(FlaskForm):
 @roles_required("admin")
 def templates() -> ResponseReturnValue:
     form = TemplateForm()
-    form.locale.choices = [SelectChoice(code, code) for code in enabled_locales()]
+    form.locale.choices = [SelectChoice(code, code) for code in working_locales()]
     if form.validate_on_submit():
         existing = db.session.scalars(
             select(WhatsAppTemplate).where(
