@@ -8,9 +8,13 @@ feedback item and owes the acknowledgement, all in one transaction that the call
 commits. A message the job never reached stays "received", and the sweeper enqueues it
 again; processing twice is a no-op because the row is locked and its disposition checked.
 
-Jobs may run out of order: a message sent before a FORGET but processed after it is
-erased, never made a new member (``members.for_message``, whose docstring says why that
-holds under concurrency).
+Jobs may run out of order (two workers, the sweeper enqueueing a message again, a message
+kept in the spool through a database outage), so what a message changes goes by when the
+member sent it (``received_at``: when our webhook took it), not by when a job gets to it:
+a message sent before a FORGET but processed after it is erased, never made a new member
+(``members.for_message``, whose docstring says why that holds under concurrency); a STOP
+or START sent before the one already applied changes nothing and is not answered
+(``apply_opt_change``).
 
 ``accept`` does both steps in one transaction, for callers that are already off the
 request path (the spool drain, the phone simulator, demo data).
@@ -27,7 +31,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from . import clock, members
+from . import clock, members, opt_outs
 from .dbutil import insert_committed_ignoring_conflict, insert_ignoring_conflict
 from .extensions import db
 from .loop import rating_item, record_rating
@@ -60,10 +64,11 @@ class IntakeResult:
     media_ids: list[int] = field(default_factory=list)
 
 
-def store(payload: InboundPayload) -> int | None:
-    """Store ``payload`` for the intake job, committed. None if it was stored before."""
+def store(payload: InboundPayload, received_at: datetime | None = None) -> int | None:
+    """Store ``payload``, received at ``received_at`` (now by default), for the intake job,
+    committed. None if it was stored before."""
     return insert_committed_ignoring_conflict(
-        InboundMessage, _received_row(payload, keep_payload=True), key="message_sid"
+        InboundMessage, _received_row(payload, received_at, keep_payload=True), key="message_sid"
     )
 
 
@@ -80,14 +85,19 @@ def process_stored(inbound_id: int) -> IntakeResult:
     return _process(message, payload, inline_acknowledged=False)
 
 
-def accept(payload: InboundPayload, inline_acknowledged: bool = False) -> IntakeResult:
+def accept(
+    payload: InboundPayload,
+    inline_acknowledged: bool = False,
+    received_at: datetime | None = None,
+) -> IntakeResult:
     """Store and process ``payload`` in one transaction, then commit.
 
     ``inline_acknowledged`` says the member was already answered in the webhook's own
     response (the database was down then), so no further acknowledgement is owed.
+    ``received_at``: when our webhook took the message, if not now (the spool keeps it).
     """
     try:
-        inbound_id = _receive(payload)
+        inbound_id = _receive(payload, received_at)
         if inbound_id is None:
             # Twilio delivered this message before; everything it needed is already owed.
             result = IntakeResult(duplicate=True)
@@ -121,15 +131,17 @@ def unprocessed(limit: int, older_than: timedelta) -> list[int]:
     )
 
 
-def _receive(payload: InboundPayload) -> int | None:
+def _receive(payload: InboundPayload, received_at: datetime | None) -> int | None:
     """INSERT the message as received, in the session's transaction; None if its
     MessageSid is stored already."""
     return insert_ignoring_conflict(
-        InboundMessage, _received_row(payload, keep_payload=False), key="message_sid"
+        InboundMessage, _received_row(payload, received_at, keep_payload=False), key="message_sid"
     )
 
 
-def _received_row(payload: InboundPayload, keep_payload: bool) -> dict[str, Any]:
+def _received_row(
+    payload: InboundPayload, received_at: datetime | None, keep_payload: bool
+) -> dict[str, Any]:
     """The columns of a message just received; with ``keep_payload``, Twilio's parameters
     kept (encrypted) for the intake job."""
     return {
@@ -139,7 +151,7 @@ def _received_row(payload: InboundPayload, keep_payload: bool) -> dict[str, Any]
         "body": payload.body,
         "num_media": len(payload.media),
         "disposition": Disposition.RECEIVED,
-        "received_at": clock.now(),
+        "received_at": received_at or clock.now(),
         "pending_payload": (
             vault().encrypt(json.dumps(payload.to_dict())) if keep_payload else None
         ),
@@ -249,7 +261,7 @@ def _process(
     with db.session.no_autoflush:
         item = open_item(contact, payload.channel, now)
     if item is not None:
-        item.last_message_at = now
+        item.last_message_at = latest(item.last_message_at, now)
         message.item_id = result.item_id = item.id
         return result
 
@@ -285,20 +297,39 @@ def _process(
 
 
 def note_contact_activity(contact: Contact, channel: str, now: datetime) -> None:
-    contact.last_inbound_at = now
+    # Never back in time: an earlier message can be processed after a later one.
+    contact.last_inbound_at = latest(contact.last_inbound_at, now)
     if channel == "whatsapp":
         contact.uses_whatsapp = True
         # WhatsApp allows free-form replies for 24 hours after the member's last message.
-        contact.whatsapp_last_inbound_at = now
+        contact.whatsapp_last_inbound_at = latest(contact.whatsapp_last_inbound_at, now)
     else:
         contact.uses_sms = True
 
 
+def latest(known: datetime | None, now: datetime) -> datetime:
+    return now if known is None else max(known, now)
+
+
 def apply_twilio_opt_out(contact: Contact, opt_out_type: str, now: datetime) -> None:
-    if opt_out_type == "STOP":
-        contact.opted_out_at = now
-    elif opt_out_type == "START":
-        contact.opted_out_at = None
+    if opt_out_type in ("STOP", "START"):
+        apply_opt_change(contact, opt_out_type == "STOP", now)
+
+
+def apply_opt_change(contact: Contact, opt_out: bool, sent_at: datetime) -> bool:
+    """Apply a STOP (``opt_out``) or a START the member sent at ``sent_at``; False if it is
+    older than the STOP or START already applied, and changes nothing.
+
+    Jobs can run out of order: the member's latest word wins, whichever job ran last. The
+    caller holds the contact's row lock (``members.find_or_create``), so two jobs of one
+    member check and set this one after the other.
+    """
+    if contact.opt_changed_at is not None and sent_at < contact.opt_changed_at:
+        return False
+    contact.opted_out_at = sent_at if opt_out else None
+    contact.opt_changed_at = sent_at
+    opt_outs.note(contact.phone_hash, opt_out)
+    return True
 
 
 def ack_kind(payload: InboundPayload) -> str:
@@ -351,12 +382,16 @@ def owe_keyword_reply(
             **values,
         )
 
+    opt_change = action in ("stop", "start")
+    if opt_change and not apply_opt_change(contact, action == "stop", message.received_at):
+        # The member sent a STOP or START after this one, and has had its answer: this
+        # one's would contradict their latest word (or repeat it), so nothing is sent.
+        log.info("inbound %s: a %s sent before the latest one, ignored", message.id, action)
+        return []
     owed: int | None
     if action == "stop":
-        contact.opted_out_at = now
         owed = reply(MessageKind.STOP, org=org)
     elif action == "start":
-        contact.opted_out_at = None
         owed = reply(MessageKind.START)
     elif action == "help":
         owed = reply(MessageKind.HELP, org=org)
@@ -367,7 +402,10 @@ def owe_keyword_reply(
         # Owe the confirmation first: it needs the number that forgetting erases.
         owed = reply(MessageKind.FORGET)
         # The member's time, not the worker's: what they sent before it is erased too.
+        phone_hash = contact.phone_hash
         members.forget(contact, keep_row_id=owed, asked_at=message.received_at)
+        # Whoever writes from this number next is somebody new, and not opted out.
+        opt_outs.note(phone_hash, False)
     else:  # pragma: no cover - keywords.match only returns known actions
         raise ValueError(action)
     return [owed] if owed else []

@@ -1,26 +1,38 @@
 """Where an inbound message waits when the database is down.
 
-The webhook has already answered the member inline (a keyword excepted: intake answers
-that); the payload must not be lost. It goes to Redis (shared by every web process and the
-workers) or, if Redis is down too, to a file in ``SPOOL_DIR``. Either way it is encrypted:
-it holds a phone number and a message. The sweeper drains both into the database through
-the normal intake, so a spooled message is stored exactly like any other (and a Twilio
-retry of it is still a no-op).
+The webhook has already answered the member inline, or decided not to (a keyword, which
+intake answers; a member who opted out, or may have: see ``opt_outs``); the payload must
+not be lost. It goes to Redis (shared by every web process and the workers) or, if Redis
+is down too, to a file in ``SPOOL_DIR``. Either way it is encrypted: it holds a phone
+number and a message. The sweeper drains both into the database through the normal
+intake, so a spooled message is stored exactly like any other (and a Twilio retry of it
+is still a no-op).
+
+Each entry keeps when the webhook received the message, and the message is stored with
+that time, not the drain's: what a message changes goes by when the member sent it (a
+FORGET erases what was sent before it, the later of a STOP and a START wins; see
+``intake``). The drain takes the oldest entry of either spool first: files are named after
+that time (then the MessageSid), and the Redis list is in the order the webhooks pushed.
+An entry written before the time was kept (by an earlier version) has the time it was
+encrypted, which a Fernet token carries, to the second.
 
 An entry that fails for a reason of its own (it cannot be decrypted or parsed, the database
-refuses its data, intake has a bug) is tried again on the next sweeps, behind the others,
-``MAX_ATTEMPTS`` times in all; then it is set aside as a dead letter and logged, so that it
-cannot hold up the entries behind it for ever. The dead letters are the Redis lists
-``feedback:spool:failed`` (inbound messages, still encrypted) and
-``feedback:spool:status:failed`` (status callbacks), and ``SPOOL_DIR/failed/`` for the
-file spool. Nothing there is retried or deleted: once the cause is fixed, move an entry
-back (``LMOVE feedback:spool:failed feedback:spool LEFT RIGHT``, or the file back up into
+refuses its data, intake has a bug) keeps its place and is tried again on the next sweeps,
+once the entries behind it have had their turn, ``MAX_ATTEMPTS`` times in all; then it is
+set aside as a dead letter and logged, so that it cannot hold up the entries behind it for
+ever. The dead letters are the Redis lists ``feedback:spool:failed`` (inbound messages,
+still encrypted) and ``feedback:spool:status:failed`` (status callbacks), and
+``SPOOL_DIR/failed/`` for the file spool. Nothing there is retried or deleted: once the
+cause is fixed, move an entry back (``LMOVE feedback:spool:failed feedback:spool LEFT
+LEFT``, to the head, as it is older than what waits; or the file back up into
 ``SPOOL_DIR``) and the next sweep takes it. A database outage is no entry's fault: it
 counts against none, and every entry waits, in order.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import logging
@@ -28,9 +40,10 @@ import os
 import secrets
 import traceback
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum, auto
 from pathlib import Path
+from typing import Any
 
 from flask import current_app
 from redis import Redis
@@ -63,6 +76,10 @@ DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeoutError)
 STORED_KEY = "feedback:stored:{sid}"
 # Twilio's retries of a webhook come within minutes; a day covers them all.
 STORED_TTL_SECONDS = 86400
+# A spool file's name starts with the time the message was received, in UTC.
+FILE_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
+# Before everything: an entry whose time cannot be read (a damaged one) is tried first.
+UNKNOWN_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 def note_stored(message_sid: str, pipe: Pipeline) -> None:
@@ -75,11 +92,12 @@ def note_stored(message_sid: str, pipe: Pipeline) -> None:
     pipe.set(STORED_KEY.format(sid=message_sid), "1", ex=STORED_TTL_SECONDS)
 
 
-def known_stored(message_sid: str) -> bool:
+def known_stored(message_sid: str) -> bool | None:
+    """Whether ``note_stored`` noted ``message_sid``; None if Redis cannot say."""
     try:
         return bool(redis_connection().exists(STORED_KEY.format(sid=message_sid)))
     except RedisError:
-        return False
+        return None
 
 
 def spool_dir() -> Path:
@@ -87,13 +105,19 @@ def spool_dir() -> Path:
     return Path(configured) if configured else Path(current_app.instance_path) / "spool"
 
 
-def keep(payload: InboundPayload, *, inline_ack: bool) -> str:
-    """Store ``payload`` durably outside the database. Returns where ("redis" or "file").
+def keep(payload: InboundPayload, *, inline_ack: bool, received_at: datetime | None = None) -> str:
+    """Store ``payload``, received at ``received_at`` (now by default), durably outside the
+    database. Returns where ("redis" or "file").
 
     ``inline_ack`` says whether the webhook's answer acknowledged it: if so the drain
     records that acknowledgement as sent; if not, the outbox owes one.
     """
-    record = {"payload": payload.to_dict(), "inline_ack": inline_ack}
+    received_at = (received_at or clock.now()).astimezone(UTC)
+    record = {
+        "payload": payload.to_dict(),
+        "inline_ack": inline_ack,
+        "received_at": received_at.isoformat(),
+    }
     token = vault().encrypt(json.dumps(record))
     try:
         redis_connection().rpush(SPOOL_KEY, token)
@@ -102,7 +126,9 @@ def keep(payload: InboundPayload, *, inline_ack: bool) -> str:
         log.error("Redis is unreachable too: spooling inbound message to disk")
     folder = spool_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{payload.message_sid}-{secrets.token_hex(4)}.spool"
+    # Named to sort by time, then MessageSid: the drain takes the oldest first.
+    stamp = received_at.strftime(FILE_TIME_FORMAT)
+    final = folder / f"{stamp}-{payload.message_sid}-{secrets.token_hex(4)}.spool"
     temporary = final.with_suffix(".tmp")
     with temporary.open("w") as handle:
         handle.write(token)
@@ -122,81 +148,109 @@ class Outcome(Enum):
 
 
 def drain(limit: int = 500) -> int:
-    """Ingest spooled messages; returns how many. Stops at the first sign the database is
-    down; an entry that fails otherwise is passed over (see the module's docstring).
+    """Ingest spooled messages, oldest first across the Redis and the file spool; returns
+    how many. Stops at the first sign the database is down; an entry that fails otherwise
+    is passed over for now (see the module's docstring).
 
     A Redis entry moves to a processing list while it is ingested and leaves it only after
-    the commit, so a crash mid-drain puts it back next time; ingesting twice is harmless
-    because intake ignores a MessageSid it has seen.
+    the commit; one that failed stays there until the drain ends, then every entry left
+    in it goes back to the head of the spool, in order. So a crash mid-drain puts them back
+    next time, and ingesting twice is harmless because intake ignores a MessageSid it has
+    seen. A file stays where it is until its message is stored.
     """
     connection = redis_connection()
-    while connection.lmove(PROCESSING_KEY, SPOOL_KEY, "RIGHT", "LEFT") is not None:
-        pass  # recover what a crashed drain left half-done
-    ingested, waiting = _drain_redis(connection, limit)
-    if not waiting:
-        ingested += _drain_files(limit - ingested)
+    _put_back(connection)  # recover what a crashed drain left half-done
+    files = _spool_files()
+    file_time = _file_time(files[0]) if files else None
+    ingested = 0
+    try:
+        for _ in range(limit):
+            head = connection.lindex(SPOOL_KEY, 0)
+            if file_time is not None and (head is None or file_time <= _entry_time(_text(head))):
+                outcome = _drain_file(files.pop(0))
+                file_time = _file_time(files[0]) if files else None
+            elif head is not None:
+                outcome = _drain_redis_head(connection)
+            else:
+                break
+            if outcome is Outcome.WAIT:
+                break
+            ingested += outcome is Outcome.DONE
+    finally:
+        _put_back(connection)  # what failed this time, at the head, for the next sweep
     if ingested:
         log.info("ingested %s spooled inbound messages", ingested)
     return ingested
 
 
-def _drain_redis(connection: Redis, limit: int) -> tuple[int, bool]:
-    """Ingest from the Redis spool: (how many, whether the database is down)."""
-    ingested = 0
-    tried: set[str] = set()
-    for _ in range(limit):
-        raw = connection.lmove(SPOOL_KEY, PROCESSING_KEY, "LEFT", "RIGHT")
-        if raw is None:
-            break
-        token = _text(raw)
-        if token in tried:
-            # Round the whole list once: what is left failed this sweep already.
-            _settle(connection, token, Outcome.WAIT)
-            break
-        outcome = _attempt(token, _ingest, "inbound message", DEAD_KEY)
-        _settle(connection, token, outcome)
-        if outcome is Outcome.WAIT:
-            return ingested, True
-        ingested += outcome is Outcome.DONE
-        if outcome is Outcome.RETRY:
-            tried.add(token)
-    return ingested, False
+def _put_back(connection: Redis) -> None:
+    """Move the processing list back to the head of the spool, in its order."""
+    while connection.lmove(PROCESSING_KEY, SPOOL_KEY, "RIGHT", "LEFT") is not None:
+        pass
+
+
+def _drain_redis_head(connection: Redis) -> Outcome | None:
+    """Ingest the entry at the head of the Redis spool (None if another drain took it)."""
+    raw = connection.lmove(SPOOL_KEY, PROCESSING_KEY, "LEFT", "RIGHT")
+    if raw is None:
+        return None
+    token = _text(raw)
+    outcome = _attempt(token, _ingest, "inbound message", DEAD_KEY)
+    _settle(connection, token, outcome)
+    return outcome
 
 
 def _settle(connection: Redis, token: str, outcome: Outcome) -> None:
-    """Take ``token`` out of the processing list to where ``outcome`` sends it, in one
-    transaction: a crash leaves it in one list or the other, never both or neither."""
+    """Take ``token`` out of the processing list if it is stored or a dead letter now
+    (into the dead letters), in one transaction: a crash leaves it in one list or the
+    other, never both or neither. One that waits or failed stays, for ``drain`` to put
+    back."""
+    if outcome not in (Outcome.DONE, Outcome.DEAD):
+        return
     pipe = connection.pipeline()
     pipe.lrem(PROCESSING_KEY, 1, token)
-    if outcome is Outcome.WAIT:
-        pipe.lpush(SPOOL_KEY, token)
-    elif outcome is Outcome.RETRY:
-        pipe.rpush(SPOOL_KEY, token)
-    elif outcome is Outcome.DEAD:
+    if outcome is Outcome.DEAD:
         pipe.rpush(DEAD_KEY, token)
-    if outcome in (Outcome.DONE, Outcome.DEAD):
-        pipe.hdel(ATTEMPTS_KEY, _fingerprint(token))
+    pipe.hdel(ATTEMPTS_KEY, _fingerprint(token))
     pipe.execute()
 
 
-def _drain_files(limit: int) -> int:
-    """Ingest from the file spool, oldest name first; returns how many."""
+def _spool_files() -> list[Path]:
+    """The spool's files, oldest first."""
     folder = spool_dir()
-    if limit <= 0 or not folder.is_dir():
-        return 0
-    ingested = 0
-    for path in sorted(folder.glob("*.spool"))[:limit]:
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.spool"), key=lambda path: (_file_time(path), path.name))
+
+
+def _file_time(path: Path) -> datetime:
+    """When the message in ``path`` was received: in its name, or else (a file an earlier
+    version named after the MessageSid alone) inside it."""
+    stamp = path.name.split("-", 1)[0]
+    try:
+        return datetime.strptime(stamp, FILE_TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return _entry_time(path.read_text(errors="replace"))
+    except OSError:
+        return UNKNOWN_TIME  # gone (another drain took it) or unreadable: its turn is now
+
+
+def _drain_file(path: Path) -> Outcome | None:
+    """Ingest the message in spool file ``path`` (None if another drain took it)."""
+    try:
         # A damaged file still yields text, to fail decryption and be counted like any.
         token = path.read_text(errors="replace")
-        outcome = _attempt(token, _ingest, "inbound message", str(folder / FAILED_FOLDER))
-        if outcome is Outcome.WAIT:
-            break
-        _settle_file(path, token, outcome)
-        ingested += outcome is Outcome.DONE
-    return ingested
+    except FileNotFoundError:
+        return None
+    outcome = _attempt(token, _ingest, "inbound message", str(path.parent / FAILED_FOLDER))
+    _settle_file(path, token, outcome)
+    return outcome
 
 
 def _settle_file(path: Path, token: str, outcome: Outcome) -> None:
+    """Delete a stored file, move a dead letter aside; leave one that waits or failed."""
     if outcome is Outcome.DONE:
         path.unlink(missing_ok=True)
     elif outcome is Outcome.DEAD:
@@ -326,7 +380,37 @@ def _ingest(token: str) -> None:
 
     data = json.loads(vault().decrypt(token))
     payload = InboundPayload.from_dict(data["payload"])
-    after_intake(accept(payload, inline_acknowledged=bool(data.get("inline_ack"))))
+    inline_ack = bool(data.get("inline_ack"))
+    after_intake(accept(payload, inline_ack, received_at=_received_at(token, data)))
+
+
+def _received_at(token: str, data: dict[str, Any]) -> datetime | None:
+    """When the message of ``token``, decrypted as ``data``, was received."""
+    kept = data.get("received_at")
+    if kept is not None:
+        return datetime.fromisoformat(kept).astimezone(UTC)
+    # Kept by an earlier version, without the time: the time it was encrypted is that of
+    # the webhook that kept it, to the second.
+    return _sealed_at(token)
+
+
+def _entry_time(token: str) -> datetime:
+    """When the message of ``token`` was received, for the drain's order; UNKNOWN_TIME if
+    the entry cannot be read (it is tried first, fails, and is passed over)."""
+    try:
+        return _received_at(token, json.loads(vault().decrypt(token))) or UNKNOWN_TIME
+    except Exception:  # whatever is wrong with it, ``_ingest`` meets it again and counts it
+        return UNKNOWN_TIME
+
+
+def _sealed_at(token: str) -> datetime | None:
+    """When ``token`` was encrypted: a Fernet token is a version byte, then the time in
+    whole seconds as 8 bytes big-endian, then the rest. Only for a token that decrypted."""
+    try:
+        raw = base64.urlsafe_b64decode(token.encode())
+        return datetime.fromtimestamp(int.from_bytes(raw[1:9], "big"), UTC)
+    except (binascii.Error, ValueError, OverflowError, OSError):
+        return None
 
 
 def _apply_status(entry: str) -> None:

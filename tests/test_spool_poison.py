@@ -66,7 +66,7 @@ def test_a_corrupted_entry_does_not_stop_the_messages_behind_it(app: Flask, fake
 
         assert counts["spool_ingested"] == 2
         assert stored_bodies() == ["The lift is broken again.", "No hot water since Monday."]
-        # The corrupted one waits behind whatever comes next, for its next try.
+        # The corrupted one keeps its place at the head, for its next try.
         assert redis_list(spool.SPOOL_KEY) == [POISON]
         assert redis_list(spool.PROCESSING_KEY) == []
     drain(app)
@@ -103,7 +103,7 @@ def test_a_corrupted_spool_file_is_moved_to_failed_and_the_next_file_ingested(
     with app.app_context():
         folder = spool.spool_dir()
         folder.mkdir(parents=True)
-        poison = folder / "AA-corrupted.spool"  # sorts before every MessageSid ("SM...")
+        poison = folder / "AA-corrupted.spool"  # no time in its name, none readable: first
         poison.write_text(POISON)
         with monkeypatch.context() as redis_down:
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from .. import clock
 from ..delivery import apply_early_events
 from ..extensions import db
+from ..intake import apply_opt_change
 from ..loop import awaits_decision, leads_somewhere, record_told
 from ..messaging import sender_for, transport
 from ..messaging.pacing import quiet_until, wait_for_send_slot
@@ -209,7 +210,9 @@ def refused(row: OutboundMessage, contact: Contact | None, exc: PermanentSendErr
         put_back(row, clock.now(), f"63016: re-routed as {route}")
         return f"re-routed: {route}"
     if exc.code == UNSUBSCRIBED and contact is not None and not contact.opted_out:
-        contact.opted_out_at = clock.now()
+        # Twilio holds a STOP we never processed (sent to it directly, or its job not yet
+        # run): as of now the member has opted out, here and in the outage path's set.
+        apply_opt_change(contact, True, clock.now())
         db.session.commit()
     mark_failed(row, exc.code, exc.message)
     log.warning("outbound %s refused by Twilio: %s", row.id, exc.code)

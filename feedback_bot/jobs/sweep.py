@@ -18,7 +18,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import members, spool
+from .. import members, opt_outs, spool
 from ..extensions import db
 from ..intake import unprocessed
 from ..loop import owe_interim_updates, unfinished_fan_outs
@@ -66,6 +66,8 @@ def _steps(config: Mapping[str, Any]) -> dict[str, Callable[[], int]]:
         "interim_owed": lambda: owe_interim_updates(batch),
         "media_enqueued": lambda: _enqueue_due_media(batch),
         "forgets_expired": lambda: members.forget_expired(),
+        # The set the webhook consults during a database outage; Redis may have lost it.
+        "opt_outs_backfilled": lambda: opt_outs.backfill_if_lost(),
     }
 
 

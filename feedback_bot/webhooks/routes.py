@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from functools import partial
 
 from flask import Response, abort, current_app, request
@@ -10,7 +11,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
-from .. import clock, intake, spool
+from .. import clock, intake, opt_outs, spool
 from ..dbutil import note_database_unavailable
 from ..delivery import record_status
 from ..extensions import db
@@ -54,13 +55,17 @@ def inbound_message() -> Response:
         log.warning("inbound webhook refused: %s", exc)
         abort(exc.status, str(exc))
 
+    # When the member wrote, as near as we can tell: what a message changes goes by this
+    # (see ``intake``), so it is taken before the database is tried, which can take up to
+    # DATABASE_CONNECT_TIMEOUT_SECONDS to fail.
+    received_at = clock.now()
     # Store and answer; a job does the rest (see ``intake``). Twilio waits for this answer,
     # and retries a webhook it thinks failed, so the request does as little as it can.
     try:
-        inbound_id = intake.store(payload)
+        inbound_id = intake.store(payload, received_at)
     except DATABASE_UNAVAILABLE:
         db.session.rollback()
-        return accept_without_database(payload)
+        return accept_without_database(payload, received_at)
 
     if inbound_id is None:
         log.info("inbound %s delivered again; already stored", payload.message_sid)
@@ -69,18 +74,21 @@ def inbound_message() -> Response:
     return twiml()
 
 
-def accept_without_database(payload: InboundPayload) -> Response:
+def accept_without_database(payload: InboundPayload, received_at: datetime) -> Response:
     """The database is down: keep the message elsewhere and answer the member right now."""
     note_database_unavailable()  # rendering the reply must not wait for it again
-    if spool.known_stored(payload.message_sid):
+    stored = spool.known_stored(payload.message_sid)
+    if stored:
         # Twilio delivered it again, but it was stored before the outage and its reply is
         # in the outbox: an inline acknowledgement now would be the member's second.
         log.warning("database unavailable: inbound %s was already stored", payload.message_sid)
         return twiml()
-    answered = acknowledged_inline(payload)
+    # None: Redis is down too, and is not asked again (each try can take its connect
+    # timeout, and Twilio gives up on us after 15 seconds).
+    answered = acknowledged_inline(payload, redis_up=stored is not None)
     # The spool says whether this answer acknowledged it, or intake would think the member
     # answered and owe nothing, or owe a second acknowledgement.
-    where = spool.keep(payload, inline_ack=answered)
+    where = spool.keep(payload, inline_ack=answered, received_at=received_at)
     log.error(
         "database unavailable: inbound %s kept in the %s spool, %s",
         payload.message_sid,
@@ -96,13 +104,21 @@ def accept_without_database(payload: InboundPayload) -> Response:
     return twiml(response)
 
 
-def acknowledged_inline(payload: InboundPayload) -> bool:
+def acknowledged_inline(payload: InboundPayload, redis_up: bool = True) -> bool:
     """Whether the webhook's answer acknowledges ``payload``. Not a keyword: intake answers
-    that once the database is back. Not a sender we never message."""
+    that once the database is back. Not a sender we never message, nor a member who opted
+    out (intake stores their feedback and does not answer it)."""
     # Intake's rule: a message with media is feedback whatever its caption says ("Help" on
     # a photo), so it is acknowledged here and nowhere else.
     keyword = not payload.media and keywords.match(payload.body) is not None
-    return payload.sender_valid and not keyword
+    if keyword or not payload.sender_valid:
+        return False
+    # If Redis cannot say whether the member opted out, no answer now: an inline reply to
+    # a member who sent STOP is a message they told us not to send, and one that Twilio's
+    # own opt-out handling does not stop for a STOP in another language or on WhatsApp.
+    # Not answering now loses nothing: the spool says the message was not acknowledged,
+    # and intake owes the acknowledgement once the database is back, unless they opted out.
+    return redis_up and opt_outs.opted_out(payload.sender) is False
 
 
 @bp.post("/status")
