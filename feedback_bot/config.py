@@ -6,19 +6,27 @@ Three modes, chosen by ``FEEDBACK_ENV``:
   quietly running with development secrets): every secret and service URL must be set.
 * ``development``: anything missing is generated into the instance folder (and the app
   says so), SQLite lives there too, and without Twilio credentials messages go to the
-  console transport.
+  console transport. Only the environment can ask for it, never a ``.env`` file: a
+  checkout carries its ``.env`` wherever it is deployed.
 * tests pass a mapping straight to ``create_app``.
+
+A variable set to nothing, or to spaces only, counts as unset everywhere. Every value is
+checked before the app is built, and a ``ConfigError`` names the variable to fix.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 log = logging.getLogger(__name__)
 
@@ -34,50 +42,95 @@ PRODUCTION_REQUIRED = (
     "PUBLIC_BASE_URL",
 )
 
+# Read as they are (stripped) when set.
+PASSTHROUGH = (
+    "SECRET_KEY",
+    "FEEDBACK_ENCRYPTION_KEY",
+    "REDIS_URL",
+    "PUBLIC_BASE_URL",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_SMS_FROM",
+    "TWILIO_MESSAGING_SERVICE_SID",
+    "TWILIO_WHATSAPP_FROM",
+    "TWILIO_API_BASE_URL",
+    "DEFAULT_LOCALE",
+    "STAFF_LOCALE",
+    "ORG_NAME",
+    "SPOOL_DIR",
+    "MEDIA_DIR",
+)
+
+# The check cannot tell a random key from a memorable one; it refuses the placeholders
+# ("x", "secret", "changeme") that a hurried deployment leaves behind.
+MIN_SECRET_KEY_LENGTH = 16
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+WHATSAPP_ADDRESS = re.compile(r"whatsapp:\+[1-9]\d{5,14}")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
 
 class ConfigError(RuntimeError):
     """The configuration cannot work; the message says what to set."""
 
 
-def env_bool(value: str | None, default: bool = False) -> bool:
-    if value is None or value.strip() == "":
+def setting(environ: Mapping[str, str], name: str) -> str | None:
+    """``environ[name]`` stripped, or None when it is unset, empty or only spaces."""
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    return raw.strip()
+
+
+def env_bool(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = setting(environ, name)
+    if raw is None:
         return default
-    lowered = value.strip().lower()
+    lowered = raw.lower()
     if lowered in {"1", "true", "yes", "on"}:
         return True
     if lowered in {"0", "false", "no", "off"}:
         return False
-    raise ConfigError(f"expected a boolean, got {value!r}")
+    raise ConfigError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
 
 
-def env_int(value: str | None, default: int, minimum: int = 0) -> int:
-    if value is None or value.strip() == "":
+def env_int(
+    environ: Mapping[str, str],
+    name: str,
+    default: int,
+    minimum: int = 0,
+    maximum: int | None = None,
+) -> int:
+    raw = setting(environ, name)
+    if raw is None:
         return default
     try:
-        number = int(value)
+        number = int(raw)
     except ValueError as exc:
-        raise ConfigError(f"expected a whole number, got {value!r}") from exc
-    if number < minimum:
-        raise ConfigError(f"expected a number of at least {minimum}, got {number}")
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if number < minimum or (maximum is not None and number > maximum):
+        bounds = f"at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ConfigError(f"{name} must be {bounds}, got {number}")
     return number
 
 
-def env_float(value: str | None, default: float, minimum: float = 0.0) -> float:
-    if value is None or value.strip() == "":
+def env_float(environ: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = setting(environ, name)
+    if raw is None:
         return default
     try:
-        number = float(value)
+        number = float(raw)
     except ValueError as exc:
-        raise ConfigError(f"expected a number, got {value!r}") from exc
-    if number < minimum:
-        raise ConfigError(f"expected a number of at least {minimum}, got {number}")
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if not number >= minimum:  # NaN too
+        raise ConfigError(f"{name} must be a number of at least {minimum}, got {raw!r}")
     return number
 
 
-def env_list(value: str | None) -> list[str]:
-    if not value:
+def env_list(environ: Mapping[str, str], name: str) -> list[str]:
+    raw = setting(environ, name)
+    if raw is None:
         return []
-    return [part.strip() for part in value.split(",") if part.strip()]
+    return [part.strip() for part in raw.split(",") if part.strip()]
 
 
 def defaults() -> dict[str, Any]:
@@ -87,6 +140,10 @@ def defaults() -> dict[str, Any]:
         "DEFAULT_LOCALE": "en",
         "STAFF_LOCALE": "en",
         "ORG_NAME": "Feedback",
+        # A form's CSRF token lasts as long as the session it is bound to (the cookie is
+        # SameSite=Lax). Flask-WTF's hour would throw away a long translation or decision
+        # typed in a tab left open; signing out ends the session and the token with it.
+        "WTF_CSRF_TIME_LIMIT": None,
         "ACK_COALESCE_SECONDS": 120,
         "INTERIM_UPDATE_DAYS": 21,
         "RATING_REPLY_DAYS": 7,
@@ -134,82 +191,151 @@ def defaults() -> dict[str, Any]:
     }
 
 
-def from_environment(environ: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
-    """Read settings from ``environ``; fail fast in production, fill gaps in development."""
-    mode = environ.get("FEEDBACK_ENV", "production").strip().lower()
+def from_environment(
+    environ: Mapping[str, str],
+    instance_path: Path,
+    *,
+    dotenv_files: Iterable[Path] | None = None,
+) -> dict[str, Any]:
+    """Read settings from ``environ``; fail fast in production, fill gaps in development.
+
+    ``dotenv_files`` are the ``.env`` files that may have been merged into ``environ``
+    (by default those ``create_app`` and the ``flask`` command load).
+    """
+    mode = (setting(environ, "FEEDBACK_ENV") or "production").lower()
     if mode not in {"production", "development"}:
         raise ConfigError(f"FEEDBACK_ENV must be 'production' or 'development', got {mode!r}")
+    if mode == "development":
+        refuse_development_from_dotenv(
+            default_dotenv_files() if dotenv_files is None else dotenv_files
+        )
 
     config: dict[str, Any] = {"FEEDBACK_ENV": mode}
-    passthrough = (
-        "SECRET_KEY",
-        "FEEDBACK_ENCRYPTION_KEY",
-        "REDIS_URL",
-        "PUBLIC_BASE_URL",
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_AUTH_TOKEN",
-        "TWILIO_SMS_FROM",
-        "TWILIO_MESSAGING_SERVICE_SID",
-        "TWILIO_WHATSAPP_FROM",
-        "TWILIO_API_BASE_URL",
-        "DEFAULT_LOCALE",
-        "STAFF_LOCALE",
-        "ORG_NAME",
-        "SPOOL_DIR",
-        "MEDIA_DIR",
-    )
-    for name in passthrough:
-        if environ.get(name):
-            config[name] = environ[name].strip()
-    if environ.get("DATABASE_URL"):
-        config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(environ["DATABASE_URL"])
+    for name in PASSTHROUGH:
+        value = setting(environ, name)
+        if value is not None:
+            config[name] = value
+    database_url = setting(environ, "DATABASE_URL")
+    if database_url is not None:
+        config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)
 
-    config["ACK_COALESCE_SECONDS"] = env_int(environ.get("ACK_COALESCE_SECONDS"), 120)
-    config["INTERIM_UPDATE_DAYS"] = env_int(environ.get("INTERIM_UPDATE_DAYS"), 21, minimum=1)
-    config["TWILIO_TIMEOUT_SECONDS"] = env_float(environ.get("TWILIO_TIMEOUT_SECONDS"), 10.0, 0.1)
-    config["SEND_MAX_ATTEMPTS"] = env_int(environ.get("SEND_MAX_ATTEMPTS"), 12, minimum=1)
-    config["SWEEP_INTERVAL_SECONDS"] = env_int(environ.get("SWEEP_INTERVAL_SECONDS"), 30, 1)
-    config["SENDING_STUCK_SECONDS"] = env_int(environ.get("SENDING_STUCK_SECONDS"), 60, 1)
-    config["INTAKE_STUCK_SECONDS"] = env_int(environ.get("INTAKE_STUCK_SECONDS"), 5, 0)
-    config["FAN_OUT_STUCK_SECONDS"] = env_int(environ.get("FAN_OUT_STUCK_SECONDS"), 60, 0)
+    config["ACK_COALESCE_SECONDS"] = env_int(environ, "ACK_COALESCE_SECONDS", 120)
+    config["INTERIM_UPDATE_DAYS"] = env_int(environ, "INTERIM_UPDATE_DAYS", 21, minimum=1)
+    config["TWILIO_TIMEOUT_SECONDS"] = env_float(environ, "TWILIO_TIMEOUT_SECONDS", 10.0, 0.1)
+    config["SEND_MAX_ATTEMPTS"] = env_int(environ, "SEND_MAX_ATTEMPTS", 12, minimum=1)
+    config["SWEEP_INTERVAL_SECONDS"] = env_int(environ, "SWEEP_INTERVAL_SECONDS", 30, 1)
+    config["SENDING_STUCK_SECONDS"] = env_int(environ, "SENDING_STUCK_SECONDS", 60, 1)
+    config["INTAKE_STUCK_SECONDS"] = env_int(environ, "INTAKE_STUCK_SECONDS", 5, 0)
+    config["FAN_OUT_STUCK_SECONDS"] = env_int(environ, "FAN_OUT_STUCK_SECONDS", 60, 0)
     config["DATABASE_CONNECT_TIMEOUT_SECONDS"] = env_int(
-        environ.get("DATABASE_CONNECT_TIMEOUT_SECONDS"), 5, 1
+        environ, "DATABASE_CONNECT_TIMEOUT_SECONDS", 5, 1
     )
-    config["SEND_RATE_PER_SECOND"] = env_float(environ.get("SEND_RATE_PER_SECOND"), 10.0, 0.1)
-    config["QUIET_HOURS_START"] = env_int(environ.get("QUIET_HOURS_START"), 21)
-    config["QUIET_HOURS_END"] = env_int(environ.get("QUIET_HOURS_END"), 8)
-    config["MEDIA_MAX_BYTES"] = env_int(environ.get("MEDIA_MAX_BYTES"), 16 * 1024 * 1024, 1)
-    config["PRELOAD_LANGUAGE_MODELS"] = env_bool(environ.get("PRELOAD_LANGUAGE_MODELS"), False)
-    config["PROXY_FIX_HOPS"] = env_int(environ.get("PROXY_FIX_HOPS"), 0)
-    config["WHATSAPP_SMS_FALLBACK"] = env_bool(environ.get("WHATSAPP_SMS_FALLBACK"), True)
-    config["TWILIO_INBOUND_NUMBERS"] = env_list(environ.get("TWILIO_INBOUND_NUMBERS"))
-    config["SIMULATOR_ENABLED"] = mode == "development" and env_bool(
-        environ.get("SIMULATOR_ENABLED"), default=True
-    )
+    config["SEND_RATE_PER_SECOND"] = env_float(environ, "SEND_RATE_PER_SECOND", 10.0, 0.1)
+    config["QUIET_HOURS_START"] = env_int(environ, "QUIET_HOURS_START", 21, 0, 23)
+    config["QUIET_HOURS_END"] = env_int(environ, "QUIET_HOURS_END", 8, 0, 23)
+    config["MEDIA_MAX_BYTES"] = env_int(environ, "MEDIA_MAX_BYTES", 16 * 1024 * 1024, 1)
+    config["PRELOAD_LANGUAGE_MODELS"] = env_bool(environ, "PRELOAD_LANGUAGE_MODELS", False)
+    config["PROXY_FIX_HOPS"] = env_int(environ, "PROXY_FIX_HOPS", 0)
+    config["WHATSAPP_SMS_FALLBACK"] = env_bool(environ, "WHATSAPP_SMS_FALLBACK", True)
+    config["TWILIO_INBOUND_NUMBERS"] = env_list(environ, "TWILIO_INBOUND_NUMBERS")
+    simulator = env_bool(environ, "SIMULATOR_ENABLED", default=mode == "development")
+    if simulator and mode != "development":
+        raise ConfigError(
+            "SIMULATOR_ENABLED: the phone simulator answers anyone, unauthenticated; "
+            "it runs in development only"
+        )
+    config["SIMULATOR_ENABLED"] = simulator
 
     if mode == "production":
-        missing = [name for name in PRODUCTION_REQUIRED if not environ.get(name)]
-        has_twilio = environ.get("TWILIO_ACCOUNT_SID") and environ.get("TWILIO_AUTH_TOKEN")
-        if not has_twilio:
-            missing.append("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
-        if has_twilio and not (
-            environ.get("TWILIO_SMS_FROM")
-            or environ.get("TWILIO_MESSAGING_SERVICE_SID")
-            or environ.get("TWILIO_WHATSAPP_FROM")
-        ):
-            missing.append("TWILIO_SMS_FROM, TWILIO_MESSAGING_SERVICE_SID or TWILIO_WHATSAPP_FROM")
-        if missing:
-            raise ConfigError(
-                "feedback-bot will not start in production without: "
-                + ", ".join(missing)
-                + ". Set FEEDBACK_ENV=development to run locally with generated defaults."
-            )
+        check_production(environ, config)
         config["SESSION_COOKIE_SECURE"] = True
         config["REMEMBER_COOKIE_SECURE"] = True
         config["PREFERRED_URL_SCHEME"] = "https"
     else:
+        if "REDIS_URL" not in config:
+            raise ConfigError(
+                "REDIS_URL is not set. In development, `python3 dev.py run` starts an "
+                "embedded Redis, and `python3 dev.py flask ...` runs a flask command with it."
+            )
         config.update(development_defaults(config, instance_path))
     return config
+
+
+def check_production(environ: Mapping[str, str], config: Mapping[str, Any]) -> None:
+    """What production needs beyond what every mode does (``validate``)."""
+    missing = [name for name in PRODUCTION_REQUIRED if setting(environ, name) is None]
+    has_twilio = "TWILIO_ACCOUNT_SID" in config and "TWILIO_AUTH_TOKEN" in config
+    if not has_twilio:
+        missing.append("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+    elif not any(
+        name in config
+        for name in ("TWILIO_SMS_FROM", "TWILIO_MESSAGING_SERVICE_SID", "TWILIO_WHATSAPP_FROM")
+    ):
+        missing.append("TWILIO_SMS_FROM, TWILIO_MESSAGING_SERVICE_SID or TWILIO_WHATSAPP_FROM")
+    if missing:
+        raise ConfigError(
+            "feedback-bot will not start in production without: "
+            + ", ".join(missing)
+            + ". Set FEEDBACK_ENV=development to run locally with generated defaults."
+        )
+    if env_bool(environ, "FLASK_DEBUG"):
+        raise ConfigError(
+            "FLASK_DEBUG must be off in production: the debugger runs any code typed into "
+            "its error page"
+        )
+    if len(config["SECRET_KEY"]) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(
+            f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters (make one with: "
+            "python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    # A status callback and the send job storing its SID serialise on a PostgreSQL advisory
+    # lock (delivery.lock_sid), which SQLite skips; and a file on one machine serves no
+    # fleet of web and worker processes. The one exception is a stack whose Twilio is a
+    # local fake (the test suite's production worker processes): it reaches nobody.
+    database = _database_url(config["SQLALCHEMY_DATABASE_URI"])
+    if database.get_backend_name() != "postgresql" and not _fake_twilio(config):
+        raise ConfigError(
+            "DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host/db) in "
+            f"production, not {database.get_backend_name()}"
+        )
+
+
+def _fake_twilio(config: Mapping[str, Any]) -> bool:
+    base = config.get("TWILIO_API_BASE_URL")
+    return bool(base) and urlsplit(str(base)).hostname in LOOPBACK_HOSTS
+
+
+def default_dotenv_files() -> list[Path]:
+    """The files ``create_app`` (``./.env``) and the ``flask`` command (the nearest
+    ``.env`` and ``.flaskenv`` up from here) load into the environment."""
+    from dotenv import find_dotenv
+
+    found = {Path.cwd() / ".env"}
+    for name in (".env", ".flaskenv"):
+        path = find_dotenv(name, usecwd=True)
+        if path:
+            found.add(Path(path))
+    return sorted(path for path in found if path.is_file())
+
+
+def refuse_development_from_dotenv(files: Iterable[Path]) -> None:
+    """Refuse development when a ``.env`` file asks for it.
+
+    A ``.env`` file only fills what the environment leaves unset, so a deployment that does
+    not set ``FEEDBACK_ENV`` (production is the default) would run in development, with
+    the unauthenticated simulator, because of a file left in the checkout. Once loaded,
+    the file's value cannot be told from the environment's, so the file must not hold it.
+    """
+    from dotenv import dotenv_values
+
+    for path in files:
+        value = dotenv_values(path).get("FEEDBACK_ENV")
+        if value is not None and value.strip().lower() == "development":
+            raise ConfigError(
+                f"{path} sets FEEDBACK_ENV=development. Development must be chosen in the "
+                "environment itself (python3 dev.py sets it for everything it starts), "
+                "never in a file that a checkout carries into production: delete that line."
+            )
 
 
 def normalise_database_url(url: str) -> str:
@@ -271,8 +397,9 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
 def validate(config: Mapping[str, Any]) -> None:
     """Checks that hold in every mode, tests included."""
     shipped = config["SHIPPED_LOCALES"]
-    if config["DEFAULT_LOCALE"] not in shipped:
-        raise ConfigError(f"DEFAULT_LOCALE must be one of {', '.join(shipped)}")
+    for name in ("DEFAULT_LOCALE", "STAFF_LOCALE"):
+        if config[name] not in shipped:
+            raise ConfigError(f"{name} must be one of {', '.join(shipped)}, got {config[name]!r}")
     try:
         for key in str(config["FEEDBACK_ENCRYPTION_KEY"]).split(","):
             Fernet(key.strip().encode())
@@ -284,3 +411,91 @@ def validate(config: Mapping[str, Any]) -> None:
         ) from exc
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("DATABASE_URL is not set")
+    _check_database_url(str(config["SQLALCHEMY_DATABASE_URI"]))
+    _check_redis_url(config.get("REDIS_URL"))
+    _check_web_url("PUBLIC_BASE_URL", config.get("PUBLIC_BASE_URL"), required=True)
+    _check_web_url("TWILIO_API_BASE_URL", config.get("TWILIO_API_BASE_URL"), required=False)
+    whatsapp = config.get("TWILIO_WHATSAPP_FROM")
+    if whatsapp and not WHATSAPP_ADDRESS.fullmatch(str(whatsapp)):
+        raise ConfigError(
+            "TWILIO_WHATSAPP_FROM must be whatsapp: and the number in E.164 form, "
+            "e.g. whatsapp:+447700900123"
+        )
+    if str(config.get("TWILIO_SMS_FROM") or "").startswith("whatsapp:"):
+        raise ConfigError(
+            "TWILIO_SMS_FROM is an SMS number; put whatsapp: numbers in TWILIO_WHATSAPP_FROM"
+        )
+    for name in ("QUIET_HOURS_START", "QUIET_HOURS_END"):
+        if not 0 <= int(config[name]) <= 23:
+            raise ConfigError(f"{name} must be an hour from 0 to 23, got {config[name]!r}")
+    if config.get("FEEDBACK_ENV") == "production":
+        _check_production_app(config)
+
+
+def _check_production_app(config: Mapping[str, Any]) -> None:
+    """Production, however the configuration was built: what would fail silently."""
+    if not (
+        str(config.get("TWILIO_ACCOUNT_SID") or "").strip()
+        and str(config.get("TWILIO_AUTH_TOKEN") or "").strip()
+    ):
+        # The console transport would "deliver" every message to the log.
+        raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set in production")
+    if config.get("SIMULATOR_ENABLED"):
+        raise ConfigError("SIMULATOR_ENABLED: the phone simulator runs in development only")
+    if config.get("DEBUG"):
+        raise ConfigError(
+            "FLASK_DEBUG must be off in production: the debugger runs any code typed into "
+            "its error page"
+        )
+
+
+def _database_url(uri: str) -> URL:
+    try:
+        return make_url(uri)
+    except ArgumentError as exc:
+        raise ConfigError(
+            "DATABASE_URL is not a database URL; expected postgresql://user:password@host/db"
+        ) from exc
+
+
+def _check_database_url(uri: str) -> None:
+    url = _database_url(uri)
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend == "postgresql" and driver != "psycopg":
+        raise ConfigError(
+            f"DATABASE_URL: the {driver} driver is not installed; write postgresql:// "
+            "(feedback-bot uses psycopg 3)"
+        )
+    if backend not in {"postgresql", "sqlite"}:
+        raise ConfigError(
+            f"DATABASE_URL must be PostgreSQL (postgresql://...), or SQLite in development; "
+            f"not {backend}"
+        )
+
+
+def _check_redis_url(url: Any) -> None:
+    if not url:
+        raise ConfigError("REDIS_URL is not set")
+    parts = urlsplit(str(url))
+    if parts.scheme not in REDIS_SCHEMES or not (parts.netloc or parts.path):
+        scheme = str(url).split("://", 1)[0] if "://" in str(url) else ""
+        found = f"it starts {scheme}://" if scheme else "it has no scheme"
+        raise ConfigError(
+            "REDIS_URL must start with redis://, rediss:// or unix:// "
+            f"(e.g. redis://host:6379/0); {found}"
+        )
+
+
+def _check_web_url(name: str, url: Any, *, required: bool) -> None:
+    if not url:
+        if required:
+            raise ConfigError(f"{name} is not set")
+        return
+    parts = urlsplit(str(url))
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(
+            f"{name} must be an http:// or https:// URL with a host, "
+            f"e.g. https://feedback.example.org, got {url!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name} must not have a query or a fragment, got {url!r}")

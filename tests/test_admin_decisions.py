@@ -330,3 +330,68 @@ def test_interpreter_can_read_but_not_publish_or_change(app, client, items, fake
     drain(app)
     assert told(fake_twilio, ENGLISH, SUMMARY) == []
     assert audit_entries(app, "decision.publish") == []
+
+
+def published(app: Flask, client, items: dict[str, int]) -> int:
+    """A decision published to the English member, its "what happened next" sent."""
+    decision_id = new_decision(client)
+    client.post(f"/admin/items/{items['en']}/link", data={"decision_id": decision_id})
+    client.post(f"/admin/decisions/{decision_id}/publish")
+    drain(app)
+    return decision_id
+
+
+def test_a_published_summary_cannot_be_emptied(app, client, items, staff, fake_twilio):
+    decision_id = published(app, client, items)
+
+    response = client.post(
+        f"/admin/decisions/{decision_id}/edit",
+        data={"title": "Street lights", "outcome": "adopted", "summary": "  ", "notify_told": "y"},
+    )
+    assert response.status_code == 200
+    assert "Members have been sent this summary" in response.get_data(as_text=True)
+    decision = decision_state(app, decision_id)
+    assert (decision.summary, decision.revision) == (SUMMARY, 0)
+    assert audit_entries(app, "decision.update_outcome") == []
+    drain(app)
+    assert [row.kind for row in outbound(app) if row.kind == "what_next_update"] == []
+    progress = client.get(f"/admin/decisions/{decision_id}/progress").get_json()
+    assert progress["awaiting_translation"] == {}
+
+    # A draft may still be saved without one: publishing asks for it.
+    draft_id = new_decision(client)
+    client.post(
+        f"/admin/decisions/{draft_id}/edit",
+        data={"title": "Street lights", "outcome": "adopted", "summary": ""},
+    )
+    assert decision_state(app, draft_id).summary == ""
+
+
+def test_a_new_outcome_alone_is_not_sent_as_an_update(app, client, items, staff, fake_twilio):
+    decision_id = published(app, client, items)
+    edit = f"/admin/decisions/{decision_id}/edit"
+    fields = {"title": "Street lights", "summary": SUMMARY}
+
+    # Members are sent the summary: the same one again would be no update at all.
+    refused = client.post(edit, data={**fields, "outcome": "partly_adopted", "notify_told": "y"})
+    assert refused.status_code == 200
+    assert "Members are sent only the summary" in refused.get_data(as_text=True)
+    assert decision_state(app, decision_id).outcome == "adopted"
+
+    # Unticked, the new outcome is saved (and audited), and nobody is messaged.
+    client.post(edit, data={**fields, "outcome": "partly_adopted"})
+    decision = decision_state(app, decision_id)
+    assert (decision.outcome, decision.revision) == ("partly_adopted", 0)
+    [entry] = audit_entries(app, "decision.update_outcome")
+    assert entry.detail["changed"] == ["outcome"] and entry.detail["notify_told"] is False
+
+    # A summary that says what changed is sent, once, as an update.
+    updated = "Only half of Mill Road will get new lights this spring."
+    client.post(
+        edit, data={**fields, "outcome": "partly_adopted", "summary": updated, "notify_told": "y"}
+    )
+    assert decision_state(app, decision_id).revision == 1
+    drain(app)
+    [update] = told(fake_twilio, ENGLISH, updated)
+    assert update.startswith("An update about your feedback")
+    assert len(told(fake_twilio, ENGLISH, SUMMARY)) == 1  # the first message only

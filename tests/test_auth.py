@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner
+from markupsafe import escape
 from redis import Redis
 from sqlalchemy import select
 
 from feedback_bot.auth import limiter_storage_uri
+from feedback_bot.auth.passwords import MAX_PASSWORD_LENGTH
 from feedback_bot.extensions import db
-from feedback_bot.models import AuditEntry, Role, User
+from feedback_bot.models import AuditEntry, Decision, Role, User
 
 PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a brand new password"
 
 
 # ------------------------------------------------------------------ helpers (shared)
@@ -107,6 +113,21 @@ def test_sign_in_returns_to_the_page_asked_for_but_never_off_site(app, client):
         client.post("/logout")
 
 
+@pytest.mark.parametrize(
+    "target", ["/admin/items\r\nX-Injected: 1", "/admin/items\n", "/admin\x00", "/a\tb"]
+)
+def test_a_next_page_with_a_control_character_is_not_followed(app, client, target):
+    # Werkzeug refuses a line break in a Location header: the right password gave a 500.
+    create_user(app, Role.STAFF)
+    response = client.post(
+        "/login",
+        query_string={"next": target},
+        data={"email": "staff@example.org", "password": PASSWORD},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/items"
+
+
 def test_email_is_matched_without_regard_to_case(app, client):
     create_user(app, Role.STAFF, email="Staff@Example.org")
     assert sign_in(client, "staff@example.ORG").status_code == 302
@@ -139,6 +160,29 @@ def test_deactivating_an_account_ends_its_session(app, client):
         db.session.get(User, user_id).active = False
         db.session.commit()
     assert client.get("/admin/items").status_code == 302
+
+
+def test_a_new_password_ends_every_session_and_remembered_device(app, client):
+    create_user(app, Role.STAFF)
+    assert sign_in(client, "staff@example.org").status_code == 302
+    remembered = app.test_client()
+    assert sign_in(remembered, "staff@example.org", remember="y").status_code == 302
+    # The browser is closed: only the remember-me cookie is left, and it still signs in.
+    remembered.delete_cookie("session")
+    assert remembered.get("/admin/items").status_code == 200
+    remembered.delete_cookie("session")
+
+    result = app.test_cli_runner().invoke(
+        args=["users", "set-password", "staff@example.org", "--password", NEW_PASSWORD]
+    )
+    assert result.exit_code == 0, result.output
+
+    for signed_in in (client, remembered):
+        response = signed_in.get("/admin/items")
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/login")
+    assert sign_in(client, "staff@example.org", NEW_PASSWORD).status_code == 302
+    assert client.get("/admin/items").status_code == 200
 
 
 def test_password_is_stored_as_a_scrypt_hash(app):
@@ -212,6 +256,71 @@ def test_forms_need_a_csrf_token(make_app):
     assert client.get("/admin/items").status_code == 200
     client.post("/logout", data={"csrf_token": csrf_token_from(page)})
     assert client.get("/admin/items").status_code == 302
+
+
+def test_a_form_left_open_for_hours_still_saves(make_app, monkeypatch):
+    """By default a form's token lasts as long as the session: a decision typed in a tab
+    left open over lunch is saved, not lost."""
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    create_user(app, Role.STAFF)
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    assert sign_in(client, "staff@example.org", csrf_token=token).status_code == 302
+    token = csrf_token_from(client.get("/admin/decisions/new").get_data(as_text=True))
+    with monkeypatch.context() as later:
+        later.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 7200)
+        response = client.post(
+            "/admin/decisions/new",
+            data={"csrf_token": token, "title": "Street lights", "outcome": "adopted"},
+        )
+    assert response.status_code == 302
+    with app.app_context():
+        assert [d.title for d in db.session.scalars(select(Decision))] == ["Street lights"]
+
+
+def test_an_expired_form_says_so_and_keeps_what_was_typed(make_app, monkeypatch):
+    # An operator may still set a time limit; a token can also be lost with the session.
+    app = make_app(WTF_CSRF_ENABLED=True, WTF_CSRF_TIME_LIMIT=3600)
+    client = app.test_client()
+    create_user(app, Role.STAFF)
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    assert sign_in(client, "staff@example.org", csrf_token=token).status_code == 302
+    decision_form = "/admin/decisions/new"
+    token = csrf_token_from(client.get(decision_form).get_data(as_text=True))
+
+    summary = "We will repair the lights on Mill Road\nby the end of May."
+    with monkeypatch.context() as later:
+        # Sent two hours after the page was opened: past the token's time limit, within
+        # the session cookie's.
+        later.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 7200)
+        response = client.post(
+            decision_form,
+            data={"csrf_token": token, "title": "Street lights", "summary": summary},
+            headers={"Referer": "http://localhost" + decision_form},
+        )
+    assert response.status_code == 400
+    assert response.headers["Cache-Control"] == "no-store"
+    page = response.get_data(as_text=True)
+    assert "This form has expired" in page and "Nothing was saved" in page
+    assert "The CSRF token has expired." in page
+    assert f'href="http://localhost{decision_form}"' in page  # to open it again, fresh
+    assert escape(summary) in page and token not in page
+    with app.app_context():
+        assert db.session.scalars(select(Decision)).all() == []
+
+    # Not signed in, nothing is shown back (a password never is), and no other site's page
+    # is linked to.
+    stranger = app.test_client()
+    refused = stranger.post(
+        "/login",
+        data={"email": "staff@example.org", "password": PASSWORD, "csrf_token": "forged"},
+        headers={"Referer": "https://evil.example/"},
+    )
+    assert refused.status_code == 400
+    page = refused.get_data(as_text=True)
+    assert "This form has expired" in page
+    assert "staff@example.org" not in page and PASSWORD not in page
+    assert 'href="/admin/items"' in page and "evil.example" not in page
 
 
 # ------------------------------------------------------------------------------- CLI
@@ -352,6 +461,37 @@ def test_admin_creates_users_and_changes_roles_audited(app, client):
     client.post(f"/admin/users/{admin_id}", data={"role": "staff", "active": "y"})
     with app.app_context():
         assert db.session.get(User, admin_id).role == Role.ADMIN
+
+
+def test_the_users_page_takes_only_passwords_the_sign_in_form_takes(app, client):
+    create_user(app, Role.ADMIN)
+    sign_in(client, "admin@example.org")
+    fields = {"role": "staff", "languages": ""}
+
+    too_long = "x" * (MAX_PASSWORD_LENGTH + 1)
+    refused = client.post(
+        "/admin/users", data={**fields, "email": "a@example.org", "password": too_long}
+    )
+    assert refused.status_code == 400
+    assert f"between 12 and {MAX_PASSWORD_LENGTH} characters" in refused.get_data(as_text=True)
+    longest = "x" * MAX_PASSWORD_LENGTH
+    created = client.post(
+        "/admin/users", data={**fields, "email": "b@example.org", "password": longest}
+    )
+    assert created.status_code == 302
+    with app.app_context():
+        assert db.session.scalars(select(User.email).order_by(User.email)).all() == [
+            "admin@example.org",
+            "b@example.org",
+        ]
+    assert sign_in(app.test_client(), "b@example.org", longest).status_code == 302
+
+    # The CLI too.
+    result = app.test_cli_runner().invoke(
+        args=["users", "create", "c@example.org", "--role", "staff", "--password", too_long]
+    )
+    assert result.exit_code != 0
+    assert f"at most {MAX_PASSWORD_LENGTH} characters" in result.output
 
 
 def test_audit_log_is_paginated_and_admin_only(app, client):

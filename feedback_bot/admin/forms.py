@@ -1,10 +1,10 @@
-"""The panel's forms; every one carries a CSRF token (Flask-WTF)."""
+"""The panel's forms; every one carries a CSRF token and drops control characters
+(``feedback_bot.forms.PanelForm``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -19,18 +19,31 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from ..auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from ..forms import PanelForm
 from ..models import Outcome, Role
+from ..refs import MAX_ID
 
 NO_CHOICE = 0
 ROLE_CHOICES = [SelectChoice(role, role) for role in Role.ALL]
 OUTCOME_CHOICES = [SelectChoice(value, label) for value, label in Outcome.LABELS.items()]
+SUMMARY_LABEL = "Summary for members (sent by SMS; keep it short)"
 
 
-class ActionForm(FlaskForm):
+def row_id(value: Any) -> int:
+    """Coerce a submitted row id. Ids are 32-bit in the database: a larger number would
+    fail the query (PostgreSQL) or overflow (SQLite) rather than match nothing."""
+    number = int(value)
+    if not 0 < number <= MAX_ID:
+        raise ValueError("not a row id")
+    return number
+
+
+class ActionForm(PanelForm):
     """A button that changes something: only the CSRF token."""
 
 
-class TagForm(FlaskForm):
+class TagForm(PanelForm):
     topic_id = SelectField("Topic", coerce=int, default=NO_CHOICE)
     new_topic = StringField("or a new topic", validators=[Optional(), Length(max=80)])
 
@@ -43,7 +56,7 @@ class TagForm(FlaskForm):
         return True
 
 
-class LinkForm(FlaskForm):
+class LinkForm(PanelForm):
     decision_id = SelectField("Decision", coerce=int)
 
     def validate_decision_id(self, field: SelectField) -> None:
@@ -51,17 +64,21 @@ class LinkForm(FlaskForm):
             raise ValidationError("Choose a decision.")
 
 
-class CloseForm(FlaskForm):
+class CloseForm(PanelForm):
+    # The reason is in the staff language and members read only what interpreters have
+    # translated: they get a set message instead (``loop.close_no_action``).
     reason = TextAreaField(
-        "Why no action (the member is told this)",
+        "Why no action (kept for staff; the member is told we read their feedback and are "
+        "not taking it further)",
         validators=[DataRequired(), Length(max=1000)],
     )
 
 
-class BulkForm(FlaskForm):
+class BulkForm(PanelForm):
     TAG, LINK, CLOSE, TRIAGE = "tag", "link", "close", "triage"
 
-    item_ids = SelectMultipleField("Items", coerce=int, validate_choice=False)
+    # The choices are whatever the inbox page showed, so only the shape of an id is checked.
+    item_ids = SelectMultipleField("Items", coerce=row_id, validate_choice=False)
     action = SelectField(
         "With the selected items",
         choices=[
@@ -93,30 +110,53 @@ class BulkForm(FlaskForm):
         return not self.errors
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(PanelForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     description = TextAreaField("Description (staff only)", validators=[Length(max=10_000)])
     outcome = SelectField("Outcome", choices=OUTCOME_CHOICES)
     reason = TextAreaField("Reason", validators=[Length(max=5_000)])
     responsible = StringField("Responsible", validators=[Length(max=200)])
     expected_date = DateField("Expected by", validators=[Optional()])
-    summary = TextAreaField(
-        "Summary for members (sent by SMS; keep it short)",
-        validators=[Length(max=1_000)],
-    )
+    summary = TextAreaField(SUMMARY_LABEL, validators=[Length(max=1_000)])
     notify_told = BooleanField("Send an update to members already told", default=True)
 
 
-class UserCreateForm(FlaskForm):
+class PublishedDecisionForm(DecisionForm):
+    """Editing a decision members have been told of. They are sent its summary (the outcome
+    is only on the public page), so the summary stays, and only a new one is news."""
+
+    summary = TextAreaField(
+        SUMMARY_LABEL,
+        validators=[
+            DataRequired("Members have been sent this summary: change it, but do not empty it."),
+            Length(max=1_000),
+        ],
+    )
+
+    def validate_notify_told(self, field: BooleanField) -> None:
+        # ``object_data`` is what the decision held before this edit (the form is built
+        # with ``obj=decision``).
+        outcome_changed = self.outcome.data != self.outcome.object_data
+        summary_changed = (self.summary.data or "").strip() != (self.summary.object_data or "")
+        if field.data and outcome_changed and not summary_changed:
+            raise ValidationError(
+                "Members are sent only the summary, so an update would repeat what they "
+                "were told. Say in the summary what changed, or untick this to save the new "
+                "outcome without telling them."
+            )
+
+
+class UserCreateForm(PanelForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     role = SelectField("Role", choices=ROLE_CHOICES)
     languages = StringField("Languages (interpreters, e.g. ar,ur)", validators=[Length(max=255)])
     password = PasswordField(
-        "Initial password (at least 12 characters)", validators=[DataRequired(), Length(min=12)]
+        f"Initial password (at least {MIN_PASSWORD_LENGTH} characters)",
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
     )
 
 
-class UserUpdateForm(FlaskForm):
+class UserUpdateForm(PanelForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
     languages = StringField("Languages", validators=[Length(max=255)])
     active = BooleanField("Active")

@@ -6,6 +6,8 @@ translations can be joined to it later without touching the inbox.
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,6 +18,7 @@ from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
+from ..forms import without_controls
 from ..models import (
     AuditEntry,
     Channel,
@@ -27,7 +30,7 @@ from ..models import (
     OutboundMessage,
     Topic,
 )
-from ..refs import MAX_ID, decode_ref
+from ..refs import ALPHABET, MAX_ID, decode_ref
 
 STATUSES = (
     ItemStatus.NEW,
@@ -40,6 +43,10 @@ STATUSES = (
 # Statuses "mark triaged" moves on from: fresh feedback, and feedback a member reopened.
 UNTRIAGED = (ItemStatus.NEW, ItemStatus.REOPENED)
 MAX_SEARCH_TERMS = 8
+# A reference as members and staff are shown one ("Ref K7Q2"): 4 to 7 characters of its
+# alphabet, in any case. Never I, L, O or U, which the alphabet leaves out. ASCII only:
+# otherwise the Kelvin sign would match K, and the long s S.
+REF_SHAPE = re.compile(f"[{ALPHABET}]{{4,7}}", re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,7 @@ class InboxFilters:
 
 def _text(value: str, limit: int) -> str:
     # PostgreSQL refuses a NUL character in a query parameter (a 500); no stored text has one.
-    return value.replace("\x00", "").strip()[:limit]
+    return without_controls(value).strip()[:limit]
 
 
 def _parse_id(value: str) -> int | None:
@@ -140,10 +147,22 @@ def _items_matching(term: str) -> Any:
         )
     )
     queries = [in_text, in_translation]
-    ref_id = decode_ref(term) if len(term) <= 8 else None
+    ref_id = _ref_id(term)
     if ref_id is not None:
         queries.append(select(FeedbackItem.id).where(FeedbackItem.id == ref_id))
     return union(*queries)
+
+
+def _ref_id(term: str) -> int | None:
+    """The item id ``term`` is the reference of, if it is shaped like one (``REF_SHAPE``).
+
+    Not ``decode_ref`` alone: it forgives O, I and L for 0 and 1 and drops anything else,
+    which makes most short words a reference ("lift" reads as 11FT) and, once ids are that
+    large, puts an unrelated item among the results. Punctuation around a reference pasted
+    from a message ("K7Q2.") is not part of it.
+    """
+    candidate = term.strip(string.punctuation)
+    return decode_ref(candidate) if REF_SHAPE.fullmatch(candidate) else None
 
 
 def untranslated_item_ids() -> Select[Any]:

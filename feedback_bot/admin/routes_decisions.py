@@ -19,7 +19,7 @@ from ..extensions import db
 from ..messaging.templates import render
 from ..models import Decision, MessageKind
 from . import READERS, TRIAGERS, bp
-from .forms import ActionForm, DecisionForm
+from .forms import ActionForm, DecisionForm, PublishedDecisionForm
 from .queries import all_decisions, linked_counts, linked_items
 
 # The fields staff edit, copied between the form and the decision.
@@ -32,7 +32,8 @@ FIELDS = (
     "expected_date",
     "summary",
 )
-# A change to one of these changes what members were told.
+# A change to one of these changes what members were told: the summary is what they are
+# sent, the outcome what the public page shows. Only a new summary can be sent as an update.
 MEMBER_FACING = ("outcome", "summary")
 SUMMARY_MARK = "{summary}"
 
@@ -94,7 +95,8 @@ def decision_new() -> ResponseReturnValue:
 @roles_required(*TRIAGERS)
 def decision_edit(decision_id: int) -> ResponseReturnValue:
     decision = get_decision(decision_id)
-    form = DecisionForm(obj=decision)
+    form_class = PublishedDecisionForm if decision.published else DecisionForm
+    form = form_class(obj=decision)
     if form.validate_on_submit():
         values = form_values(form)
         changed = [name for name in FIELDS if getattr(decision, name) != values[name]]
@@ -104,7 +106,9 @@ def decision_edit(decision_id: int) -> ResponseReturnValue:
         if not changed:
             flash("Nothing changed.", "info")
         elif decision.published and any(name in MEMBER_FACING for name in changed):
-            notify = bool(form.notify_told.data)
+            # The form refuses to notify for a new outcome alone; this keeps the revision
+            # (and "An update about your feedback") to a summary members have not read.
+            notify = bool(form.notify_told.data) and "summary" in changed
             audit.record(
                 "decision.update_outcome",
                 decision,

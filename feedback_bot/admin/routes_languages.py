@@ -5,15 +5,15 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from flask_wtf import FlaskForm
 
 from ..auth.roles import roles_required
+from ..forms import PanelForm
 from ..interpreters.queries import completeness
 from ..languages import LanguageRefused, available_locales, enabled_locales, set_enabled
 from . import ADMINS, bp
 
 
-class ToggleForm(FlaskForm):
+class ToggleForm(PanelForm):
     pass
 
 

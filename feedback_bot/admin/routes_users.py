@@ -12,6 +12,7 @@ from ..auth.cli import parse_languages
 from ..auth.roles import roles_required
 from ..auth.routes import find_user
 from ..extensions import db
+from ..forms import without_controls
 from ..languages import available_locales
 from ..models import User
 from ..pagination import requested_page
@@ -113,7 +114,8 @@ def user_update(user_id: int) -> ResponseReturnValue:
 @bp.get("/audit")
 @roles_required(*ADMINS)
 def audit_log() -> ResponseReturnValue:
-    action = request.args.get("action", "")[:64]
+    # PostgreSQL refuses a NUL in a query parameter; no action name has a control character.
+    action = without_controls(request.args.get("action", "")).strip()[:64]
     pagination = db.paginate(
         audit_query(action),
         page=requested_page(request.args),

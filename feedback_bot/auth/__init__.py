@@ -6,6 +6,8 @@ login pages and, as its CLI group, the ``users`` commands.
 
 from __future__ import annotations
 
+import hmac
+
 from flask import Blueprint, Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -46,11 +48,20 @@ def init_app(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(session_id: str) -> User | None:
+    """The user a session or remember-me cookie names, if it still names them.
+
+    Flask-Login stores ``User.get_id()``, and all of it must still match: with a digest of
+    the password hash in it (Flask-Login's "alternative tokens"), a session or cookie from
+    before a password change is signed out. The row id comes first, before any ``:``.
+    """
     try:
-        return db.session.get(User, int(user_id))
+        user = db.session.get(User, int(session_id.partition(":")[0]))
     except ValueError:
         return None
+    if user is None or not hmac.compare_digest(user.get_id().encode(), session_id.encode()):
+        return None
+    return user
 
 
 from . import cli, routes  # noqa: E402,F401

@@ -11,16 +11,10 @@ from ..extensions import db
 from ..languages import available_locales
 from ..models import Role, User
 from . import bp
+from .passwords import password_problem
 from .routes import find_user
 
-MIN_PASSWORD_LENGTH = 12
 EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def password_problem(password: str) -> str | None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"the password must be at least {MIN_PASSWORD_LENGTH} characters"
-    return None
 
 
 def parse_languages(value: str, shipped: tuple[str, ...]) -> list[str]:

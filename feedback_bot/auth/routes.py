@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 from wtforms import BooleanField, EmailField, PasswordField
@@ -16,8 +15,10 @@ from wtforms.validators import DataRequired, Length
 
 from .. import audit, clock
 from ..extensions import db
+from ..forms import PanelForm
 from ..models import Role, User
 from . import LOGIN_LIMIT, bp, limiter
+from .passwords import MAX_PASSWORD_LENGTH
 from .roles import roles_required
 
 log = logging.getLogger(__name__)
@@ -27,13 +28,15 @@ log = logging.getLogger(__name__)
 _DUMMY_HASH = generate_password_hash("not-a-password", method="scrypt")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PanelForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    password = PasswordField(
+        "Password", validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)]
+    )
     remember = BooleanField("Keep me signed in on this device")
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(PanelForm):
     """Only the CSRF token: signing out is a POST so no other site can do it for you."""
 
 
@@ -45,6 +48,10 @@ def safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     if "\\" in target:
+        return None
+    # A control character (a line break above all) cannot go in a Location header:
+    # Werkzeug refuses it, and the sign-in would fail after the password was right.
+    if not target.isprintable():
         return None
     return target
 
@@ -86,6 +93,7 @@ def logout() -> ResponseReturnValue:
     form = LogoutForm()
     if form.validate_on_submit() and current_user.is_authenticated:
         logout_user()
+        session.pop("csrf_token", None)  # forms opened before signing out stop working
         flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 

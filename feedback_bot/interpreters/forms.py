@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..forms import PanelForm
 from ..models import ReviewState
 
 STATE_CHOICES = [
@@ -15,21 +15,21 @@ STATE_CHOICES = [
 ]
 
 
-class FeedbackTranslationForm(FlaskForm):
+class FeedbackTranslationForm(PanelForm):
     transcript = TextAreaField("What the voice note says (in its own language)", [Optional()])
     text = TextAreaField("Translation", [DataRequired(), Length(max=10_000)])
     state = SelectField("State", choices=STATE_CHOICES, default=ReviewState.NEEDS_REVIEW)
 
 
-class SummaryTranslationForm(FlaskForm):
+class SummaryTranslationForm(PanelForm):
     summary = TextAreaField("Summary for members", [DataRequired(), Length(max=1_600)])
     state = SelectField("State", choices=STATE_CHOICES, default=ReviewState.NEEDS_REVIEW)
 
 
-class TemplateTranslationForm(FlaskForm):
+class TemplateTranslationForm(PanelForm):
     text = TextAreaField("Translation", [DataRequired(), Length(max=1_600)])
     state = SelectField("State", choices=STATE_CHOICES, default=ReviewState.NEEDS_REVIEW)
 
 
-class CatalogueImportForm(FlaskForm):
+class CatalogueImportForm(PanelForm):
     catalogue = FileField("A .po file", [FileRequired(), FileAllowed(["po"], "Choose a .po file.")])

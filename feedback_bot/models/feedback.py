@@ -134,7 +134,7 @@ class InboundMedia(db.Model):  # type: ignore[name-defined]
     storage_path: Mapped[str | None] = mapped_column(Text)
     size_bytes: Mapped[int | None] = mapped_column(Integer)
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    fetch_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    fetch_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # When the sweeper should try again; NULL once fetched or given up.
     next_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     fetch_error: Mapped[str | None] = mapped_column(Text)

@@ -63,10 +63,12 @@ class MessageKind:
     RATING_THANKS = "rating_thanks"
     RATING_REOPENED = "rating_reopened"
     INTERIM = "interim"
+    # Staff closed the feedback as "no action": we read it and are not taking it further.
+    CLOSED_NO_ACTION = "closed_no_action"
 
     # Not answers to something the member just sent: these wait out quiet hours and go
     # through the bulk queue.
-    UNPROMPTED = (WHAT_NEXT, WHAT_NEXT_UPDATE, RATING_QUESTION, INTERIM)
+    UNPROMPTED = (WHAT_NEXT, WHAT_NEXT_UPDATE, RATING_QUESTION, INTERIM, CLOSED_NO_ACTION)
 
     # Sent even to a member who opted out: they confirm just that, or answer HELP, which
     # carriers require to work always.
@@ -91,7 +93,7 @@ class OutboundMessage(db.Model):  # type: ignore[name-defined]
     body: Mapped[str | None] = mapped_column(Text)
     # The values the body was rendered with: WhatsApp templates and SMS fallbacks are
     # filled from exactly the same content.
-    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     # Set when the row goes out as an approved WhatsApp template instead of free text.
     content_sid: Mapped[str | None] = mapped_column(String(64))
     # An SMS sent because this WhatsApp row was not delivered points back to it.

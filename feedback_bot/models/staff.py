@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from flask_login import UserMixin
+from itsdangerous import Signer
 from sqlalchemy import JSON, Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -41,6 +43,13 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session and the remember-me cookie: the row id and
+        a keyed digest of the password hash, so a new password signs out every session and
+        cookie from before it (``auth.load_user`` compares the whole value)."""
+        signer = Signer(current_app.config["SECRET_KEY"], salt="user-session-id")
+        return f"{self.id}:{signer.get_signature(self.password_hash).decode()}"
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts

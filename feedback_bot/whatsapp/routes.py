@@ -6,7 +6,6 @@ import re
 
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -15,6 +14,7 @@ from wtforms.validators import DataRequired, Regexp
 from .. import audit
 from ..auth.roles import roles_required
 from ..extensions import db
+from ..forms import PanelForm
 from ..languages import working_locales
 from ..messaging.templates import TEMPLATES
 from ..models import MessageKind, OutboundMessage, OutboundStatus, WhatsAppTemplate
@@ -26,7 +26,7 @@ CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 TEMPLATE_KINDS = (*MessageKind.UNPROMPTED, MessageKind.RATING_THANKS, MessageKind.RATING_REOPENED)
 
 
-class TemplateForm(FlaskForm):
+class TemplateForm(PanelForm):
     kind = SelectField("Message", choices=[SelectChoice(k, k) for k in TEMPLATE_KINDS])
     locale = SelectField("Language")
     content_sid = StringField(
@@ -38,7 +38,7 @@ class TemplateForm(FlaskForm):
     )
 
 
-class DeleteForm(FlaskForm):
+class DeleteForm(PanelForm):
     pass
 
 
