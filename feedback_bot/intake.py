@@ -29,16 +29,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from . import clock, members, opt_outs
 from .dbutil import insert_committed_ignoring_conflict, insert_ignoring_conflict
 from .extensions import db
-from .loop import rating_item, record_rating
+from .loop import (
+    TEXT_CHANGED,
+    UNSENT,
+    WHAT_NEXT_KINDS,
+    cancel_unsent,
+    rating_item,
+    record_rating,
+)
 from .messaging import keywords, our_numbers
 from .messaging.language import detect, menu_choice, menu_options
+from .messaging.templates import UnknownTemplate, render
 from .models import (
     Contact,
+    Decision,
     Disposition,
     FeedbackItem,
     InboundMedia,
@@ -46,6 +55,7 @@ from .models import (
     ItemStatus,
     LocaleSource,
     MessageKind,
+    OutboundMessage,
     OutboundStatus,
 )
 from .outbox import owe_message
@@ -225,7 +235,7 @@ def _process(
     chosen = menu_reply(contact, payload.body, now)
     if chosen:
         message.disposition = result.disposition = Disposition.MENU_REPLY
-        contact.locale, contact.locale_source = chosen, LocaleSource.CHOSEN
+        change_language(contact, chosen)
         contact.language_menu_sent_at = None
         owed = owe_message(
             key=f"language_set:in:{inbound_id}",
@@ -330,6 +340,77 @@ def apply_opt_change(contact: Contact, opt_out: bool, sent_at: datetime) -> bool
     contact.opt_changed_at = sent_at
     opt_outs.note(contact.phone_hash, opt_out)
     return True
+
+
+def change_language(contact: Contact, locale: str) -> None:
+    """Switch the member to ``locale``, with what we owe them and have not sent yet.
+
+    A row's body is rendered when it is owed, so a row still waiting (quiet hours, the
+    send rate, a WhatsApp template) would go in the old language, and a message owed after
+    it (the rating question) in the new one. So, in the caller's transaction, each unsent
+    row that can still change (no worker holds it, and no attempt left it in doubt) is
+    rendered again in ``locale``: from its kind and stored values, and a "what happened
+    next" with the decision's summary in ``locale``. If nobody has translated that summary
+    yet, the row is cancelled as one whose text changed before it went
+    (``loop.TEXT_CHANGED``), and the member waits for the translation like anyone else in
+    that language: saving it runs the fan-out, which owes them the message afresh. Each
+    row is changed by a compare-and-set against ``claim``: a row a worker takes meanwhile
+    goes as it was.
+    """
+    contact.locale, contact.locale_source = locale, LocaleSource.CHOSEN
+    staff_locale = current_app.config["STAFF_LOCALE"]
+    rows = db.session.scalars(
+        select(OutboundMessage).where(
+            OutboundMessage.contact_id == contact.id,
+            OutboundMessage.status.in_(UNSENT),
+            OutboundMessage.unconfirmed_since.is_(None),
+            OutboundMessage.locale != locale,
+        )
+    ).all()
+    untranslated = []
+    for row in rows:
+        values = {key: str(value) for key, value in (row.variables or {}).items()}
+        if row.kind in WHAT_NEXT_KINDS:
+            decision = db.session.get(Decision, row.decision_id) if row.decision_id else None
+            summary = decision.summary_in(locale, staff_locale) if decision else None
+            if summary is None:
+                untranslated.append(row.id)
+                continue
+            values["summary"] = summary
+        try:
+            body = render(row.kind, locale, **values)
+        except (UnknownTemplate, ValueError):
+            # A row from before its values were stored: it goes as it was written.
+            log.warning("outbound %s (%s) could not be rendered in %s", row.id, row.kind, locale)
+            continue
+        note = f"rendered again in {locale}: the member chose it before this went"
+        if row.routing_note and not row.content_sid:
+            note = f"{row.routing_note}; {note}"
+        db.session.execute(
+            update(OutboundMessage)
+            .where(
+                OutboundMessage.id == row.id,
+                OutboundMessage.status.in_(UNSENT),
+                OutboundMessage.unconfirmed_since.is_(None),
+            )
+            .values(
+                locale=locale,
+                body=body,
+                variables=values,
+                # A WhatsApp template chosen for the old language: routed again when sent.
+                content_sid=None,
+                routing_note=note,
+                updated_at=clock.now(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    if untranslated:
+        cancel_unsent(
+            f"the member chose {locale}, which has no translation of this decision yet; "
+            "owed again when it has",
+            OutboundMessage.id.in_(untranslated),
+            code=TEXT_CHANGED,
+        )
 
 
 def ack_kind(payload: InboundPayload) -> str:

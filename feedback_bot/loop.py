@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, String, cast, func, or_, select, update
 
 from . import clock
 from .extensions import db
@@ -36,13 +36,39 @@ log = logging.getLogger(__name__)
 
 FAN_OUT_BATCH = 500
 WHAT_NEXT_KINDS = (MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE)
+# The error code of a "what happened next" cancelled because its text changed before it
+# went (``_cancel_stale``): its member is owed the current text instead.
+TEXT_CHANGED = "text_changed"
 
 
 def link(decision: Decision, items: list[FeedbackItem]) -> None:
+    """Link ``items`` to ``decision``: once it is published, their members are told it.
+
+    An item closed as no action is reopened by this, explicitly: it is no action no longer,
+    and its member will be told the decision. Its closure message, if it has not gone yet
+    (quiet hours, a WhatsApp template), is cancelled in the same commit: "we will not be
+    taking it further" must not arrive just before what we decided. (One a worker holds,
+    or that may have reached Twilio, goes; the decision follows it.)
+    """
+    reopened = []
     for item in items:
         item.decision_id = decision.id
-        if item.status in (ItemStatus.NEW, ItemStatus.TRIAGED, ItemStatus.REOPENED):
+        if item.status == ItemStatus.CLOSED:
+            item.closed_reason = None  # the audit log keeps it, with the closing
+            reopened.append(item.id)
+        if item.status in (
+            ItemStatus.NEW,
+            ItemStatus.TRIAGED,
+            ItemStatus.REOPENED,
+            ItemStatus.CLOSED,
+        ):
             item.status = ItemStatus.LINKED
+    if reopened:
+        cancel_unsent(
+            "the feedback was linked to a decision before this went",
+            OutboundMessage.item_id.in_(reopened),
+            OutboundMessage.kind == MessageKind.CLOSED_NO_ACTION,
+        )
     if decision.published:
         owe_fan_out(decision)
     db.session.commit()
@@ -62,15 +88,19 @@ def update_outcome(decision: Decision, notify_told: bool, summary_changed: bool 
     """Save an edit to a published decision; optionally tell those already told.
 
     A changed summary makes its translations outdated: members in those languages wait for
-    a fresh translation rather than get the old text framed as an update.
+    a fresh translation rather than get the old text framed as an update. Told or not,
+    nobody is sent the old text any more: a message not sent yet is replaced by the current
+    text, or waits for its translation (``owe_fan_out``).
     """
     if summary_changed:
         mark_translations_outdated(decision)
     if notify_told and decision.published:
         decision.revision += 1
+    fan_out = decision.published and (notify_told or summary_changed)
+    if fan_out:
         owe_fan_out(decision)
     db.session.commit()
-    if notify_told and decision.published:
+    if fan_out:
         schedule_fan_out(decision)
 
 
@@ -79,21 +109,228 @@ def mark_translations_outdated(decision: Decision) -> None:
         translation.state = ReviewState.OUTDATED
 
 
-def close_no_action(item: FeedbackItem, reason: str) -> None:
+# What staff can close as "no action": feedback whose member has not been told of a
+# decision. A told item's loop is closed already (the member heard what we did, and was
+# asked whether they felt heard); "we will not be taking it further" would contradict it.
+CLOSABLE = (ItemStatus.NEW, ItemStatus.TRIAGED, ItemStatus.LINKED, ItemStatus.REOPENED)
+
+
+def closable(item: FeedbackItem) -> bool:
+    return item.status in CLOSABLE
+
+
+def close_no_action(item: FeedbackItem, reason: str) -> bool:
+    """Close ``item`` as "no action". Commits, then enqueues; True if it was closed.
+
+    ``reason`` stays for staff: it is in the staff language, and members only ever read
+    text in their own. The member is told, in their language, that we read their feedback
+    and are not taking it further (a template, so interpreters have translated it), unless
+    they opted out or asked to be forgotten: once per closure (``closure_key``).
+
+    Closing unlinks the item from its decision, so that publishing or updating that
+    decision never tells the member "what happened next" after all; such a message, or a
+    "still working on it", not sent yet is cancelled. Linking the item again reopens it
+    (``link``).
+
+    False if the item cannot be closed: closed already, its member told of a decision
+    (``closable``), or being told one right now (a "what happened next" a worker is
+    sending, or that may have reached Twilio). Then nothing changes, and the session is
+    rolled back, with whatever the caller added to it (its audit entry of the closing).
+    """
+    # Locked and read afresh: two staff closing the same item at once owe one message,
+    # and a closing that waited for a link sees the link.
+    db.session.refresh(item, with_for_update=True)
+    if not closable(item) or _being_told(item.id):
+        db.session.rollback()
+        return False
     item.status = ItemStatus.CLOSED
     item.closed_reason = reason
+    item.decision_id = None
+    cancel_unsent(
+        "the feedback was closed as no action before this went",
+        OutboundMessage.item_id == item.id,
+        OutboundMessage.kind.in_((*WHAT_NEXT_KINDS, MessageKind.INTERIM)),
+    )
+    owed = _owe_closure(item)
     db.session.commit()
+    from .jobs import enqueue_send
+
+    enqueue_send(owed, bulk=True)
+    return True
+
+
+def _being_told(item_id: int) -> bool:
+    """Whether a "what happened next" about the item may be reaching its member now: a
+    worker holds it, or an earlier attempt may have reached Twilio. It cannot be taken
+    back, so the item is not closed under it."""
+    return bool(
+        db.session.scalar(
+            select(func.count())
+            .select_from(OutboundMessage)
+            .where(
+                OutboundMessage.item_id == item_id,
+                OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
+                or_(
+                    OutboundMessage.status == OutboundStatus.SENDING,
+                    (
+                        OutboundMessage.status.in_(UNSENT)
+                        & OutboundMessage.unconfirmed_since.is_not(None)
+                    ),
+                ),
+            )
+        )
+    )
+
+
+def _owe_closure(item: FeedbackItem) -> list[int]:
+    """Owe the member of ``item``, just closed, the closure message; the caller commits."""
+    contact = db.session.get(Contact, item.contact_id) if item.contact_id else None
+    if contact is None or contact.forgotten or contact.opted_out:
+        return []
+    owed = owe_message(
+        key=closure_key(item),
+        kind=MessageKind.CLOSED_NO_ACTION,
+        contact=contact,
+        channel=item.channel,
+        item=item,
+        ref=item.ref,
+    )
+    return [owed] if owed else []
+
+
+def closure_key(item: FeedbackItem) -> str:
+    """The closure message's idempotency key: one per closure of the item. An item closed,
+    reopened by linking it and closed again is told again; the count is read holding the
+    item's lock (``close_no_action``)."""
+    closures = db.session.scalar(
+        select(func.count())
+        .select_from(OutboundMessage)
+        .where(
+            OutboundMessage.item_id == item.id,
+            OutboundMessage.kind == MessageKind.CLOSED_NO_ACTION,
+            OutboundMessage.fallback_of_id.is_(None),
+        )
+    )
+    return f"{MessageKind.CLOSED_NO_ACTION}:item:{item.id}:{closures or 0}"
+
+
+# Owed and not sent: what ``cancel_unsent`` may cancel, unless in doubt.
+UNSENT = (OutboundStatus.PENDING, OutboundStatus.NEEDS_TEMPLATE)
+
+
+def cancel_unsent(why: str, *criteria: ColumnElement[bool], code: str = "cancelled") -> int:
+    """Cancel the outbox rows matching ``criteria`` that cannot have reached Twilio, in one
+    compare-and-set against ``claim`` (as ``_cancel_superseded`` does: a row a worker
+    holds, or one in doubt, stays), with error ``code``. The caller commits.
+
+    A cancelled row gives up its idempotency key (kept on it, with a suffix): it was never
+    sent, so if the same message is owed again (an item closed and then linked again to
+    the decision whose "what happened next" closing cancelled), the fan-out owes it afresh
+    instead of finding the key taken.
+    """
+    return rowcount(
+        update(OutboundMessage)
+        .where(
+            *criteria,
+            OutboundMessage.status.in_(UNSENT),
+            OutboundMessage.unconfirmed_since.is_(None),
+        )
+        .values(
+            status=OutboundStatus.CANCELLED,
+            error_code=code,
+            error_message=why,
+            idempotency_key=OutboundMessage.idempotency_key
+            + ":cancelled:"
+            + cast(OutboundMessage.id, String),
+            to_ciphertext=None,  # final: the number is not kept where it is not needed
+            updated_at=clock.now(),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def owe_fan_out(decision: Decision) -> None:
     """Count, in the caller's transaction, that the members of ``decision`` may be owed a
-    message; the caller commits, then calls ``schedule_fan_out``."""
+    message; the caller commits, then calls ``schedule_fan_out``.
+
+    Every change that may owe members a message comes here, a new summary or translation
+    among them: messages not sent yet whose text is no longer the decision's are cancelled
+    in the same transaction (``_cancel_stale``), and the fan-out counted here owes their
+    members the current text, or leaves them waiting for a translation like anyone else.
+    """
     if decision.id is None:  # not inserted yet
         decision.fan_out_requests = 1
     else:
         # In SQL, so that two staff saving at once both count.
         decision.fan_out_requests = Decision.fan_out_requests + 1
     decision.fan_out_requested_at = clock.now()
+    if decision.id is not None and decision.published:
+        # After the count: flushing it takes the decision's row lock, which each batch of
+        # the fan-out holds too (``_owe_what_next``), so no batch is halfway through owing
+        # rows with the old text while this looks for them.
+        db.session.flush()
+        _cancel_stale(decision)
+
+
+def _cancel_stale(decision: Decision, item_ids: Sequence[int] | None = None) -> int:
+    """Cancel the decision's "what happened next" messages not sent yet whose text is no
+    longer what their member would be sent now: the summary was edited without telling
+    those already told (the revision stays), or the translation in their language was
+    saved again or is outdated (never sent until translated again). Returns how many.
+
+    ``cancel_unsent``'s compare-and-set against ``claim``: a row a worker holds, or one an
+    earlier attempt left in doubt, may reach the member whatever we do, so it stays and
+    counts as owed. The others are marked ``TEXT_CHANGED``: the fan-out owes
+    their members the current text under a key of its own (``_text_changes``), "an update"
+    only if an earlier version is still owed to them; or, with no translation now, they
+    wait for one, counted in ``awaiting_translation``, and are owed it when it is saved.
+    """
+    staff_locale = current_app.config["STAFF_LOCALE"]
+    unsent = select(OutboundMessage.id, OutboundMessage.locale, OutboundMessage.variables).where(
+        OutboundMessage.decision_id == decision.id,
+        OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
+        OutboundMessage.status.in_(UNSENT),
+        OutboundMessage.unconfirmed_since.is_(None),
+    )
+    if item_ids is not None:
+        unsent = unsent.where(OutboundMessage.item_id.in_(item_ids))
+    current: dict[str, str | None] = {}
+    stale = []
+    for row_id, locale, variables in db.session.execute(unsent):
+        if locale not in current:
+            current[locale] = decision.summary_in(locale, staff_locale)
+        sent_text = (variables or {}).get("summary")
+        if sent_text is not None and sent_text != current[locale]:
+            stale.append(row_id)
+    cancelled = 0
+    for start in range(0, len(stale), FAN_OUT_BATCH):
+        cancelled += cancel_unsent(
+            "its text changed before it was sent",
+            OutboundMessage.id.in_(stale[start : start + FAN_OUT_BATCH]),
+            code=TEXT_CHANGED,
+        )
+    return cancelled
+
+
+def _text_changes(decision_id: int, revision: int, item_ids: list[int]) -> dict[int, int]:
+    """For each item, how many of its messages telling ``revision`` of the decision were
+    cancelled because their text changed (``_cancel_stale``). The message that replaces
+    them has this in its key: a cancelled row gives up its own key, but when it was an SMS
+    fallback, the undelivered message it followed, which went, keeps the plain one."""
+    if not item_ids:
+        return {}
+    rows = db.session.execute(
+        select(OutboundMessage.item_id, func.count())
+        .where(
+            OutboundMessage.decision_id == decision_id,
+            OutboundMessage.item_id.in_(item_ids),
+            OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
+            OutboundMessage.decision_revision == revision,
+            OutboundMessage.error_code == TEXT_CHANGED,
+        )
+        .group_by(OutboundMessage.item_id)
+    ).all()
+    return {item_id: count for item_id, count in rows if item_id is not None}
 
 
 def schedule_fan_out(decision: Decision) -> None:
@@ -150,6 +387,12 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
     owed_total = 0
     last_id = 0
     while True:
+        # Each batch holds the decision's row until it commits, and reads the decision (its
+        # texts) afresh once it has it: a staff edit or a saved translation takes the same
+        # lock (``owe_fan_out``), so it either sees this batch's rows, and cancels those it
+        # made stale, or comes before the batch and is read by it. Never old text owed
+        # after the change that replaced it.
+        db.session.get(Decision, decision_id, with_for_update=True, populate_existing=True)
         batch = db.session.execute(
             select(FeedbackItem, Contact)
             .join(Contact, FeedbackItem.contact_id == Contact.id)
@@ -164,11 +407,15 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
         # update), tells the current one: the old text is gone, and the newer revision's
         # own job would otherwise send the same text again as "an update".
         revision = max(revision, decision.revision)
+        # Rows this fan-out (or another) owed with a text that has changed since: a row a
+        # worker held while the change cancelled the others, then put back for the morning.
+        _cancel_stale(decision, [item.id for item, _ in batch])
         due = _to_tell(decision, revision, batch, staff_locale)
-        due_ids = [item.id for item, _, _ in due]
-        _cancel_superseded(decision_id, revision, due_ids)
+        due_items = [item for item, _, _ in due]
+        _cancel_superseded(decision_id, revision, [item.id for item in due_items])
         # Read again after cancelling: the kind depends on what the member is still owed.
-        earlier = _revisions_owed(decision_id, due_ids)
+        earlier = _revisions_owed(decision_id, due_items)
+        changes = _text_changes(decision_id, revision, [item.id for item in due_items])
         rows = []
         for item, contact, summary in due:
             revisions = earlier.get(item.id, ())
@@ -179,8 +426,16 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
             # a translation that came later, a fan-out lost and run again, an earlier
             # version cancelled before it went).
             kind = MessageKind.WHAT_NEXT_UPDATE if revisions else MessageKind.WHAT_NEXT
+            key = what_next_key(
+                kind,
+                decision_id,
+                revision,
+                item.id,
+                relinked_since=_relinked_since(item),
+                text_changes=changes.get(item.id, 0),
+            )
             row = outbox_row(
-                key=what_next_key(kind, decision_id, revision, item.id),
+                key=key,
                 kind=kind,
                 contact=contact,
                 channel=item.channel,
@@ -209,18 +464,30 @@ def _to_tell(
 ) -> list[tuple[FeedbackItem, Contact, str]]:
     """The items of ``batch`` whose members are owed ``revision`` now, each with the summary
     in its member's language."""
-    earlier = _revisions_owed(decision.id, [item.id for item, _ in batch])
+    earlier = _revisions_owed(decision.id, [item for item, _ in batch])
     due = []
     for item, contact in batch:
-        if contact.forgotten or contact.opted_out:
+        if not _owed(item, contact, revision, earlier):
             continue
-        if any(owed >= revision for owed in earlier.get(item.id, ())):
-            continue  # owed this revision already, or a newer one (a stale job)
         summary = decision.summary_in(contact.locale, staff_locale)
         if summary is None:
-            continue  # waits for a translation, and keeps any older message meanwhile
+            # Waits for a translation (``awaiting_translation``); an older message whose
+            # text is no longer current went with the change (``_cancel_stale``).
+            continue
         due.append((item, contact, summary))
     return due
+
+
+def _owed(
+    item: FeedbackItem, contact: Contact, revision: int, earlier: dict[int, list[int]]
+) -> bool:
+    """Whether the member of ``item`` is owed ``revision`` of its decision, given the
+    revisions ``earlier`` (``_revisions_owed``) says each item was owed already: the
+    fan-out's rule, and ``awaiting_translation``'s."""
+    if contact.forgotten or contact.opted_out:
+        return False
+    # Not if owed this revision already, or a newer one (a stale job).
+    return not any(owed >= revision for owed in earlier.get(item.id, ()))
 
 
 def _cancel_superseded(decision_id: int, revision: int, item_ids: list[int]) -> int:
@@ -256,31 +523,102 @@ def _cancel_superseded(decision_id: int, revision: int, item_ids: list[int]) -> 
     )
 
 
-def what_next_key(kind: str, decision_id: int, revision: int, item_id: int) -> str:
+def what_next_key(
+    kind: str,
+    decision_id: int,
+    revision: int,
+    item_id: int,
+    relinked_since: datetime | None = None,
+    text_changes: int = 0,
+) -> str:
     """The idempotency key of ``kind`` ("what happened next" or its update) for one item
     and revision of a decision. The revision is also kept in its own column: follow-ups of
-    the message (an SMS fallback) have keys of their own."""
-    return f"{kind}:decision:{decision_id}:r{revision}:item:{item_id}"
+    the message (an SMS fallback) have keys of their own. An item linked again after its
+    member reopened it (``_relinked_since``) is told again, under a key of that reopening;
+    a message whose text changed before it went is replaced under a key that counts the
+    changes (``_text_changes``)."""
+    key = f"{kind}:decision:{decision_id}:r{revision}:item:{item_id}"
+    if relinked_since is not None:
+        key += f":reopened:{relinked_since:%Y%m%dT%H%M%S}"
+    if text_changes:
+        key += f":text{text_changes}"
+    return key
 
 
-def _revisions_owed(decision_id: int, item_ids: list[int]) -> dict[int, list[int]]:
+def _relinked_since(item: FeedbackItem) -> datetime | None:
+    """When the member reopened ``item``, if staff have linked it to a decision since and
+    it has not been told it yet; otherwise None.
+
+    The member said we did not listen, and was told a person would look at their feedback
+    again. Linking it again, to the same decision or another, is that person's answer, and
+    the member is owed it: the decision as it stands now, as "what happened next" (not "an
+    update", which would claim a change there may not be), then "Did we listen?" again
+    (``record_told``), so that a second "no" reopens it again instead of going unheard.
+    The text may be the one they read before; saying nothing at all would leave them with
+    "we will look again" for good, which is worse. Messages owed before the reopening
+    count for nothing here (``_revisions_owed``).
+    """
+    if item.status == ItemStatus.LINKED and item.reopened_at is not None:
+        return item.reopened_at
+    return None
+
+
+def _revisions_owed(decision_id: int, items: Sequence[FeedbackItem]) -> dict[int, list[int]]:
     """For each item, the revisions of ``decision_id`` it has been owed "what happened next"
-    for, by a message (or a follow-up of one) that has not failed or been cancelled."""
+    for, by a message (or a follow-up of one) that has not failed or been cancelled.
+
+    A message that was handed on to follow-ups (the SMS fallback of an undelivered WhatsApp
+    message, its retry as a template), all of which were cancelled because their text
+    changed (``_cancel_stale``), has not told the member: its text goes to them afresh.
+    (One whose follow-up failed still counts, as a failed message does not count but is
+    not owed again either: its key is taken.) For an item linked again after a reopening
+    (``_relinked_since``) only what was owed since counts, and only once a "what happened
+    next" is among it.
+    """
+    since = {item.id: _relinked_since(item) for item in items}
     rows = db.session.execute(
-        select(OutboundMessage.item_id, OutboundMessage.decision_revision).where(
+        select(
+            OutboundMessage.id,
+            OutboundMessage.item_id,
+            OutboundMessage.decision_revision,
+            OutboundMessage.kind,
+            OutboundMessage.status,
+            OutboundMessage.error_code,
+            OutboundMessage.fallback_of_id,
+            OutboundMessage.created_at,
+        ).where(
             OutboundMessage.decision_id == decision_id,
-            OutboundMessage.item_id.in_(item_ids),
+            OutboundMessage.item_id.in_(list(since)),
             OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
-            OutboundMessage.status.not_in((OutboundStatus.FAILED, OutboundStatus.CANCELLED)),
         )
     ).all()
+    followed: dict[int, set[bool]] = {}
+    for row in rows:
+        if row.fallback_of_id is not None:
+            replaced = row.status == OutboundStatus.CANCELLED and row.error_code == TEXT_CHANGED
+            followed.setdefault(row.fallback_of_id, set()).add(replaced)
     owed: dict[int, list[int]] = {}
-    for item_id, revision in rows:
-        if item_id is not None:
-            # None only on a row from before the column that migration 0010 could not
-            # date. It told some version; counting it as the first never sends the first
-            # twice (at worst the next one says "an update").
-            owed.setdefault(item_id, []).append(revision or 0)
+    told_again: set[int] = set()
+    for row in rows:
+        if row.item_id is None or followed.get(row.id) == {True}:
+            continue
+        if row.status in (OutboundStatus.FAILED, OutboundStatus.CANCELLED):
+            continue
+        start = since.get(row.item_id)
+        if start is not None:
+            if row.created_at <= start:  # what the member answered "no" to
+                continue
+            if row.kind == MessageKind.WHAT_NEXT:
+                told_again.add(row.item_id)
+        # None only on a row from before the column that migration 0010 could not date.
+        # It told some version; counting it as the first never sends the first twice (at
+        # worst the next one says "an update").
+        owed.setdefault(row.item_id, []).append(row.decision_revision or 0)
+    for item_id, start in since.items():
+        if start is not None and item_id not in told_again:
+            # An update that reached the member while their item was reopened is not the
+            # answer to the reopening: they are told the decision once it is linked again.
+            owed.pop(item_id, None)
     return owed
 
 
@@ -304,10 +642,14 @@ def record_told(row: OutboundMessage) -> list[int]:
     owed = None
     contact = db.session.get(Contact, item.contact_id) if item.contact_id else None
     if row.kind == MessageKind.WHAT_NEXT and contact is not None and not contact.forgotten:
-        # Keyed per decision: an item reopened and linked to another decision is asked
-        # again, and ``rating_item`` credits the answer to the question, not to ``told_at``.
+        # Keyed per decision and reopening: an item reopened and linked again, to another
+        # decision or the same one (``_relinked_since``), is asked again, and
+        # ``rating_item`` credits the answer to the question, not to ``told_at``.
+        key = f"rating_question:decision:{row.decision_id}:item:{item.id}"
+        if item.reopened_at is not None:
+            key += f":reopened:{item.reopened_at:%Y%m%dT%H%M%S}"
         owed = owe_message(
-            key=f"rating_question:decision:{row.decision_id}:item:{item.id}",
+            key=key,
             kind=MessageKind.RATING_QUESTION,
             contact=contact,
             channel=item.channel,
@@ -370,15 +712,15 @@ def record_rating(item: FeedbackItem, rating: str, now: datetime) -> str:
 
 
 # Items still waiting to hear what happened: not yet linked to a decision, or reopened by
-# the member's "no" (a reopened item keeps the decision it was linked to).
+# the member's "no" and not linked again since. A reopened item keeps the decision it was
+# linked to, and stays waiting when staff mark it triaged: only linking it again (to that
+# decision or another) answers the member (``_relinked_since``).
 WAITING = (ItemStatus.NEW, ItemStatus.TRIAGED, ItemStatus.REOPENED)
 
 
 def awaits_decision(item: FeedbackItem) -> bool:
     """Whether ``item``'s member is still waiting to hear what happened (see ``WAITING``)."""
-    return item.status in WAITING and (
-        item.decision_id is None or item.status == ItemStatus.REOPENED
-    )
+    return item.status in WAITING and (item.decision_id is None or item.reopened_at is not None)
 
 
 def owe_interim_updates(limit: int = 500) -> int:
@@ -394,10 +736,11 @@ def owe_interim_updates(limit: int = 500) -> int:
         select(FeedbackItem, Contact)
         .join(Contact, FeedbackItem.contact_id == Contact.id)
         .where(
+            # ``awaits_decision``, in SQL.
             FeedbackItem.status.in_(WAITING),
             or_(
                 FeedbackItem.decision_id.is_(None),
-                FeedbackItem.status == ItemStatus.REOPENED,
+                FeedbackItem.reopened_at.is_not(None),
             ),
             waiting_since <= stale,
             or_(
@@ -427,8 +770,10 @@ def owe_interim_updates(limit: int = 500) -> int:
 
 
 def interim_key(item: FeedbackItem, now: datetime, period: timedelta) -> str:
-    """One interim update per period of waiting; a reopened item's periods count afresh."""
-    if item.status == ItemStatus.REOPENED and item.reopened_at is not None:
+    """One interim update per period of waiting; a reopened item's periods count afresh
+    from the reopening, whether or not staff have marked it triaged since (its status is
+    not in the key: marking it never owes a second update in the same period)."""
+    if item.reopened_at is not None:
         periods = int((now - item.reopened_at) / period)
         return f"interim:item:{item.id}:reopened:{item.reopened_at:%Y%m%dT%H%M%S}:{periods}"
     return f"interim:item:{item.id}:{int((now - item.created_at) / period)}"
@@ -471,22 +816,42 @@ def progress(decision: Decision) -> dict[str, int]:
 
 
 def awaiting_translation(decision: Decision) -> dict[str, int]:
-    """Members of a published decision still waiting for a summary in their language."""
+    """Members of a published decision waiting for a summary in their language: those the
+    fan-out would owe a message now (``_owed``) but for the translation. A member told this
+    version already, by a message that has not failed or been cancelled, is not waiting,
+    even when the translation they read has since been marked outdated."""
     if not decision.published:
         return {}
     staff_locale = current_app.config["STAFF_LOCALE"]
-    locales = db.session.execute(
-        select(Contact.locale, func.count())
+    linked = (
+        FeedbackItem.decision_id == decision.id,
+        Contact.forgotten_at.is_(None),
+        Contact.opted_out_at.is_(None),
+    )
+    locales = db.session.scalars(
+        select(Contact.locale)
         .join(FeedbackItem, FeedbackItem.contact_id == Contact.id)
-        .where(
-            FeedbackItem.decision_id == decision.id,
-            Contact.forgotten_at.is_(None),
-            Contact.opted_out_at.is_(None),
-        )
-        .group_by(Contact.locale)
+        .where(*linked)
+        .distinct()
     ).all()
-    return {
-        locale: count
-        for locale, count in locales
-        if decision.summary_in(locale, staff_locale) is None
-    }
+    untranslated = [
+        locale for locale in locales if decision.summary_in(locale, staff_locale) is None
+    ]
+    waiting: Counter[str] = Counter()
+    last_id = 0
+    while untranslated:
+        batch = db.session.execute(
+            select(FeedbackItem, Contact)
+            .join(Contact, FeedbackItem.contact_id == Contact.id)
+            .where(*linked, Contact.locale.in_(untranslated), FeedbackItem.id > last_id)
+            .order_by(FeedbackItem.id)
+            .limit(FAN_OUT_BATCH)
+        ).all()
+        if not batch:
+            break
+        last_id = batch[-1][0].id
+        earlier = _revisions_owed(decision.id, [item for item, _ in batch])
+        for item, contact in batch:
+            if _owed(item, contact, decision.revision, earlier):
+                waiting[contact.locale] += 1
+    return dict(waiting)

@@ -20,6 +20,7 @@ from feedback_bot.models import (
     Role,
     Topic,
 )
+from feedback_bot.refs import decode_ref, encode_ref
 
 from .conftest import drain, outbound, send_sms
 from .test_auth import audit_entries, create_user, sign_in
@@ -129,6 +130,24 @@ def test_inbox_search_over_message_text(app, client, items):
     assert listed(client, q="%") == []  # LIKE wildcards are searched for, not obeyed
     assert listed(client, q="_") == []
     assert listed(client, q="biblioteca", channel="sms") == []
+
+
+def test_a_word_is_not_read_as_a_reference(app, client, items):
+    as_role(app, client, Role.STAFF)
+    # Forgiving O, I and L, "lift" reads as the reference 11FT: once an item has that id,
+    # a search for the word listed it too.
+    unrelated = decode_ref("lift")
+    assert unrelated is not None and encode_ref(unrelated) == "11FT"
+    with app.app_context():
+        db.session.add(FeedbackItem(id=unrelated, channel="sms", locale="en"))
+        db.session.commit()
+
+    assert listed(client, q="lift") == [items["en"]]
+    assert listed(client, q="LIFT") == [items["en"]]
+    # Its reference finds it, in capitals as shown, in any case, pasted with punctuation.
+    for typed in ("11FT", "11ft", "(11FT)."):
+        assert listed(client, q=typed) == [unrelated], typed
+    assert listed(client, q=encode_ref(items["pl"]).lower()) == [items["pl"]]
 
 
 def test_inbox_is_paginated_and_pages_keep_the_filters(app, client):

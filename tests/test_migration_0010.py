@@ -35,7 +35,7 @@ def _insert_row(row_id: int, key: str, kind: str, status: str, **extra: object) 
     )
 
 
-def test_upgrade_dates_revisions_and_drops_numbers_from_finished_rows(app: Flask) -> None:
+def test_upgrade_brings_earlier_rows_in_line(app: Flask) -> None:
     with app.app_context():
         downgrade(revision="0009")
         try:
@@ -66,6 +66,24 @@ def test_upgrade_dates_revisions_and_drops_numbers_from_finished_rows(app: Flask
                 ),
                 {"now": NOW},
             )
+            db.session.execute(
+                text(
+                    "INSERT INTO decision (id, title, description, outcome, reason, responsible,"
+                    " summary, revision, fan_out_requests, fan_out_done, created_at, updated_at)"
+                    " VALUES (1, 'Lifts', '', 'adopted', '', '', 'We will fix it.', 0, 0, 0,"
+                    " :now, :now)"
+                ),
+                {"now": NOW},
+            )
+            for item_id, status in ((1, "closed"), (2, "linked")):
+                db.session.execute(
+                    text(
+                        "INSERT INTO feedback_item (id, contact_id, channel, locale, status,"
+                        " decision_id, created_at, last_message_at) VALUES (:id, 1, 'sms',"
+                        " 'en', :status, 1, :now, :now)"
+                    ),
+                    {"id": item_id, "status": status, "now": NOW},
+                )
             db.session.commit()
         finally:
             db.session.remove()
@@ -84,3 +102,8 @@ def test_upgrade_dates_revisions_and_drops_numbers_from_finished_rows(app: Flask
         assert "not valid" in rows[2].error_message
         opt_changed = db.session.execute(text("SELECT opt_changed_at FROM contact")).scalar_one()
         assert opt_changed is not None
+        # A closed item is no longer linked: it would be told its old decision.
+        linked = db.session.execute(
+            text("SELECT id, decision_id FROM feedback_item ORDER BY id")
+        ).all()
+        assert [tuple(row) for row in linked] == [(1, None), (2, 1)]

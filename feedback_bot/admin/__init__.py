@@ -52,6 +52,7 @@ KIND_LABELS = {
     MessageKind.RATING_THANKS: "Thanks for the rating",
     MessageKind.RATING_REOPENED: "Reopened after rating",
     MessageKind.INTERIM: "Still working on it",
+    MessageKind.CLOSED_NO_ACTION: "Closed as no action",
 }
 
 

@@ -106,7 +106,7 @@ class BulkForm(PanelForm):
         elif self.action.data == self.LINK and not self.decision_id.data:
             self.decision_id.errors.append("Choose a decision.")
         elif self.action.data == self.CLOSE and not (self.reason.data or "").strip():
-            self.reason.errors.append("Give the reason the members will be told.")
+            self.reason.errors.append("Give the reason, for staff (members get a set message).")
         return not self.errors
 
 

@@ -109,6 +109,9 @@ def tag(items: Iterable[FeedbackItem], topic: Topic) -> int:
 
 
 def mark_triaged(items: Iterable[FeedbackItem]) -> int:
+    """Mark new and reopened items triaged (audited); returns how many. A reopened item
+    stays waiting (``loop.awaits_decision``: interim updates go on) until staff link it to
+    a decision again, the one it had or another."""
     changed = 0
     for item in items:
         if item.status in UNTRIAGED:
@@ -118,31 +121,62 @@ def mark_triaged(items: Iterable[FeedbackItem]) -> int:
     return changed
 
 
-def link(decision: Decision, items: list[FeedbackItem]) -> int:
-    """Link the items not linked to ``decision`` yet (audited); returns how many."""
-    moving = [item for item in items if item.decision_id != decision.id]
+def link(decision: Decision, items: list[FeedbackItem]) -> tuple[int, int]:
+    """Link the items not linked to ``decision`` yet (audited); returns how many, and how
+    many of them were closed as no action and are reopened by it (``loop.link``). A closed
+    item is linked even to the decision it still names (closed before closing unlinked).
+    So is an item its member reopened ("Did we listen?" "No"), which keeps its decision
+    while it waits: linking it again is how staff answer the member, who is then told the
+    decision again (``loop._relinked_since``)."""
+    moving = [
+        item
+        for item in items
+        if item.decision_id != decision.id
+        or item.status == ItemStatus.CLOSED
+        or loop.awaits_decision(item)
+    ]
     if not moving:
-        return 0
+        return 0, 0
+    reopened = 0
     for item in moving:
+        detail: dict[str, Any] = {}
+        if item.status == ItemStatus.CLOSED:
+            detail["reopened"] = True
+            reopened += 1
         audit.record(
             "item.link",
             item,
             decision_id=decision.id,
             decision=decision.title,
             previous_decision_id=item.decision_id,
+            **detail,
         )
     loop.link(decision, moving)
-    return len(moving)
+    return len(moving), reopened
+
+
+def linked_message(decision: Decision, linked: int, reopened: int) -> str:
+    text = f"Linked {linked} item(s) to “{decision.title}”."
+    if reopened:
+        when = "" if decision.published else " when it is published"
+        text += (
+            f" {reopened} of them had been closed as no action: they are open again, and "
+            f"their members will be told this decision{when}."
+        )
+    return text
 
 
 def close(items: Iterable[FeedbackItem], reason: str) -> int:
+    """Close as no action each item that can be (audited; ``loop.close_no_action``: the
+    member is told we are not taking it further, never ``reason``); returns how many."""
     closed = 0
     for item in items:
-        if item.status == ItemStatus.CLOSED:
+        if not loop.closable(item):
             continue
-        audit.record("item.close", item, reason=reason)
-        loop.close_no_action(item, reason)
-        closed += 1
+        detail = {"unlinked_decision_id": item.decision_id} if item.decision_id else {}
+        audit.record("item.close", item, reason=reason, **detail)
+        if loop.close_no_action(item, reason):
+            closed += 1
     return closed
 
 
@@ -205,11 +239,21 @@ def bulk_action() -> ResponseReturnValue:
         decision = db.session.get(Decision, form.decision_id.data)
         if decision is None:
             abort(404)
-        linked = link(decision, items)
-        flash(f"Linked {linked} item(s) to “{decision.title}”.", "success")
+        linked, reopened = link(decision, items)
+        flash(linked_message(decision, linked, reopened), "success")
     elif action == BulkForm.CLOSE:
         closed = close(items, form.reason.data.strip())
-        flash(f"Closed {closed} item(s) as no action.", "success")
+        text = (
+            f"Closed {closed} item(s) as no action. Your reason is kept for staff; their "
+            "members are told we read their feedback and are not taking it further (unless "
+            "they opted out)."
+        )
+        if closed < len(items):
+            text += (
+                f" {len(items) - closed} left as they were: closed already, or their members "
+                "have been told of a decision."
+            )
+        flash(text, "success")
     else:
         changed = mark_triaged(items)
         db.session.commit()
@@ -307,7 +351,15 @@ def item_link(item_id: int) -> ResponseReturnValue:
         decision = db.session.get(Decision, form.decision_id.data)
         if decision is None:
             abort(404)
-        if link(decision, [item]):
+        linked, reopened = link(decision, [item])
+        if reopened:
+            when = "" if decision.published else " when it is published"
+            flash(
+                f"Linked to “{decision.title}” and reopened: it is no longer closed as no "
+                f"action, and the member will be told this decision{when}.",
+                "success",
+            )
+        elif linked:
             flash(f"Linked to “{decision.title}”.", "success")
         else:
             flash(f"Already linked to “{decision.title}”.", "info")
@@ -323,7 +375,20 @@ def item_close(item_id: int) -> ResponseReturnValue:
     form = CloseForm()
     if form.validate_on_submit():
         if close([item], form.reason.data.strip()):
-            flash("Closed as no action; the member will be told why.", "success")
+            contact = item.contact
+            if contact is None or contact.forgotten or contact.opted_out:
+                told = "the member gets no messages from us (opted out or forgotten)"
+            else:
+                told = "the member is told we read their feedback and are not taking it further"
+            flash(f"Closed as no action. Your reason is kept for staff; {told}.", "success")
+        elif item.status == ItemStatus.CLOSED:
+            flash("Already closed as no action.", "info")
+        else:
+            flash(
+                "Not closed: the member has been told of a decision (or is being told it "
+                "right now), so this feedback is not “no action”.",
+                "error",
+            )
     else:
         flash_errors(form)
     return redirect(url_for("admin.item_page", item_id=item.id))

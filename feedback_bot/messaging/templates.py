@@ -151,6 +151,16 @@ TEMPLATES: dict[str, Template] = {
             ),
             "Sent when no decision has been made for a while, so nobody waits in silence.",
         ),
+        Template(
+            "closed_no_action",
+            N_(
+                "About your feedback %(ref)s: we read it, and we will not be taking it further "
+                "this time. Thank you for telling us. Reply STOP to stop."
+            ),
+            "Sent when staff close the feedback without taking it further. ref: short "
+            "reference. Their reason is not sent: it is kept for staff. Keep it kind, with no "
+            "blame and no promise.",
+        ),
     )
 }
 

@@ -60,7 +60,8 @@ class FeedbackItem(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decision.id"), index=True)
-    # "No action" closures still tell the member why, in this reason's summary.
+    # Why staff closed it as "no action", for staff: the member gets a set message in their
+    # language instead (loop.close_no_action), as this text is in the staff language.
     closed_reason: Mapped[str | None] = mapped_column(Text)
     # The member's answer to "Did we listen?": yes, partly or no.
     rating: Mapped[str | None] = mapped_column(String(8))

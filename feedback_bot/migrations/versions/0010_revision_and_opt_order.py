@@ -1,5 +1,5 @@
 """decision revision on outbox rows; when a member's last STOP or START was sent; finished
-outbox rows keep no number
+outbox rows keep no number; closed items are unlinked
 
 Revision ID: 0010
 Revises: 0009
@@ -67,6 +67,10 @@ def upgrade():
         .where(contact.c.opted_out_at.is_not(None))
         .values(opt_changed_at=contact.c.opted_out_at)
     )
+
+    # Closing an item as "no action" now unlinks it from its decision; items closed before
+    # would otherwise still be told it.
+    bind.execute(sa.text("UPDATE feedback_item SET decision_id = NULL WHERE status = 'closed'"))
 
     # From now on a row drops its address when it ends and keeps Twilio's error texts with
     # numbers masked (they echo the "To" address); rows from before are brought in line.
