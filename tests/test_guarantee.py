@@ -143,6 +143,20 @@ def kill_worker(worker: subprocess.Popen[bytes]) -> None:
     worker.wait(timeout=10)
 
 
+def stop_worker(worker: subprocess.Popen[bytes], log_path: Path, timeout: float = 30) -> None:
+    """Stop the worker as a deployment does (SIGTERM: RQ finishes the job in hand). One that
+    does not stop in time is killed, so it cannot take the next test's jobs, and fails."""
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_worker(worker)
+        raise AssertionError(
+            f"the worker did not stop within {timeout:g} s of SIGTERM:\n"
+            + log_path.read_text()[-3000:]
+        ) from None
+
+
 def wait_for(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -191,8 +205,7 @@ def test_worker_killed_mid_send_and_redis_flushed_still_exactly_once(
     try:
         wait_for(lambda: open_rows(app) == 0, 60, "the sweeper to finish the outbox")
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=15)
+        stop_worker(worker, log_path)
 
     received = acknowledgements_by_member(app, fake_twilio)
     assert sorted(received) == sorted(members), log_path.read_text()[-3000:]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import signal
 from datetime import UTC, datetime
 
 import pytest
@@ -35,7 +34,7 @@ from feedback_bot.messaging.templates import (
 from feedback_bot.models import Decision, FeedbackItem, ReviewState
 
 from .conftest import drain, open_rows, send_sms
-from .test_guarantee import start_worker, wait_for, worker_environment
+from .test_guarantee import start_worker, stop_worker, wait_for, worker_environment
 
 ACK = TEMPLATES["ack"].msgid
 WELSH = "Mae'r lifft yn ein bloc wedi torri ers wythnosau ac does neb wedi dod i'w drwsio."
@@ -69,7 +68,8 @@ def test_editing_the_welsh_acknowledgement_reaches_a_running_worker(
     app, client, fake_twilio, database_url, redis_url, tmp_path
 ):
     env = worker_environment(database_url, redis_url, fake_twilio)
-    worker = start_worker(env, tmp_path / "worker.log")
+    log_path = tmp_path / "worker.log"
+    worker = start_worker(env, log_path)
     try:
         send_sms(client, "+447911123456", WELSH)
         wait_for(lambda: len(fake_twilio.messages) == 1, 30, "the first acknowledgement")
@@ -81,8 +81,7 @@ def test_editing_the_welsh_acknowledgement_reaches_a_running_worker(
         send_sms(client, "+447911123457", WELSH)
         wait_for(lambda: len(fake_twilio.messages) == 2, 30, "the second acknowledgement")
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=15)
+        stop_worker(worker, log_path)
     with app.app_context():
         refs = [item.ref for item in db.session.scalars(select(FeedbackItem).order_by("id"))]
     assert fake_twilio.messages[1]["body"] == NEW_WELSH_ACK % {"ref": refs[1], "days": 21}
