@@ -6,11 +6,13 @@ same process once Redis is back, so an outage pauses sending rather than ending 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 
 import pytest
 
 from faults.stack import RedisServer, free_port
+from feedback_bot.jobs.worker import FeedbackWorker
 
 from .conftest import send_sms
 from .test_guarantee import kill_worker, start_worker, wait_for, worker_environment
@@ -47,3 +49,27 @@ def test_worker_process_survives_a_redis_restart(make_app, fake_twilio, database
         if worker is not None and worker.poll() is None:
             kill_worker(worker)
         redis.stop()
+
+
+def test_a_stop_asked_for_during_the_sweep_is_not_swallowed(app, monkeypatch):
+    """RQ stops an idle worker by raising StopRequested into whatever runs. A SIGTERM that
+    lands during the sweep must still stop the worker, though every sweep step catches
+    exceptions so that one failing step does not stop the others."""
+    from feedback_bot.jobs import sweep as sweep_module
+    from feedback_bot.jobs.worker import build_worker
+
+    worker = build_worker(app)
+
+    def sweep_with_signal() -> None:
+        with contextlib.suppress(Exception):  # as a sweep step's catch-all does
+            worker.request_stop(signal.SIGTERM, None)  # the signal arrives mid-step
+
+    monkeypatch.setattr(sweep_module, "sweep_if_free", sweep_with_signal)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        worker.run_maintenance_tasks()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        FeedbackWorker.stopping.clear()
+    assert worker._stop_requested  # RQ's loop stops right after the maintenance tasks

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
 from rq.job import Job
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,29 @@ class FeedbackWorker(SimpleWorker):
     flask_app: Flask
     # Set by SIGTERM or SIGINT: the worker is to stop, not be started again.
     stopping = threading.Event()
+    in_maintenance = False
 
     def request_stop(self, signum: Any, frame: Any) -> None:
         FeedbackWorker.stopping.set()
-        super().request_stop(signum, frame)
+        try:
+            super().request_stop(signum, frame)
+        except StopRequested:
+            if not self.in_maintenance:
+                raise
+            # An idle worker's stop is an exception raised into whatever runs. Inside the
+            # sweep, a step's catch-all would swallow it and the worker would never stop;
+            # RQ's loop looks at this flag right after the maintenance tasks.
+            self._stop_requested = True
 
     def run_maintenance_tasks(self) -> None:
-        super().run_maintenance_tasks()
+        self.in_maintenance = True
+        try:
+            super().run_maintenance_tasks()
+            self._sweep()
+        finally:
+            self.in_maintenance = False
+
+    def _sweep(self) -> None:
         from .sweep import sweep_if_free
 
         with self.flask_app.app_context():
