@@ -33,6 +33,8 @@ from .conftest import drain, outbound, send_sms
 from .test_auth import create_user, sign_in
 from .test_loop import (
     DAYTIME,
+    MORNING,
+    NIGHT,  # quiet hours in London and Warsaw
     POLISH,
     POLISH_SUMMARY,
     SUMMARY,
@@ -40,6 +42,7 @@ from .test_loop import (
     bodies_to,
     link_all_and_publish,
     make_decision,
+    morning_comes,
     owe_what_next_here,
     update_summary,
 )
@@ -51,8 +54,6 @@ from .test_whatsapp import (
     status_callback,
 )
 
-NIGHT = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)  # quiet hours in London and Warsaw
-MORNING = datetime(2026, 11, 24, 8, 1, tzinfo=UTC)
 NEW_SUMMARY = "We will replace the lift by 1 June."
 NEW_POLISH = "Wymienimy windę do 1 czerwca."
 CORRECTED_POLISH = "Naprawimy windę do 1 marca 2027."
@@ -75,19 +76,7 @@ def decision_of(app) -> int:
 
 def edit_without_telling(app, decision_id: int, summary: str) -> None:
     """Staff change the summary and leave "tell those already told" unticked."""
-    with app.app_context():
-        decision = db.session.get(Decision, decision_id)
-        decision.summary = summary
-        loop.update_outcome(decision, notify_told=False, summary_changed=True)
-
-
-def morning_comes(app) -> None:
-    clock.freeze(MORNING)
-    with app.app_context():
-        from feedback_bot.jobs.sweep import sweep
-
-        sweep()
-    drain(app)
+    update_summary(app, decision_id, summary, notify=False)
 
 
 def what_next(app) -> list[tuple[str, int | None, str, str | None]]:

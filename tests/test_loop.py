@@ -517,12 +517,12 @@ NIGHT = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)  # 22:30 in London: quiet hou
 MORNING = datetime(2026, 11, 24, 8, 1, tzinfo=UTC)
 
 
-def update_summary(app, decision_id: int, summary: str) -> None:
-    """Staff change the decision's text and tell those already told."""
+def update_summary(app, decision_id: int, summary: str, notify: bool = True) -> None:
+    """Staff change the decision's text and (``notify``) tell those already told."""
     with app.app_context():
         decision = db.session.get(Decision, decision_id)
         decision.summary = summary
-        loop.update_outcome(decision, notify_told=True, summary_changed=True)
+        loop.update_outcome(decision, notify_told=notify, summary_changed=True)
 
 
 def morning_comes(app) -> None:
