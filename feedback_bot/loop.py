@@ -624,18 +624,22 @@ def _revisions_owed(decision_id: int, items: Sequence[FeedbackItem]) -> dict[int
 
 def leads_somewhere(kind: str) -> bool:
     """Whether a message of ``kind``, once accepted, owes more (see ``record_told``)."""
-    return kind in WHAT_NEXT_KINDS
+    return kind in WHAT_NEXT_KINDS or kind == MessageKind.CLOSED_NO_ACTION
 
 
 def record_told(row: OutboundMessage) -> list[int]:
     """What "what happened next", accepted by Twilio, leads to: the item is told, and its
-    member owed the rating question. Returns outbox rows to enqueue once the caller, who
-    records the acceptance in the same transaction, has committed."""
+    member owed the rating question. A closure ("we will not be taking it further") is an
+    answer too, and is asked about the same way (``_ask_about_closure``). Returns outbox
+    rows to enqueue once the caller, who records the acceptance in the same transaction,
+    has committed."""
     if not leads_somewhere(row.kind) or not row.item_id:
         return []
     item = db.session.get(FeedbackItem, row.item_id)
     if item is None:
         return []
+    if row.kind == MessageKind.CLOSED_NO_ACTION:
+        return _ask_about_closure(row, item)
     if item.status == ItemStatus.LINKED:
         item.status = ItemStatus.TOLD
     item.told_at = item.told_at or clock.now()
@@ -656,6 +660,31 @@ def record_told(row: OutboundMessage) -> list[int]:
             item=item,
             decision_id=row.decision_id,
         )
+    return [owed] if owed else []
+
+
+def _ask_about_closure(row: OutboundMessage, item: FeedbackItem) -> list[int]:
+    """Owe "Did we listen?" after a closure message reached Twilio: "no" is the member's
+    way to have a person look again (``record_rating`` reopens the item). Not if the item
+    was linked again meanwhile (its decision will ask), nor to a member who asked to be
+    forgotten. Keyed per closure: the first row of it, as an SMS fallback of the closure
+    message is the same closure."""
+    contact = db.session.get(Contact, item.contact_id) if item.contact_id else None
+    if item.status != ItemStatus.CLOSED or contact is None or contact.forgotten:
+        return []
+    first = row
+    while first.fallback_of_id is not None:
+        earlier = db.session.get(OutboundMessage, first.fallback_of_id)
+        if earlier is None:
+            break
+        first = earlier
+    owed = owe_message(
+        key=f"rating_question:closure:{first.id}",
+        kind=MessageKind.RATING_QUESTION,
+        contact=contact,
+        channel=item.channel,
+        item=item,
+    )
     return [owed] if owed else []
 
 

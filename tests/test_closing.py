@@ -1,6 +1,7 @@
 """Closing feedback as "no action": the member is told, in their language, that we read it
-and are not taking it further (never the staff's reason); a closed item hears nothing of a
-decision, unless staff link it again, which reopens it."""
+and are not taking it further (never the staff's reason), and asked whether they felt heard;
+a "no" has a person look again. A closed item hears nothing of a decision, unless staff
+link it again, which reopens it."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from .test_loop import (
     morning_comes,
     told_of_a_decision,
 )
+from .test_whatsapp import status_callback
 
 UK = "+447911123456"
 POLISH = "+48512345678"
@@ -71,6 +73,12 @@ def bodies_to(fake_twilio, number: str) -> list[str]:
 def closure(app: Flask, locale: str, item_id: int) -> str:
     with app.app_context():
         return render(CLOSED, locale, ref=ref_of(app, item_id))
+
+
+def closure_asked(app: Flask, locale: str, item_id: int) -> list[str]:
+    """What the member reads once the item is closed: the closure, then "Did we listen?"."""
+    with app.app_context():
+        return [closure(app, locale, item_id), render("rating_question", locale)]
 
 
 def new_decision(app: Flask, published: bool = False, polish: bool = True) -> int:
@@ -123,7 +131,7 @@ def test_closing_tells_the_member_in_their_language_and_keeps_the_reason(app, cl
     drain(app)
 
     # Their language, a set text interpreters translated: never the staff's own words.
-    assert bodies_to(fake_twilio, POLISH)[1:] == [closure(app, "pl", item_id)]
+    assert bodies_to(fake_twilio, POLISH)[1:] == closure_asked(app, "pl", item_id)
     assert REASON not in " ".join(m["body"] or "" for m in fake_twilio.messages)
     with app.app_context():
         item = db.session.get(FeedbackItem, item_id)
@@ -138,7 +146,7 @@ def test_closing_tells_the_member_in_their_language_and_keeps_the_reason(app, cl
     with app.app_context():
         loop.close_no_action(db.session.get(FeedbackItem, item_id), REASON)
     drain(app)
-    assert len(bodies_to(fake_twilio, POLISH)) == 2
+    assert len(bodies_to(fake_twilio, POLISH)) == 3
     [row] = rows_of(app, item_id, CLOSED)
     assert row.locale == "pl"
 
@@ -174,8 +182,8 @@ def test_bulk_close_tells_each_member_in_their_language(app, client, fake_twilio
     )
     drain(app)
 
-    assert bodies_to(fake_twilio, UK)[1:] == [closure(app, "en", english)]
-    assert bodies_to(fake_twilio, POLISH)[1:] == [closure(app, "pl", polish)]
+    assert bodies_to(fake_twilio, UK)[1:] == closure_asked(app, "en", english)
+    assert bodies_to(fake_twilio, POLISH)[1:] == closure_asked(app, "pl", polish)
     assert "Closed 2 item(s) as no action" in response.get_data(as_text=True)
     assert sorted(e.target_id for e in audit_entries(app, "item.close")) == [english, polish]
 
@@ -193,7 +201,7 @@ def test_the_closure_waits_out_quiet_hours(app, client, fake_twilio):
     assert len(fake_twilio.messages) == 1  # the acknowledgement only
 
     morning_comes(app)
-    assert bodies_to(fake_twilio, UK)[1:] == [closure(app, "en", item_id)]
+    assert bodies_to(fake_twilio, UK)[1:] == closure_asked(app, "en", item_id)
 
 
 def test_a_member_who_opted_out_is_not_told(app, client, fake_twilio):
@@ -302,14 +310,14 @@ def test_closing_cancels_what_happened_next_not_sent_yet_and_linking_again_tells
 
     close(client, item_id)
     morning_comes(app)
-    assert bodies_to(fake_twilio, UK)[1:] == [closure(app, "en", item_id)]
+    assert bodies_to(fake_twilio, UK)[1:] == closure_asked(app, "en", item_id)
     [cancelled] = rows_of(app, item_id, MessageKind.WHAT_NEXT)
     assert cancelled.status == OutboundStatus.CANCELLED
 
     link(client, item_id, decision_id)
     drain(app)
     with app.app_context():
-        assert bodies_to(fake_twilio, UK)[2:] == [
+        assert bodies_to(fake_twilio, UK)[3:] == [
             render("what_next", "en", ref=ref_of(app, item_id), summary=SUMMARY),
             render("rating_question", "en"),
         ]
@@ -332,5 +340,93 @@ def test_linking_cancels_a_closure_not_sent_yet_and_a_new_closure_is_told_again(
 
     close(client, item_id, "Not ours after all.")  # a second closure is told
     drain(app)
-    assert bodies_to(fake_twilio, UK)[1:] == [closure(app, "en", item_id)]
+    assert bodies_to(fake_twilio, UK)[1:] == closure_asked(app, "en", item_id)
     assert state_of(app, item_id) == (ItemStatus.CLOSED, None)
+
+
+# ----------------------------------------------- asked whether they felt heard (fix 3)
+
+
+def test_a_no_after_the_closure_has_a_person_look_again(app, client, fake_twilio):
+    """ "We will not be taking it further" is an answer too: the member is asked "Did we
+    listen?" about it, and a "3" reopens the item for staff, who see it waiting again."""
+    clock.freeze(DAYTIME)
+    item_id = write_in(app, client, POLISH, LIGHTS)
+    as_role(app, client, Role.STAFF)
+    close(client, item_id)
+    drain(app)
+    [question] = rows_of(app, item_id, MessageKind.RATING_QUESTION)
+    assert (question.locale, question.decision_id) == ("pl", None)
+
+    send_sms(client, POLISH, "3")
+    drain(app)
+
+    with app.app_context():
+        item = db.session.get(FeedbackItem, item_id)
+        assert (item.status, item.rating, item.reopened_at) == (ItemStatus.REOPENED, "no", DAYTIME)
+        assert loop.awaits_decision(item)  # "still working on it" again, until staff act
+        reopened = render(MessageKind.RATING_REOPENED, "pl", ref=item.ref)
+    assert bodies_to(fake_twilio, POLISH)[-1] == reopened
+    ref = ref_of(app, item_id)
+    assert ref in client.get("/admin/items?status=reopened").get_data(as_text=True)
+    assert ref not in client.get("/admin/items?status=closed").get_data(as_text=True)
+
+    # Staff may close it again: that closure is told, and asked about, once more.
+    close(client, item_id, "Still the county's.")
+    drain(app)
+    assert bodies_to(fake_twilio, POLISH)[-2:] == closure_asked(app, "pl", item_id)
+    assert len(rows_of(app, item_id, MessageKind.RATING_QUESTION)) == 2
+
+
+def test_a_yes_after_the_closure_is_recorded_and_the_item_stays_closed(app, client, fake_twilio):
+    clock.freeze(DAYTIME)
+    item_id = write_in(app, client, UK, LIFT)
+    as_role(app, client, Role.STAFF)
+    close(client, item_id)
+    drain(app)
+
+    send_sms(client, UK, "1")
+    drain(app)
+
+    with app.app_context():
+        item = db.session.get(FeedbackItem, item_id)
+        assert (item.status, item.rating) == (ItemStatus.CLOSED, "yes")
+        assert bodies_to(fake_twilio, UK)[-1] == render(MessageKind.RATING_THANKS, "en")
+
+
+def test_a_closure_that_went_after_the_item_was_linked_again_asks_nothing(app, client):
+    """A worker held the closure while staff linked the item again: the decision will ask
+    whether the member felt heard, not the closure."""
+    clock.freeze(NIGHT)
+    item_id = write_in(app, client, UK, LIFT)
+    as_role(app, client, Role.STAFF)
+    close(client, item_id)
+    link(client, item_id, new_decision(app))
+    with app.app_context():
+        [row] = rows_of(app, item_id, CLOSED)
+        assert loop.record_told(db.session.get(OutboundMessage, row.id)) == []
+        db.session.commit()
+    assert rows_of(app, item_id, MessageKind.RATING_QUESTION) == []
+
+
+def test_a_closure_repeated_by_sms_is_asked_about_once(app, client, fake_twilio):
+    """The closure went on WhatsApp and then failed; its SMS fallback is the same closure,
+    so the member is not asked a second time."""
+    whatsapp, sms = "whatsapp:" + POLISH, POLISH
+    clock.freeze(DAYTIME)
+    item_id = write_in(app, client, whatsapp, LIGHTS)
+    send_sms(client, sms, "Też piszę SMS-em.")  # Twilio may reach them by SMS too
+    drain(app)
+    as_role(app, client, Role.STAFF)
+    close(client, item_id)
+    drain(app)
+    [told] = [
+        m for m in fake_twilio.messages_to(whatsapp) if m["body"] == closure(app, "pl", item_id)
+    ]
+
+    assert status_callback(client, told, "undelivered", "63024").status_code == 204
+    drain(app)
+
+    assert closure(app, "pl", item_id) in bodies_to(fake_twilio, sms)
+    [question] = rows_of(app, item_id, MessageKind.RATING_QUESTION)
+    assert question.channel == "whatsapp"

@@ -128,7 +128,7 @@ TEMPLATES: dict[str, Template] = {
             N_(
                 "Did we listen to you? Reply 1 for yes, 2 for partly, 3 for no. Reply STOP to stop."
             ),
-            "Sent after what_next. Keep the digits 1, 2 and 3.",
+            "Sent after what_next, and after closed_no_action. Keep the digits 1, 2 and 3.",
         ),
         Template(
             "rating_thanks",
