@@ -9,14 +9,20 @@ browser tests ``@pytest.mark.browser``. ``live_server`` serves the requesting mo
 from __future__ import annotations
 
 import os
+import sys
 import threading
-from collections.abc import Iterator
+import traceback
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import BaseWSGIServer, make_server
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -30,11 +36,66 @@ CHROMIUM_ARGS = [
 DEFAULT_TIMEOUT_MS = 15_000
 
 
+class InFlight:
+    """WSGI middleware that counts the requests being handled, so that stopping the server
+    can wait for them. Werkzeug's request threads are daemons that nothing joins: a request
+    still running when its test ends (a browser's late fetch, a status callback) would put
+    its database connection back into a pool the test has already disposed of, and the
+    connection, closed by nobody, would be reported against whichever later test the
+    garbage collector happens to run in."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+        self.active = 0
+        self.closed = False
+        self.changed = threading.Condition()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        with self.changed:
+            if self.closed:  # over a kept-alive connection after stop(): never reaches the app
+                start_response("503 Service Unavailable", [("Content-Length", "0")])
+                return []
+            self.active += 1
+        try:
+            # Flask has ended the request (and given its database connection back) by the
+            # time it returns; none of the pages under test streams. Werkzeug's server does
+            # not always close a response (not when the client resets the connection).
+            return self.app(environ, start_response)
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self.changed:
+            self.active -= 1
+            self.changed.notify_all()
+
+    def close(self, timeout: float) -> None:
+        """Refuse new requests and wait for those running to end."""
+        with self.changed:
+            self.closed = True
+            if not self.changed.wait_for(lambda: self.active == 0, timeout):
+                raise RuntimeError(
+                    f"{self.active} request(s) still running after {timeout} s:\n"
+                    + "\n".join(_request_stacks())
+                )
+
+
+def _request_stacks() -> list[str]:
+    """Where each of werkzeug's request threads is, for a request that will not end."""
+    frames = sys._current_frames()
+    return [
+        "".join(traceback.format_stack(frames[thread.ident]))
+        for thread in threading.enumerate()
+        if thread.ident in frames and thread.name.startswith("Thread-")
+    ]
+
+
 @dataclass
 class LiveServer:
     app: Flask
     server: BaseWSGIServer
     thread: threading.Thread
+    in_flight: InFlight
 
     @property
     def url(self) -> str:
@@ -42,16 +103,25 @@ class LiveServer:
 
     def stop(self) -> None:
         self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        try:
+            self.in_flight.close(timeout=15)
+        finally:
+            self.server.server_close()
+            self.thread.join(timeout=5)
 
 
-def serve(app: Flask) -> LiveServer:
+def serve(app: Flask, poll_interval: float = 0.5) -> LiveServer:
     """Serve ``app`` on 127.0.0.1 on a free port, in a thread (one thread per request)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    in_flight = InFlight(app)
+    server = make_server("127.0.0.1", 0, in_flight, threaded=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": poll_interval},
+        name="live-server",
+        daemon=True,
+    )
     thread.start()
-    return LiveServer(app=app, server=server, thread=thread)
+    return LiveServer(app=app, server=server, thread=thread, in_flight=in_flight)
 
 
 @pytest.fixture(name="live_server")

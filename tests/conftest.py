@@ -47,6 +47,28 @@ def xdist_index() -> int:
     return int(worker.removeprefix("gw"))
 
 
+# The fixtures through which a test reaches the database or Redis.
+SERVICE_FIXTURES = {"database_url", "redis_url"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the real services (``TEST_DATABASE_URL`` set, as in CI's second pass), leave out
+    the tests that reach neither the database nor Redis: they run the same code on either
+    stack, and the embedded pass, the README's test command, has run them already. Tests
+    marked ``slow`` stay whatever their fixtures: they start the production stack's own
+    processes (the fault suite starts all of it, on PostgreSQL)."""
+    if not os.environ.get("TEST_DATABASE_URL"):
+        return
+    keep: list[pytest.Item] = []
+    left_out: list[pytest.Item] = []
+    for item in items:
+        uses_services = SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        (keep if uses_services or item.get_closest_marker("slow") else left_out).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("TEST_REDIS_URL")

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from feedback_bot.extensions import db
 from feedback_bot.jobs.sweep import sweep
 from feedback_bot.models import DeliveryEvent, OutboundMessage
 from feedback_bot.testing.fake_twilio import random_sid, sign_request
 
+from .browser import serve
 from .conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -40,18 +40,12 @@ STATUS_PATH = "/webhooks/twilio/status"
 def live_app(app: Flask, make_app: Any) -> Iterator[Flask]:
     """The app served on 127.0.0.1, sharing ``app``'s database and queue."""
     live = make_app(TWILIO_TIMEOUT_SECONDS=5.0)
-    server = make_server("127.0.0.1", 0, live, threaded=True)
-    live.config["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{server.port}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-app", daemon=True
-    )
-    thread.start()
+    running = serve(live, poll_interval=0.05)
+    live.config["PUBLIC_BASE_URL"] = running.url
     try:
         yield live
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        running.stop()
 
 
 def drain_while(live_app: Flask, twilio_calls_back: Any) -> dict[str, Any]:
