@@ -140,6 +140,7 @@ def test_closing_tells_the_member_in_their_language_and_keeps_the_reason(app, cl
     assert "will be told why" not in page
     assert "Your reason is kept for staff" in page
     assert "we read their feedback and are not taking it further" in page
+    assert "asked whether they felt heard" in page
 
     # Once per closure: closing again owes nothing.
     close(client, item_id)

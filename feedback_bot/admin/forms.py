@@ -69,7 +69,7 @@ class CloseForm(PanelForm):
     # translated: they get a set message instead (``loop.close_no_action``).
     reason = TextAreaField(
         "Why no action (kept for staff; the member is told we read their feedback and are "
-        "not taking it further)",
+        "not taking it further, and asked whether they felt heard)",
         validators=[DataRequired(), Length(max=1000)],
     )
 

@@ -245,8 +245,8 @@ def bulk_action() -> ResponseReturnValue:
         closed = close(items, form.reason.data.strip())
         text = (
             f"Closed {closed} item(s) as no action. Your reason is kept for staff; their "
-            "members are told we read their feedback and are not taking it further (unless "
-            "they opted out)."
+            "members are told we read their feedback and are not taking it further, and asked "
+            "whether they felt heard (unless they opted out)."
         )
         if closed < len(items):
             text += (
@@ -379,7 +379,10 @@ def item_close(item_id: int) -> ResponseReturnValue:
             if contact is None or contact.forgotten or contact.opted_out:
                 told = "the member gets no messages from us (opted out or forgotten)"
             else:
-                told = "the member is told we read their feedback and are not taking it further"
+                told = (
+                    "the member is told we read their feedback and are not taking it further, "
+                    "and asked whether they felt heard"
+                )
             flash(f"Closed as no action. Your reason is kept for staff; {told}.", "success")
         elif item.status == ItemStatus.CLOSED:
             flash("Already closed as no action.", "info")
