@@ -119,6 +119,17 @@ def rows_of(app: Flask, item_id: int, kind: str) -> list[OutboundMessage]:
     return [r for r in outbound(app) if r.item_id == item_id and r.kind == kind]
 
 
+def closed_and_told(app: Flask, client: FlaskClient, number: str, text: str, when=DAYTIME) -> int:
+    """A member's feedback, closed by staff (signed in as staff from here on) and the
+    closure sent, if ``when`` allows; returns the item's id."""
+    clock.freeze(when)
+    item_id = write_in(app, client, number, text)
+    as_role(app, client, Role.STAFF)
+    close(client, item_id)
+    drain(app)
+    return item_id
+
+
 # ----------------------------------------------------------- the member is told (fix 1)
 
 
@@ -190,11 +201,7 @@ def test_bulk_close_tells_each_member_in_their_language(app, client, fake_twilio
 
 
 def test_the_closure_waits_out_quiet_hours(app, client, fake_twilio):
-    clock.freeze(NIGHT)
-    item_id = write_in(app, client, UK, LIFT)
-    as_role(app, client, Role.STAFF)
-    close(client, item_id)
-    drain(app)
+    item_id = closed_and_told(app, client, UK, LIFT, NIGHT)
 
     [row] = rows_of(app, item_id, CLOSED)
     quiet_hours_end = MORNING.replace(minute=0)
@@ -351,11 +358,7 @@ def test_linking_cancels_a_closure_not_sent_yet_and_a_new_closure_is_told_again(
 def test_a_no_after_the_closure_has_a_person_look_again(app, client, fake_twilio):
     """ "We will not be taking it further" is an answer too: the member is asked "Did we
     listen?" about it, and a "3" reopens the item for staff, who see it waiting again."""
-    clock.freeze(DAYTIME)
-    item_id = write_in(app, client, POLISH, LIGHTS)
-    as_role(app, client, Role.STAFF)
-    close(client, item_id)
-    drain(app)
+    item_id = closed_and_told(app, client, POLISH, LIGHTS)
     [question] = rows_of(app, item_id, MessageKind.RATING_QUESTION)
     assert (question.locale, question.decision_id) == ("pl", None)
 
@@ -380,11 +383,7 @@ def test_a_no_after_the_closure_has_a_person_look_again(app, client, fake_twilio
 
 
 def test_a_yes_after_the_closure_is_recorded_and_the_item_stays_closed(app, client, fake_twilio):
-    clock.freeze(DAYTIME)
-    item_id = write_in(app, client, UK, LIFT)
-    as_role(app, client, Role.STAFF)
-    close(client, item_id)
-    drain(app)
+    item_id = closed_and_told(app, client, UK, LIFT)
 
     send_sms(client, UK, "1")
     drain(app)
