@@ -64,10 +64,16 @@ def link(decision: Decision, items: list[FeedbackItem]) -> None:
         ):
             item.status = ItemStatus.LINKED
     if reopened:
+        # The closure's "Did we listen?" too: the decision will ask (``_asked_about``
+        # no longer credits a closure's question once the item is linked).
         cancel_unsent(
             "the feedback was linked to a decision before this went",
             OutboundMessage.item_id.in_(reopened),
-            OutboundMessage.kind == MessageKind.CLOSED_NO_ACTION,
+            or_(
+                OutboundMessage.kind == MessageKind.CLOSED_NO_ACTION,
+                (OutboundMessage.kind == MessageKind.RATING_QUESTION)
+                & OutboundMessage.decision_id.is_(None),
+            ),
         )
     if decision.published:
         owe_fan_out(decision)
@@ -710,6 +716,10 @@ def _asked_about(contact: Contact, now: datetime) -> FeedbackItem | None:
     yet keeps its first ``told_at`` (when the member first heard back, for the dashboard)
     and its old rating until the new answer replaces it. The old answer is not lost: it
     stays as the member's message, with the reopening in ``reopened_at``.
+
+    A question asked after a closure (it has no decision) counts only while the item is
+    still closed: once staff link it again, a "3" must not reopen it under the decision
+    the member is about to hear of.
     """
     days = current_app.config["RATING_REPLY_DAYS"]
     return db.session.scalars(
@@ -722,6 +732,10 @@ def _asked_about(contact: Contact, now: datetime) -> FeedbackItem | None:
             or_(
                 FeedbackItem.rated_at.is_(None),
                 FeedbackItem.rated_at < OutboundMessage.created_at,
+            ),
+            or_(
+                OutboundMessage.decision_id.is_not(None),
+                FeedbackItem.status == ItemStatus.CLOSED,
             ),
         )
         .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())

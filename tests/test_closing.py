@@ -430,3 +430,41 @@ def test_a_closure_repeated_by_sms_is_asked_about_once(app, client, fake_twilio)
     assert closure(app, "pl", item_id) in bodies_to(fake_twilio, sms)
     [question] = rows_of(app, item_id, MessageKind.RATING_QUESTION)
     assert question.channel == "whatsapp"
+
+
+def test_after_staff_link_the_item_again_the_closure_question_is_not_asked_or_answered(
+    app, client, fake_twilio
+):
+    """The member was asked about the closure, then staff linked the item to a decision
+    still in draft: a "3" now must not reopen it under that decision, nor a "1" rate it."""
+    item_id = closed_and_told(app, client, UK, LIFT)
+    link(client, item_id, new_decision(app))
+
+    send_sms(client, UK, "3")
+    drain(app)
+
+    with app.app_context():
+        item = db.session.get(FeedbackItem, item_id)
+        assert (item.status, item.rating, item.reopened_at) == (ItemStatus.LINKED, None, None)
+
+
+def test_linking_cancels_a_closure_question_not_sent_yet(app, client):
+    """The closure reached Twilio just before quiet hours; its question waits for the
+    morning. Staff link the item meanwhile: the question never goes."""
+    clock.freeze(NIGHT)
+    item_id = write_in(app, client, UK, LIFT)
+    as_role(app, client, Role.STAFF)
+    close(client, item_id)
+    with app.app_context():
+        [row] = rows_of(app, item_id, CLOSED)
+        [owed] = loop.record_told(db.session.get(OutboundMessage, row.id))
+        db.session.commit()
+
+    link(client, item_id, new_decision(app))
+
+    with app.app_context():
+        question = db.session.get(OutboundMessage, owed)
+        assert (question.kind, question.status) == (
+            MessageKind.RATING_QUESTION,
+            OutboundStatus.CANCELLED,
+        )
