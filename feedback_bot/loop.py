@@ -803,6 +803,7 @@ def owe_interim_updates(limit: int = 500) -> int:
             channel=item.channel,
             item=item,
             ref=item.ref,
+            days=current_app.config["INTERIM_UPDATE_DAYS"],
         )
         item.interim_sent_at = now
         if row_id is not None:

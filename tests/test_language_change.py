@@ -136,7 +136,7 @@ def test_a_template_message_held_for_the_morning_is_rendered_again(make_app, fak
     choose_polish(app, client)
     morning_comes(app)
 
-    assert bodies_to(fake_twilio, UK)[-1] == rendered(app, "interim", "pl", ref=ref(app))
+    assert bodies_to(fake_twilio, UK)[-1] == rendered(app, "interim", "pl", ref=ref(app), days=21)
 
 
 @pytest.mark.parametrize("held", ["by a worker sending it", "in doubt after a timeout"])

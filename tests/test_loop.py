@@ -175,7 +175,9 @@ def assert_interim_updates_every_21_days(app, fake_twilio, since: datetime) -> N
             sweep()
         drain(app)
         assert len([r for r in outbound(app) if r.kind == "interim"]) == expected, days
+    # It says when they will hear from us again: the next update, or the decision.
     assert "still working on your feedback" in fake_twilio.messages[-1]["body"]
+    assert "write to you again within 21 days" in fake_twilio.messages[-1]["body"]
 
 
 def test_interim_update_after_the_configured_days_and_not_more_often(make_app, fake_twilio):

@@ -146,10 +146,11 @@ TEMPLATES: dict[str, Template] = {
         Template(
             "interim",
             N_(
-                "We are still working on your feedback %(ref)s. We will tell you what happens "
-                "next. Reply STOP to stop."
+                "We are still working on your feedback %(ref)s. We will write to you again "
+                "within %(days)s days. Reply STOP to stop."
             ),
-            "Sent when no decision has been made for a while, so nobody waits in silence.",
+            "Sent when no decision has been made for a while, so nobody waits in silence. "
+            "days: when they will hear from us again (a decision, or this message again).",
         ),
         Template(
             "closed_no_action",
