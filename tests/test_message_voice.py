@@ -16,7 +16,7 @@ from feedback_bot.config import SHIPPED_LOCALES, defaults
 from feedback_bot.messaging import keywords
 from feedback_bot.messaging.language import menu_options
 from feedback_bot.messaging.segments import sms_cost
-from feedback_bot.messaging.templates import TEMPLATES, render
+from feedback_bot.messaging.templates import KEYWORD_MSGIDS, TEMPLATES, keywords_for, render
 from feedback_bot.refs import MAX_ID, encode_ref
 
 # The two messages with no way to stop (their translator notes say why too): the STOP
@@ -66,12 +66,38 @@ def stop_words(text: str, values: dict[str, Any]) -> set[str]:
     return {word for word in words(text) - from_values if keywords.match(word) == "stop"}
 
 
+def stop_instructions(text: str, values: dict[str, Any], locale: str) -> set[str]:
+    """The words of ``text`` that tell the member what to send to stop: a stop keyword of
+    English or of ``locale``'s own list, written in capitals as such an instruction is
+    (STOP, СТОП). A word of the sentence that is a keyword somewhere ("baja" of "darse de
+    baja", the Bengali "বন্ধ", to close) does not tell anybody what to send."""
+    own = {
+        keywords.normalise(word)
+        for word in (*keywords.split_words(KEYWORD_MSGIDS["stop"]), *keywords_for("stop", locale))
+    }
+    return {
+        word
+        for word in stop_words(text, values)
+        if word.isupper() and keywords.normalise(word) in own
+    }
+
+
 @pytest.mark.parametrize("locale", SHIPPED_LOCALES)
 @pytest.mark.parametrize("kind", sorted(set(TEMPLATES) - NO_STOP_NEEDED))
 def test_every_message_says_how_to_stop(app: Flask, kind: str, locale: str) -> None:
     with app.app_context():
         text, values = rendered(kind, locale)
-        assert stop_words(text, values), f"{kind}/{locale} does not say how to stop: {text!r}"
+        assert stop_instructions(text, values, locale), (
+            f"{kind}/{locale} does not say how to stop: {text!r}"
+        )
+
+
+def test_a_keyword_that_is_only_a_word_of_the_sentence_is_no_instruction(app: Flask) -> None:
+    """The check above would pass a Spanish text that lost its STOP on "darse de baja"."""
+    with app.app_context():
+        assert stop_instructions("Responda STOP para darse de baja.", {}, "es") == {"STOP"}
+        assert stop_instructions("Responda para darse de baja.", {}, "es") == set()
+        assert stop_instructions("Надішліть СТОП, щоб відписатися.", {}, "uk") == {"СТОП"}
 
 
 @pytest.mark.parametrize("kind", sorted(set(TEMPLATES) - LONGER_THAN_ONE_SEGMENT))
