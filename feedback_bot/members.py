@@ -193,6 +193,11 @@ def _erase(messages: Sequence[InboundMessage], now: datetime) -> None:
     from .media.storage import delete_files
 
     ids = [m.id for m in messages]
+    # The messages first: an interpreter saving a translation of one waits, then finds it
+    # erased (``save_message_translation``) instead of saving after the delete below.
+    db.session.execute(
+        select(InboundMessage.id).where(InboundMessage.id.in_(ids)).with_for_update()
+    )
     # Locked: a fetch storing its file meanwhile either commits first (and its file is seen
     # and deleted here) or waits, then finds the row gone and deletes its own file.
     media = db.session.scalars(

@@ -54,5 +54,13 @@ def mask_phone(e164: str) -> str:
     except phonenumbers.NumberParseException:
         return "••••"
     national = str(number.national_number)
+    if len(national) < MASK_FULL_TAIL_FROM:
+        # A short numbering plan (the Falklands' five digits, Niue's four): four digits
+        # would be most of the number. A third of it, at most, is shown.
+        return f"+{number.country_code} •••• ••{national[len(national) - len(national) // 3 :]}"
     tail = national[-4:]
     return f"+{number.country_code} •••• ••{tail[:2]} {tail[2:]}"
+
+
+# National numbers this long or longer show their last four digits when masked.
+MASK_FULL_TAIL_FROM = 9

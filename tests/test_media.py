@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from feedback_bot.extensions import db
@@ -69,8 +70,29 @@ def test_media_route_refuses_anonymous_and_serves_staff(app, client, fake_twilio
         assert response.data == VOICE
         assert response.mimetype == "audio/ogg"
         assert response.headers["Cache-Control"] == "private, no-store"
+        assert response.headers["Content-Security-Policy"].startswith("sandbox;")
+        assert "attachment" not in response.headers.get("Content-Disposition", "")
     with client.get(f"/admin/media/{media.id}", headers={"Range": "bytes=0-3"}) as partial:
         assert (partial.status_code, partial.data) == (206, b"OggS")
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
+
+
+def test_a_picture_that_can_hold_script_is_downloaded_in_a_sandbox(app, client, fake_twilio):
+    """An SVG is an image to Twilio and a document to a browser: opened from the panel, it
+    is a download, and sandboxed if the browser shows it anyway."""
+    url = fake_twilio.add_media(SVG, "image/svg+xml")
+    send_sms(client, MEMBER, "", media=[(url, "image/svg+xml")])
+    drain(app)
+    media = stored_media(app)
+
+    log_in(app, client, "staff")
+    with client.get(f"/admin/media/{media.id}") as response:
+        assert (response.status_code, response.data) == (200, SVG)
+        assert response.headers["Content-Disposition"].startswith("attachment")
+        assert response.headers["Content-Security-Policy"].startswith("sandbox;")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_oversize_and_unwanted_types_are_not_kept(make_app, fake_twilio):
@@ -134,4 +156,21 @@ def test_forget_erases_translations_too(app, client, fake_twilio):
     send_sms(client, MEMBER, "FORGET")
     drain(app)
     with app.app_context():
+        assert db.session.scalars(select(MessageTranslation)).all() == []
+
+
+def test_a_translation_saved_as_the_member_is_forgotten_is_refused(app, client, fake_twilio):
+    """The interpreter's page was read before the FORGET; their save comes after it. It
+    must not put back a translation of what the member asked us to erase."""
+    from feedback_bot.interpreting.saving import MessageErased, save_message_translation
+    from feedback_bot.models import MessageTranslation
+
+    send_sms(client, MEMBER, "Dźwig jest zepsuty.")
+    drain(app)
+    with app.app_context():
+        message = db.session.scalars(select(InboundMessage)).one()  # the page is read
+        send_sms(client, MEMBER, "FORGET")
+        drain(app)
+        with pytest.raises(MessageErased):
+            save_message_translation(None, message, "en", "The lift is broken.")
         assert db.session.scalars(select(MessageTranslation)).all() == []

@@ -76,6 +76,19 @@ def test_masked_number_shows_only_country_and_last_digits():
     assert mask_phone("+447911123456") == "+44 •••• ••34 56"
 
 
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [
+        ("+50051234", "+500 •••• ••4"),  # the Falklands: five digits
+        ("+6831234", "+683 •••• ••4"),  # Niue: four
+        ("+2906123", "+290 •••• ••3"),  # St Helena: four
+        ("+35621234567", "+356 •••• ••67"),  # Malta: eight
+    ],
+)
+def test_a_short_number_shows_a_third_of_it_at_most(number, masked):
+    assert mask_phone(number) == masked
+
+
 # Twilio's own wording of the errors that echo the "To" address.
 TWILIO_ERRORS = {
     "21211": "Invalid 'To' Phone Number: {to}",

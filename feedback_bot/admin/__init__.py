@@ -64,7 +64,7 @@ def may(permission: str) -> bool:
 
 
 def media_label(content_type: str) -> str:
-    """How the panel names an attachment (media files are not served to the panel yet)."""
+    """How the panel names an attachment: "photo", "voice note", "video" or "file"."""
     for prefix, label in (("image/", "photo"), ("audio/", "voice note"), ("video/", "video")):
         if content_type.startswith(prefix):
             return label

@@ -11,6 +11,7 @@ from ..auth.roles import roles_required
 from ..extensions import db
 from ..interpreting.catalogue_io import entries, export_po, read_import
 from ..interpreting.saving import (
+    MessageErased,
     TranslationRefused,
     save_decision_summary,
     save_message_translation,
@@ -78,9 +79,12 @@ def translate_feedback(message_id: int) -> ResponseReturnValue:
     ).one_or_none()
     form = FeedbackTranslationForm(obj=existing)
     if form.validate_on_submit():
-        save_message_translation(
-            current_user, message, staff, form.text.data, form.transcript.data, form.state.data
-        )
+        try:
+            save_message_translation(
+                current_user, message, staff, form.text.data, form.transcript.data, form.state.data
+            )
+        except MessageErased:
+            return render_template("interpreters/erased.html"), 410
         flash("Translation saved. Staff now see it beside the original.", "success")
         return redirect(url_for("interpreters.workspace"))
     return render_template(

@@ -24,6 +24,10 @@ class TranslationRefused(ValueError):
     """The translation cannot be saved; the message says why, for the interpreter."""
 
 
+class MessageErased(TranslationRefused):
+    """The member asked to be forgotten while the interpreter was translating."""
+
+
 def cleaned(text: str) -> str:
     """``text`` as typed, its line breaks plain LF: a browser sends a textarea's as CRLF,
     which would reach members as stray characters or blank lines."""
@@ -101,6 +105,13 @@ def save_message_translation(
     text = cleaned(text)
     if not text:
         raise TranslationRefused("The translation is empty.")
+    # Locked and read afresh, as a FORGET locks the message before erasing its translations
+    # (``members._erase``): one committing meanwhile is seen here, so no translation of
+    # what the member said is saved after they asked us to erase it.
+    db.session.refresh(message, with_for_update=True)
+    if message.erased_at is not None:
+        db.session.rollback()
+        raise MessageErased("This message was erased at the member's request.")
     translation = db.session.scalars(
         select(MessageTranslation).where(
             MessageTranslation.message_id == message.id, MessageTranslation.locale == locale

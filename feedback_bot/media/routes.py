@@ -26,6 +26,22 @@ def media_file(media_id: int) -> ResponseReturnValue:
     path = (root / media.storage_path).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         abort(404)
-    response = send_file(path, mimetype=media.content_type, conditional=True, max_age=0)
+    inline = media.content_type.startswith(SHOWN_INLINE)
+    response = send_file(
+        path,
+        mimetype=media.content_type,
+        conditional=True,
+        max_age=0,
+        as_attachment=not inline,
+        download_name=path.name,
+    )
     response.headers["Cache-Control"] = "private, no-store"
+    # A file a stranger sent, on the panel's own origin: opened on its own, it runs in a
+    # sandbox with nothing allowed (an SVG's script, a PDF's links), whatever it claims.
+    response.headers["Content-Security-Policy"] = MEDIA_CSP
     return response
+
+
+# Shown in the page; anything else (an SVG, a PDF) is downloaded instead.
+SHOWN_INLINE = ("image/jpeg", "image/png", "image/gif", "image/webp", "audio/", "video/")
+MEDIA_CSP = "sandbox; default-src 'none'; img-src 'self'; media-src 'self'"
