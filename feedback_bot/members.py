@@ -33,7 +33,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, exists, or_, select, update
 
-from . import clock
+from . import clock, twilio_erasure
 from .dbutil import insert_entity_ignoring_conflict
 from .extensions import db
 from .messaging.language import choose_locale, region_of
@@ -151,11 +151,22 @@ def forget(
     now = clock.now()
     if contact.phone_hash is not None:
         db.session.add(ForgottenNumber(phone_hash=contact.phone_hash, forgot_at=asked_at or now))
-    _erase(
-        db.session.scalars(
-            select(InboundMessage).where(InboundMessage.contact_id == contact.id)
-        ).all(),
-        now,
+    messages = db.session.scalars(
+        select(InboundMessage).where(InboundMessage.contact_id == contact.id)
+    ).all()
+    _erase(messages, now)
+    # Twilio's copies: what they sent, and what we sent them that reached Twilio. One that
+    # reaches it later (this FORGET's own confirmation) is owed when it does (``jobs.send``).
+    twilio_erasure.owe(
+        [
+            *(message.message_sid for message in messages),
+            *db.session.scalars(
+                select(OutboundMessage.twilio_sid).where(
+                    OutboundMessage.contact_id == contact.id,
+                    OutboundMessage.twilio_sid.is_not(None),
+                )
+            ),
+        ]
     )
     others = (OutboundMessage.contact_id == contact.id, OutboundMessage.id != (keep_row_id or 0))
     # The number, and error texts that may once have held it (stored unmasked before).
@@ -186,6 +197,7 @@ def erase_unread(message: InboundMessage) -> None:
     """Erase a message sent before its member's FORGET and processed after it, as the
     FORGET would have erased it had it been processed first."""
     _erase([message], clock.now())
+    twilio_erasure.owe([message.message_sid])
 
 
 def _erase(messages: Sequence[InboundMessage], now: datetime) -> None:

@@ -169,6 +169,18 @@ def enqueue_media(media_ids: Iterable[int]) -> None:
             log.warning("could not enqueue media %s (%s); the sweeper will", media_id, exc)
 
 
+def enqueue_erasures(erasure_ids: Iterable[int]) -> None:
+    """Delete each message at Twilio in a job, on the bulk queue: nobody is waiting for
+    it, and replies go first. The sweeper hands out what this misses."""
+    from ..twilio_erasure import erase_at_twilio
+
+    for erasure_id in erasure_ids:
+        try:
+            bulk_queue().enqueue(erase_at_twilio, erasure_id, result_ttl=0, failure_ttl=86400)
+        except RedisError as exc:
+            log.warning("could not enqueue twilio erasure %s (%s)", erasure_id, exc)
+
+
 def after_intake(result: IntakeResult) -> None:
     """What an accepted message sets going once its transaction has committed."""
     enqueue_send(result.owed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from .. import clock
+from .. import clock, twilio_erasure
 from ..delivery import apply_early_events
 from ..extensions import db
 from ..intake import apply_opt_change
@@ -174,8 +174,9 @@ def put_back(row: OutboundMessage, until: datetime, reason: str) -> None:
 def accept(row: OutboundMessage, accepted: Accepted) -> None:
     """Record that Twilio has the message, with what follows from it in the same commit: a
     worker killed in between must not leave one without the other. Status callbacks that
-    came first are applied (a failure owes the SMS fallback), and "what happened next"
-    marks its item told and owes the rating question."""
+    came first are applied (a failure owes the SMS fallback), "what happened next" marks
+    its item told and owes the rating question, and FORGET's confirmation owes its own
+    deletion at Twilio."""
     fallbacks: list[int] = []
     questions: list[int] = []
 
@@ -183,6 +184,9 @@ def accept(row: OutboundMessage, accepted: Accepted) -> None:
         fallbacks.extend(apply_early_events(accepted.sid))
         if leads_somewhere(row.kind):
             questions.extend(record_told(row))
+        if row.kind == MessageKind.FORGET:
+            # "We have erased your number" holds the number at Twilio: it goes too.
+            twilio_erasure.owe([accepted.sid])
 
     if mark_accepted(row, accepted.sid, accepted.status, also=follow_up):
         enqueue_send(fallbacks)

@@ -18,7 +18,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import members, opt_outs, spool
+from .. import members, opt_outs, spool, twilio_erasure
 from ..extensions import db
 from ..intake import unprocessed
 from ..loop import owe_interim_updates, unfinished_fan_outs
@@ -26,6 +26,7 @@ from ..media.fetch import due_media
 from ..outbox import due_rows, release_stuck
 from ..whatsapp.window import revive_waiting
 from . import (
+    enqueue_erasures,
     enqueue_media,
     ensure_enqueued,
     ensure_fan_outs_enqueued,
@@ -66,6 +67,7 @@ def _steps(config: Mapping[str, Any]) -> dict[str, Callable[[], int]]:
         "interim_owed": lambda: owe_interim_updates(batch),
         "media_enqueued": lambda: _enqueue_due_media(batch),
         "forgets_expired": lambda: members.forget_expired(),
+        "twilio_erasures_enqueued": lambda: _enqueue_due_erasures(batch),
         # The set the webhook consults during a database outage; Redis may have lost it.
         "opt_outs_backfilled": lambda: opt_outs.backfill_if_lost(),
     }
@@ -75,6 +77,12 @@ def _enqueue_due_media(batch: int) -> int:
     media = due_media(batch)
     enqueue_media(media)
     return len(media)
+
+
+def _enqueue_due_erasures(batch: int) -> int:
+    erasures = twilio_erasure.due(batch)
+    enqueue_erasures(erasures)
+    return len(erasures)
 
 
 def _run(name: str, step: Callable[[], int]) -> int:

@@ -90,6 +90,11 @@ class Transport(Protocol):
         """Messages like ``envelope`` the provider accepted at or after ``since``."""
         ...
 
+    def delete_message(self, sid: str) -> None:
+        """Delete the provider's copy of message ``sid`` and its media; raises
+        ``SendError`` if it will not (yet)."""
+        ...
+
 
 class TwilioTransport:
     name = "twilio"
@@ -137,6 +142,11 @@ class TwilioTransport:
                     found.append(Accepted(sid=message.sid, status=message.status or "queued"))
         return found
 
+    def delete_message(self, sid: str) -> None:
+        """Delete Twilio's record of ``sid``, which deletes its media too."""
+        with twilio_errors_classified():
+            self.client.messages(sid).delete()
+
 
 @contextmanager
 def twilio_errors_classified() -> Iterator[None]:
@@ -182,3 +192,7 @@ class ConsoleTransport:
     def find_sent(self, envelope: Envelope, since: datetime) -> list[Accepted]:
         # Nothing leaves the machine, so nothing can be half-sent.
         return []
+
+    def delete_message(self, sid: str) -> None:
+        # Nothing left the machine, so nothing is kept elsewhere.
+        log.info("console transport: nothing to delete for %s", sid)

@@ -2,6 +2,7 @@
 
 from .contact import Contact, ForgottenNumber, LocaleSource
 from .decision import Decision, DecisionTranslation, Outcome, ReviewState, Topic, item_topic
+from .erasure import TwilioErasure
 from .feedback import Channel, Disposition, FeedbackItem, InboundMedia, InboundMessage, ItemStatus
 from .language import MemberLanguage
 from .outbox import DeliveryEvent, MessageKind, OutboundMessage, OutboundStatus, WhatsAppTemplate
@@ -32,6 +33,7 @@ __all__ = [
     "ReviewState",
     "Role",
     "Topic",
+    "TwilioErasure",
     "User",
     "WhatsAppTemplate",
     "item_topic",

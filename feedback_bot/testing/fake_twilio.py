@@ -69,6 +69,8 @@ DEFAULT_RETRY_AFTER_SECONDS = 1
 
 # A message record: what the fake keeps for each accepted message (see FakeTwilio.messages).
 Record = dict[str, Any]
+# Statuses in which Twilio refuses to delete a message (error 20009).
+IN_PROGRESS = frozenset({"accepted", "scheduled", "queued", "sending"})
 
 _COLLECTION_PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json")
 # Where Twilio keeps a message's media: fetching it needs the account's credentials.
@@ -86,6 +88,7 @@ _SENT_STATUSES = frozenset({"sent", "delivered", "undelivered", "read"})
 
 _ERROR_MESSAGES: dict[int, str] = {
     20003: "Authenticate",
+    20009: "Cannot delete this resource before it is complete",
     20004: "Method not allowed",
     20429: "Too Many Requests",
     20500: "Internal Server Error",
@@ -493,6 +496,7 @@ class FakeTwilio:
         self._by_sid: dict[str, Record] = {}
         self._attempts: list[Record] = []
         self._callbacks: list[Record] = []
+        self._deletions: list[Record] = []
         self._forced: deque[_Fault] = deque()
         self._pending_drops = 0
         self._rates = _FaultRates()
@@ -587,6 +591,13 @@ class FakeTwilio:
         with self._lock:
             return copy.deepcopy(self._callbacks)
 
+    @property
+    def deletions(self) -> list[Record]:
+        """Snapshot of every DELETE of a message, oldest first: sid and outcome ("deleted",
+        "not found" or "in progress")."""
+        with self._lock:
+            return copy.deepcopy(self._deletions)
+
     def messages_to(self, address: str) -> list[Record]:
         """Accepted messages whose ``to`` is exactly ``address`` (e.g. ``whatsapp:+1555...``)."""
         return [record for record in self.messages if record["to"] == address]
@@ -625,6 +636,7 @@ class FakeTwilio:
             self._by_sid.clear()
             self._attempts.clear()
             self._callbacks.clear()
+            self._deletions.clear()
             self._media.clear()
             self._forced.clear()
             self._pending_drops = 0
@@ -734,6 +746,10 @@ class FakeTwilio:
             }
 
     # ------------------------------------------------------------------ status callbacks
+
+    def set_status(self, sid: str, status: str) -> None:
+        """Move a message to ``status`` without calling back (a delivery nobody listens to)."""
+        self._set_status(sid, status, None)
 
     def send_status(self, sid: str, status: str, error_code: int | None = None) -> int | None:
         """Move a message to ``status`` and POST the signed callback Twilio would send.
@@ -873,6 +889,8 @@ class FakeTwilio:
             return self._list(_ListQuery.parse(query))
         if instance is not None and request.method == "GET":
             return self._fetch(instance["sid"], path)
+        if instance is not None and request.method == "DELETE":
+            return self._delete(instance["sid"], path)
         if collection is not None or instance is not None:
             raise _ApiError(405, 20004)
         raise _not_found(path)
@@ -981,6 +999,22 @@ class FakeTwilio:
             if record is None:
                 raise _not_found(path)
             return _Reply(200, self._message_json(record))
+
+    def _delete(self, sid: str, path: str) -> _Reply:
+        """Twilio deletes a message (and its media) once it is final; before that, 20009."""
+        with self._lock:
+            record = self._by_sid.get(sid)
+            if record is not None and record["status"] in IN_PROGRESS:
+                self._deletions.append({"sid": sid, "outcome": "in progress"})
+                raise _ApiError(409, 20009)
+            self._deletions.append(
+                {"sid": sid, "outcome": "not found" if record is None else "deleted"}
+            )
+            if record is None:
+                raise _not_found(path)
+            del self._by_sid[sid]
+            self._messages.remove(record)
+        return _Reply(204, action="raw", raw=b"", content_type="application/json")
 
     def _list(self, query: _ListQuery) -> _Reply:
         with self._lock:

@@ -1,0 +1,104 @@
+"""FORGET reaches Twilio too: its copy of every message the member sent or was sent.
+
+Twilio keeps each message, with the member's number, text and media, in the account's
+logs. FORGET owes a deletion per message (``owe``) in its own commit; the sweeper hands
+each one to a job when it is due (``due``), and the job (``erase_at_twilio``) deletes the
+message at Twilio, or puts the deletion back for later: Twilio refuses to delete a message
+still on its way (error 20009) for a few minutes, rarely for days. A deletion is owed
+until Twilio has it done or answers that the message is not there, for up to
+``GIVE_UP_AFTER``; no deletion is ever lost with a job, as the row is the record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from . import clock
+from .dbutil import insert_many_ignoring_conflict
+from .extensions import db
+from .messaging import transport
+from .messaging.transport import SendError
+from .models import TwilioErasure
+
+log = logging.getLogger(__name__)
+
+# Twilio asks for a minute between a message's last event and its deletion.
+FIRST_TRY_AFTER = timedelta(minutes=1)
+# The sweeper defers each row it hands to a job by this much, so the next sweep skips it.
+SWEEP_DEFER = timedelta(minutes=5)
+# Twilio says a message can take up to 14 days to become deletable; twice that, then stop.
+GIVE_UP_AFTER = timedelta(days=30)
+NOT_FOUND = "20404"
+
+
+def owe(sids: Iterable[str | None]) -> int:
+    """Owe the deletion of each message ``sid`` at Twilio; the caller commits."""
+    now = clock.now()
+    rows = [
+        {"sid": sid, "owed_at": now, "next_attempt_at": now + FIRST_TRY_AFTER}
+        for sid in sorted({sid for sid in sids if sid})
+    ]
+    return len(insert_many_ignoring_conflict(TwilioErasure, rows, key="sid"))
+
+
+def due(limit: int) -> list[int]:
+    """Deletions due now, each pushed back so that one sweep does not hand it out twice."""
+    now = clock.now()
+    rows = db.session.scalars(
+        select(TwilioErasure)
+        .where(TwilioErasure.next_attempt_at.is_not(None), TwilioErasure.next_attempt_at <= now)
+        .order_by(TwilioErasure.next_attempt_at)
+        .limit(limit)
+    ).all()
+    for row in rows:
+        row.next_attempt_at = now + SWEEP_DEFER
+    db.session.commit()
+    return [row.id for row in rows]
+
+
+def erase_at_twilio(erasure_id: int) -> str:
+    """The job: delete one message at Twilio. Idempotent: done rows are left alone, and a
+    message deleted already (by a duplicate job) answers "not found", which is done too."""
+    row = db.session.get(TwilioErasure, erasure_id)
+    if row is None or row.erased_at is not None or row.next_attempt_at is None:
+        return "nothing to do"
+    sid, owed_at, attempts = row.sid, row.owed_at, row.attempts + 1
+    try:
+        transport().delete_message(sid)
+    except SendError as exc:
+        if exc.code != NOT_FOUND:
+            return _later(erasure_id, attempts, owed_at, exc.code)
+    _record(erasure_id, attempts=attempts, erased_at=clock.now(), next_attempt_at=None)
+    return "erased"
+
+
+def _later(erasure_id: int, attempts: int, owed_at: datetime, code: str) -> str:
+    now = clock.now()
+    if now - owed_at >= GIVE_UP_AFTER:
+        _record(erasure_id, attempts=attempts, last_error=code[:32], next_attempt_at=None)
+        log.error("twilio erasure %s: given up after %s attempts (%s)", erasure_id, attempts, code)
+        return f"given up: {code}"
+    _record(
+        erasure_id, attempts=attempts, last_error=code[:32], next_attempt_at=now + backoff(attempts)
+    )
+    log.info("twilio erasure %s attempt %s: %s; will retry", erasure_id, attempts, code)
+    return f"will retry: {code}"
+
+
+def backoff(attempts: int) -> timedelta:
+    """A minute, doubling, at most a day: 20009 lasts minutes, and rarely days."""
+    return timedelta(seconds=min(60 * 2 ** (attempts - 1), 86400))
+
+
+def _record(erasure_id: int, **values: object) -> None:
+    db.session.execute(
+        update(TwilioErasure)
+        .where(TwilioErasure.id == erasure_id, TwilioErasure.erased_at.is_(None))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()

@@ -1,0 +1,149 @@
+"""FORGET reaches Twilio: the member's messages, and what we sent them, are deleted from
+Twilio's logs too, once Twilio allows it (error 20009 while a message is on its way)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from feedback_bot import clock
+from feedback_bot.extensions import db
+from feedback_bot.jobs.sweep import sweep
+from feedback_bot.models import InboundMessage, OutboundMessage, TwilioErasure
+from feedback_bot.twilio_erasure import FIRST_TRY_AFTER, GIVE_UP_AFTER, erase_at_twilio
+
+from .conftest import drain, send_sms
+
+MEMBER = "+447911123456"
+OTHER = "+447911123999"
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def sweep_at(app, when: datetime) -> dict[str, int]:
+    """The sweeper at ``when``, then the jobs it handed out."""
+    clock.freeze(when)
+    with app.app_context():
+        counts = sweep()
+    drain(app)
+    return counts
+
+
+def erasures(app) -> dict[str, TwilioErasure]:
+    with app.app_context():
+        rows = db.session.scalars(select(TwilioErasure)).all()
+        db.session.expunge_all()
+        return {row.sid: row for row in rows}
+
+
+def member_then_forget(app, client, fake_twilio) -> tuple[list[str], list[str]]:
+    """A member writes twice, is acknowledged, then sends FORGET. Returns the SIDs of
+    their messages and of ours (the acknowledgements, then the FORGET confirmation)."""
+    clock.freeze(T0)
+    for text in ("The bins were not collected.", "Still not collected."):
+        send_sms(client, MEMBER, text)
+    send_sms(client, OTHER, "The lift is broken.")  # somebody else, who stays
+    send_sms(client, MEMBER, "FORGET")
+    drain(app)
+    with app.app_context():
+        theirs = [
+            m.message_sid
+            for m in db.session.scalars(select(InboundMessage).order_by(InboundMessage.id))
+            if m.contact_id is not None and m.body is None
+        ]
+        ours = list(
+            db.session.scalars(
+                select(OutboundMessage.twilio_sid)
+                .where(OutboundMessage.twilio_sid.is_not(None))
+                .order_by(OutboundMessage.id)
+            )
+        )
+    [other_ack] = [m["sid"] for m in fake_twilio.messages_to(OTHER)]
+    return theirs, [sid for sid in ours if sid != other_ack]
+
+
+def test_forget_deletes_their_messages_and_ours_at_twilio(app, client, fake_twilio):
+    theirs, ours = member_then_forget(app, client, fake_twilio)
+    assert len(theirs) == 3 and len(ours) >= 2  # acknowledged, and the confirmation
+    assert set(erasures(app)) == set(theirs) | set(ours)
+    assert sweep_at(app, T0 + FIRST_TRY_AFTER / 2)["twilio_erasures_enqueued"] == 0
+
+    # A minute on: ours are still "queued" at Twilio, which refuses (20009); theirs are not
+    # in the fake's records (Twilio has them; the fake never saw them), "not found" is done.
+    sweep_at(app, T0 + FIRST_TRY_AFTER)
+    rows = erasures(app)
+    assert all(rows[sid].erased_at is not None for sid in theirs)
+    assert {rows[sid].last_error for sid in ours} == {"20009"}
+    assert all(rows[sid].next_attempt_at is not None for sid in ours)
+
+    # Delivered: the next try, after the backoff, deletes them.
+    for sid in ours:
+        fake_twilio.set_status(sid, "delivered")
+    sweep_at(app, T0 + FIRST_TRY_AFTER + timedelta(minutes=1))
+    rows = erasures(app)
+    assert all(rows[sid].erased_at is not None for sid in ours)
+    assert fake_twilio.messages_to(MEMBER) == []
+    assert [m["to"] for m in fake_twilio.messages] == [OTHER]  # nobody else's
+    deleted = [d["sid"] for d in fake_twilio.deletions if d["outcome"] == "deleted"]
+    assert sorted(deleted) == sorted(ours)
+
+    # Done is done: later sweeps ask Twilio nothing more.
+    calls = len(fake_twilio.deletions)
+    sweep_at(app, T0 + timedelta(days=2))
+    assert len(fake_twilio.deletions) == calls
+
+
+def test_a_deletion_whose_job_was_lost_is_handed_out_again(app, client, fake_twilio):
+    """The sweeper defers what it hands out; a job lost with Redis is due again after."""
+    theirs, ours = member_then_forget(app, client, fake_twilio)
+    clock.freeze(T0 + FIRST_TRY_AFTER)
+    with app.app_context():
+        handed = sweep()["twilio_erasures_enqueued"]
+    assert handed == len(theirs) + len(ours)
+    with app.app_context():
+        from feedback_bot.jobs import bulk_queue
+
+        bulk_queue().empty()  # Redis lost them
+    assert (
+        sweep_at(app, T0 + FIRST_TRY_AFTER + timedelta(minutes=1))["twilio_erasures_enqueued"] == 0
+    )
+    sweep_at(app, T0 + FIRST_TRY_AFTER + timedelta(minutes=6))
+    rows = erasures(app)
+    assert all(rows[sid].erased_at is not None for sid in theirs)
+
+
+def test_a_message_still_in_progress_for_a_month_is_given_up_visibly(app, client, fake_twilio):
+    _, ours = member_then_forget(app, client, fake_twilio)
+    when = T0 + FIRST_TRY_AFTER
+    while when < T0 + GIVE_UP_AFTER + timedelta(days=2):
+        sweep_at(app, when)
+        when += timedelta(days=1)
+    rows = erasures(app)
+    assert {(rows[sid].erased_at, rows[sid].next_attempt_at) for sid in ours} == {(None, None)}
+    assert {rows[sid].last_error for sid in ours} == {"20009"}
+
+
+def test_a_message_processed_after_forget_is_deleted_at_twilio_too(app, client, fake_twilio):
+    """Sent before FORGET, its intake job ran after: erased unread, and at Twilio."""
+    from .test_forget_order import process_in_order, stored_ids
+
+    clock.freeze(T0)
+    send_sms(client, MEMBER, "My neighbour leaves rubbish on the stairs.", process=False)
+    clock.freeze(T0 + timedelta(seconds=30))
+    send_sms(client, MEMBER, "FORGET", process=False)
+    earlier, forget = stored_ids(app)
+    process_in_order(app, [forget, earlier])
+    with app.app_context():
+        sid = db.session.get(InboundMessage, earlier).message_sid
+    assert sid in erasures(app)
+
+
+def test_the_job_is_idempotent(app, client, fake_twilio):
+    member_then_forget(app, client, fake_twilio)
+    clock.freeze(T0 + FIRST_TRY_AFTER)
+    with app.app_context():
+        erasure_id = db.session.scalars(select(TwilioErasure.id).limit(1)).one()
+        assert erase_at_twilio(erasure_id) in {"erased", "will retry: 20009"}
+        first = db.session.get(TwilioErasure, erasure_id, populate_existing=True)
+        if first.erased_at is not None:
+            assert erase_at_twilio(erasure_id) == "nothing to do"
