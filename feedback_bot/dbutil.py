@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import g
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import ReturningInsert
 
 from .extensions import db
@@ -82,3 +85,19 @@ def insert_committed_ignoring_conflict(model: Any, values: dict[str, Any], key: 
     statement = _insert_returning_id(model, key, engine.dialect.name)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         return connection.execute(statement, values).scalar_one_or_none()
+
+
+def hand_out_due(
+    due_at: InstrumentedAttribute[datetime | None], now: datetime, limit: int, defer: timedelta
+) -> list[int]:
+    """The ids of rows whose ``due_at`` has come, oldest first, each pushed ``defer`` on and
+    committed: a sweep hands a row to a job once, and the next sweeps leave it alone until
+    the job has had its time (then, if the job was lost, it is due again)."""
+    model = due_at.class_
+    rows = db.session.scalars(
+        select(model).where(due_at.is_not(None), due_at <= now).order_by(due_at).limit(limit)
+    ).all()
+    for row in rows:
+        setattr(row, due_at.key, now + defer)
+    db.session.commit()
+    return [row.id for row in rows]

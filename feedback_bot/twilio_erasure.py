@@ -15,10 +15,10 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from . import clock
-from .dbutil import insert_many_ignoring_conflict
+from .dbutil import hand_out_due, insert_many_ignoring_conflict
 from .extensions import db
 from .messaging import transport
 from .messaging.transport import SendError
@@ -47,17 +47,7 @@ def owe(sids: Iterable[str | None]) -> int:
 
 def due(limit: int) -> list[int]:
     """Deletions due now, each pushed back so that one sweep does not hand it out twice."""
-    now = clock.now()
-    rows = db.session.scalars(
-        select(TwilioErasure)
-        .where(TwilioErasure.next_attempt_at.is_not(None), TwilioErasure.next_attempt_at <= now)
-        .order_by(TwilioErasure.next_attempt_at)
-        .limit(limit)
-    ).all()
-    for row in rows:
-        row.next_attempt_at = now + SWEEP_DEFER
-    db.session.commit()
-    return [row.id for row in rows]
+    return hand_out_due(TwilioErasure.next_attempt_at, clock.now(), limit, SWEEP_DEFER)
 
 
 def erase_at_twilio(erasure_id: int) -> str:

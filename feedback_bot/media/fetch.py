@@ -24,6 +24,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from .. import clock
+from ..dbutil import hand_out_due
 from ..extensions import db
 from ..models import InboundMedia, InboundMessage
 from ..outbox import rowcount
@@ -215,13 +216,4 @@ def source_request(url: str) -> tuple[str, tuple[str, str] | None]:
 
 def due_media(limit: int) -> list[int]:
     """Media whose fetch is due; each is pushed back so one sweep does not repeat it."""
-    now = clock.now()
-    rows = db.session.scalars(
-        select(InboundMedia)
-        .where(InboundMedia.next_fetch_at.is_not(None), InboundMedia.next_fetch_at <= now)
-        .limit(limit)
-    ).all()
-    for media in rows:
-        media.next_fetch_at = now + SWEEP_DEFER
-    db.session.commit()
-    return [media.id for media in rows]
+    return hand_out_due(InboundMedia.next_fetch_at, clock.now(), limit, SWEEP_DEFER)
