@@ -236,3 +236,16 @@ def test_a_fuzzy_entry_is_named_on_import(app, client):
     page = response.get_data(as_text=True)
     assert "Not imported, marked fuzzy" in page
     assert TEMPLATES["start"].msgid[:30] in page
+
+
+def test_only_feedback_has_a_translation_page(app, client):
+    """A STOP is no feedback: the panel lists it nowhere, and an interpreter stepping
+    through ids does not read it either."""
+    send_sms(client, ARABIC_MEMBER, ARABIC)
+    send_sms(client, ARABIC_MEMBER, "STOP")
+    drain(app)
+    interpreter(app, client)
+    with app.app_context():
+        feedback, stop = db.session.scalars(select(InboundMessage.id).order_by(InboundMessage.id))
+    assert client.get(f"/admin/translate/feedback/{feedback}").status_code == 200
+    assert client.get(f"/admin/translate/feedback/{stop}").status_code == 404

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -67,6 +76,10 @@ def message_language(message: InboundMessage) -> str:
 @roles_required(*TRANSLATORS)
 def translate_feedback(message_id: int) -> ResponseReturnValue:
     message = db.get_or_404(InboundMessage, message_id)
+    if message.item_id is None:
+        # Not feedback: a keyword (STOP, FORGET), a message from a number that is not a
+        # phone's, one sent before a FORGET. The panel shows none of them; nor does this.
+        abort(404)
     if message.erased_at is not None:
         return render_template("interpreters/erased.html"), 410
     language = message_language(message)
