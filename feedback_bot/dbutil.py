@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import g
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import ReturningInsert
@@ -92,12 +92,23 @@ def hand_out_due(
 ) -> list[int]:
     """The ids of rows whose ``due_at`` has come, oldest first, each pushed ``defer`` on and
     committed: a sweep hands a row to a job once, and the next sweeps leave it alone until
-    the job has had its time (then, if the job was lost, it is due again)."""
+    the job has had its time (then, if the job was lost, it is due again).
+
+    The push is a compare-and-set: a job that finished the row between the read and the
+    write (``due_at`` cleared) keeps it finished, instead of having it handed out again
+    every ``defer`` for ever."""
     model = due_at.class_
-    rows = db.session.scalars(
-        select(model).where(due_at.is_not(None), due_at <= now).order_by(due_at).limit(limit)
+    ids = db.session.scalars(
+        select(model.id).where(due_at.is_not(None), due_at <= now).order_by(due_at).limit(limit)
     ).all()
-    for row in rows:
-        setattr(row, due_at.key, now + defer)
+    if not ids:
+        return []
+    taken = db.session.scalars(
+        update(model)
+        .where(model.id.in_(ids), due_at.is_not(None), due_at <= now)
+        .values({due_at.key: now + defer})
+        .returning(model.id)
+        .execution_options(synchronize_session=False)
+    ).all()
     db.session.commit()
-    return [row.id for row in rows]
+    return sorted(taken, key=ids.index)

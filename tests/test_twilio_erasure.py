@@ -147,3 +147,35 @@ def test_the_job_is_idempotent(app, client, fake_twilio):
         first = db.session.get(TwilioErasure, erasure_id, populate_existing=True)
         if first.erased_at is not None:
             assert erase_at_twilio(erasure_id) == "nothing to do"
+
+
+def test_a_row_finished_while_the_sweeper_hands_it_out_stays_finished(app, monkeypatch):
+    """The sweeper reads a due row; before it pushes the row on, the row's job (late from a
+    backed-up queue) finishes it. The push must not bring it back: it would be handed out
+    again every few minutes for ever."""
+    from sqlalchemy import update
+
+    from feedback_bot.dbutil import hand_out_due
+
+    clock.freeze(T0)
+    with app.app_context():
+        db.session.add(TwilioErasure(sid="SM" + "0" * 32, owed_at=T0, next_attempt_at=T0))
+        db.session.commit()
+        read = db.session.scalars
+
+        def read_then_job_finishes(*args, **kwargs):
+            found = read(*args, **kwargs)
+            monkeypatch.setattr(db.session, "scalars", read)  # only the sweeper's first read
+            # The job's commit, landing between the sweeper's read and its write (in the
+            # sweeper's own transaction here: SQLite lets one writer in at a time).
+            db.session.execute(
+                update(TwilioErasure)
+                .values(erased_at=T0, next_attempt_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            return found
+
+        monkeypatch.setattr(db.session, "scalars", read_then_job_finishes)
+        assert hand_out_due(TwilioErasure.next_attempt_at, T0, 10, timedelta(minutes=5)) == []
+        row = db.session.scalars(select(TwilioErasure)).one()
+        assert (row.erased_at, row.next_attempt_at) == (T0, None)
