@@ -111,4 +111,5 @@ def hand_out_due(
         .execution_options(synchronize_session=False)
     ).all()
     db.session.commit()
-    return sorted(taken, key=ids.index)
+    kept = set(taken)
+    return [row_id for row_id in ids if row_id in kept]

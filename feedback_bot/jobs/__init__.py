@@ -162,11 +162,7 @@ def enqueue_media(media_ids: Iterable[int]) -> None:
     """Fetch each photo or voice note in a job; the sweeper catches what this misses."""
     from ..media.fetch import fetch_media
 
-    for media_id in media_ids:
-        try:
-            queue().enqueue(fetch_media, media_id, result_ttl=0, failure_ttl=86400)
-        except RedisError as exc:
-            log.warning("could not enqueue media %s (%s); the sweeper will", media_id, exc)
+    _enqueue_each(queue(), fetch_media, media_ids)
 
 
 def enqueue_erasures(erasure_ids: Iterable[int]) -> None:
@@ -174,11 +170,16 @@ def enqueue_erasures(erasure_ids: Iterable[int]) -> None:
     it, and replies go first. The sweeper hands out what this misses."""
     from ..twilio_erasure import erase_at_twilio
 
-    for erasure_id in erasure_ids:
+    _enqueue_each(bulk_queue(), erase_at_twilio, erasure_ids)
+
+
+def _enqueue_each(target: Queue, job: Callable[[int], str], row_ids: Iterable[int]) -> None:
+    """One job per row id; a row Redis would not take waits for the sweeper."""
+    for row_id in row_ids:
         try:
-            bulk_queue().enqueue(erase_at_twilio, erasure_id, result_ttl=0, failure_ttl=86400)
+            target.enqueue(job, row_id, result_ttl=0, failure_ttl=86400)
         except RedisError as exc:
-            log.warning("could not enqueue twilio erasure %s (%s)", erasure_id, exc)
+            log.warning("could not enqueue %s %s (%s); the sweeper will", job.__name__, row_id, exc)
 
 
 def after_intake(result: IntakeResult) -> None:

@@ -65,24 +65,20 @@ def _steps(config: Mapping[str, Any]) -> dict[str, Callable[[], int]]:
         "spool_ingested": lambda: spool.drain(batch),
         "statuses_applied": lambda: spool.drain_statuses(batch),
         "interim_owed": lambda: owe_interim_updates(batch),
-        "media_enqueued": lambda: _enqueue_due_media(batch),
+        "media_enqueued": lambda: _handed_out(due_media(batch), enqueue_media),
         "forgets_expired": lambda: members.forget_expired(),
-        "twilio_erasures_enqueued": lambda: _enqueue_due_erasures(batch),
+        "twilio_erasures_enqueued": lambda: _handed_out(
+            twilio_erasure.due(batch), enqueue_erasures
+        ),
         # The set the webhook consults during a database outage; Redis may have lost it.
         "opt_outs_backfilled": lambda: opt_outs.backfill_if_lost(),
     }
 
 
-def _enqueue_due_media(batch: int) -> int:
-    media = due_media(batch)
-    enqueue_media(media)
-    return len(media)
-
-
-def _enqueue_due_erasures(batch: int) -> int:
-    erasures = twilio_erasure.due(batch)
-    enqueue_erasures(erasures)
-    return len(erasures)
+def _handed_out(ids: list[int], enqueue: Callable[[list[int]], None]) -> int:
+    """Enqueue the jobs of the rows a step found due; how many."""
+    enqueue(ids)
+    return len(ids)
 
 
 def _run(name: str, step: Callable[[], int]) -> int:
