@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import g
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import ReturningInsert
@@ -24,6 +24,17 @@ def database_known_unavailable() -> bool:
     """This request already found the database down: reading settings from it again would
     only wait for another connect timeout, so use what is cached or shipped instead."""
     return bool(g) and bool(g.get("database_unavailable"))
+
+
+def lock_until_commit(space: int, key: str) -> None:
+    """Hold a lock on ``key`` in ``space`` until the transaction ends (PostgreSQL only).
+
+    For a check-then-write that two workers may run at once on rows that do not exist
+    yet, where no row lock can serialise them. SQLite needs none: a transaction there
+    holds the database's write lock from its first write, and these run after one.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(space, func.hashtext(key))))
 
 
 def _insert(model: Any, dialect: str | None = None) -> postgresql.Insert | sqlite.Insert:

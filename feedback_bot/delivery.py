@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from .dbutil import lock_until_commit
 from .extensions import db
 from .jobs import enqueue_send
 from .messaging.transport import OUTSIDE_WHATSAPP_WINDOW
@@ -74,5 +75,4 @@ def apply_status(sid: str, status: str, error_code: str | None) -> list[int]:
 
 def lock_sid(sid: str) -> None:
     """Hold a lock on ``sid`` until the transaction ends (PostgreSQL only)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(select(func.pg_advisory_xact_lock(SID_LOCKS, func.hashtext(sid))))
+    lock_until_commit(SID_LOCKS, sid)

@@ -249,13 +249,13 @@ def _process(
 
     rated = rating_item(contact, payload.body, now) if not payload.media else None
     if rated:
-        rated_item, rating = rated
+        rated_items, rating = rated
+        rated_item = rated_items[0]  # the one the question was about
         message.disposition = result.disposition = Disposition.RATING
         message.item_id = result.item_id = rated_item.id
-        reply_kind = record_rating(rated_item, rating, now)
-        extra: dict[str, Any] = (
-            {"ref": rated_item.ref} if reply_kind == MessageKind.RATING_REOPENED else {}
-        )
+        reply_kind = record_rating(rated_items, rating, now)
+        refs = ", ".join(item.ref for item in sorted(rated_items, key=lambda item: item.id))
+        extra: dict[str, Any] = {"ref": refs} if reply_kind == MessageKind.RATING_REOPENED else {}
         owed = owe_message(
             key=f"{reply_kind}:in:{inbound_id}",
             kind=reply_kind,

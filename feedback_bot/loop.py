@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import ColumnElement, String, cast, func, or_, select, update
+from sqlalchemy import ColumnElement, String, and_, cast, exists, func, or_, select, update
 
 from . import clock
+from .dbutil import lock_until_commit
 from .extensions import db
 from .models import (
     Contact,
@@ -39,6 +40,8 @@ WHAT_NEXT_KINDS = (MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE)
 # The error code of a "what happened next" cancelled because its text changed before it
 # went (``_cancel_stale``): its member is owed the current text instead.
 TEXT_CHANGED = "text_changed"
+# The first key of the advisory locks on a member's questions about a decision.
+QUESTION_LOCKS = 0x2A7E
 
 
 def link(decision: Decision, items: list[FeedbackItem]) -> None:
@@ -651,7 +654,13 @@ def record_told(row: OutboundMessage) -> list[int]:
     item.told_at = item.told_at or clock.now()
     owed = None
     contact = db.session.get(Contact, item.contact_id) if item.contact_id else None
-    if row.kind == MessageKind.WHAT_NEXT and contact is not None and not contact.forgotten:
+    if (
+        row.kind == MessageKind.WHAT_NEXT
+        and contact is not None
+        and not contact.forgotten
+        and row.decision_id is not None
+        and not _question_waiting(contact.id, row.decision_id)
+    ):
         # Keyed per decision and reopening: an item reopened and linked again, to another
         # decision or the same one (``_relinked_since``), is asked again, and
         # ``rating_item`` credits the answer to the question, not to ``told_at``.
@@ -697,19 +706,90 @@ def _ask_about_closure(row: OutboundMessage, item: FeedbackItem) -> list[int]:
 RATINGS = {1: "yes", 2: "partly", 3: "no"}
 
 
-def rating_item(contact: Contact, body: str, now: datetime) -> tuple[FeedbackItem, str] | None:
-    """The item a bare "1", "2" or "3" rates, if the member was asked recently."""
+def _question_waiting(contact_id: int, decision_id: int) -> bool:
+    """Whether the member was asked "Did we listen?" about this decision and can still
+    answer (``_asked_about``). Their answer is about the decision, so it rates every item
+    of theirs told of it (``rated_by``): a member whose two messages were linked to one
+    decision hears of it twice, each with its ref, and is asked once. Feedback told of it
+    after they answered, or after RATING_REPLY_DAYS, is asked about afresh.
+
+    Two workers may record two of the member's items told at once, each finding no
+    question yet: the lock makes the second wait for the first's commit, and see it."""
+    lock_until_commit(QUESTION_LOCKS, f"{contact_id}:{decision_id}")
+    days = current_app.config["RATING_REPLY_DAYS"]
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    OutboundMessage.contact_id == contact_id,
+                    OutboundMessage.kind == MessageKind.RATING_QUESTION,
+                    OutboundMessage.decision_id == decision_id,
+                    OutboundMessage.status.not_in(
+                        (OutboundStatus.CANCELLED, OutboundStatus.FAILED)
+                    ),
+                    OutboundMessage.created_at >= clock.now() - timedelta(days=days),
+                    _unanswered(),
+                )
+            )
+        )
+    )
+
+
+def _unanswered() -> ColumnElement[bool]:
+    """The question (an ``OutboundMessage``) has not been answered since it was asked:
+    its item (joined, or correlated) has no rating from after then."""
+    return and_(
+        FeedbackItem.id == OutboundMessage.item_id,
+        or_(
+            FeedbackItem.rated_at.is_(None),
+            FeedbackItem.rated_at < OutboundMessage.created_at,
+        ),
+    )
+
+
+def rating_item(
+    contact: Contact, body: str, now: datetime
+) -> tuple[list[FeedbackItem], str] | None:
+    """The items a bare "1", "2" or "3" rates, if the member was asked recently: the
+    question's own item first (``rated_by``)."""
     text = body.strip().rstrip(".")
     # isdecimal, not isdigit: "²" is a digit that int() cannot read.
     if len(text) != 1 or not text.isdecimal() or int(text) not in RATINGS:
         return None
-    item = _asked_about(contact, now)
-    return (item, RATINGS[int(text)]) if item is not None else None
+    asked = _asked_about(contact, now)
+    return (rated_by(*asked), RATINGS[int(text)]) if asked is not None else None
 
 
-def _asked_about(contact: Contact, now: datetime) -> FeedbackItem | None:
-    """The item of the latest "Did we listen?" asked of ``contact`` within
-    RATING_REPLY_DAYS of ``now`` that they have not answered since it was asked.
+def rated_by(question: OutboundMessage, item: FeedbackItem) -> list[FeedbackItem]:
+    """The items an answer to ``question`` (about ``item``) rates: ``item``, and for a
+    question about a decision, the member's other items told of that decision since
+    their last answer, if any (``_question_waiting`` asked about them with this one). An
+    item answered since it was told keeps its answer."""
+    if question.decision_id is None:
+        return [item]
+    told_since_answered = exists().where(
+        OutboundMessage.item_id == FeedbackItem.id,
+        OutboundMessage.kind == MessageKind.WHAT_NEXT,
+        OutboundMessage.decision_id == question.decision_id,
+        OutboundMessage.accepted_at > FeedbackItem.rated_at,
+    )
+    others = db.session.scalars(
+        select(FeedbackItem)
+        .where(
+            FeedbackItem.contact_id == item.contact_id,
+            FeedbackItem.decision_id == question.decision_id,
+            FeedbackItem.status == ItemStatus.TOLD,
+            FeedbackItem.id != item.id,
+            or_(FeedbackItem.rated_at.is_(None), told_since_answered),
+        )
+        .order_by(FeedbackItem.id)
+    )
+    return [item, *others]
+
+
+def _asked_about(contact: Contact, now: datetime) -> tuple[OutboundMessage, FeedbackItem] | None:
+    """The latest "Did we listen?" asked of ``contact`` within RATING_REPLY_DAYS of
+    ``now`` that they have not answered since it was asked, with its item.
 
     Found from the questions, not from the item's ``told_at`` and ``rating``: an item rated
     "no" (reopened) and then told of another decision is asked again (``record_told``),
@@ -722,17 +802,14 @@ def _asked_about(contact: Contact, now: datetime) -> FeedbackItem | None:
     the member is about to hear of.
     """
     days = current_app.config["RATING_REPLY_DAYS"]
-    return db.session.scalars(
-        select(FeedbackItem)
-        .join(OutboundMessage, OutboundMessage.item_id == FeedbackItem.id)
+    found = db.session.execute(
+        select(OutboundMessage, FeedbackItem)
+        .join(FeedbackItem, OutboundMessage.item_id == FeedbackItem.id)
         .where(
             OutboundMessage.contact_id == contact.id,
             OutboundMessage.kind == MessageKind.RATING_QUESTION,
             OutboundMessage.created_at >= now - timedelta(days=days),
-            or_(
-                FeedbackItem.rated_at.is_(None),
-                FeedbackItem.rated_at < OutboundMessage.created_at,
-            ),
+            _unanswered(),
             or_(
                 OutboundMessage.decision_id.is_not(None),
                 FeedbackItem.status == ItemStatus.CLOSED,
@@ -741,17 +818,18 @@ def _asked_about(contact: Contact, now: datetime) -> FeedbackItem | None:
         .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
         .limit(1)
     ).first()
+    return (found[0], found[1]) if found is not None else None
 
 
-def record_rating(item: FeedbackItem, rating: str, now: datetime) -> str:
-    """Store the rating; a "no" reopens the item for staff. Returns the reply's kind."""
-    item.rating = rating
-    item.rated_at = now
-    if rating == "no":
-        item.status = ItemStatus.REOPENED
-        item.reopened_at = now
-        return MessageKind.RATING_REOPENED
-    return MessageKind.RATING_THANKS
+def record_rating(items: Sequence[FeedbackItem], rating: str, now: datetime) -> str:
+    """Store the rating; a "no" reopens the items for staff. Returns the reply's kind."""
+    for item in items:
+        item.rating = rating
+        item.rated_at = now
+        if rating == "no":
+            item.status = ItemStatus.REOPENED
+            item.reopened_at = now
+    return MessageKind.RATING_REOPENED if rating == "no" else MessageKind.RATING_THANKS
 
 
 # Items still waiting to hear what happened: not yet linked to a decision, or reopened by

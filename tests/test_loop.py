@@ -625,3 +625,94 @@ def test_an_update_never_replaces_a_message_that_may_reach_the_member(app, clien
         0: ("what_next", status),
         1: ("what_next_update", OutboundStatus.PENDING),
     }
+
+
+def two_items_told_of_one_decision(app, client) -> list[str]:
+    """A member writes twice, minutes apart (two items), and both are linked to one
+    decision and told of it; returns the items' refs."""
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    clock.freeze(DAYTIME + timedelta(minutes=10))
+    send_sms(client, UK, "And the stairs have no light at night.")
+    drain(app)
+    link_all_and_publish(app, make_decision(app))
+    drain(app)
+    with app.app_context():
+        return [item.ref for item in db.session.scalars(select(FeedbackItem).order_by("id"))]
+
+
+def test_a_member_told_of_one_decision_twice_is_asked_once(app, client, fake_twilio):
+    """Two of a member's items linked to one decision: each is told of it (with its own
+    ref), but "Did we listen?" comes once, and the answer is the member's about the
+    decision, so it rates both items."""
+    refs = two_items_told_of_one_decision(app, client)
+    assert len(refs) == 2
+    bodies = bodies_to(fake_twilio, UK)
+    for ref in refs:
+        assert render_in(app, "what_next", ref=ref, summary=SUMMARY) in bodies
+    assert bodies.count(render_in(app, "rating_question")) == 1
+
+    send_sms(client, UK, "1")
+    drain(app)
+    with app.app_context():
+        items = list(db.session.scalars(select(FeedbackItem)))
+        assert len(items) == 2  # not new feedback
+        assert [(item.rating, item.status) for item in items] == [("yes", ItemStatus.TOLD)] * 2
+    assert bodies_to(fake_twilio, UK)[-1] == render_in(app, "rating_thanks")
+
+
+def test_a_no_to_one_question_about_two_items_reopens_both(app, client, fake_twilio):
+    refs = two_items_told_of_one_decision(app, client)
+    send_sms(client, UK, "3")
+    drain(app)
+    with app.app_context():
+        items = list(db.session.scalars(select(FeedbackItem).order_by(FeedbackItem.id)))
+        assert [(item.rating, item.status) for item in items] == [("no", ItemStatus.REOPENED)] * 2
+    assert bodies_to(fake_twilio, UK)[-1] == render_in(app, "rating_reopened", ref=", ".join(refs))
+
+
+def test_later_feedback_linked_to_an_answered_decision_is_asked_about_again(
+    app, client, fake_twilio
+):
+    """One question per decision while it waits for an answer, not one per decision
+    for ever: feedback linked weeks after the member answered is asked about afresh."""
+    told_of_a_decision(app, client)
+    send_sms(client, UK, "1")
+    drain(app)
+    with app.app_context():
+        decision_id = db.session.scalars(select(Decision.id)).one()
+
+    clock.freeze(DAYTIME + timedelta(days=30))
+    send_sms(client, UK, "The lift is broken again.")
+    drain(app)
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        later = db.session.scalars(select(FeedbackItem).where(FeedbackItem.rating.is_(None))).one()
+        loop.link(decision, [later])
+        db.session.commit()
+        loop.notify_decision(decision_id)
+    drain(app)
+    assert bodies_to(fake_twilio, UK).count(render_in(app, "rating_question")) == 2
+    send_sms(client, UK, "2")
+    drain(app)
+    with app.app_context():
+        ratings = [item.rating for item in db.session.scalars(select(FeedbackItem).order_by("id"))]
+    assert ratings == ["yes", "partly"]
+
+
+def test_two_items_reopened_together_and_told_again_are_asked_about_once(app, client, fake_twilio):
+    """Both items reopened by one "no", then linked to a new decision: told again, asked
+    once more, and the new answer replaces the old "no" on both."""
+    two_items_told_of_one_decision(app, client)
+    clock.freeze(DAYTIME + timedelta(days=1))
+    send_sms(client, UK, "3")
+    drain(app)
+    clock.freeze(DAYTIME + timedelta(days=5))
+    link_all_and_publish(app, make_decision(app))
+    drain(app)
+    assert bodies_to(fake_twilio, UK).count(render_in(app, "rating_question")) == 2
+    send_sms(client, UK, "1")
+    drain(app)
+    with app.app_context():
+        items = list(db.session.scalars(select(FeedbackItem).order_by(FeedbackItem.id)))
+        assert [(item.rating, item.status) for item in items] == [("yes", ItemStatus.TOLD)] * 2
