@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, exists, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, exists, or_, select, update
 
 from . import clock, twilio_erasure
 from .dbutil import insert_entity_ignoring_conflict
@@ -143,10 +143,10 @@ def forget(
     Their feedback items stay, anonymised, so that counts stay true. Rows still owed to
     them are cancelled, except the confirmation of this very request, which carries its
     own encrypted address and is sent once; the send job cancels any other that escapes
-    (held by a worker now, or owed by a transaction that read the contact before this one
-    committed). ``asked_at``: when the member asked (their message's ``received_at``);
-    messages they sent before then and not yet processed are erased when they are
-    (``for_message``).
+    (held by a worker now, in doubt after an attempt that may have reached Twilio, or owed
+    by a transaction that read the contact before this one committed). ``asked_at``: when
+    the member asked (their message's ``received_at``); messages they sent before then and
+    not yet processed are erased when they are (``for_message``).
     """
     now = clock.now()
     if contact.phone_hash is not None:
@@ -155,8 +155,48 @@ def forget(
         select(InboundMessage).where(InboundMessage.contact_id == contact.id)
     ).all()
     _erase(messages, now)
+    others = (OutboundMessage.contact_id == contact.id, OutboundMessage.id != (keep_row_id or 0))
+    # Error texts that may once have held the number (stored unmasked before). First, and on
+    # every row: the UPDATE waits for a send job committing a SID on one of them, so the
+    # SELECT below sees that SID; a send job committing after this FORGET sees it and owes
+    # the deletion itself (``jobs.send.accept``).
+    db.session.execute(
+        update(OutboundMessage)
+        .where(*others)
+        .values(error_message=None)
+        .execution_options(synchronize_session=False)
+    )
+    # The number, except on rows that may be at Twilio already without our knowing their
+    # SID: one a worker is sending, or one whose last attempt may have arrived. The send job
+    # looks those up at Twilio first, to delete the copy there too, then cancels them
+    # (``jobs.send.forgotten``).
+    in_flight = or_(
+        OutboundMessage.status == OutboundStatus.SENDING,
+        and_(
+            OutboundMessage.status == OutboundStatus.PENDING,
+            OutboundMessage.unconfirmed_since.is_not(None),
+        ),
+    )
+    db.session.execute(
+        update(OutboundMessage)
+        .where(*others, ~in_flight)
+        .values(to_ciphertext=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(OutboundMessage)
+        .where(*others, ~in_flight, OutboundMessage.status.in_(STILL_OWED))
+        .values(
+            status=OutboundStatus.CANCELLED,
+            error_code="cancelled",
+            error_message="member asked to be forgotten",
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
     # Twilio's copies: what they sent, and what we sent them that reached Twilio. One that
-    # reaches it later (this FORGET's own confirmation) is owed when it does (``jobs.send``).
+    # reaches it later (this FORGET's own confirmation, a row in flight) is owed when it
+    # does (``jobs.send``).
     twilio_erasure.owe(
         [
             *(message.message_sid for message in messages),
@@ -167,25 +207,6 @@ def forget(
                 )
             ),
         ]
-    )
-    others = (OutboundMessage.contact_id == contact.id, OutboundMessage.id != (keep_row_id or 0))
-    # The number, and error texts that may once have held it (stored unmasked before).
-    db.session.execute(
-        update(OutboundMessage)
-        .where(*others)
-        .values(to_ciphertext=None, error_message=None)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.execute(
-        update(OutboundMessage)
-        .where(*others, OutboundMessage.status.in_(STILL_OWED))
-        .values(
-            status=OutboundStatus.CANCELLED,
-            error_code="cancelled",
-            error_message="member asked to be forgotten",
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
     )
     contact.phone_hash = None
     contact.phone_ciphertext = None

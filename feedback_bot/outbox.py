@@ -263,8 +263,16 @@ def error_text(row: OutboundMessage, message: str) -> str:
     return redact(message, known)[:500]
 
 
-def mark_cancelled(row: OutboundMessage, reason: str) -> None:
-    _finish(row, status=OutboundStatus.CANCELLED, error_code="cancelled", error_message=reason)
+def mark_cancelled(
+    row: OutboundMessage, reason: str, also: Callable[[], object] | None = None
+) -> None:
+    _finish(
+        row,
+        also=also,
+        status=OutboundStatus.CANCELLED,
+        error_code="cancelled",
+        error_message=reason,
+    )
 
 
 def backoff_seconds(attempts: int) -> float:

@@ -179,3 +179,71 @@ def test_a_row_finished_while_the_sweeper_hands_it_out_stays_finished(app, monke
         assert hand_out_due(TwilioErasure.next_attempt_at, T0, 10, timedelta(minutes=5)) == []
         row = db.session.scalars(select(TwilioErasure)).one()
         assert (row.erased_at, row.next_attempt_at) == (T0, None)
+
+
+def test_a_message_in_doubt_at_forget_is_looked_up_and_deleted_at_twilio(app, client, fake_twilio):
+    """The acknowledgement reached Twilio but the connection dropped before the answer:
+    we hold no SID, only the doubt. FORGET comes meanwhile. The row is not simply
+    cancelled, which would leave the copy at Twilio for ever: the send job asks Twilio,
+    finds it, owes its deletion, and only then drops the number."""
+    from feedback_bot.models import OutboundStatus
+
+    clock.freeze(T0)
+    fake_twilio.drop_next()
+    send_sms(client, MEMBER, "The bins were not collected.")
+    with app.app_context():
+        ack = db.session.scalars(select(OutboundMessage)).one()
+        assert (ack.status, ack.twilio_sid) == (OutboundStatus.PENDING, None)
+        assert ack.unconfirmed_since is not None
+        ack_id = ack.id
+    [at_twilio] = [m["sid"] for m in fake_twilio.messages_to(MEMBER)]
+
+    send_sms(client, MEMBER, "FORGET")
+    with app.app_context():
+        held = db.session.get(OutboundMessage, ack_id)
+        assert held.status == OutboundStatus.PENDING and held.to_ciphertext is not None
+
+    clock.freeze(T0 + timedelta(seconds=30))  # the row's next attempt is due
+    drain(app)
+    with app.app_context():
+        done = db.session.get(OutboundMessage, ack_id)
+        assert (done.status, done.to_ciphertext) == (OutboundStatus.CANCELLED, None)
+    assert at_twilio in erasures(app)
+    # Sent once, not again: only the FORGET confirmation followed it.
+    assert len(fake_twilio.messages_to(MEMBER)) == 2
+
+    for record in fake_twilio.messages_to(MEMBER):
+        fake_twilio.set_status(record["sid"], "delivered")
+    sweep_at(app, T0 + FIRST_TRY_AFTER + timedelta(minutes=1))
+    assert erasures(app)[at_twilio].erased_at is not None
+    assert fake_twilio.messages_to(MEMBER) == []
+
+
+def test_a_message_sent_as_forget_commits_is_deleted_at_twilio(app, client, fake_twilio):
+    """A worker holds the acknowledgement and is talking to Twilio while the member's
+    FORGET commits: the SID it then stores is owed for deletion with the rest."""
+    from feedback_bot.intake import process_stored
+    from feedback_bot.jobs.send import accept, envelope_for
+    from feedback_bot.messaging import transport
+    from feedback_bot.outbox import claim
+
+    from .conftest import run_worker
+
+    clock.freeze(T0)
+    send_sms(client, MEMBER, "The bins were not collected.", process=False)
+    # The intake job owes the acknowledgement; a worker claims it (and is then slow).
+    with app.app_context():
+        inbound_id = db.session.scalars(select(InboundMessage.id)).one()
+        [ack_id] = process_stored(inbound_id).owed
+        db.session.commit()
+        row = claim(ack_id)
+        assert row is not None
+        db.session.expunge_all()
+
+    send_sms(client, MEMBER, "FORGET", process=False)
+    run_worker(app)  # the FORGET is processed while the worker still holds the row
+
+    with app.app_context():
+        accepted = transport().send(envelope_for(row))
+        accept(row, accepted)
+    assert accepted.sid in erasures(app)

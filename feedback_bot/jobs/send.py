@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from .. import clock, twilio_erasure
 from ..delivery import apply_early_events
 from ..extensions import db
@@ -60,12 +62,7 @@ def send_outbound(row_id: int) -> str:
         db.session.get(Contact, row.contact_id, populate_existing=True) if row.contact_id else None
     )
     if contact is not None and contact.forgotten and row.kind != MessageKind.FORGET:
-        # FORGET cancels what it finds owed, but a row can be owed after it: a fan-out, an
-        # interim update or a fallback that read the contact before the FORGET committed.
-        # Nothing goes after "we have erased your phone number"; cancelling drops the
-        # number the row still holds.
-        mark_cancelled(row, "member asked to be forgotten")
-        return "cancelled: forgotten"
+        return forgotten(row)
     if row.kind == MessageKind.INTERIM and not still_waiting(row):
         # Owed while the member waited, held since (quiet hours, a template): the item has
         # a decision now, or was closed, and "still working on it" would be wrong.
@@ -103,6 +100,37 @@ def send_outbound(row_id: int) -> str:
         log.exception("outbound %s: attempt %s failed", row_id, row.attempts)
         error = TransientSendError("internal", type(exc).__name__, uncertain=True)
         return retry_later(row, error)
+
+
+def forgotten(row: OutboundMessage) -> str:
+    """Cancel a row whose member asked to be forgotten: nothing goes after "we have erased
+    your phone number", and cancelling drops the number the row still holds.
+
+    FORGET cancels what it finds owed, but a row can be owed after it (a fan-out, an
+    interim update or a fallback that read the contact before the FORGET committed), and
+    it leaves alone a row whose earlier attempt may have reached Twilio unheard of: that
+    one is looked up first, and a copy found there is deleted like the member's others.
+    Until Twilio answers, the row keeps the number and retries, as a send would.
+    """
+    found: str | None = None
+    if row.unconfirmed_since is not None and row.to_ciphertext is not None:
+        try:
+            earlier = already_at_twilio(envelope_for(row), row.unconfirmed_since)
+        except TransientSendError as exc:
+            return retry_later(row, exc)
+        except PermanentSendError as exc:  # the lookup refused (credentials, say): ask again
+            return retry_later(row, TransientSendError(exc.code, exc.message, uncertain=True))
+        found = earlier.sid if earlier is not None else None
+    if found is None:
+        mark_cancelled(row, "member asked to be forgotten")
+        return "cancelled: forgotten"
+    sid = found
+    mark_cancelled(
+        row,
+        "member asked to be forgotten; an earlier attempt had reached Twilio, deleted there",
+        also=lambda: twilio_erasure.owe([sid]),
+    )
+    return "cancelled: forgotten, its copy at Twilio to be deleted"
 
 
 def still_waiting(row: OutboundMessage) -> bool:
@@ -184,13 +212,23 @@ def accept(row: OutboundMessage, accepted: Accepted) -> None:
         fallbacks.extend(apply_early_events(accepted.sid))
         if leads_somewhere(row.kind):
             questions.extend(record_told(row))
-        if row.kind == MessageKind.FORGET:
-            # "We have erased your number" holds the number at Twilio: it goes too.
+        if row.kind == MessageKind.FORGET or _forgotten_since(row):
+            # "We have erased your number" holds the number at Twilio: it goes too. So does
+            # a message that was on its way as the member's FORGET committed.
             twilio_erasure.owe([accepted.sid])
 
     if mark_accepted(row, accepted.sid, accepted.status, also=follow_up):
         enqueue_send(fallbacks)
         enqueue_send(questions, bulk=True)
+
+
+def _forgotten_since(row: OutboundMessage) -> bool:
+    """Whether the row's member is forgotten now: read afresh, after the UPDATE that
+    records the SID, which waits for a FORGET holding the row (``members.forget``)."""
+    if row.contact_id is None:
+        return False
+    forgot_at = db.session.scalar(select(Contact.forgotten_at).where(Contact.id == row.contact_id))
+    return forgot_at is not None
 
 
 def retry_later(row: OutboundMessage, exc: TransientSendError) -> str:
