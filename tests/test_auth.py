@@ -221,6 +221,33 @@ def test_login_attempts_are_rate_limited_per_address(make_app, redis_url):
         assert redis.keys("*feedback-bot*")
 
 
+def test_failed_sign_ins_are_limited_per_account_from_any_address(make_app):
+    """A guesser spread over many addresses is held to ACCOUNT_LOGIN_LIMIT failures per
+    account; other accounts, and signing in successfully, are not counted."""
+    app = make_app(RATELIMIT_ENABLED=True)
+    create_user(app, Role.STAFF)
+    create_user(app, Role.INTERPRETER, email="interpreter@example.org")
+
+    def from_address(n: int, email: str, password: str = PASSWORD) -> Any:
+        return app.test_client().post(
+            "/login",
+            data={"email": email, "password": password},
+            environ_base={"REMOTE_ADDR": f"198.51.100.{n}"},
+        )
+
+    for n in range(5):  # successes are not counted
+        assert from_address(n, "staff@example.org").status_code == 302
+    for n in range(20):
+        # The address is spelled as people type it: the limit is the account's.
+        email = "Staff@Example.org " if n % 2 else "staff@example.org"
+        assert from_address(n, email, "wrong password!").status_code == 401
+    refused = from_address(99, "staff@example.org")  # a new address, the right password
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert "Too many sign-in attempts" in refused.get_data(as_text=True)
+    assert from_address(99, "interpreter@example.org").status_code == 302
+
+
 def test_rate_limit_is_off_when_disabled(make_app):
     app = make_app(RATELIMIT_ENABLED=False)
     client = app.test_client()

@@ -21,7 +21,12 @@ bp = Blueprint("auth", __name__, cli_group="users")
 # is read from the app's config in ``init_app``.
 limiter = Limiter(key_func=get_remote_address)
 
+# Sign-in attempts from one address, whatever account they name.
 LOGIN_LIMIT = "10 per minute"
+# Failed sign-ins naming one account, from any address: a guesser spread over many
+# addresses is held to this. Failures only, so that signing in often costs nothing; and
+# high enough that the account's owner, mistyping, is never the one who reaches it.
+ACCOUNT_LOGIN_LIMIT = "20 per hour"
 
 
 def limiter_storage_uri(redis_url: str) -> str:

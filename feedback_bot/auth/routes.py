@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import (
+    Response,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
@@ -17,7 +29,7 @@ from .. import audit, clock
 from ..extensions import db
 from ..forms import PanelForm
 from ..models import Role, User
-from . import LOGIN_LIMIT, bp, limiter
+from . import ACCOUNT_LOGIN_LIMIT, LOGIN_LIMIT, bp, limiter
 from .passwords import MAX_PASSWORD_LENGTH
 from .roles import roles_required
 
@@ -65,8 +77,41 @@ def find_user(email: str) -> User | None:
     ).one_or_none()
 
 
+def attempted_account() -> str:
+    """The account a sign-in names, as the key of its own limit. A digest: Redis keeps
+    no email addresses, and an address of any length makes a key of one length."""
+    email = request.form.get("email", "").strip().lower()
+    return "account:" + hashlib.sha256(email.encode()).hexdigest()
+
+
+def failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def too_many_attempts(limit: RequestLimit) -> Response:
+    """The sign-in page again, saying why and for how long, not a bare status line."""
+    log.warning("sign-in refused: too many attempts (%s)", limit.limit)
+    flash(
+        "Too many sign-in attempts. Wait a few minutes, then try again; if you have "
+        "forgotten your password, ask an admin to reset it.",
+        "error",
+    )
+    response = make_response(render_template("auth/login.html", form=LoginForm()), 429)
+    # The limiter's clock is the real one (``reset_at`` is a Unix time).
+    response.headers["Retry-After"] = str(max(int(limit.reset_at - time.time()), 1))
+    return response
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(LOGIN_LIMIT, methods=["POST"])
+@limiter.limit(LOGIN_LIMIT, methods=["POST"], on_breach=too_many_attempts)
+@limiter.limit(
+    ACCOUNT_LOGIN_LIMIT,
+    methods=["POST"],
+    key_func=attempted_account,
+    deduct_when=failed,
+    on_breach=too_many_attempts,
+    scope="login-account",
+)
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for("admin.inbox"))
