@@ -209,6 +209,20 @@ def test_fetch_known_and_unknown(fake: FakeTwilio, client: Client) -> None:
 # --------------------------------------------------------------------------- list / paging
 
 
+def test_a_received_message_is_kept_until_deleted(fake: FakeTwilio, client: Client) -> None:
+    """What a member sends stays in Twilio's log, deletable, and apart from what we sent."""
+    sid = fake.receive(CUSTOMER, SENDER, "The bins were not collected.")
+    fetched = client.messages(sid).fetch()
+    assert (fetched.direction, fetched.status, fetched.from_) == ("inbound", "received", CUSTOMER)
+    assert fake.messages == []
+    assert client.messages(sid).delete() is True
+    assert fake.inbound == []
+    assert fake.deletions == [{"sid": sid, "outcome": "deleted"}]
+    with pytest.raises(TwilioRestException) as gone:
+        client.messages(sid).fetch()
+    assert gone.value.status == 404
+
+
 def test_list_filters_newest_first_and_follows_pages(fake: FakeTwilio, client: Client) -> None:
     for number in range(7):
         _send(client, to=CUSTOMER, body=f"to customer {number}")

@@ -13,7 +13,7 @@ from feedback_bot.jobs.sweep import sweep
 from feedback_bot.models import InboundMessage, OutboundMessage, TwilioErasure
 from feedback_bot.twilio_erasure import FIRST_TRY_AFTER, GIVE_UP_AFTER, erase_at_twilio
 
-from .conftest import drain, send_sms
+from .conftest import SMS_NUMBER, drain, send_sms
 
 MEMBER = "+447911123456"
 OTHER = "+447911123999"
@@ -40,10 +40,15 @@ def member_then_forget(app, client, fake_twilio) -> tuple[list[str], list[str]]:
     """A member writes twice, is acknowledged, then sends FORGET. Returns the SIDs of
     their messages and of ours (the acknowledgements, then the FORGET confirmation)."""
     clock.freeze(T0)
+
+    def member_sends(sender: str, text: str) -> None:
+        # As Twilio does: it keeps the message, then posts the webhook with its SID.
+        send_sms(client, sender, text, sid=fake_twilio.receive(sender, SMS_NUMBER, text))
+
     for text in ("The bins were not collected.", "Still not collected."):
-        send_sms(client, MEMBER, text)
-    send_sms(client, OTHER, "The lift is broken.")  # somebody else, who stays
-    send_sms(client, MEMBER, "FORGET")
+        member_sends(MEMBER, text)
+    member_sends(OTHER, "The lift is broken.")  # somebody else, who stays
+    member_sends(MEMBER, "FORGET")
     drain(app)
     with app.app_context():
         theirs = [
@@ -68,11 +73,12 @@ def test_forget_deletes_their_messages_and_ours_at_twilio(app, client, fake_twil
     assert set(erasures(app)) == set(theirs) | set(ours)
     assert sweep_at(app, T0 + FIRST_TRY_AFTER / 2)["twilio_erasures_enqueued"] == 0
 
-    # A minute on: ours are still "queued" at Twilio, which refuses (20009); theirs are not
-    # in the fake's records (Twilio has them; the fake never saw them), "not found" is done.
+    # A minute on: theirs are deleted; ours are still "queued" at Twilio, which refuses
+    # (20009).
     sweep_at(app, T0 + FIRST_TRY_AFTER)
     rows = erasures(app)
     assert all(rows[sid].erased_at is not None for sid in theirs)
+    assert [m["from"] for m in fake_twilio.inbound] == [OTHER]  # nobody else's
     assert {rows[sid].last_error for sid in ours} == {"20009"}
     assert all(rows[sid].next_attempt_at is not None for sid in ours)
 
@@ -85,7 +91,7 @@ def test_forget_deletes_their_messages_and_ours_at_twilio(app, client, fake_twil
     assert fake_twilio.messages_to(MEMBER) == []
     assert [m["to"] for m in fake_twilio.messages] == [OTHER]  # nobody else's
     deleted = [d["sid"] for d in fake_twilio.deletions if d["outcome"] == "deleted"]
-    assert sorted(deleted) == sorted(ours)
+    assert sorted(deleted) == sorted(theirs + ours)
 
     # Done is done: later sweeps ask Twilio nothing more.
     calls = len(fake_twilio.deletions)

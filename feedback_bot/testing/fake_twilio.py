@@ -493,6 +493,8 @@ class FakeTwilio:
         self._media: dict[str, tuple[bytes, str]] = {}
         self._changed = threading.Condition(self._lock)
         self._messages: list[Record] = []
+        # Messages members sent us (``receive``): Twilio keeps those in the log too.
+        self._inbound: list[Record] = []
         self._by_sid: dict[str, Record] = {}
         self._attempts: list[Record] = []
         self._callbacks: list[Record] = []
@@ -580,6 +582,42 @@ class FakeTwilio:
             return copy.deepcopy(self._messages)
 
     @property
+    def inbound(self) -> list[Record]:
+        """Snapshot of the messages members sent (``receive``) that Twilio still keeps."""
+        with self._lock:
+            return copy.deepcopy(self._inbound)
+
+    def receive(self, from_: str, to: str, body: str = "", num_media: int = 0) -> str:
+        """Keep a message a member sends, as Twilio does before its webhook; returns its
+        SID, for the webhook's ``MessageSid``. Deletable like any other (``_delete``)."""
+        now = self.clock()
+        record: Record = {
+            "sid": random_sid("MM" if num_media else "SM"),
+            "account_sid": self.account_sid,
+            "to": to,
+            "from": from_,
+            "messaging_service_sid": None,
+            "body": body,
+            "content_sid": None,
+            "content_variables": None,
+            "media_urls": [],
+            "status_callback": None,
+            "status": "received",
+            "direction": "inbound",
+            "num_segments": count_segments(body),
+            "num_media": num_media,
+            "error_code": None,
+            "error_message": None,
+            "created_at": now,
+            "updated_at": now,
+            "date_sent": now,
+        }
+        with self._lock:
+            self._inbound.append(record)
+            self._by_sid[record["sid"]] = record
+        return str(record["sid"])
+
+    @property
     def attempts(self) -> list[Record]:
         """Snapshot of every create attempt, oldest first, each with its ``outcome``."""
         with self._lock:
@@ -633,6 +671,7 @@ class FakeTwilio:
         """Forget all records and restore every fault and config setting to its default."""
         with self._lock:
             self._messages.clear()
+            self._inbound.clear()
             self._by_sid.clear()
             self._attempts.clear()
             self._callbacks.clear()
@@ -1013,7 +1052,8 @@ class FakeTwilio:
             if record is None:
                 raise _not_found(path)
             del self._by_sid[sid]
-            self._messages.remove(record)
+            kept = self._inbound if record.get("direction") == "inbound" else self._messages
+            kept.remove(record)
         return _Reply(204, action="raw", raw=b"", content_type="application/json")
 
     def _list(self, query: _ListQuery) -> _Reply:
@@ -1071,7 +1111,7 @@ class FakeTwilio:
             "date_created": rfc2822(record["created_at"]),
             "date_sent": None if date_sent is None else rfc2822(date_sent),
             "date_updated": rfc2822(record["updated_at"]),
-            "direction": "outbound-api",
+            "direction": record.get("direction", "outbound-api"),
             "error_code": record["error_code"],
             "error_message": record["error_message"],
             "from": record["from"],
