@@ -808,6 +808,9 @@ def _asked_about(contact: Contact, now: datetime) -> tuple[OutboundMessage, Feed
         .where(
             OutboundMessage.contact_id == contact.id,
             OutboundMessage.kind == MessageKind.RATING_QUESTION,
+            # Asked: Twilio has it. One still held (quiet hours, a WhatsApp template) has
+            # not been seen, and a "1" sent meanwhile is the member's own message.
+            OutboundMessage.accepted_at.is_not(None),
             OutboundMessage.created_at >= now - timedelta(days=days),
             _unanswered(),
             or_(

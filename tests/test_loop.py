@@ -716,3 +716,32 @@ def test_two_items_reopened_together_and_told_again_are_asked_about_once(app, cl
     with app.app_context():
         items = list(db.session.scalars(select(FeedbackItem).order_by(FeedbackItem.id)))
         assert [(item.rating, item.status) for item in items] == [("yes", ItemStatus.TOLD)] * 2
+
+
+def test_a_digit_sent_before_the_question_went_is_feedback(app, client, fake_twilio):
+    """ "Did we listen?" held back (quiet hours, a WhatsApp template) has not been seen: a
+    "3" sent meanwhile is the member's own message, not an answer that reopens the item."""
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    owe_what_next_here(app, make_decision(app))
+    with app.app_context():
+        row = db.session.scalars(select(OutboundMessage).filter_by(kind="what_next")).one()
+        row_id = row.id
+    # Told; the question is owed but waits (as for the morning).
+    with app.app_context():
+        from feedback_bot.jobs.send import send_outbound
+
+        send_outbound(row_id)
+        question = db.session.scalars(
+            select(OutboundMessage).filter_by(kind="rating_question")
+        ).one()
+        question.next_attempt_at = DAYTIME + timedelta(hours=12)
+        db.session.commit()
+    send_sms(client, UK, "3")
+    with app.app_context():
+        items = list(db.session.scalars(select(FeedbackItem).order_by(FeedbackItem.id)))
+        assert [(item.status, item.rating) for item in items] == [
+            (ItemStatus.TOLD, None),
+            (ItemStatus.NEW, None),
+        ]
