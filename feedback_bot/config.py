@@ -188,6 +188,10 @@ def defaults() -> dict[str, Any]:
         "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # "Keep me signed in" signs a user in as well as the session does: a form another
+        # site posts must not carry it either (Flask-Login sets no SameSite by default).
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
     }
 
 

@@ -162,6 +162,18 @@ def test_deactivating_an_account_ends_its_session(app, client):
     assert client.get("/admin/items").status_code == 302
 
 
+def test_both_sign_in_cookies_stay_on_this_site(app, client):
+    """Neither the session nor "keep me signed in" goes with a form another site posts
+    (SameSite=Lax), and scripts cannot read either."""
+    create_user(app, Role.STAFF)
+    response = sign_in(client, "staff@example.org", remember="y")
+    cookies = {c.split("=", 1)[0]: c.lower() for c in response.headers.getlist("Set-Cookie")}
+    assert set(cookies) >= {"session", "remember_token"}
+    for name in ("session", "remember_token"):
+        assert "samesite=lax" in cookies[name], name
+        assert "httponly" in cookies[name], name
+
+
 def test_a_new_password_ends_every_session_and_remembered_device(app, client):
     create_user(app, Role.STAFF)
     assert sign_in(client, "staff@example.org").status_code == 302

@@ -93,7 +93,9 @@ def test_staff_close_the_loop_and_interpreters_are_kept_out(
     page.click('button:has-text("Filter")')
     row = page.locator(f'tr[data-item="{item_id}"]')
     expect(row).to_contain_text(MASKED)
-    # Select-all on the page (panel.js) picks the one item.
+    # Select-all on the page (panel.js) picks the one item. The script is deferred: it
+    # listens once the page has loaded, and a click before then changes one box only.
+    page.wait_for_load_state("load")
     page.check("[data-select-all]")
     expect(page.locator(f'input[name="item_ids"][value="{item_id}"]')).to_be_checked()
     expect(page.locator("[data-selected-count]")).to_have_text("(1 selected)")
