@@ -6,6 +6,7 @@ import io
 import re
 from datetime import UTC, datetime
 
+import pytest
 from babel.messages.pofile import read_po, write_po
 from sqlalchemy import select
 
@@ -77,6 +78,34 @@ def test_template_with_a_missing_placeholder_is_refused_by_name(app, client):
     )
     assert response.status_code == 400
     assert "must keep %(ref)s" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [
+        ("شكرا لكم، وصلتنا رسالتكم خلال %(days)s يومًا", "must keep %(ref)s"),
+        ("x" * 1_601, "empty or too long"),
+    ],
+)
+def test_a_refused_template_keeps_what_the_interpreter_typed(app, client, typed, problem):
+    """The page comes back with their text, and the state they chose, in that template's
+    box, next to what is wrong: not the saved text in its place."""
+    from html import escape
+
+    interpreter(app, client)
+    response = client.post(
+        "/admin/translate/templates/ar",
+        data={"kind": "ack", "text": typed, "state": "reviewed"},
+    )
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    section = page[page.index('id="template-ack"') :]
+    section = section[: section.index("</section>")]
+    assert problem in section and 'aria-invalid="true"' in section
+    assert f">{escape(typed, quote=False)}</textarea>" in section
+    assert '<option value="reviewed" selected>' in section
+    # Every other template shows its own text, unmarked.
+    assert page.count('aria-invalid="true"') == 1
 
 
 def test_summary_translation_releases_waiting_members(app, client, fake_twilio):

@@ -26,8 +26,12 @@ class SummaryTranslationForm(PanelForm):
     state = SelectField("State", choices=STATE_CHOICES, default=ReviewState.NEEDS_REVIEW)
 
 
+# Ten SMS segments of plain text; Twilio refuses a body over 1,600 characters.
+TEMPLATE_MAX_LENGTH = 1_600
+
+
 class TemplateTranslationForm(PanelForm):
-    text = TextAreaField("Translation", [DataRequired(), Length(max=1_600)])
+    text = TextAreaField("Translation", [DataRequired(), Length(max=TEMPLATE_MAX_LENGTH)])
     state = SelectField("State", choices=STATE_CHOICES, default=ReviewState.NEEDS_REVIEW)
 
 

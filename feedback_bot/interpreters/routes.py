@@ -27,10 +27,12 @@ from ..interpreting.saving import (
     save_override,
 )
 from ..messaging.language import native_name
+from ..messaging.segments import sms_cost
 from ..models import Decision, FeedbackItem, InboundMessage, MessageTranslation, ReviewState
 from . import bp
 from .access import direction, my_languages, require_language
 from .forms import (
+    TEMPLATE_MAX_LENGTH,
     CatalogueImportForm,
     FeedbackTranslationForm,
     SummaryTranslationForm,
@@ -144,15 +146,18 @@ def summary_saved_message(state: str, waiting: int) -> str:
 def templates(locale: str) -> ResponseReturnValue:
     require_language(locale)
     form = TemplateTranslationForm()
-    status = 200
+    refused: dict[str, object] | None = None
     if request.method == "POST":
         # By its kind, not its English text: a browser sends a form's line breaks as
         # "\r\n", so the language menu's text would never match its msgid.
         entry = entries().get(request.form.get("kind", ""))
         if entry is None:
             flash("Not saved: this is not a message template.", "error")
-            status = 400
-        elif form.validate_on_submit():
+            return _template_page(locale), 400
+        problem = None
+        if not form.validate_on_submit():
+            problem = "the translation is empty or too long."
+        else:
             try:
                 save_override(
                     current_user,
@@ -163,27 +168,38 @@ def templates(locale: str) -> ResponseReturnValue:
                     context=entry.context,
                 )
             except TranslationRefused as exc:
-                flash(f"Not saved: {exc}", "error")
-                status = 400
-            else:
-                flash(
-                    DRAFT_SAVED
-                    if form.state.data == ReviewState.DRAFT
-                    else "Saved. The next message of this kind uses it.",
-                    "success",
-                )
-                return redirect(url_for("interpreters.templates", locale=locale))
-        else:
-            flash("Not saved: the translation is empty or too long.", "error")
-            status = 400
-    return (
-        render_template(
-            "interpreters/templates.html",
-            locale=locale,
-            rows=template_rows(locale),
-            import_form=CatalogueImportForm(),
-        ),
-        status,
+                problem = str(exc)
+        if problem is None:
+            flash(
+                DRAFT_SAVED
+                if form.state.data == ReviewState.DRAFT
+                else "Saved. The next message of this kind uses it.",
+                "success",
+            )
+            return redirect(url_for("interpreters.templates", locale=locale))
+        flash(f"Not saved: {problem}", "error")
+        # The page again with what they typed in that template's box, to put right: a
+        # translation is work, and the saved text would silently replace it.
+        text = request.form.get("text", "")
+        refused = {
+            "kind": entry.kind,
+            "problem": problem,
+            "text": text,
+            "state": request.form.get("state", ""),
+            "cost": sms_cost(text),
+        }
+        return _template_page(locale, refused), 400
+    return _template_page(locale)
+
+
+def _template_page(locale: str, refused: dict[str, object] | None = None) -> str:
+    return render_template(
+        "interpreters/templates.html",
+        locale=locale,
+        rows=template_rows(locale),
+        import_form=CatalogueImportForm(),
+        refused=refused,
+        max_length=TEMPLATE_MAX_LENGTH,
     )
 
 
