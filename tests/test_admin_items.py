@@ -299,6 +299,18 @@ def test_interpreter_cannot_triage(app, client, items):
 # ------------------------------------------------------------------ one item's actions
 
 
+def test_a_topic_is_found_whatever_the_case_of_any_letter(app, client, items):
+    """Not only A-Z: SQL's lower() leaves "Ś" alone, and tagging with "Śmieci" twice
+    tried to create it twice (a 500)."""
+    create_user(app, Role.STAFF)
+    sign_in(client, "staff@example.org")
+    for item_id, name in zip(items.values(), ("Śmieci", "Śmieci", "śMIECI "), strict=False):
+        response = client.post(f"/admin/items/{item_id}/tag", data={"new_topic": name})
+        assert response.status_code == 302
+    with app.app_context():
+        assert [topic.name for topic in db.session.scalars(select(Topic))] == ["Śmieci"]
+
+
 def test_tagging_creates_topics_inline_reuses_them_and_is_audited(app, client, items):
     staff_id = create_user(app, Role.STAFF)
     sign_in(client, "staff@example.org")

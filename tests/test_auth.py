@@ -463,6 +463,25 @@ def test_cli_sets_a_password(app):
 # ------------------------------------------------------------------------ user admin
 
 
+def test_an_address_with_any_letters_signs_in_as_typed_and_is_taken_once(app, client):
+    """ "Émile@" is stored as "émile@" (Python's lower(), not SQL's, which leaves "É"
+    alone): it signs in however its owner types the case, and cannot be created twice."""
+    create_user(app, Role.ADMIN)
+    sign_in(client, "admin@example.org")
+    fields = {"role": "staff", "languages": "", "password": "twelve chars!"}
+    created = client.post("/admin/users", data={**fields, "email": "Émile@Example.org"})
+    assert created.status_code == 302
+    again = client.post("/admin/users", data={**fields, "email": "ÉMILE@example.org"})
+    assert again.status_code == 400
+    assert "already exists" in again.get_data(as_text=True)
+    for typed in ("Émile@Example.org", "émile@example.org"):
+        assert sign_in(app.test_client(), typed, "twelve chars!").status_code == 302
+    with app.app_context():
+        assert db.session.scalars(select(User.email).where(User.role == "staff")).all() == [
+            "émile@example.org"
+        ]
+
+
 def test_admin_creates_users_and_changes_roles_audited(app, client):
     admin_id = create_user(app, Role.ADMIN)
     sign_in(client, "admin@example.org")

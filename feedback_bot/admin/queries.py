@@ -223,9 +223,11 @@ def all_topics() -> list[Topic]:
 
 
 def topic_named(name: str) -> Topic | None:
-    return db.session.scalars(
-        select(Topic).where(func.lower(Topic.name) == name.strip().lower())
-    ).first()
+    """The topic called ``name``, whatever its case. Compared in Python: SQLite's lower()
+    (and PostgreSQL's, under a C locale) leaves non-ASCII letters alone, so "Śmieci"
+    would not find "śmieci", nor itself. A service has tens of topics, not thousands."""
+    wanted = name.strip().casefold()
+    return next((topic for topic in all_topics() if topic.name.casefold() == wanted), None)
 
 
 def all_decisions() -> list[Decision]:

@@ -20,7 +20,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
@@ -29,6 +29,7 @@ from .. import audit, clock
 from ..extensions import db
 from ..forms import PanelForm
 from ..models import Role, User
+from ..models.staff import normalise_email
 from . import ACCOUNT_LOGIN_LIMIT, LOGIN_LIMIT, bp, limiter
 from .passwords import MAX_PASSWORD_LENGTH
 from .roles import roles_required
@@ -73,7 +74,7 @@ def find_user(email: str) -> User | None:
         # No address holds one, and PostgreSQL refuses it in a query (a 500, not a 401).
         return None
     return db.session.scalars(
-        select(User).where(func.lower(User.email) == email.strip().lower())
+        select(User).where(User.email == normalise_email(email))
     ).one_or_none()
 
 

@@ -9,7 +9,7 @@ from flask import current_app
 from flask_login import UserMixin
 from itsdangerous import Signer
 from sqlalchemy import JSON, Boolean, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import clock
@@ -24,6 +24,14 @@ class Role:
     ALL = (ADMIN, STAFF, INTERPRETER)
 
 
+def normalise_email(email: str) -> str:
+    """An address as accounts store it and sign-in looks it up: trimmed, lower case.
+
+    In Python, not SQL: SQLite's lower() (and PostgreSQL's, under a C locale) leaves
+    non-ASCII letters alone, so "Émile@" would never find "émile@", nor itself."""
+    return email.strip().lower()
+
+
 class User(UserMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "user_account"
 
@@ -36,6 +44,10 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @validates("email")
+    def _normalise_email(self, key: str, email: str) -> str:
+        return normalise_email(email)
 
     def set_password(self, password: str) -> None:
         # scrypt: memory-hard, Werkzeug's default and strongest built-in scheme.
