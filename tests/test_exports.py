@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -210,3 +211,24 @@ def test_phone_numbers_typed_into_messages_are_removed():
     assert redact_phone_numbers("flat 12, 2026-11-23, +447912345678", None) == (
         f"flat 12, 2026-11-23, {PHONE_PLACEHOLDER}"
     )
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "call 7911123456",  # without its leading 0
+        "my wife 600 700 800",  # a Polish mobile, as Poles write it
+        "or 0048 600-700-800",
+        "+44 7700 900123",  # a range phonenumbers holds no valid numbers in
+        "01632 960123",
+    ],
+)
+def test_numbers_phonenumbers_would_not_call_valid_are_removed_too(typed):
+    redacted = redact_phone_numbers(f"Please ring {typed} after six.", "GB")
+    assert redacted.count(PHONE_PLACEHOLDER) == 1, redacted
+    assert not any(run in redacted for run in ("7911", "700", "900123", "960123")), redacted
+
+
+def test_short_runs_of_digits_and_dates_stay():
+    text = "Bus 42 at 9:15 on 30.11.2026 14:00, flat 12, £1500 a month since 2024, ticket 123456"
+    assert redact_phone_numbers(text, "GB") == text
