@@ -1,4 +1,5 @@
-"""Phone numbers at rest: encrypted for use, hashed for lookup, masked for display.
+"""Phone numbers at rest: encrypted for use, hashed for lookup, masked for display; and
+numbers members typed into their messages, removed where the text goes beyond staff.
 
 ``FEEDBACK_ENCRYPTION_KEY`` holds one or more Fernet keys, newest first: new values are
 encrypted with the first, any of them decrypts (rotate by putting a new key in front and
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 import phonenumbers
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, current_app
+from phonenumbers import Leniency
 
 
 class Vault:
@@ -64,3 +67,37 @@ def mask_phone(e164: str) -> str:
 
 # National numbers this long or longer show their last four digits when masked.
 MASK_FULL_TAIL_FROM = 9
+
+
+PHONE_PLACEHOLDER = "[phone number removed]"
+# Nine digits: the shortest national mobile numbers of most countries (Poland's, Spain's),
+# longer than a year, a price or a ticket number usually is.
+LOOSE_MATCH_MIN_DIGITS = 9
+# "30.11.2026 14:00" has ten digits; phonenumbers' loose match takes it for a number.
+DATE = re.compile(r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{4}[./-]\d{1,2}[./-]\d{1,2}\b")
+
+
+def redact_phone_numbers(text: str, region: str | None) -> str:
+    """``text`` with every phone number in it blanked out: each that phonenumbers knows is
+    valid as written in ``region`` or internationally, and anything else shaped like one
+    with ``LOOSE_MATCH_MIN_DIGITS`` digits or more (a number written without its leading
+    0, a foreign number in its own country's style, a range phonenumbers does not know).
+    Shorter runs of digits stay: a bus route, a year, a price, a flat number."""
+    found: set[tuple[int, int]] = set()
+    for where in {region, None}:
+        for match in phonenumbers.PhoneNumberMatcher(text, where):
+            found.add((match.start, match.end))
+        for match in phonenumbers.PhoneNumberMatcher(text, where, leniency=Leniency.POSSIBLE):
+            digits = sum(character.isdigit() for character in match.raw_string)
+            if digits >= LOOSE_MATCH_MIN_DIGITS and not DATE.search(match.raw_string):
+                found.add((match.start, match.end))
+    # Overlapping matches (one number read two ways) are blanked once, as one.
+    merged: list[list[int]] = []
+    for start, end in sorted(found):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in reversed(merged):
+        text = text[:start] + PHONE_PLACEHOLDER + text[end:]
+    return text

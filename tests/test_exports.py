@@ -12,15 +12,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from feedback_bot import clock, loop
-from feedback_bot.exports.routes import (
-    DECISION_COLUMNS,
-    ITEM_COLUMNS,
-    PHONE_PLACEHOLDER,
-    redact_phone_numbers,
-    safe_cell,
-)
+from feedback_bot.exports.routes import DECISION_COLUMNS, ITEM_COLUMNS, safe_cell
 from feedback_bot.extensions import db
 from feedback_bot.models import AuditEntry, Contact, Decision, FeedbackItem, Role, Topic
+from feedback_bot.privacy import PHONE_PLACEHOLDER, redact_phone_numbers
 
 from .conftest import drain, send_sms
 from .test_dashboard import sign_in_as

@@ -63,6 +63,22 @@ def test_interpreter_translates_arabic_feedback(app, client):
     assert ARABIC[:30] not in client.get("/admin/translate/").get_data(as_text=True)
 
 
+def test_a_number_typed_in_feedback_is_not_shown_to_interpreters(app, client):
+    """The member wrote their number for staff to call them back; interpreters translate
+    the rest. Egyptian mobile, written the local way (with its leading 0)."""
+    typed = "المصعد معطل. اتصلوا بي على 0100 555 1234 من فضلكم."
+    send_sms(client, ARABIC_MEMBER, typed)
+    drain(app)
+    interpreter(app, client)
+    with app.app_context():
+        message_id = db.session.scalars(select(InboundMessage.id)).one()
+    for path in ("/admin/translate/", f"/admin/translate/feedback/{message_id}"):
+        page = client.get(path).get_data(as_text=True)
+        assert "[phone number removed]" in page, path
+        assert "555" not in page and "1234" not in page, path
+        assert "المصعد معطل" in page, path
+
+
 def test_interpreters_only_work_in_their_languages(app, client):
     interpreter(app, client, languages="ar")
     assert client.get("/admin/translate/templates/ar").status_code == 200

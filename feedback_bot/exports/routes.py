@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
-import phonenumbers
 from flask import Response, request
 from flask.typing import ResponseReturnValue
-from phonenumbers import Leniency
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -33,17 +30,12 @@ from ..models import (
     Outcome,
     Role,
 )
+from ..privacy import redact_phone_numbers
 from . import bp
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
 # (tab and carriage return too, per OWASP's CSV injection guidance).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-PHONE_PLACEHOLDER = "[phone number removed]"
-# Nine digits: the shortest national mobile numbers of most countries (Poland's, Spain's),
-# longer than a year, a price or a ticket number usually is.
-LOOSE_MATCH_MIN_DIGITS = 9
-# "30.11.2026 14:00" has ten digits; phonenumbers' loose match takes it for a number.
-DATE = re.compile(r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{4}[./-]\d{1,2}[./-]\d{1,2}\b")
 MESSAGE_SEPARATOR = "\n"
 
 ITEM_COLUMNS = (
@@ -96,32 +88,6 @@ def safe_cell(value: object) -> Cell:
         return value.isoformat()
     text = str(value)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-def redact_phone_numbers(text: str, region: str | None) -> str:
-    """``text`` with every phone number in it blanked out: each that phonenumbers knows is
-    valid as written in ``region`` or internationally, and anything else shaped like one
-    with ``LOOSE_MATCH_MIN_DIGITS`` digits or more (a number written without its leading
-    0, a foreign number in its own country's style, a range phonenumbers does not know).
-    Shorter runs of digits stay: a bus route, a year, a price, a flat number."""
-    found: set[tuple[int, int]] = set()
-    for where in {region, None}:
-        for match in phonenumbers.PhoneNumberMatcher(text, where):
-            found.add((match.start, match.end))
-        for match in phonenumbers.PhoneNumberMatcher(text, where, leniency=Leniency.POSSIBLE):
-            digits = sum(character.isdigit() for character in match.raw_string)
-            if digits >= LOOSE_MATCH_MIN_DIGITS and not DATE.search(match.raw_string):
-                found.add((match.start, match.end))
-    # Overlapping matches (one number read two ways) are blanked once, as one.
-    merged: list[list[int]] = []
-    for start, end in sorted(found):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    for start, end in reversed(merged):
-        text = text[:start] + PHONE_PLACEHOLDER + text[end:]
-    return text
 
 
 def csv_response(

@@ -29,6 +29,7 @@ from ..interpreting.saving import (
 from ..messaging.language import native_name
 from ..messaging.segments import sms_cost
 from ..models import Decision, FeedbackItem, InboundMessage, MessageTranslation, ReviewState
+from ..privacy import redact_phone_numbers
 from . import bp
 from .access import direction, my_languages, require_language
 from .forms import (
@@ -53,6 +54,16 @@ DRAFT_SAVED = "Saved as a draft: members do not get it until you mark it Needs r
 @bp.app_context_processor
 def language_helpers() -> dict[str, object]:
     return {"text_direction": direction, "native_name": native_name}
+
+
+@bp.app_template_filter("without_phone_numbers")
+def without_phone_numbers(message: InboundMessage) -> str | None:
+    """A member's text as interpreters read it: a phone number they typed in it is for
+    staff, who may call them back; interpreters never see one."""
+    if message.body is None:
+        return None
+    region = message.item.contact.region if message.item and message.item.contact else None
+    return redact_phone_numbers(message.body, region)
 
 
 @bp.get("/")
