@@ -434,6 +434,7 @@ def test_word_that_differs_from_a_keyword_by_a_letter_mark_is_no_keyword(app, wo
         ("মুছে  ফেলুন।", "forget"),
         ("توقف", "stop"),
         ("إلغاء", "stop"),
+        ("الغاء", "stop"),  # as everyday typing spells it, without the hamza
         ("ابدأ", "start"),
         ("بدء", "start"),
         ("مساعدة", "help"),
@@ -442,6 +443,10 @@ def test_word_that_differs_from_a_keyword_by_a_letter_mark_is_no_keyword(app, wo
         ("اللغة؟", "language"),
         ("امسح", "forget"),
         ("مٹائیں", "forget"),
+        ("رکیں", "stop"),  # Urdu keyboard: Farsi yeh
+        ("رکيں", "stop"),  # Arabic yeh
+        ("ركيں", "stop"),  # Arabic kaf and yeh
+        ("حذف کريں", "forget"),
         ("Stóp", "stop"),
         ("STERGE", "forget"),  # Romanian ȘTERGE without its comma
         ("usun", "forget"),  # Polish USUŃ without its accent

@@ -28,10 +28,15 @@ def split_words(text: str) -> list[str]:
     return [word.strip() for word in SEPARATORS.split(text)]
 
 
+# One letter, two code points, by keyboard: an Urdu word typed on an Arabic keyboard gets
+# the Arabic yeh and kaf ("رکيں"), on an Urdu one the Farsi yeh and keheh ("رکیں").
+SAME_LETTER = str.maketrans({"\u064a": "\u06cc", "\u0643": "\u06a9"})
+
+
 def normalise(text: str) -> str:
     """``text`` as the keyword table is keyed: case, optional marks, punctuation and extra
     spaces gone, so "Stóp!" is "stop"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(SAME_LETTER))
     kept = "".join(ch for ch in decomposed if _kept(ch))
     # Recomposed so that a kept mark sits on its letter again (the hamza of "أ").
     return unicodedata.normalize("NFC", " ".join(kept.split()))
