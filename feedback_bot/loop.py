@@ -808,17 +808,20 @@ def _asked_about(contact: Contact, now: datetime) -> tuple[OutboundMessage, Feed
         .where(
             OutboundMessage.contact_id == contact.id,
             OutboundMessage.kind == MessageKind.RATING_QUESTION,
-            # Asked: Twilio has it. One still held (quiet hours, a WhatsApp template) has
-            # not been seen, and a "1" sent meanwhile is the member's own message.
-            OutboundMessage.accepted_at.is_not(None),
-            OutboundMessage.created_at >= now - timedelta(days=days),
+            # Asked before the member wrote: Twilio had it. One still held then (quiet
+            # hours, a WhatsApp template) had not been seen, and a "1" sent meanwhile is
+            # the member's own message, even if a worker reaches it after the question went.
+            OutboundMessage.accepted_at <= now,
+            OutboundMessage.accepted_at >= now - timedelta(days=days),
             _unanswered(),
             or_(
                 OutboundMessage.decision_id.is_not(None),
                 FeedbackItem.status == ItemStatus.CLOSED,
             ),
         )
-        .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
+        # The question the member saw last: one held for a template and sent after a
+        # newer one went by SMS is the one on their screen.
+        .order_by(OutboundMessage.accepted_at.desc(), OutboundMessage.id.desc())
         .limit(1)
     ).first()
     return (found[0], found[1]) if found is not None else None

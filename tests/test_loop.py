@@ -745,3 +745,38 @@ def test_a_digit_sent_before_the_question_went_is_feedback(app, client, fake_twi
             (ItemStatus.TOLD, None),
             (ItemStatus.NEW, None),
         ]
+
+
+def test_a_digit_sent_before_the_question_went_but_read_after_is_feedback(app, client, fake_twilio):
+    """The member's "3" was written while the question was still held; a worker reaches
+    it only after the question went. It is still their own message: what counts is when
+    they wrote, not when it was processed."""
+    from feedback_bot.jobs.send import send_outbound
+
+    from .conftest import run_worker
+
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    owe_what_next_here(app, make_decision(app))
+    with app.app_context():
+        told = db.session.scalars(select(OutboundMessage).filter_by(kind="what_next")).one()
+        send_outbound(told.id)
+        question = db.session.scalars(
+            select(OutboundMessage).filter_by(kind="rating_question")
+        ).one()
+        question.next_attempt_at = DAYTIME + timedelta(hours=1)
+        db.session.commit()
+        question_id = question.id
+    clock.freeze(DAYTIME + timedelta(minutes=59))
+    send_sms(client, UK, "3", process=False)
+    clock.freeze(DAYTIME + timedelta(hours=1, seconds=1))
+    with app.app_context():
+        assert send_outbound(question_id) == "sent"
+    run_worker(app)  # now the "3"
+    with app.app_context():
+        items = list(db.session.scalars(select(FeedbackItem).order_by(FeedbackItem.id)))
+        assert [(item.status, item.rating) for item in items] == [
+            (ItemStatus.TOLD, None),
+            (ItemStatus.NEW, None),
+        ]
