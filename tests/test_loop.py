@@ -780,3 +780,38 @@ def test_a_digit_sent_before_the_question_went_but_read_after_is_feedback(app, c
             (ItemStatus.TOLD, None),
             (ItemStatus.NEW, None),
         ]
+
+
+def test_an_answer_sent_during_a_database_outage_gets_one_reply(make_app, fake_twilio):
+    """The webhook cannot tell a "3" that answers "Did we listen?" from feedback while the
+    database is down: it does not answer inline, and intake answers once, as a rating."""
+    from .test_outage_opt_outs import during_outage
+
+    app = make_app()
+    client = app.test_client()
+    told_of_a_decision(app, client)
+    clock.freeze(DAYTIME + timedelta(hours=1))
+    assert "<Message>" not in during_outage(make_app, UK, "3")
+    with app.app_context():
+        assert sweep()["spool_ingested"] == 1
+    drain(app)
+    with app.app_context():
+        item = db.session.scalars(select(FeedbackItem)).one()  # not new feedback
+        assert (item.rating, item.status) == ("no", ItemStatus.REOPENED)
+    replies = bodies_to(fake_twilio, UK)
+    assert replies[-1] == render_in(app, "rating_reopened", ref=item.ref)
+    assert render_in(app, "ack_inline", days=21) not in replies
+
+
+def test_a_digit_that_is_feedback_is_acknowledged_once_the_database_is_back(make_app, fake_twilio):
+    from .test_outage_opt_outs import during_outage
+
+    app = make_app()
+    clock.freeze(DAYTIME)
+    assert "<Message>" not in during_outage(make_app, UK, "2")
+    with app.app_context():
+        assert sweep()["spool_ingested"] == 1
+    drain(app)
+    with app.app_context():
+        item = db.session.scalars(select(FeedbackItem)).one()
+    assert bodies_to(fake_twilio, UK) == [render_in(app, "ack", ref=item.ref, days=21)]

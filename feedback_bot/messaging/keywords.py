@@ -28,6 +28,14 @@ def split_words(text: str) -> list[str]:
     return [word.strip() for word in SEPARATORS.split(text)]
 
 
+def bare_number(text: str | None) -> bool:
+    """A reply of one or two digits, in any script ("3", " 2. ", "٢"): the shape of an
+    answer to a question we asked (the rating, the language menu)."""
+    stripped = (text or "").strip().rstrip(".)")
+    # isdecimal, not isdigit: "²" is a digit that no reply parser reads as a number.
+    return 0 < len(stripped) <= 2 and stripped.isdecimal()
+
+
 # One letter, two code points, by keyboard: an Urdu word typed on an Arabic keyboard gets
 # the Arabic yeh and kaf ("رکيں"), on an Urdu one the Farsi yeh and keheh ("رکیں").
 SAME_LETTER = str.maketrans({"\u064a": "\u06cc", "\u0643": "\u06a9"})
