@@ -232,7 +232,17 @@ def _process(
         result.owed = owe_keyword_reply(action, contact, message, payload)
         return result
 
-    chosen = menu_reply(contact, payload.body, now)
+    # A photo captioned "2" is feedback, as a photo captioned "STOP" is (``action``).
+    chosen = menu_reply(contact, payload.body, now) if not payload.media else None
+    rated = rating_item(contact, payload.body, now) if not payload.media else None
+    if chosen and rated:
+        # Both the language menu and "Did we listen?" are waiting for a digit: it answers
+        # the one the member was asked last.
+        menu_sent = contact.language_menu_sent_at
+        if menu_sent is not None and rated.asked_at > menu_sent:
+            chosen = None
+        else:
+            rated = None
     if chosen:
         message.disposition = result.disposition = Disposition.MENU_REPLY
         change_language(contact, chosen)
@@ -247,14 +257,12 @@ def _process(
         result.owed = [owed] if owed else []
         return result
 
-    rated = rating_item(contact, payload.body, now) if not payload.media else None
     if rated:
-        rated_items, rating = rated
-        rated_item = rated_items[0]  # the one the question was about
+        rated_item = rated.items[0]  # the one the question was about
         message.disposition = result.disposition = Disposition.RATING
         message.item_id = result.item_id = rated_item.id
-        reply_kind = record_rating(rated_items, rating, now)
-        refs = ", ".join(item.ref for item in sorted(rated_items, key=lambda item: item.id))
+        reply_kind = record_rating(rated.items, rated.answer, now)
+        refs = ", ".join(item.ref for item in sorted(rated.items, key=lambda item: item.id))
         extra: dict[str, Any] = {"ref": refs} if reply_kind == MessageKind.RATING_REOPENED else {}
         owed = owe_message(
             key=f"{reply_kind}:in:{inbound_id}",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -747,17 +748,27 @@ def _unanswered() -> ColumnElement[bool]:
     )
 
 
-def rating_item(
-    contact: Contact, body: str, now: datetime
-) -> tuple[list[FeedbackItem], str] | None:
-    """The items a bare "1", "2" or "3" rates, if the member was asked recently: the
-    question's own item first (``rated_by``)."""
+@dataclass(frozen=True)
+class Rating:
+    """A member's answer to "Did we listen?"."""
+
+    items: list[FeedbackItem]  # what it rates, the question's own item first (``rated_by``)
+    answer: str  # "yes", "partly" or "no"
+    asked_at: datetime  # when the question reached Twilio
+
+
+def rating_item(contact: Contact, body: str, now: datetime) -> Rating | None:
+    """What a bare "1", "2" or "3" rates, if the member was asked recently."""
     text = body.strip().rstrip(".")
     # isdecimal, not isdigit: "²" is a digit that int() cannot read.
     if len(text) != 1 or not text.isdecimal() or int(text) not in RATINGS:
         return None
     asked = _asked_about(contact, now)
-    return (rated_by(*asked), RATINGS[int(text)]) if asked is not None else None
+    if asked is None:
+        return None
+    question, item = asked
+    assert question.accepted_at is not None  # _asked_about: it reached Twilio
+    return Rating(rated_by(question, item), RATINGS[int(text)], question.accepted_at)
 
 
 def rated_by(question: OutboundMessage, item: FeedbackItem) -> list[FeedbackItem]:

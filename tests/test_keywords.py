@@ -223,6 +223,17 @@ def test_reply_to_the_menu_that_is_no_choice_is_feedback(app, client, reply):
     assert [row.kind for row in outbound(app)] == ["language_menu", "ack"]
 
 
+def test_a_photo_captioned_with_a_menu_number_is_feedback(app, client, fake_twilio):
+    """As a photo captioned "STOP" is: the photo is what the member is sending."""
+    text(client, "LANGUAGE")
+    text(client, "2", media=[("https://api.twilio.com/m/1", "image/jpeg")])
+    [contact] = rows(app, Contact)
+    assert contact.locale_source != "chosen"
+    [item] = rows(app, FeedbackItem)
+    assert rows(app, InboundMessage)[1].item_id == item.id
+    assert [row.kind for row in outbound(app)] == ["language_menu", "ack"]  # it has words
+
+
 def test_number_without_a_menu_is_feedback(app, client, fake_twilio):
     text(client, "2")
     drain(app)

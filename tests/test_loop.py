@@ -815,3 +815,40 @@ def test_a_digit_that_is_feedback_is_acknowledged_once_the_database_is_back(make
     with app.app_context():
         item = db.session.scalars(select(FeedbackItem)).one()
     assert bodies_to(fake_twilio, UK) == [render_in(app, "ack", ref=item.ref, days=21)]
+
+
+def test_a_digit_answers_the_question_asked_last_menu_or_rating(app, client, fake_twilio):
+    """The language menu (asked first) and then "Did we listen?" both wait for a digit:
+    "3" answers the rating. Asked the other way round, "2" picks a language."""
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    send_sms(client, UK, "LANGUAGE")
+    drain(app)
+    clock.freeze(DAYTIME + timedelta(minutes=30))
+    link_all_and_publish(app, make_decision(app))
+    drain(app)
+    clock.freeze(DAYTIME + timedelta(minutes=35))
+    send_sms(client, UK, "3")
+    drain(app)
+    with app.app_context():
+        item = db.session.scalars(select(FeedbackItem)).one()
+        assert (item.rating, item.status, item.contact.locale) == (
+            "no",
+            ItemStatus.REOPENED,
+            "en",
+        )
+
+    # Now the other way round: told again, then the menu, then a digit.
+    clock.freeze(DAYTIME + timedelta(days=1))
+    link_all_and_publish(app, make_decision(app))
+    drain(app)
+    clock.freeze(DAYTIME + timedelta(days=1, minutes=10))
+    send_sms(client, UK, "LANGUAGE")
+    drain(app)
+    clock.freeze(DAYTIME + timedelta(days=1, minutes=15))
+    send_sms(client, UK, "2")
+    drain(app)
+    with app.app_context():
+        item = db.session.scalars(select(FeedbackItem)).one()
+        assert item.rating == "no"  # the answer of the day before, unchanged
+        assert item.contact.locale != "en"  # the menu's second language
