@@ -8,9 +8,11 @@ feedback item and owes the acknowledgement, all in one transaction that the call
 commits. A message the job never reached stays "received", and the sweeper enqueues it
 again; processing twice is a no-op because the row is locked and its disposition checked.
 
-Jobs may run out of order (two workers, the sweeper enqueueing a message again, a message
-kept in the spool through a database outage), so what a message changes goes by when the
-member sent it (``received_at``: when our webhook took it), not by when a job gets to it:
+A member's messages take effect in the order they sent them: the intake job processes the
+sender's earlier messages still waiting before its own (``waiting_before``). A message can
+still be processed after a later one (kept in the spool through a database outage, or its
+own processing failed), so what a message changes goes by when the member sent it
+(``received_at``: when our webhook took it), not by when a job gets to it:
 a message sent before a FORGET but processed after it is erased, never made a new member
 (``members.for_message``, whose docstring says why that holds under concurrency); a STOP
 or START sent before the one already applied changes nothing and is not answered
@@ -29,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from . import clock, members, opt_outs
 from .dbutil import insert_committed_ignoring_conflict, insert_ignoring_conflict
@@ -122,6 +124,34 @@ def accept(
     return result
 
 
+def waiting_before(inbound_id: int) -> list[int]:
+    """The sender's messages stored before ``inbound_id`` and still waiting for intake,
+    oldest first: the intake job processes them first, so that a member's messages take
+    effect in the order they sent them. Going by ``received_at`` alone cannot undo what a
+    later message's job already did: an acknowledgement sent for feedback written after a
+    STOP, or feedback written after a FORGET erased with the rest."""
+    message = db.session.get(InboundMessage, inbound_id)
+    if message is None or message.disposition != Disposition.RECEIVED or not message.sender_hash:
+        return []
+    return list(
+        db.session.scalars(
+            select(InboundMessage.id)
+            .where(
+                InboundMessage.sender_hash == message.sender_hash,
+                InboundMessage.disposition == Disposition.RECEIVED,
+                or_(
+                    InboundMessage.received_at < message.received_at,
+                    and_(
+                        InboundMessage.received_at == message.received_at,
+                        InboundMessage.id < message.id,
+                    ),
+                ),
+            )
+            .order_by(InboundMessage.received_at, InboundMessage.id)
+        )
+    )
+
+
 def unprocessed(limit: int, older_than: timedelta) -> list[int]:
     """Stored messages no intake job has processed, oldest first, for the sweeper.
 
@@ -165,6 +195,9 @@ def _received_row(
         "pending_payload": (
             vault().encrypt(json.dumps(payload.to_dict())) if keep_payload else None
         ),
+        "sender_hash": (
+            vault().lookup_hash(payload.sender) if keep_payload and payload.sender_valid else None
+        ),
     }
 
 
@@ -179,6 +212,7 @@ def _process(
     detected = keywords.language_of(payload.body) if action else detect(payload.body)
     message.detected_locale = detected
     message.pending_payload = None
+    message.sender_hash = None
     message.disposition = Disposition.FEEDBACK
     media = [
         InboundMedia(

@@ -1,8 +1,11 @@
-"""FORGET wins over the member's earlier messages, whichever intake job runs first.
+"""FORGET wins over the member's earlier messages, whichever is processed first.
 
-Two workers, or the sweeper enqueueing a message again, can process a FORGET before a
-message the member sent just before it. That message must be erased, not become a new
-member with the number kept; a message sent after the FORGET starts afresh.
+The intake job processes a sender's earlier messages still waiting before its own, but a
+message can still be processed after a later one: it reached the database later (kept in
+the spool through an outage), or its own processing failed. A message sent just before a
+FORGET and processed after it must be erased, not become a new member with the number
+kept; a message sent after the FORGET starts afresh. ``process_in_order`` runs each
+message alone, as in those cases.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from sqlalchemy import select
 
 from feedback_bot import clock, loop
 from feedback_bot.extensions import db
-from feedback_bot.jobs.intake import process_inbound
+from feedback_bot.jobs.intake import process_alone, process_inbound
 from feedback_bot.jobs.send import send_outbound
 from feedback_bot.jobs.sweep import sweep
 from feedback_bot.members import forget
@@ -45,10 +48,10 @@ def stored_ids(app) -> list[int]:
 
 
 def process_in_order(app, inbound_ids: list[int]) -> None:
-    """Run the intake jobs of ``inbound_ids`` in this order, as racing workers might."""
+    """Process ``inbound_ids`` in this order, each alone (see the module's docstring)."""
     for inbound_id in inbound_ids:
         with app.app_context():
-            process_inbound(inbound_id)
+            process_alone(inbound_id)
 
 
 def contact_for(app, number: str) -> Contact | None:
@@ -213,3 +216,41 @@ def test_forget_cancels_a_message_waiting_for_a_whatsapp_template(app, client, f
         sweep()
     drain(app)
     assert [m["content_sid"] for m in fake_twilio.messages_to(WHATSAPP)] == [None, None]
+
+
+def test_the_job_of_a_message_sent_after_forget_processes_the_forget_first(
+    app, client, fake_twilio
+):
+    """The member sends feedback, FORGET, then new feedback; the new feedback's job runs
+    first. It processes the two waiting before it, in order: the first is acknowledged,
+    then erased with the number; the new feedback starts a new member, kept and
+    acknowledged, not erased with the rest."""
+    earlier_then_forget(client)
+    clock.freeze(T0 + timedelta(seconds=60))
+    send_sms(client, MEMBER, AFTER, process=False)
+    earlier, forget_id, later = stored_ids(app)
+
+    with app.app_context():
+        process_inbound(later)
+    drain(app)
+
+    with app.app_context():
+        first, asked, new = (db.session.get(InboundMessage, i) for i in (earlier, forget_id, later))
+        assert (first.body, first.erased_at is not None) == (None, True)
+        assert asked.body is None
+        assert new.body == AFTER and new.erased_at is None
+        forgotten = db.session.get(Contact, first.contact_id)
+        assert forgotten.forgotten_at is not None
+        assert new.contact_id not in (None, forgotten.id)
+        ref = db.session.get(FeedbackItem, new.item_id).ref
+    assert contact_for(app, MEMBER) is not None
+    bodies = [m["body"] for m in fake_twilio.messages_to(MEMBER)]
+    assert bodies[-2:] == [
+        rendered_en(app, "forget"),
+        rendered_en(app, "ack", ref=ref, days=21),
+    ]
+
+
+def rendered_en(app, kind: str, **values: object) -> str:
+    with app.app_context():
+        return render(kind, "en", **values)

@@ -1,9 +1,11 @@
 """The member's latest STOP or START wins, whichever intake job runs last.
 
-Two workers, the sweeper enqueueing a message again, or a database outage (the spool) can
-process a member's STOP and START out of order. What counts is when they sent each (its
+The intake job processes a sender's earlier messages still waiting before its own, but a
+database outage (the spool) or an earlier message whose processing failed can still have a
+member's STOP and START processed out of order. What counts is when they sent each (its
 ``received_at``): one sent before the one already applied changes nothing, and its
-confirmation, which would contradict their latest word, is not sent.
+confirmation, which would contradict their latest word, is not sent. The tests process
+each message alone, as in those cases.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from sqlalchemy import select
 
 from feedback_bot import clock
 from feedback_bot.extensions import db
-from feedback_bot.jobs.intake import process_inbound
+from feedback_bot.jobs.intake import process_alone, process_inbound
 from feedback_bot.jobs.sweep import sweep
 from feedback_bot.messaging.templates import render
 from feedback_bot.models import Contact, Disposition, InboundMessage
@@ -29,7 +31,7 @@ DATABASE_DOWN = {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://127.0.0.1:9/no
 
 def sent_then_processed(app, client, words: list[str], order: list[int], **params) -> None:
     """The member sends ``words`` ten seconds apart from T0; then their intake jobs run in
-    ``order`` (indexes into ``words``), a minute later, as racing workers might."""
+    ``order`` (indexes into ``words``), a minute later, each alone."""
     for index, word in enumerate(words):
         clock.freeze(T0 + timedelta(seconds=10 * index))
         send_sms(client, MEMBER, word, process=False, **params)
@@ -38,7 +40,7 @@ def sent_then_processed(app, client, words: list[str], order: list[int], **param
     clock.freeze(T0 + timedelta(minutes=1))
     for index in order:
         with app.app_context():
-            process_inbound(ids[-len(words) + index])
+            process_alone(ids[-len(words) + index])
     drain(app)
 
 
@@ -112,7 +114,7 @@ def test_twilio_advanced_opt_out_processed_out_of_order(app, client, fake_twilio
     clock.freeze(T0 + timedelta(minutes=1))
     for inbound_id in (stop_id, start_id):
         with app.app_context():
-            process_inbound(inbound_id)
+            process_alone(inbound_id)
 
     contact = member(app)
     assert contact.opted_out
@@ -145,3 +147,27 @@ def test_a_stop_spooled_in_an_outage_does_not_undo_a_start_sent_after_it(make_ap
     assert not contact.opted_out
     assert contact.opt_changed_at == T0 + timedelta(minutes=2)
     assert texts(fake_twilio) == [rendered(app, "stop", org=ORG), rendered(app, "start")]
+
+
+def test_feedback_sent_after_stop_is_not_answered_whichever_job_runs_first(
+    app, client, fake_twilio
+):
+    """A Spanish STOP (Twilio's opt-out does not know it), then feedback ten seconds on;
+    the feedback's job runs first. It processes the STOP first: the feedback is kept and
+    not acknowledged, and the member hears only the STOP's confirmation."""
+    clock.freeze(T0)
+    send_sms(client, "+34612345678", "PARAR", process=False)
+    clock.freeze(T0 + timedelta(seconds=10))
+    send_sms(client, "+34612345678", "Las farolas de mi calle no funcionan.", process=False)
+    with app.app_context():
+        stop_id, feedback_id = db.session.scalars(select(InboundMessage.id).order_by("id")).all()
+        process_inbound(feedback_id)
+    drain(app)
+    with app.app_context():
+        stop, feedback = (db.session.get(InboundMessage, i) for i in (stop_id, feedback_id))
+        assert (stop.disposition, feedback.disposition) == (
+            Disposition.KEYWORD,
+            Disposition.FEEDBACK,
+        )
+        assert feedback.item_id is not None
+    assert [row.kind for row in outbound(app)] == ["stop"]

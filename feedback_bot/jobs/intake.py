@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..extensions import db
-from ..intake import process_stored
+from ..intake import process_stored, waiting_before
 from . import enqueue_media
 from .send import send_outbound
 
@@ -13,7 +13,29 @@ log = logging.getLogger(__name__)
 
 
 def process_inbound(inbound_id: int) -> str:
-    """Process stored message ``inbound_id`` and send its acknowledgement. Idempotent."""
+    """Process stored message ``inbound_id`` and send what it owes. Idempotent.
+
+    The sender's earlier messages still waiting are processed first, each in its own
+    transaction, as their own jobs would (``intake.waiting_before``). One that fails is
+    left to its own job and the sweeper: it must not hold back the member's later ones.
+    """
+    earlier = waiting_before(inbound_id)
+    db.session.rollback()  # end the read; each message below locks its own row
+    for earlier_id in earlier:
+        try:
+            outcome = process_alone(earlier_id)
+        except Exception:
+            log.exception(
+                "inbound %s: processing its sender's earlier %s failed", inbound_id, earlier_id
+            )
+        else:
+            log.info("inbound %s: earlier %s first: %s", inbound_id, earlier_id, outcome)
+    return process_alone(inbound_id)
+
+
+def process_alone(inbound_id: int) -> str:
+    """Process stored message ``inbound_id`` and send what it owes, whatever its sender's
+    earlier messages are doing. Idempotent."""
     try:
         result = process_stored(inbound_id)
         db.session.commit()

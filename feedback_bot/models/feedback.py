@@ -112,6 +112,10 @@ class InboundMessage(db.Model):  # type: ignore[name-defined]
     # Twilio's parameters, encrypted (they hold the sender's number), from when the webhook
     # stores a message until the intake job has processed it; then cleared.
     pending_payload: Mapped[str | None] = mapped_column(Text)
+    # The sender's keyed hash (as ``Contact.phone_hash``) for as long as ``pending_payload``:
+    # the intake job finds by it the sender's earlier messages still waiting, and processes
+    # those first (``intake.waiting_before``).
+    sender_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
     item: Mapped[FeedbackItem | None] = relationship(back_populates="messages")
     media: Mapped[list[InboundMedia]] = relationship(
