@@ -43,6 +43,9 @@ WHAT_NEXT_KINDS = (MessageKind.WHAT_NEXT, MessageKind.WHAT_NEXT_UPDATE)
 TEXT_CHANGED = "text_changed"
 # The first key of the advisory locks on a member's questions about a decision.
 QUESTION_LOCKS = 0x2A7E
+# How long after a "Did we listen?" reached Twilio another item told of the same decision
+# shares it instead of being asked again (``_question_waiting``): the items of one fan-out.
+QUESTION_SHARED_FOR = timedelta(days=1)
 
 
 def link(decision: Decision, items: list[FeedbackItem]) -> None:
@@ -717,7 +720,7 @@ def _question_waiting(contact_id: int, decision_id: int) -> bool:
     Two workers may record two of the member's items told at once, each finding no
     question yet: the lock makes the second wait for the first's commit, and see it."""
     lock_until_commit(QUESTION_LOCKS, f"{contact_id}:{decision_id}")
-    days = current_app.config["RATING_REPLY_DAYS"]
+    now = clock.now()
     return bool(
         db.session.scalar(
             select(
@@ -726,9 +729,19 @@ def _question_waiting(contact_id: int, decision_id: int) -> bool:
                     OutboundMessage.kind == MessageKind.RATING_QUESTION,
                     OutboundMessage.decision_id == decision_id,
                     OutboundMessage.status.not_in(
-                        (OutboundStatus.CANCELLED, OutboundStatus.FAILED)
+                        (
+                            OutboundStatus.CANCELLED,
+                            OutboundStatus.FAILED,
+                            OutboundStatus.UNDELIVERED,
+                        )
                     ),
-                    OutboundMessage.created_at >= clock.now() - timedelta(days=days),
+                    # Still to go, or gone lately: a member told of the decision again
+                    # near the end of an old question's RATING_REPLY_DAYS would have only
+                    # hours left to answer for both.
+                    or_(
+                        OutboundMessage.accepted_at.is_(None),
+                        OutboundMessage.accepted_at >= now - QUESTION_SHARED_FOR,
+                    ),
                     _unanswered(),
                 )
             )
@@ -738,13 +751,12 @@ def _question_waiting(contact_id: int, decision_id: int) -> bool:
 
 def _unanswered() -> ColumnElement[bool]:
     """The question (an ``OutboundMessage``) has not been answered since it was asked:
-    its item (joined, or correlated) has no rating from after then."""
+    its item (joined, or correlated) has no rating from after it reached Twilio (or,
+    while it waits to go, after it was owed)."""
+    asked = func.coalesce(OutboundMessage.accepted_at, OutboundMessage.created_at)
     return and_(
         FeedbackItem.id == OutboundMessage.item_id,
-        or_(
-            FeedbackItem.rated_at.is_(None),
-            FeedbackItem.rated_at < OutboundMessage.created_at,
-        ),
+        or_(FeedbackItem.rated_at.is_(None), FeedbackItem.rated_at < asked),
     )
 
 

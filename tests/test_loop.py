@@ -852,3 +852,56 @@ def test_a_digit_answers_the_question_asked_last_menu_or_rating(app, client, fak
         item = db.session.scalars(select(FeedbackItem)).one()
         assert item.rating == "no"  # the answer of the day before, unchanged
         assert item.contact.locale != "en"  # the menu's second language
+
+
+def test_an_answer_to_an_older_question_does_not_use_up_one_still_held(app, client, fake_twilio):
+    """Told of a decision and asked; then told of a second one in the evening, whose
+    question waits for the morning. The member answers the first that night: the
+    morning's question is still theirs to answer."""
+    from feedback_bot.jobs.send import send_outbound
+
+    told_of_a_decision(app, client)  # at noon, and asked
+    evening = DAYTIME.replace(hour=20, minute=59)
+    clock.freeze(evening)
+    with app.app_context():
+        decision = db.session.get(Decision, make_decision(app))
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        loop.publish(decision)
+        decision_id = decision.id
+        loop.notify_decision(decision_id)
+        told = db.session.scalars(
+            select(OutboundMessage).filter_by(kind="what_next", decision_id=decision_id)
+        ).one()
+        assert send_outbound(told.id) == "sent"  # before 21:00; its question is owed
+    clock.freeze(evening + timedelta(minutes=2))
+    drain(app)  # the question waits for the morning
+    clock.freeze(evening + timedelta(hours=1))
+    send_sms(client, UK, "1")  # answers the noon question
+    drain(app)
+    clock.freeze(DAYTIME + timedelta(days=1) - timedelta(hours=4))  # 08:00
+    drain(app)
+    assert bodies_to(fake_twilio, UK)[-1] == render_in(app, "rating_question")
+    clock.freeze(DAYTIME + timedelta(days=1) - timedelta(hours=3))
+    send_sms(client, UK, "3")
+    drain(app)
+    with app.app_context():
+        item = db.session.scalars(select(FeedbackItem)).one()  # not new feedback
+        assert (item.rating, item.status) == ("no", ItemStatus.REOPENED)
+
+
+def test_an_item_told_days_after_the_first_is_asked_about_itself(app, client, fake_twilio):
+    """One question covers the items of one fan-out; an item linked to the decision two
+    days later is asked again, not left with an old question about to expire."""
+    told_of_a_decision(app, client)
+    with app.app_context():
+        decision_id = db.session.scalars(select(Decision.id)).one()
+    clock.freeze(DAYTIME + timedelta(days=2))
+    send_sms(client, UK, "The lift is broken again.")
+    drain(app)
+    with app.app_context():
+        later = db.session.scalars(select(FeedbackItem).where(FeedbackItem.told_at.is_(None))).one()
+        loop.link(db.session.get(Decision, decision_id), [later])
+        db.session.commit()
+        loop.notify_decision(decision_id)
+    drain(app)
+    assert bodies_to(fake_twilio, UK).count(render_in(app, "rating_question")) == 2
