@@ -10,8 +10,9 @@ again; processing twice is a no-op because the row is locked and its disposition
 
 A member's messages take effect in the order they sent them: the intake job processes the
 sender's earlier messages still waiting before its own (``waiting_before``). A message can
-still be processed after a later one (kept in the spool through a database outage, or its
-own processing failed), so what a message changes goes by when the member sent it
+still be processed after a later one (kept in the spool through a database outage, its own
+processing failed, or two webhooks a moment apart committed in the other order), so what a
+message changes goes by when the member sent it
 (``received_at``: when our webhook took it), not by when a job gets to it:
 a message sent before a FORGET but processed after it is erased, never made a new member
 (``members.for_message``, whose docstring says why that holds under concurrency); a STOP

@@ -170,12 +170,18 @@ def forget(
     # SID: one a worker is sending, or one whose last attempt may have arrived. The send job
     # looks those up at Twilio first, to delete the copy there too, then cancels them
     # (``jobs.send.forgotten``).
+    in_doubt = OutboundMessage.unconfirmed_since.is_not(None)
+    # One parked for a WhatsApp template after such an attempt goes back to the send job,
+    # which never sends it now, but asks.
+    db.session.execute(
+        update(OutboundMessage)
+        .where(*others, in_doubt, OutboundMessage.status == OutboundStatus.NEEDS_TEMPLATE)
+        .values(status=OutboundStatus.PENDING, next_attempt_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     in_flight = or_(
         OutboundMessage.status == OutboundStatus.SENDING,
-        and_(
-            OutboundMessage.status == OutboundStatus.PENDING,
-            OutboundMessage.unconfirmed_since.is_not(None),
-        ),
+        and_(OutboundMessage.status == OutboundStatus.PENDING, in_doubt),
     )
     db.session.execute(
         update(OutboundMessage)

@@ -73,8 +73,12 @@ PHONE_PLACEHOLDER = "[phone number removed]"
 # Nine digits: the shortest national mobile numbers of most countries (Poland's, Spain's),
 # longer than a year, a price or a ticket number usually is.
 LOOSE_MATCH_MIN_DIGITS = 9
-# "30.11.2026 14:00" has ten digits; phonenumbers' loose match takes it for a number.
-DATE = re.compile(r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{4}[./-]\d{1,2}[./-]\d{1,2}\b")
+# A date (with its hour) is no number: "30.11.2026 14:00" has ten digits, and
+# phonenumbers' loose match takes "30.11.2026 14" for one. Only a whole match that is a
+# date: "06.12.34.56.78", a French mobile, begins like one.
+DATE = re.compile(
+    r"(\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2})(\s+\d{1,2}([:.]\d{2})?)?"
+)
 
 
 def redact_phone_numbers(text: str, region: str | None) -> str:
@@ -89,7 +93,7 @@ def redact_phone_numbers(text: str, region: str | None) -> str:
             found.add((match.start, match.end))
         for match in phonenumbers.PhoneNumberMatcher(text, where, leniency=Leniency.POSSIBLE):
             digits = sum(character.isdigit() for character in match.raw_string)
-            if digits >= LOOSE_MATCH_MIN_DIGITS and not DATE.search(match.raw_string):
+            if digits >= LOOSE_MATCH_MIN_DIGITS and not DATE.fullmatch(match.raw_string.strip()):
                 found.add((match.start, match.end))
     # Overlapping matches (one number read two ways) are blanked once, as one.
     merged: list[list[int]] = []

@@ -216,12 +216,14 @@ def test_phone_numbers_typed_into_messages_are_removed():
         "or 0048 600-700-800",
         "+44 7700 900123",  # a range phonenumbers holds no valid numbers in
         "01632 960123",
+        "06.12.34.56.78",  # a French mobile, written the French way
+        "06-12-34-56-78",
     ],
 )
 def test_numbers_phonenumbers_would_not_call_valid_are_removed_too(typed):
     redacted = redact_phone_numbers(f"Please ring {typed} after six.", "GB")
     assert redacted.count(PHONE_PLACEHOLDER) == 1, redacted
-    assert not any(run in redacted for run in ("7911", "700", "900123", "960123")), redacted
+    assert not any(run in redacted for run in ("7911", "700", "900123", "960123", "56")), redacted
 
 
 def test_short_runs_of_digits_and_dates_stay():

@@ -225,6 +225,29 @@ def test_a_message_in_doubt_at_forget_is_looked_up_and_deleted_at_twilio(app, cl
     assert fake_twilio.messages_to(MEMBER) == []
 
 
+def test_a_message_in_doubt_then_parked_for_a_template_is_looked_up_too(app, client, fake_twilio):
+    """In doubt, then parked waiting for a WhatsApp template (the window closed): FORGET
+    hands it back to the send job, which asks Twilio rather than dropping the number."""
+    from feedback_bot.models import OutboundStatus
+
+    clock.freeze(T0)
+    fake_twilio.drop_next()
+    send_sms(client, MEMBER, "The bins were not collected.")
+    [at_twilio] = [m["sid"] for m in fake_twilio.messages_to(MEMBER)]
+    with app.app_context():
+        ack = db.session.scalars(select(OutboundMessage)).one()
+        ack.status = OutboundStatus.NEEDS_TEMPLATE
+        db.session.commit()
+        ack_id = ack.id
+    send_sms(client, MEMBER, "FORGET")
+    clock.freeze(T0 + timedelta(seconds=30))
+    drain(app)
+    with app.app_context():
+        done = db.session.get(OutboundMessage, ack_id)
+        assert (done.status, done.to_ciphertext) == (OutboundStatus.CANCELLED, None)
+    assert at_twilio in erasures(app)
+
+
 def test_a_message_sent_as_forget_commits_is_deleted_at_twilio(app, client, fake_twilio):
     """A worker holds the acknowledgement and is talking to Twilio while the member's
     FORGET commits: the SID it then stores is owed for deletion with the rest."""

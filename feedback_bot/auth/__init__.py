@@ -25,7 +25,9 @@ limiter = Limiter(key_func=get_remote_address)
 LOGIN_LIMIT = "10 per minute"
 # Failed sign-ins naming one account, from any address: a guesser spread over many
 # addresses is held to this. Failures only, so that signing in often costs nothing; and
-# high enough that the account's owner, mistyping, is never the one who reaches it.
+# high enough that the account's owner, mistyping, does not reach it. The price: someone
+# who knows the address can keep its owner out for up to an hour on purpose. For a panel
+# of a few staff accounts that beats unlimited guessing; an admin has other accounts.
 ACCOUNT_LOGIN_LIMIT = "20 per hour"
 
 
