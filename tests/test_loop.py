@@ -424,18 +424,23 @@ def test_a_member_whose_first_message_failed_hears_of_the_decision_at_the_next_r
     assert render_in(app, "what_next", ref=ref, summary=SUMMARY) in bodies_to(fake_twilio, UK)
 
 
+def reopened_then_told_again(app, client, when: datetime) -> None:
+    """A day after being told, the member answers "3" (reopened); at ``when`` their items
+    are linked to a new decision, published."""
+    clock.freeze(DAYTIME + timedelta(days=1))
+    send_sms(client, UK, "3")
+    drain(app)
+    clock.freeze(when)
+    link_all_and_publish(app, make_decision(app))
+    drain(app)
+
+
 def test_a_reopened_item_told_again_takes_the_answer_to_the_new_question(app, client, fake_twilio):
     """Told, rated "no" (reopened), linked to a second decision and told again: the member
     is asked "Did we listen?" again, and their "1" rates that item, not new feedback; even
     when the first telling is older than RATING_REPLY_DAYS."""
     told_of_a_decision(app, client)
-    clock.freeze(DAYTIME + timedelta(days=1))
-    send_sms(client, UK, "3")
-    drain(app)
-
-    clock.freeze(DAYTIME + timedelta(days=10))
-    link_all_and_publish(app, make_decision(app))
-    drain(app)
+    reopened_then_told_again(app, client, DAYTIME + timedelta(days=10))
     assert bodies_to(fake_twilio, UK)[-1] == render_in(app, "rating_question")
     answered = DAYTIME + timedelta(days=10, hours=1)
     clock.freeze(answered)
@@ -671,6 +676,20 @@ def test_a_no_to_one_question_about_two_items_reopens_both(app, client, fake_twi
     assert bodies_to(fake_twilio, UK)[-1] == render_in(app, "rating_reopened", ref=", ".join(refs))
 
 
+def later_feedback_told_of_the_decision(app, client, when: datetime) -> None:
+    """At ``when`` the member writes again, and staff link it to the (one) decision."""
+    clock.freeze(when)
+    send_sms(client, UK, "The lift is broken again.")
+    drain(app)
+    with app.app_context():
+        decision = db.session.scalars(select(Decision)).one()
+        later = db.session.scalars(select(FeedbackItem).where(FeedbackItem.told_at.is_(None))).one()
+        loop.link(decision, [later])
+        db.session.commit()
+        loop.notify_decision(decision.id)
+    drain(app)
+
+
 def test_later_feedback_linked_to_an_answered_decision_is_asked_about_again(
     app, client, fake_twilio
 ):
@@ -679,19 +698,7 @@ def test_later_feedback_linked_to_an_answered_decision_is_asked_about_again(
     told_of_a_decision(app, client)
     send_sms(client, UK, "1")
     drain(app)
-    with app.app_context():
-        decision_id = db.session.scalars(select(Decision.id)).one()
-
-    clock.freeze(DAYTIME + timedelta(days=30))
-    send_sms(client, UK, "The lift is broken again.")
-    drain(app)
-    with app.app_context():
-        decision = db.session.get(Decision, decision_id)
-        later = db.session.scalars(select(FeedbackItem).where(FeedbackItem.rating.is_(None))).one()
-        loop.link(decision, [later])
-        db.session.commit()
-        loop.notify_decision(decision_id)
-    drain(app)
+    later_feedback_told_of_the_decision(app, client, DAYTIME + timedelta(days=30))
     assert bodies_to(fake_twilio, UK).count(render_in(app, "rating_question")) == 2
     send_sms(client, UK, "2")
     drain(app)
@@ -704,12 +711,7 @@ def test_two_items_reopened_together_and_told_again_are_asked_about_once(app, cl
     """Both items reopened by one "no", then linked to a new decision: told again, asked
     once more, and the new answer replaces the old "no" on both."""
     two_items_told_of_one_decision(app, client)
-    clock.freeze(DAYTIME + timedelta(days=1))
-    send_sms(client, UK, "3")
-    drain(app)
-    clock.freeze(DAYTIME + timedelta(days=5))
-    link_all_and_publish(app, make_decision(app))
-    drain(app)
+    reopened_then_told_again(app, client, DAYTIME + timedelta(days=5))
     assert bodies_to(fake_twilio, UK).count(render_in(app, "rating_question")) == 2
     send_sms(client, UK, "1")
     drain(app)
@@ -718,26 +720,30 @@ def test_two_items_reopened_together_and_told_again_are_asked_about_once(app, cl
         assert [(item.rating, item.status) for item in items] == [("yes", ItemStatus.TOLD)] * 2
 
 
-def test_a_digit_sent_before_the_question_went_is_feedback(app, client, fake_twilio):
-    """ "Did we listen?" held back (quiet hours, a WhatsApp template) has not been seen: a
-    "3" sent meanwhile is the member's own message, not an answer that reopens the item."""
+def told_with_the_question_held(app, client, until: datetime) -> int:
+    """A member writes at DAYTIME and is told of a decision; its "Did we listen?" is owed
+    but held until ``until`` (as for the morning). Returns the question's row id."""
+    from feedback_bot.jobs.send import send_outbound
+
     clock.freeze(DAYTIME)
     send_sms(client, UK, "The lift in our block has been broken for weeks.")
     drain(app)
     owe_what_next_here(app, make_decision(app))
     with app.app_context():
-        row = db.session.scalars(select(OutboundMessage).filter_by(kind="what_next")).one()
-        row_id = row.id
-    # Told; the question is owed but waits (as for the morning).
-    with app.app_context():
-        from feedback_bot.jobs.send import send_outbound
-
-        send_outbound(row_id)
+        told = db.session.scalars(select(OutboundMessage).filter_by(kind="what_next")).one()
+        send_outbound(told.id)
         question = db.session.scalars(
             select(OutboundMessage).filter_by(kind="rating_question")
         ).one()
-        question.next_attempt_at = DAYTIME + timedelta(hours=12)
+        question.next_attempt_at = until
         db.session.commit()
+        return question.id
+
+
+def test_a_digit_sent_before_the_question_went_is_feedback(app, client, fake_twilio):
+    """ "Did we listen?" held back (quiet hours, a WhatsApp template) has not been seen: a
+    "3" sent meanwhile is the member's own message, not an answer that reopens the item."""
+    told_with_the_question_held(app, client, until=DAYTIME + timedelta(hours=12))
     send_sms(client, UK, "3")
     with app.app_context():
         items = list(db.session.scalars(select(FeedbackItem).order_by(FeedbackItem.id)))
@@ -755,19 +761,7 @@ def test_a_digit_sent_before_the_question_went_but_read_after_is_feedback(app, c
 
     from .conftest import run_worker
 
-    clock.freeze(DAYTIME)
-    send_sms(client, UK, "The lift in our block has been broken for weeks.")
-    drain(app)
-    owe_what_next_here(app, make_decision(app))
-    with app.app_context():
-        told = db.session.scalars(select(OutboundMessage).filter_by(kind="what_next")).one()
-        send_outbound(told.id)
-        question = db.session.scalars(
-            select(OutboundMessage).filter_by(kind="rating_question")
-        ).one()
-        question.next_attempt_at = DAYTIME + timedelta(hours=1)
-        db.session.commit()
-        question_id = question.id
+    question_id = told_with_the_question_held(app, client, until=DAYTIME + timedelta(hours=1))
     clock.freeze(DAYTIME + timedelta(minutes=59))
     send_sms(client, UK, "3", process=False)
     clock.freeze(DAYTIME + timedelta(hours=1, seconds=1))
@@ -893,15 +887,5 @@ def test_an_item_told_days_after_the_first_is_asked_about_itself(app, client, fa
     """One question covers the items of one fan-out; an item linked to the decision two
     days later is asked again, not left with an old question about to expire."""
     told_of_a_decision(app, client)
-    with app.app_context():
-        decision_id = db.session.scalars(select(Decision.id)).one()
-    clock.freeze(DAYTIME + timedelta(days=2))
-    send_sms(client, UK, "The lift is broken again.")
-    drain(app)
-    with app.app_context():
-        later = db.session.scalars(select(FeedbackItem).where(FeedbackItem.told_at.is_(None))).one()
-        loop.link(db.session.get(Decision, decision_id), [later])
-        db.session.commit()
-        loop.notify_decision(decision_id)
-    drain(app)
+    later_feedback_told_of_the_decision(app, client, DAYTIME + timedelta(days=2))
     assert bodies_to(fake_twilio, UK).count(render_in(app, "rating_question")) == 2

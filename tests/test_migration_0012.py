@@ -24,31 +24,28 @@ def _insert_account(account_id: int, email: str) -> None:
     )
 
 
+def accounts_before_0012(*emails: str) -> None:
+    """The schema as it was before 0012, holding accounts with ``emails``."""
+    downgrade(revision="0011")
+    try:
+        for account_id, email in enumerate(emails, start=1):
+            _insert_account(account_id, email)
+        db.session.commit()
+    finally:
+        db.session.remove()
+
+
 def test_upgrade_lower_cases_every_address(app: Flask) -> None:
     with app.app_context():
-        downgrade(revision="0011")
-        try:
-            _insert_account(1, "Émile@Example.org")
-            _insert_account(2, "staff@example.org")
-            db.session.commit()
-        finally:
-            db.session.remove()
-            upgrade()
+        accounts_before_0012("Émile@Example.org", "staff@example.org")
+        upgrade()
         emails = db.session.execute(text("SELECT email FROM user_account ORDER BY id")).scalars()
         assert list(emails) == ["émile@example.org", "staff@example.org"]
 
 
-def test_upgrade_refuses_to_merge_two_accounts(
-    app: Flask, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_upgrade_refuses_to_merge_two_accounts(app: Flask) -> None:
     with app.app_context():
-        downgrade(revision="0011")
-        try:
-            _insert_account(1, "Émile@example.org")
-            _insert_account(2, "émile@example.org")
-            db.session.commit()
-        finally:
-            db.session.remove()
+        accounts_before_0012("Émile@example.org", "émile@example.org")
         # Flask-Migrate logs the error and exits, as ``flask db upgrade`` would; nothing
         # has changed.
         with pytest.raises(SystemExit):
