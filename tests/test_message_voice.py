@@ -108,6 +108,23 @@ def test_english_messages_fit_one_sms(app: Flask, kind: str) -> None:
     assert cost.segments == 1, f"{kind} is {cost.segments} segments ({cost}): {text!r}"
 
 
+ACKNOWLEDGEMENTS = ("ack", "ack_photo", "ack_voice")
+# A service's first million items have four-character references (``refs``).
+TYPICAL_REF_ID = 10_000
+
+
+@pytest.mark.parametrize("locale", SHIPPED_LOCALES)
+def test_acknowledgements_fit_two_segments_in_every_language(app: Flask, locale: str) -> None:
+    """The message every member gets. Languages written outside GSM-7 (Polish, Arabic,
+    Spanish with its "á") pay 70 characters a segment, so one is out of reach; two is
+    not, and a third is a third more for every message. English and Welsh fit one."""
+    values = {"ref": encode_ref(TYPICAL_REF_ID), "days": 21}
+    with app.app_context():
+        for kind in ACKNOWLEDGEMENTS:
+            cost = sms_cost(render(kind, locale, **values))
+            assert cost.segments <= (1 if locale in ("en", "cy") else 2), (kind, locale, cost)
+
+
 @pytest.mark.parametrize("kind", WITH_SUMMARY)
 def test_english_frame_leaves_room_for_the_summary(app: Flask, kind: str) -> None:
     with app.app_context():
