@@ -815,3 +815,21 @@ def test_base_url_needs_a_running_server() -> None:
     with fake:
         assert fake.base_url == f"http://127.0.0.1:{fake.port}"
     assert not fake.running
+
+
+def test_a_request_cut_off_mid_body_is_not_acted_on(fake: FakeTwilio) -> None:
+    """A client killed while sending: Twilio never sees a whole request, so it neither
+    sends a message nor refuses one (a 21604 for the "To" the cut-off body lacks)."""
+    import socket
+
+    body = urllib.parse.urlencode({"To": CUSTOMER, "From": SENDER, "Body": "hello"}).encode()
+    path = f"/2010-04-01/Accounts/{fake.account_sid}/Messages.json"
+    with socket.create_connection((fake.host, fake.port), timeout=2) as connection:
+        connection.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n\r\n".encode()
+            + body[:10]
+        )
+        connection.shutdown(socket.SHUT_WR)
+        assert connection.recv(1024) == b""  # closed, unanswered
+    assert fake.attempts == [] and fake.messages == []

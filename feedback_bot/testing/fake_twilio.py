@@ -1271,11 +1271,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        if len(body) < length:
+            # The client went away mid-request (a worker killed while sending): as with
+            # Twilio, nothing happens and nobody is there to answer.
+            self.close_connection = True
+            return
         request = _Request(
             method=self.command,
             path=self.path,
             authorization=self.headers.get("Authorization"),
-            body=self.rfile.read(length) if length > 0 else b"",
+            body=body,
         )
         try:
             reply = self._fake_server.fake._handle(request)
