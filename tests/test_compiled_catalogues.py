@@ -58,7 +58,7 @@ def test_a_catalogue_older_than_its_po_is_compiled_again(tmp_path):
     po = directory / "cy" / "LC_MESSAGES" / "messages.po"
     mo = po.with_suffix(".mo")
     po.write_text(
-        po.read_text().replace('msgstr "Diolch, cawson', 'msgstr "Diolch yn fawr, cawson')
+        po.read_text().replace('msgstr "Diolch am eich neges.', 'msgstr "Diolch yn fawr am eich neges.')
     )
     old = po.stat().st_mtime - 60
     os.utime(mo, (old, old))
