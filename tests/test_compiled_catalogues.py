@@ -57,9 +57,8 @@ def test_a_catalogue_older_than_its_po_is_compiled_again(tmp_path):
     ensure_compiled(directory, ("cy",))
     po = directory / "cy" / "LC_MESSAGES" / "messages.po"
     mo = po.with_suffix(".mo")
-    po.write_text(
-        po.read_text().replace('msgstr "Diolch am eich neges.', 'msgstr "Diolch yn fawr am eich neges.')
-    )
+    thanks = 'msgstr "Diolch am eich neges.'
+    po.write_text(po.read_text().replace(thanks, 'msgstr "Diolch yn fawr am eich neges.'))
     old = po.stat().st_mtime - 60
     os.utime(mo, (old, old))
     ensure_compiled(directory, ("cy",))
