@@ -214,6 +214,9 @@ def forget(
             ),
         ]
     )
+    # And those whose SIDs we never learned, found by the number before it goes.
+    if contact.phone_ciphertext is not None:
+        twilio_erasure.owe_search(contact.phone_ciphertext)
     contact.phone_hash = None
     contact.phone_ciphertext = None
     contact.region = None

@@ -7,6 +7,12 @@ message at Twilio, or puts the deletion back for later: Twilio refuses to delete
 still on its way (error 20009) for a few minutes, rarely for days. A deletion is owed
 until Twilio has it done or answers that the message is not there, for up to
 ``GIVE_UP_AFTER``; no deletion is ever lost with a job, as the row is the record.
+
+Some messages sent to the member we never know the SID of: the acknowledgement Twilio
+makes from our TwiML during a database outage, the replies Twilio's Advanced Opt-Out
+sends itself. For those, FORGET also owes a search (``owe_search``): a job
+(``search_at_twilio``) lists what Twilio sent to the number up to the FORGET and owes each
+a deletion, then drops the number. It is retried like a deletion.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from .dbutil import hand_out_due, insert_many_ignoring_conflict
 from .extensions import db
 from .messaging import transport
 from .messaging.transport import SendError
-from .models import TwilioErasure
+from .models import TwilioErasure, TwilioSearch
+from .privacy import vault
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,15 @@ def owe(sids: Iterable[str | None]) -> int:
     return len(insert_many_ignoring_conflict(TwilioErasure, rows, key="sid"))
 
 
+def owe_search(address_ciphertext: str) -> None:
+    """Owe a search of Twilio's logs for what was sent, up to now, to the number in
+    ``address_ciphertext`` (the contact's, as encrypted); the caller commits."""
+    now = clock.now()
+    db.session.add(
+        TwilioSearch(address_ciphertext=address_ciphertext, owed_at=now, next_attempt_at=now)
+    )
+
+
 def due(limit: int) -> list[int]:
     """Deletions due now, each pushed back so that one sweep does not hand it out twice."""
     return hand_out_due(TwilioErasure.next_attempt_at, clock.now(), limit, SWEEP_DEFER)
@@ -64,6 +80,68 @@ def erase_at_twilio(erasure_id: int) -> str:
             return _later(erasure_id, attempts, owed_at, exc.code)
     _record(erasure_id, attempts=attempts, erased_at=clock.now(), next_attempt_at=None)
     return "erased"
+
+
+def searches_due(limit: int) -> list[int]:
+    """Searches due now, handed out as ``due`` hands out deletions."""
+    return hand_out_due(TwilioSearch.next_attempt_at, clock.now(), limit, SWEEP_DEFER)
+
+
+def search_at_twilio(search_id: int) -> str:
+    """The job: find what Twilio keeps that was sent to the forgotten number, by SMS or
+    WhatsApp, up to the FORGET; owe each a deletion and drop the number, in one commit.
+    Idempotent: a done search is left alone, and a deletion owed twice is owed once."""
+    row = db.session.get(TwilioSearch, search_id)
+    if row is None or row.address_ciphertext is None or row.next_attempt_at is None:
+        return "nothing to do"
+    e164 = vault().decrypt(row.address_ciphertext)
+    until, attempts = row.owed_at, row.attempts + 1
+    try:
+        found = {sid for to in (e164, f"whatsapp:{e164}") for sid in transport().sent_to(to, until)}
+    except SendError as exc:
+        return _search_later(search_id, attempts, until, exc.code)
+    owe(found)
+    _record_search(
+        search_id,
+        attempts=attempts,
+        address_ciphertext=None,
+        searched_at=clock.now(),
+        next_attempt_at=None,
+        found=len(found),
+        last_error=None,
+    )
+    return f"found {len(found)}"
+
+
+def _search_later(search_id: int, attempts: int, owed_at: datetime, code: str) -> str:
+    now = clock.now()
+    if now - owed_at >= GIVE_UP_AFTER:
+        # The number goes even so: it was kept for this search only.
+        _record_search(
+            search_id,
+            attempts=attempts,
+            address_ciphertext=None,
+            last_error=code[:32],
+            next_attempt_at=None,
+        )
+        log.error("twilio search %s: given up after %s attempts (%s)", search_id, attempts, code)
+        return f"given up: {code}"
+    _record_search(
+        search_id, attempts=attempts, last_error=code[:32], next_attempt_at=now + backoff(attempts)
+    )
+    log.info("twilio search %s attempt %s: %s; will retry", search_id, attempts, code)
+    return f"will retry: {code}"
+
+
+def _record_search(search_id: int, **values: object) -> None:
+    """Record an attempt, with the deletions it owed, unless another job finished first."""
+    db.session.execute(
+        update(TwilioSearch)
+        .where(TwilioSearch.id == search_id, TwilioSearch.address_ciphertext.is_not(None))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def _later(erasure_id: int, attempts: int, owed_at: datetime, code: str) -> str:

@@ -223,6 +223,30 @@ def test_a_received_message_is_kept_until_deleted(fake: FakeTwilio, client: Clie
     assert gone.value.status == 404
 
 
+def test_a_reply_twilio_made_itself_is_listed_and_deletable(
+    fake: FakeTwilio, client: Client
+) -> None:
+    """A TwiML reply (or Advanced Opt-Out's answer) is kept like a sent message, though
+    no create call made it; the app learns its SID only by listing."""
+    sid = fake.reply(CUSTOMER, SENDER, "Thank you, we got your message.")
+    assert fake.attempts == []
+    [listed] = client.messages.list(to=CUSTOMER)
+    assert (listed.sid, listed.direction, listed.from_) == (sid, "outbound-reply", SENDER)
+    assert client.messages(sid).delete() is True
+    assert fake.messages == []
+
+
+def test_fail_next_lists_fails_lists_only(fake: FakeTwilio, client: Client) -> None:
+    sid = _send(client).sid
+    fake.fail_next_lists(1)
+    with pytest.raises(TwilioException):
+        client.messages.list()
+    assert [m.sid for m in client.messages.list()] == [sid]
+    fake.fail_next_lists(1)
+    fake.reset()
+    assert client.messages.list() == []
+
+
 def test_list_filters_newest_first_and_follows_pages(fake: FakeTwilio, client: Client) -> None:
     for number in range(7):
         _send(client, to=CUSTOMER, body=f"to customer {number}")

@@ -173,6 +173,14 @@ def enqueue_erasures(erasure_ids: Iterable[int]) -> None:
     _enqueue_each(bulk_queue(), erase_at_twilio, erasure_ids)
 
 
+def enqueue_searches(search_ids: Iterable[int]) -> None:
+    """Search Twilio for a forgotten number's messages in a job, on the bulk queue, as
+    deletions are; the sweeper hands out what this misses."""
+    from ..twilio_erasure import search_at_twilio
+
+    _enqueue_each(bulk_queue(), search_at_twilio, search_ids)
+
+
 def _enqueue_each(target: Queue, job: Callable[[int], str], row_ids: Iterable[int]) -> None:
     """One job per row id; a row Redis would not take waits for the sweeper."""
     for row_id in row_ids:

@@ -28,6 +28,7 @@ from ..whatsapp.window import revive_waiting
 from . import (
     enqueue_erasures,
     enqueue_media,
+    enqueue_searches,
     ensure_enqueued,
     ensure_fan_outs_enqueued,
     ensure_intake_enqueued,
@@ -67,6 +68,9 @@ def _steps(config: Mapping[str, Any]) -> dict[str, Callable[[], int]]:
         "interim_owed": lambda: owe_interim_updates(batch),
         "media_enqueued": lambda: _handed_out(due_media(batch), enqueue_media),
         "forgets_expired": lambda: members.forget_expired(),
+        "twilio_searches_enqueued": lambda: _handed_out(
+            twilio_erasure.searches_due(batch), enqueue_searches
+        ),
         "twilio_erasures_enqueued": lambda: _handed_out(
             twilio_erasure.due(batch), enqueue_erasures
         ),

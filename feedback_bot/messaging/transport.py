@@ -95,6 +95,11 @@ class Transport(Protocol):
         ``SendError`` if it will not (yet)."""
         ...
 
+    def sent_to(self, address: str, until: datetime) -> list[str]:
+        """The SIDs of the messages the provider keeps that were sent to ``address`` up to
+        ``until``, whoever made them; raises ``SendError`` if it cannot tell."""
+        ...
+
 
 class TwilioTransport:
     name = "twilio"
@@ -147,6 +152,17 @@ class TwilioTransport:
         with twilio_errors_classified():
             self.client.messages(sid).delete()
 
+    def sent_to(self, address: str, until: datetime) -> list[str]:
+        """Every message Twilio keeps that went to ``address`` (ours, those Twilio made from
+        our TwiML, its Advanced Opt-Out's replies) and was created by ``until``: every page,
+        1,000 (Twilio's most) a page."""
+        with twilio_errors_classified():
+            return [
+                message.sid
+                for message in self.client.messages.list(to=address, page_size=1000)
+                if message.sid and message.date_created and message.date_created <= until
+            ]
+
 
 @contextmanager
 def twilio_errors_classified() -> Iterator[None]:
@@ -196,3 +212,7 @@ class ConsoleTransport:
     def delete_message(self, sid: str) -> None:
         # Nothing left the machine, so nothing is kept elsewhere.
         log.info("console transport: nothing to delete for %s", sid)
+
+    def sent_to(self, address: str, until: datetime) -> list[str]:
+        # Nothing left the machine, so there is nothing to find.
+        return []

@@ -2,7 +2,7 @@
 
 from .contact import Contact, ForgottenNumber, LocaleSource
 from .decision import Decision, DecisionTranslation, Outcome, ReviewState, Topic, item_topic
-from .erasure import TwilioErasure
+from .erasure import TwilioErasure, TwilioSearch
 from .feedback import Channel, Disposition, FeedbackItem, InboundMedia, InboundMessage, ItemStatus
 from .language import MemberLanguage
 from .outbox import DeliveryEvent, MessageKind, OutboundMessage, OutboundStatus, WhatsAppTemplate
@@ -34,6 +34,7 @@ __all__ = [
     "Role",
     "Topic",
     "TwilioErasure",
+    "TwilioSearch",
     "User",
     "WhatsAppTemplate",
     "item_topic",

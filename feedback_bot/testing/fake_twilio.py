@@ -500,6 +500,7 @@ class FakeTwilio:
         self._callbacks: list[Record] = []
         self._deletions: list[Record] = []
         self._forced: deque[_Fault] = deque()
+        self._failing_lists: deque[int] = deque()
         self._pending_drops = 0
         self._rates = _FaultRates()
         self._seed: int | None = None
@@ -590,8 +591,28 @@ class FakeTwilio:
     def receive(self, from_: str, to: str, body: str = "", num_media: int = 0) -> str:
         """Keep a message a member sends, as Twilio does before its webhook; returns its
         SID, for the webhook's ``MessageSid``. Deletable like any other (``_delete``)."""
+        record = self._kept(from_, to, body, num_media, direction="inbound", status="received")
+        with self._lock:
+            self._inbound.append(record)
+            self._by_sid[record["sid"]] = record
+        return str(record["sid"])
+
+    def reply(self, to: str, from_: str, body: str) -> str:
+        """Keep a message Twilio made and sent by itself, with no create call: the reply
+        of a webhook's TwiML ``<Message>``, or Advanced Opt-Out's answer to a keyword.
+        Returns its SID, which the app never sees. Listed and deletable like any other."""
+        record = self._kept(from_, to, body, 0, direction="outbound-reply", status="delivered")
+        with self._lock:
+            self._messages.append(record)
+            self._by_sid[record["sid"]] = record
+            self._changed.notify_all()
+        return str(record["sid"])
+
+    def _kept(
+        self, from_: str, to: str, body: str, num_media: int, *, direction: str, status: str
+    ) -> Record:
         now = self.clock()
-        record: Record = {
+        return {
             "sid": random_sid("MM" if num_media else "SM"),
             "account_sid": self.account_sid,
             "to": to,
@@ -602,8 +623,8 @@ class FakeTwilio:
             "content_variables": None,
             "media_urls": [],
             "status_callback": None,
-            "status": "received",
-            "direction": "inbound",
+            "status": status,
+            "direction": direction,
             "num_segments": count_segments(body),
             "num_media": num_media,
             "error_code": None,
@@ -612,10 +633,6 @@ class FakeTwilio:
             "updated_at": now,
             "date_sent": now,
         }
-        with self._lock:
-            self._inbound.append(record)
-            self._by_sid[record["sid"]] = record
-        return str(record["sid"])
 
     @property
     def attempts(self) -> list[Record]:
@@ -678,7 +695,9 @@ class FakeTwilio:
             self._deletions.clear()
             self._media.clear()
             self._forced.clear()
+            self._failing_lists.clear()
             self._pending_drops = 0
+            self.clock = _utc_now
             self._rates = _FaultRates()
             self._seed = None
             self._rng = random.Random()  # noqa: S311 - see __init__
@@ -701,6 +720,13 @@ class FakeTwilio:
         fault = _Fault("error", status, code or _DEFAULT_ERROR_CODES.get(status, status))
         with self._lock:
             self._forced.extend([fault] * count)
+
+    def fail_next_lists(self, count: int = 1, status: int = 500) -> None:
+        """Make the next ``count`` list calls (GET of the Messages collection) fail."""
+        if count < 0 or not 400 <= status <= 599:
+            raise ValueError(f"bad fail_next_lists(count={count}, status={status})")
+        with self._lock:
+            self._failing_lists.extend([status] * count)
 
     def hang_next(self, count: int = 1) -> None:
         """Make the next ``count`` create calls hang (no answer, no message)."""
@@ -1058,6 +1084,9 @@ class FakeTwilio:
 
     def _list(self, query: _ListQuery) -> _Reply:
         with self._lock:
+            if self._failing_lists:
+                status = self._failing_lists.popleft()
+                raise _ApiError(status, _DEFAULT_ERROR_CODES.get(status, status))
             indexed = sorted(
                 enumerate(self._messages),
                 key=lambda pair: (pair[1]["created_at"], pair[0]),
