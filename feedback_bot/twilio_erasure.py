@@ -77,8 +77,10 @@ def erase_at_twilio(erasure_id: int) -> str:
         transport().delete_message(sid)
     except SendError as exc:
         if exc.code != NOT_FOUND:
-            return _later(erasure_id, attempts, owed_at, exc.code)
-    _record(erasure_id, attempts=attempts, erased_at=clock.now(), next_attempt_at=None)
+            return _failed(TwilioErasure, erasure_id, attempts, owed_at, exc.code)
+    _record(
+        TwilioErasure, erasure_id, attempts=attempts, erased_at=clock.now(), next_attempt_at=None
+    )
     return "erased"
 
 
@@ -99,9 +101,10 @@ def search_at_twilio(search_id: int) -> str:
     try:
         found = {sid for to in (e164, f"whatsapp:{e164}") for sid in transport().sent_to(to, until)}
     except SendError as exc:
-        return _search_later(search_id, attempts, until, exc.code)
+        return _failed(TwilioSearch, search_id, attempts, until, exc.code)
     owe(found)
-    _record_search(
+    _record(
+        TwilioSearch,
         search_id,
         attempts=attempts,
         address_ciphertext=None,
@@ -113,47 +116,32 @@ def search_at_twilio(search_id: int) -> str:
     return f"found {len(found)}"
 
 
-def _search_later(search_id: int, attempts: int, owed_at: datetime, code: str) -> str:
+def _failed(
+    model: type[TwilioErasure | TwilioSearch],
+    row_id: int,
+    attempts: int,
+    owed_at: datetime,
+    code: str,
+) -> str:
+    """Put a deletion or search back for later, or give it up once ``GIVE_UP_AFTER`` has
+    passed; a search given up drops the number even so, as it was kept for it alone."""
     now = clock.now()
+    what = model.__tablename__.removeprefix("twilio_")
     if now - owed_at >= GIVE_UP_AFTER:
-        # The number goes even so: it was kept for this search only.
-        _record_search(
-            search_id,
-            attempts=attempts,
-            address_ciphertext=None,
-            last_error=code[:32],
-            next_attempt_at=None,
+        dropped = {"address_ciphertext": None} if model is TwilioSearch else {}
+        _record(
+            model, row_id, attempts=attempts, last_error=code[:32], next_attempt_at=None, **dropped
         )
-        log.error("twilio search %s: given up after %s attempts (%s)", search_id, attempts, code)
-        return f"given up: {code}"
-    _record_search(
-        search_id, attempts=attempts, last_error=code[:32], next_attempt_at=now + backoff(attempts)
-    )
-    log.info("twilio search %s attempt %s: %s; will retry", search_id, attempts, code)
-    return f"will retry: {code}"
-
-
-def _record_search(search_id: int, **values: object) -> None:
-    """Record an attempt, with the deletions it owed, unless another job finished first."""
-    db.session.execute(
-        update(TwilioSearch)
-        .where(TwilioSearch.id == search_id, TwilioSearch.address_ciphertext.is_not(None))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-
-
-def _later(erasure_id: int, attempts: int, owed_at: datetime, code: str) -> str:
-    now = clock.now()
-    if now - owed_at >= GIVE_UP_AFTER:
-        _record(erasure_id, attempts=attempts, last_error=code[:32], next_attempt_at=None)
-        log.error("twilio erasure %s: given up after %s attempts (%s)", erasure_id, attempts, code)
+        log.error("twilio %s %s: given up after %s attempts (%s)", what, row_id, attempts, code)
         return f"given up: {code}"
     _record(
-        erasure_id, attempts=attempts, last_error=code[:32], next_attempt_at=now + backoff(attempts)
+        model,
+        row_id,
+        attempts=attempts,
+        last_error=code[:32],
+        next_attempt_at=now + backoff(attempts),
     )
-    log.info("twilio erasure %s attempt %s: %s; will retry", erasure_id, attempts, code)
+    log.info("twilio %s %s attempt %s: %s; will retry", what, row_id, attempts, code)
     return f"will retry: {code}"
 
 
@@ -162,10 +150,12 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(60 * 2 ** (attempts - 1), 86400))
 
 
-def _record(erasure_id: int, **values: object) -> None:
+def _record(model: type[TwilioErasure | TwilioSearch], row_id: int, **values: object) -> None:
+    """Record an attempt, and commit it with what it owed, unless another job has finished
+    the row first (a finished or given-up row has no next attempt)."""
     db.session.execute(
-        update(TwilioErasure)
-        .where(TwilioErasure.id == erasure_id, TwilioErasure.erased_at.is_(None))
+        update(model)
+        .where(model.id == row_id, model.next_attempt_at.is_not(None))
         .values(**values)
         .execution_options(synchronize_session=False)
     )
