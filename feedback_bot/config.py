@@ -224,7 +224,9 @@ def from_environment(
         config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)
 
     config["ACK_COALESCE_SECONDS"] = env_int(environ, "ACK_COALESCE_SECONDS", 120)
-    config["INTERIM_UPDATE_DAYS"] = env_int(environ, "INTERIM_UPDATE_DAYS", 21, minimum=1)
+    # At least 2: members read it as "within N days" (no message is written for one day),
+    # and it is also how often somebody waiting for a decision hears "still working on it".
+    config["INTERIM_UPDATE_DAYS"] = env_int(environ, "INTERIM_UPDATE_DAYS", 21, minimum=2)
     config["TWILIO_TIMEOUT_SECONDS"] = env_float(environ, "TWILIO_TIMEOUT_SECONDS", 10.0, 0.1)
     config["SEND_MAX_ATTEMPTS"] = env_int(environ, "SEND_MAX_ATTEMPTS", 12, minimum=1)
     config["SWEEP_INTERVAL_SECONDS"] = env_int(environ, "SWEEP_INTERVAL_SECONDS", 30, 1)

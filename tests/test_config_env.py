@@ -206,6 +206,13 @@ def test_a_bad_number_names_its_variable(tmp_path):
     assert "INTERIM_UPDATE_DAYS" in refused({**PRODUCTION, "INTERIM_UPDATE_DAYS": "0"}, tmp_path)
 
 
+def test_interim_days_are_plural(tmp_path):
+    """Members read "within N days"; "within 1 days" is no message to send anybody."""
+    assert "INTERIM_UPDATE_DAYS must be at least 2, got 1" in refused(
+        {**PRODUCTION, "INTERIM_UPDATE_DAYS": "1"}, tmp_path
+    )
+
+
 @pytest.mark.parametrize("value", ["1", "true", "yes"])
 def test_production_refuses_flask_debug(tmp_path, value):
     assert "FLASK_DEBUG" in refused({**PRODUCTION, "FLASK_DEBUG": value}, tmp_path)

@@ -20,7 +20,8 @@ def process_inbound(inbound_id: int) -> str:
     left to its own job and the sweeper: it must not hold back the member's later ones.
     """
     earlier = waiting_before(inbound_id)
-    db.session.rollback()  # end the read; each message below locks its own row
+    if earlier:
+        db.session.rollback()  # end the read; each message below locks its own row
     for earlier_id in earlier:
         try:
             outcome = process_alone(earlier_id)
