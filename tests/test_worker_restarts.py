@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import time
 
 import pytest
+from rq.exceptions import StopRequested
 
 from faults.stack import RedisServer, free_port
 from feedback_bot.jobs.worker import FeedbackWorker
@@ -67,9 +69,39 @@ def test_a_stop_asked_for_during_the_sweep_is_not_swallowed(app, monkeypatch):
     monkeypatch.setattr(sweep_module, "sweep_if_free", sweep_with_signal)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        worker.run_maintenance_tasks()
+        with pytest.raises(StopRequested):  # raised again once the sweep is done
+            worker.run_maintenance_tasks()
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
         FeedbackWorker.stopping.clear()
-    assert worker._stop_requested  # RQ's loop stops right after the maintenance tasks
+    assert worker._stop_requested
+
+
+def test_a_stop_asked_for_while_idle_stops_the_worker(make_app, monkeypatch):
+    """An idle worker runs its maintenance (so the sweep) inside RQ's wait for a job, whose
+    loop never looks at the stop flag: a SIGTERM that lands in that sweep must stop the
+    worker all the same, not leave it sweeping until a job comes."""
+    from feedback_bot.jobs import sweep as sweep_module
+    from feedback_bot.jobs.worker import build_worker
+
+    worker = build_worker(make_app(SWEEP_INTERVAL_SECONDS=1))
+    sweeps: list[float] = []
+
+    def sweep_with_signal() -> None:
+        sweeps.append(time.monotonic())
+        if len(sweeps) == 2:  # the first sweep is the main loop's; this one, the wait's
+            with contextlib.suppress(Exception):  # as a sweep step's catch-all does
+                worker.request_stop(signal.SIGTERM, None)
+        elif len(sweeps) > 2:
+            raise SystemExit("the worker swept on after it was asked to stop")
+
+    monkeypatch.setattr(sweep_module, "sweep_if_free", sweep_with_signal)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        worker.work(with_scheduler=False)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        FeedbackWorker.stopping.clear()
+    assert len(sweeps) == 2

@@ -53,7 +53,7 @@ class FeedbackWorker(SimpleWorker):
                 raise
             # An idle worker's stop is an exception raised into whatever runs. Inside the
             # sweep, a step's catch-all would swallow it and the worker would never stop;
-            # RQ's loop looks at this flag right after the maintenance tasks.
+            # it is raised again once the maintenance tasks are done.
             self._stop_requested = True
 
     def run_maintenance_tasks(self) -> None:
@@ -63,6 +63,11 @@ class FeedbackWorker(SimpleWorker):
             self._sweep()
         finally:
             self.in_maintenance = False
+        if self._stop_requested:
+            # RQ's main loop looks at the flag after the maintenance tasks, but an idle
+            # worker runs them inside its wait for a job, whose loop never does: it would
+            # sweep on, stopped, until a job came. Out of both loops, as RQ stops an idle one.
+            raise StopRequested()
 
     def _sweep(self) -> None:
         from .sweep import sweep_if_free
