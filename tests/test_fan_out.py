@@ -22,7 +22,7 @@ from feedback_bot.models import (
 from feedback_bot.testing.seed import seed_linked_items
 
 from .conftest import open_rows
-from .test_guarantee import kill_worker, start_worker, stop_worker, wait_for, worker_environment
+from .test_guarantee import kill_worker, start_worker, stop_workers, wait_for, worker_environment
 
 MEMBERS = 2000
 RATE = 150
@@ -92,8 +92,7 @@ def test_publish_to_2000_members_once_each_within_the_rate(
 
         wait_for(everyone_told, 480, "every member to be told")
     finally:
-        for process in workers:
-            stop_worker(process, log_path)
+        stop_workers(workers, log_path)
 
     what_next = [m for m in fake_twilio.messages if SUMMARY in m["body"]]
     per_member = Counter(m["to"] for m in what_next)

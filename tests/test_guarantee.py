@@ -146,15 +146,30 @@ def kill_worker(worker: subprocess.Popen[bytes]) -> None:
 def stop_worker(worker: subprocess.Popen[bytes], log_path: Path, timeout: float = 30) -> None:
     """Stop the worker as a deployment does (SIGTERM: RQ finishes the job in hand). One that
     does not stop in time is killed, so it cannot take the next test's jobs, and fails."""
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    stop_workers([worker], log_path, timeout)
+
+
+def stop_workers(
+    workers: list[subprocess.Popen[bytes]], log_path: Path, timeout: float = 30
+) -> None:
+    """``stop_worker`` for several at once: every one is stopped, or killed, before any
+    failure is raised; one left running would take the jobs of the tests after it."""
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    stuck = []
+    for worker in workers:
+        try:
+            worker.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            stuck.append(worker.pid)
+        # Its process group too: a scheduler child must not outlive it either.
         kill_worker(worker)
+    if stuck:
         raise AssertionError(
-            f"the worker did not stop within {timeout:g} s of SIGTERM:\n"
+            f"worker(s) {stuck} did not stop within {timeout:g} s of SIGTERM:\n"
             + log_path.read_text()[-3000:]
-        ) from None
+        )
 
 
 def wait_for(condition, timeout: float, what: str) -> None:
