@@ -70,7 +70,7 @@ def erase_at_twilio(erasure_id: int) -> str:
     """The job: delete one message at Twilio. Idempotent: done rows are left alone, and a
     message deleted already (by a duplicate job) answers "not found", which is done too."""
     row = db.session.get(TwilioErasure, erasure_id)
-    if row is None or row.erased_at is not None or row.next_attempt_at is None:
+    if row is None or row.next_attempt_at is None:  # done or given up
         return "nothing to do"
     sid, owed_at, attempts = row.sid, row.owed_at, row.attempts + 1
     try:
@@ -101,7 +101,8 @@ def search_at_twilio(search_id: int) -> str:
     try:
         found = {sid for to in (e164, f"whatsapp:{e164}") for sid in transport().sent_to(to, until)}
     except SendError as exc:
-        return _failed(TwilioSearch, search_id, attempts, until, exc.code)
+        # Given up, the number goes even so: it was kept for this search alone.
+        return _failed(TwilioSearch, search_id, attempts, until, exc.code, address_ciphertext=None)
     owe(found)
     _record(
         TwilioSearch,
@@ -122,15 +123,15 @@ def _failed(
     attempts: int,
     owed_at: datetime,
     code: str,
+    **given_up: object,
 ) -> str:
     """Put a deletion or search back for later, or give it up once ``GIVE_UP_AFTER`` has
-    passed; a search given up drops the number even so, as it was kept for it alone."""
+    passed, recording ``given_up`` with it."""
     now = clock.now()
     what = model.__tablename__.removeprefix("twilio_")
     if now - owed_at >= GIVE_UP_AFTER:
-        dropped = {"address_ciphertext": None} if model is TwilioSearch else {}
         _record(
-            model, row_id, attempts=attempts, last_error=code[:32], next_attempt_at=None, **dropped
+            model, row_id, attempts=attempts, last_error=code[:32], next_attempt_at=None, **given_up
         )
         log.error("twilio %s %s: given up after %s attempts (%s)", what, row_id, attempts, code)
         return f"given up: {code}"
