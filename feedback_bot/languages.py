@@ -77,8 +77,7 @@ class LanguageRefused(ValueError):
 
 def set_enabled(code: str, enabled: bool, user: User | None) -> None:
     """Offer ``code`` to members or stop offering it. Audited; effective in every process."""
-    from .interpreting.catalogue_io import known_entries
-    from .messaging.overrides import translate
+    from .interpreting.catalogue_io import is_translated, known_entries
 
     if code not in available_locales():
         raise LanguageRefused(
@@ -88,7 +87,9 @@ def set_enabled(code: str, enabled: bool, user: User | None) -> None:
     if not enabled and code == current_app.config["DEFAULT_LOCALE"]:
         raise LanguageRefused("The default language cannot be switched off.")
     if enabled and code != "en":
-        missing = [msgid for ctx, msgid in known_entries() if translate(msgid, code, ctx) == msgid]
+        missing = {
+            msgid for ctx, msgid in known_entries(code) if not is_translated(code, ctx, msgid)
+        }
         if missing:
             raise LanguageRefused(
                 f"{len(missing)} member messages have no translation in {code} yet; "

@@ -153,7 +153,8 @@ def test_interpreter_translates_feedback_and_summary_in_the_browser(
     # ---- a template that drops %(ref)s is refused, by name, and nothing is saved
     page.goto("/admin/translate/templates/pl")
     ack_row = page.locator(
-        "section.template-row", has=page.locator('input[name="kind"][value="ack"]')
+        "section.template-row",
+        has=page.locator('input[name="kind"][value="ack-2"]'),  # 21 days
     )
     expect(ack_row).to_have_count(1)
     textarea = ack_row.locator('textarea[name="text"]')

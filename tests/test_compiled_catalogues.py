@@ -40,7 +40,7 @@ def ensure_compiled(directory: Path, required: tuple[str, ...]) -> list[str]:
 
 def welsh_ack(directory: Path) -> str:
     translations = Translations.load(str(directory), ["cy"])
-    return str(translations.ugettext(ACK))
+    return str(translations.ungettext(ACK, ACK, 21))  # an entry with a form per number
 
 
 def test_missing_catalogues_are_compiled(tmp_path):
@@ -57,8 +57,8 @@ def test_a_catalogue_older_than_its_po_is_compiled_again(tmp_path):
     ensure_compiled(directory, ("cy",))
     po = directory / "cy" / "LC_MESSAGES" / "messages.po"
     mo = po.with_suffix(".mo")
-    thanks = 'msgstr "Diolch am eich neges.'
-    po.write_text(po.read_text().replace(thanks, 'msgstr "Diolch yn fawr am eich neges.'))
+    thanks = '] "Diolch am eich neges.'  # msgstr[N] "...
+    po.write_text(po.read_text().replace(thanks, '] "Diolch yn fawr am eich neges.'))
     old = po.stat().st_mtime - 60
     os.utime(mo, (old, old))
     ensure_compiled(directory, ("cy",))

@@ -86,11 +86,15 @@ def test_interpreters_only_work_in_their_languages(app, client):
     assert client.get("/admin/translate/templates/pl/messages.po").status_code == 403
 
 
+# The acknowledgement's form for 11 to 99 days (the default is 21): Arabic has six.
+ARABIC_ACK_21 = "ack-5"
+
+
 def test_template_with_a_missing_placeholder_is_refused_by_name(app, client):
     interpreter(app, client)
     response = client.post(
         "/admin/translate/templates/ar",
-        data={"kind": "ack", "text": "شكرا لكم %(days)s", "state": "draft"},
+        data={"kind": ARABIC_ACK_21, "text": "شكرا لكم %(days)s", "state": "draft"},
     )
     assert response.status_code == 400
     assert "must keep %(ref)s" in response.get_data(as_text=True)
@@ -111,11 +115,11 @@ def test_a_refused_template_keeps_what_the_interpreter_typed(app, client, typed,
     interpreter(app, client)
     response = client.post(
         "/admin/translate/templates/ar",
-        data={"kind": "ack", "text": typed, "state": "reviewed"},
+        data={"kind": ARABIC_ACK_21, "text": typed, "state": "reviewed"},
     )
     assert response.status_code == 400
     page = response.get_data(as_text=True)
-    section = page[page.index('id="template-ack"') :]
+    section = page[page.index(f'id="template-{ARABIC_ACK_21}"') :]
     section = section[: section.index("</section>")]
     assert problem in section and 'aria-invalid="true"' in section
     assert f">{escape(typed, quote=False)}</textarea>" in section
@@ -152,9 +156,10 @@ def test_po_download_and_upload_through_the_pages(app, client):
     interpreter(app, client)
     exported = client.get("/admin/translate/templates/pl/messages.po")
     assert exported.status_code == 200
-    # A sentence of two templates: the acknowledgement with and without a reference.
+    # A sentence of two templates, the acknowledgement with and without a reference, in
+    # each of Polish's three plural forms (one per number of days).
     sentence = "Przeczyta ją człowiek.".encode()
-    assert exported.data.count(sentence) == 2
+    assert exported.data.count(sentence) == 6
     edited = exported.data.replace(sentence, "Przeczytamy ją.".encode())
     assert edited != exported.data
     response = client.post(
@@ -163,7 +168,7 @@ def test_po_download_and_upload_through_the_pages(app, client):
         content_type="multipart/form-data",
         follow_redirects=True,
     )
-    assert "Imported 2 change(s)" in response.get_data(as_text=True)
+    assert "Imported 6 change(s)" in response.get_data(as_text=True)
     assert client.get("/admin/translate/templates/pl/messages.po").data == edited
 
 

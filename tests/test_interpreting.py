@@ -24,6 +24,7 @@ from feedback_bot.languages import enabled_locales, set_enabled
 from feedback_bot.messaging import keywords
 from feedback_bot.messaging import overrides as overrides_module
 from feedback_bot.messaging.keywords import keyword_list_problems
+from feedback_bot.messaging.overrides import form_context
 from feedback_bot.messaging.templates import (
     KEYWORD_CONTEXT,
     KEYWORD_MSGIDS,
@@ -38,6 +39,10 @@ from .test_guarantee import start_worker, stop_worker, wait_for, worker_environm
 
 ACK = TEMPLATES["ack"].msgid
 WELSH = "Mae'r lifft yn ein bloc wedi torri ers wythnosau ac does neb wedi dod i'w drwsio."
+# The acknowledgement has a form per number of days; Welsh uses its form 0 for 21 (and for
+# every number but 1, 2, 3 and 6).
+WELSH_21 = form_context(0)
+WELSH_FORMS = 5
 NEW_WELSH_ACK = (
     "Diolch, mae eich neges gyda ni. Bydd rhywun yn ei darllen ac yn ateb o fewn %(days)s "
     "diwrnod. Cyf %(ref)s. Atebwch STOP i stopio."
@@ -60,7 +65,9 @@ def test_placeholder_problems_name_the_placeholder():
 
 def test_a_missing_placeholder_is_refused(app):
     with app.app_context(), pytest.raises(TranslationRefused, match=r"must keep %\(ref\)s"):
-        save_override(None, "cy", ACK, "Diolch o fewn %(days)s diwrnod.", ReviewState.DRAFT)
+        save_override(
+            None, "cy", ACK, "Diolch o fewn %(days)s diwrnod.", ReviewState.DRAFT, WELSH_21
+        )
 
 
 @pytest.mark.slow
@@ -76,7 +83,7 @@ def test_editing_the_welsh_acknowledgement_reaches_a_running_worker(
         with app.app_context():
             first_ref = db.session.scalars(select(FeedbackItem)).one().ref
             assert fake_twilio.messages[0]["body"] == render("ack", "cy", ref=first_ref, days=21)
-            save_override(None, "cy", ACK, NEW_WELSH_ACK, ReviewState.REVIEWED)
+            save_override(None, "cy", ACK, NEW_WELSH_ACK, ReviewState.REVIEWED, WELSH_21)
 
         send_sms(client, "+447911123457", WELSH)
         wait_for(lambda: len(fake_twilio.messages) == 2, 30, "the second acknowledgement")
@@ -90,7 +97,7 @@ def test_editing_the_welsh_acknowledgement_reaches_a_running_worker(
 
 def test_po_export_import_round_trips_exactly(app):
     with app.app_context():
-        save_override(None, "cy", ACK, NEW_WELSH_ACK, ReviewState.REVIEWED)
+        save_override(None, "cy", ACK, NEW_WELSH_ACK, ReviewState.REVIEWED, WELSH_21)
         exported = export_po("cy")
         assert NEW_WELSH_ACK.encode() in exported
 
@@ -101,7 +108,9 @@ def test_po_export_import_round_trips_exactly(app):
 
         edited = exported.replace(b"yn ei darllen ac", b"yn ei darllen yn fuan ac")
         report = read_import("cy", edited)
-        assert [(c.msgid, "yn fuan" in c.text) for c in report.changes] == [(ACK, True)]
+        assert [(c.context, c.msgid, "yn fuan" in c.text) for c in report.changes] == [
+            (WELSH_21, ACK, True)
+        ]
         broken = exported.replace(b"diwrnod. Cyf %(ref)s.", b"diwrnod. Cyf.")
         assert "must keep %(ref)s" in read_import("cy", broken).errors[0]
 
@@ -184,7 +193,7 @@ def test_an_escaped_placeholder_is_not_a_placeholder(app):
     ]
     assert placeholder_problems(ACK, NEW_WELSH_ACK + " 100%%") == []
     with app.app_context(), pytest.raises(TranslationRefused, match=r"must keep %\(ref\)s"):
-        save_override(None, "cy", ACK, escaped, ReviewState.REVIEWED)
+        save_override(None, "cy", ACK, escaped, ReviewState.REVIEWED, WELSH_21)
 
 
 def po_file(locale: str | None, *entries: tuple[str, str, str, list[str]]) -> bytes:
@@ -208,9 +217,12 @@ def test_a_po_file_of_another_language_is_refused(app):
         nameless = read_import("cy", po_file(None, ("", ACK, NEW_WELSH_ACK, [])))
         assert nameless.changes == []
         assert "does not say which language" in nameless.errors[0]
-        # The same language with its country named is the same language.
+        # The same language with its country named is the same language. (The file has
+        # the acknowledgement as it was before it had a form per number: for every number.)
         welsh = read_import("cy", po_file("cy_GB", ("", ACK, NEW_WELSH_ACK, [])))
-        assert [change.text for change in welsh.changes] == [NEW_WELSH_ACK]
+        assert [(change.context, change.text) for change in welsh.changes] == [
+            (form_context(form), NEW_WELSH_ACK) for form in range(WELSH_FORMS)
+        ]
 
 
 def test_fuzzy_entries_are_left_out_and_named(app):
@@ -224,7 +236,7 @@ def test_fuzzy_entries_are_left_out_and_named(app):
     )
     with app.app_context():
         report = read_import("cy", data)
-    assert [change.msgid for change in report.changes] == [ACK]
+    assert {change.msgid for change in report.changes} == {ACK}
     assert report.fuzzy == [start]
     assert report.errors == []
 
@@ -282,17 +294,17 @@ def test_a_draft_is_kept_for_the_interpreter_and_never_sent(app):
     they got; the editor and the .po file show the draft, flagged as one."""
     with app.app_context():
         shipped = render("ack", "cy", ref="K7Q2", days=21)
-        save_override(None, "cy", ACK, NEW_WELSH_ACK, ReviewState.DRAFT)
+        save_override(None, "cy", ACK, NEW_WELSH_ACK, ReviewState.DRAFT, WELSH_21)
         assert render("ack", "cy", ref="K7Q2", days=21) == shipped
         exported = export_po("cy")
-        [entry] = [m for m in read_po(io.BytesIO(exported)) if m.id == ACK]
-        assert entry.string == NEW_WELSH_ACK and "draft" in entry.flags
+        [entry] = [m for m in read_po(io.BytesIO(exported)) if m.id and m.id[0] == ACK]
+        assert entry.string[0] == NEW_WELSH_ACK and "draft" in entry.flags
         assert read_import("cy", exported).changes == []
 
         save_override(None, "cy", STOP_WORDS, "DIM MWY", ReviewState.DRAFT, KEYWORD_CONTEXT)
         assert keywords.match("dim mwy") is None
 
-        save_override(None, "cy", ACK, NEW_WELSH_ACK, ReviewState.NEEDS_REVIEW)
+        save_override(None, "cy", ACK, NEW_WELSH_ACK, ReviewState.NEEDS_REVIEW, WELSH_21)
         assert render("ack", "cy", ref="K7Q2", days=21) == NEW_WELSH_ACK % {
             "ref": "K7Q2",
             "days": 21,

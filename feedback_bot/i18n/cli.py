@@ -15,8 +15,9 @@ from babel.messages.frontend import CommandLineInterface
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "translations"
 TEMPLATE = TRANSLATIONS / "messages.pot"
-# NP_ marks a message with a context (the keywords members can send).
-KEYWORD_SPECS = ("-k", "NP_:1c,2")
+# NP_ marks a message with a context (the keywords members can send); NN_ one whose
+# wording depends on a number, extracted as a plural entry (``messaging.templates.NN_``).
+KEYWORD_SPECS = ("-k", "NP_:1c,2", "-k", "NN_:1,1")
 
 
 def pybabel(*args: str) -> None:

@@ -11,13 +11,13 @@ from .. import loop
 from ..extensions import db
 from ..interpreting.catalogue_io import (
     entries,
-    known_entries,
+    is_translated,
     saved_overrides,
     shipped_catalogue,
     state_of,
     working_text,
 )
-from ..messaging.overrides import translate
+from ..messaging.overrides import form_context, form_of
 from ..messaging.segments import SmsCost, sms_cost
 from ..models import (
     Contact,
@@ -74,6 +74,7 @@ class TemplateRow:
     context: str
     msgid: str
     note: str
+    numbers: str  # of one plural form: the numbers it is for
     text: str  # what the interpreter works on: their draft, if they saved one
     state: str | None
     cost: SmsCost
@@ -81,19 +82,27 @@ class TemplateRow:
 
 
 def _shipped_states(locale: str) -> dict[tuple[str, str], str | None]:
-    """(context, msgid) -> the review state the shipped catalogue flags."""
-    return {
-        (m.context or "", str(m.id)): state_of(set(m.flags))
-        for m in shipped_catalogue(locale)
-        if m.id
-    }
+    """(context, msgid) -> the review state the shipped catalogue flags; each form of a
+    plural entry has the entry's."""
+    states: dict[tuple[str, str], str | None] = {}
+    catalog = shipped_catalogue(locale)
+    for m in catalog:
+        if not m.id:
+            continue
+        state = state_of(set(m.flags))
+        if m.pluralizable:
+            for form in range(catalog.num_plurals):
+                states[(form_context(form), str(m.id[0]))] = state
+        else:
+            states[(m.context or "", str(m.id))] = state
+    return states
 
 
 def template_rows(locale: str) -> list[TemplateRow]:
     shipped = _shipped_states(locale)
     saved = saved_overrides(locale)
     rows = []
-    for entry in entries().values():
+    for entry in entries(locale).values():
         key = (entry.context, entry.msgid)
         text = working_text(locale, key, saved)
         state = saved[key].state if key in saved else shipped.get(key)
@@ -103,6 +112,7 @@ def template_rows(locale: str) -> list[TemplateRow]:
                 entry.context,
                 entry.msgid,
                 entry.note,
+                entry.numbers,
                 text,
                 state,
                 sms_cost(text),
@@ -114,26 +124,37 @@ def template_rows(locale: str) -> list[TemplateRow]:
 
 def completeness(languages: list[str]) -> dict[str, dict[str, int]]:
     """Per language: how many templates members get translated, and how many of those
-    translations are reviewed (drafts count for neither: members do not get them)."""
-    total = len(known_entries())
-    result = {}
-    for locale in languages:
-        if locale == "en":
-            result[locale] = {"total": total, "translated": total, "reviewed": total}
-            continue
-        shipped = _shipped_states(locale)
-        saved = saved_overrides(locale)
-        live = {key: o for key, o in saved.items() if o.state != ReviewState.DRAFT}
-        translated = reviewed = 0
-        for context, msgid in known_entries():
-            key = (context, msgid)
-            if translate(msgid, locale, context) == msgid:
-                continue
+    translations are reviewed (drafts count for neither: members do not get them). A
+    message with plural forms counts once: translated when every form is, reviewed when
+    every form is."""
+    return {locale: _completeness(locale) for locale in languages}
+
+
+def _completeness(locale: str) -> dict[str, int]:
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for entry in entries(locale).values():
+        # The forms of a plural entry make one message.
+        group = ("", entry.msgid) if entry.form is not None else (entry.context, entry.msgid)
+        groups.setdefault(group, []).append((entry.context, entry.msgid))
+    total = len(groups)
+    if locale == "en":
+        return {"total": total, "translated": total, "reviewed": total}
+    shipped = _shipped_states(locale)
+    live = {key: o.state for key, o in saved_overrides(locale).items()}
+    live = {key: state for key, state in live.items() if state != ReviewState.DRAFT}
+
+    def state(key: tuple[str, str]) -> str | None:
+        whole = ("", key[1])  # saved for a plural message before it had forms
+        if key not in live and form_of(key[0]) is not None and whole in live:
+            return live[whole]
+        return live[key] if key in live else shipped.get(key)
+
+    translated = reviewed = 0
+    for keys in groups.values():
+        if all(is_translated(locale, context, msgid) for context, msgid in keys):
             translated += 1
-            state = live[key].state if key in live else shipped.get(key)
-            reviewed += state == ReviewState.REVIEWED
-        result[locale] = {"total": total, "translated": translated, "reviewed": reviewed}
-    return result
+            reviewed += all(state(key) == ReviewState.REVIEWED for key in keys)
+    return {"total": total, "translated": translated, "reviewed": reviewed}
 
 
 def languages_in_use_without_review() -> list[tuple[str, int]]:

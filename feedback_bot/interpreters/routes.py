@@ -161,7 +161,7 @@ def templates(locale: str) -> ResponseReturnValue:
     if request.method == "POST":
         # By its kind, not its English text: a browser sends a form's line breaks as
         # "\r\n", so the language menu's text would never match its msgid.
-        entry = entries().get(request.form.get("kind", ""))
+        entry = entries(locale).get(request.form.get("kind", ""))
         if entry is None:
             flash("Not saved: this is not a message template.", "error")
             return _template_page(locale), 400

@@ -4,24 +4,35 @@ Export: the shipped catalogue of a language with the interpreters' overrides app
 drafts too: the file is their work) and their review state as flags. Import: every entry
 that differs from what is saved becomes an override. Exporting, importing that file and
 exporting again gives the same bytes.
+
+A message whose wording depends on a number (``Template.count``) is a plural entry with
+one form per plural form of the language, as the catalogue's Plural-Forms header counts
+them; interpreters edit and save each form on its own (``overrides.form_context``).
 """
 
 from __future__ import annotations
 
+import gettext
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from io import BytesIO
+from pathlib import Path
 
 from babel import Locale
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po, write_po
 from sqlalchemy import select
 
 from ..config import TRANSLATIONS
 from ..extensions import db
-from ..messaging.overrides import translate
+from ..messaging.overrides import form_context, form_of, translate
 from ..messaging.templates import KEYWORD_CONTEXT, KEYWORD_MSGIDS, TEMPLATES
 from ..models import MessageOverride, ReviewState
 from .checks import translation_problems
+
+# The msgids of messages with a form per number (``Template.count``).
+COUNTED = {template.msgid for template in TEMPLATES.values() if template.count}
 
 STATE_FLAGS = {
     ReviewState.DRAFT: "draft",
@@ -34,15 +45,35 @@ STATE_FLAGS = {
 class Entry:
     """A member-facing entry interpreters may change."""
 
-    kind: str  # names it in the editor and its forms: "ack", "keywords: stop"
+    kind: str  # names it in the editor and its forms: "ack", "ack-1", "keywords: stop"
     context: str
     msgid: str
     note: str
+    # Of a plural entry: which form this is, and the numbers it is used for, in words.
+    form: int | None = None
+    numbers: str = ""
 
 
-def entries() -> dict[str, Entry]:
-    """Every entry interpreters may change, by kind, in the editor's order."""
-    found = [Entry(t.kind, "", t.msgid, t.note) for t in TEMPLATES.values()]
+def entries(locale: str) -> dict[str, Entry]:
+    """Every entry interpreters may change in ``locale``, by kind, in the editor's order:
+    a message that depends on a number once per plural form of the language."""
+    found = []
+    for template in TEMPLATES.values():
+        if template.count is None:
+            found.append(Entry(template.kind, "", template.msgid, template.note))
+            continue
+        rule = plural_rule(locale)
+        found += [
+            Entry(
+                f"{template.kind}-{form}",
+                form_context(form),
+                template.msgid,
+                template.note,
+                form,
+                rule.numbers(form, template.count),
+            )
+            for form in range(rule.forms)
+        ]
     found += [
         Entry(f"keywords: {action}", KEYWORD_CONTEXT, msgid, "Words a member can send alone.")
         for action, msgid in KEYWORD_MSGIDS.items()
@@ -50,14 +81,60 @@ def entries() -> dict[str, Entry]:
     return {entry.kind: entry for entry in found}
 
 
-def known_entries() -> set[tuple[str, str]]:
-    """(context, msgid) of every member-facing entry interpreters may change."""
-    return {(entry.context, entry.msgid) for entry in entries().values()}
+def known_entries(locale: str) -> set[tuple[str, str]]:
+    """(context, msgid) of every member-facing entry interpreters may change in ``locale``."""
+    return {(entry.context, entry.msgid) for entry in entries(locale).values()}
+
+
+def is_translated(locale: str, context: str, msgid: str) -> bool:
+    """Whether members in ``locale`` get this entry in their language: of a plural entry,
+    every form of it."""
+    form = form_of(context)
+    if form is None:
+        return translate(msgid, locale, context) != msgid
+    rule = plural_rule(locale)
+    return all(translate(msgid, locale, count=number) != msgid for number in rule.samples(form))
+
+
+@dataclass(frozen=True)
+class PluralRule:
+    """A language's plural forms, as its catalogue's Plural-Forms header gives them."""
+
+    forms: int
+    choose: Callable[[int], int]
+
+    def samples(self, form: int, numbers: range = range(200)) -> list[int]:
+        return [number for number in numbers if self.choose(number) == form]
+
+    def numbers(self, form: int, name: str) -> str:
+        """Which numbers ``form`` is for, in words for an interpreter."""
+        samples = self.samples(form)
+        if not samples:
+            return f"Not used for any {name} from 0 to 199."
+        shown = ", ".join(str(number) for number in samples[:8])
+        more = "…" if len(samples) > 8 else ""
+        return f"The form for {name} = {shown}{more}"
+
+
+def plural_rule(locale: str) -> PluralRule:
+    path = _catalogue_path(locale)
+    return _plural_rule(path, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _plural_rule(path: Path, _mtime: int) -> PluralRule:
+    # Read once per version of the file: the editor asks for every plural entry.
+    with path.open("rb") as handle:
+        catalog = read_po(handle)
+    return PluralRule(catalog.num_plurals, gettext.c2py(catalog.plural_expr))
+
+
+def _catalogue_path(locale: str) -> Path:
+    return TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po"
 
 
 def shipped_catalogue(locale: str) -> Catalog:
-    path = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po"
-    with path.open("rb") as handle:
+    with _catalogue_path(locale).open("rb") as handle:
         return read_po(handle, locale=locale)
 
 
@@ -90,7 +167,42 @@ def saved_overrides(locale: str) -> dict[tuple[str, str], Saved]:
 def working_text(locale: str, key: tuple[str, str], saved: dict[tuple[str, str], Saved]) -> str:
     """The text interpreters work on: theirs if they saved one (a draft members do not get
     yet included), else what members get."""
-    return saved[key].text if key in saved else translate(key[1], locale, key[0])
+    if key in saved:
+        return saved[key].text
+    context, msgid = key
+    form = form_of(context)
+    if form is None:
+        return translate(msgid, locale, context)
+    # As ``overrides.translate`` chooses a form: one saved for the whole message before it
+    # had forms, else the catalogue's form (English where it has none).
+    if ("", msgid) in saved:
+        return saved[("", msgid)].text
+    return _shipped_forms(locale).get((msgid, form)) or msgid
+
+
+def _shipped_forms(locale: str) -> dict[tuple[str, int], str]:
+    """(msgid, form) -> the shipped catalogue's text of each form of its plural entries."""
+    path = _catalogue_path(locale)
+    return _read_forms(path, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _read_forms(path: Path, _mtime: int) -> dict[tuple[str, int], str]:
+    # Read once per version of the file: the editor asks for every form of every entry.
+    with path.open("rb") as handle:
+        catalog = read_po(handle)
+    return {
+        (str(message.id[0]), form): text
+        for message in catalog
+        if message.pluralizable
+        for form, text in enumerate(_forms(message))
+    }
+
+
+def _forms(message: Message) -> list[str]:
+    """The texts of a plural entry's forms."""
+    texts = message.string if isinstance(message.string, tuple | list) else [message.string]
+    return [str(text or "") for text in texts]
 
 
 def export_po(locale: str) -> bytes:
@@ -98,16 +210,48 @@ def export_po(locale: str) -> bytes:
     catalog = shipped_catalogue(locale)
     saved = saved_overrides(locale)
     for message in catalog:
-        override = saved.get((message.context or "", str(message.id))) if message.id else None
-        if override is None:
+        if not message.id:
             continue
-        message.string = override.text
-        # A person wrote it, so it is not gettext's guess ("fuzzy") whatever the file said.
-        message.flags -= {*STATE_FLAGS.values(), "fuzzy"}
-        message.flags.add(STATE_FLAGS[override.state])
+        if message.pluralizable:
+            _export_forms(locale, message, saved, catalog.num_plurals)
+            continue
+        override = saved.get((message.context or "", str(message.id)))
+        if override is not None:
+            message.string = override.text
+            _mark(message, override.state)
     buffer = BytesIO()
     write_po(buffer, catalog, width=0, omit_header=False)
     return buffer.getvalue()
+
+
+def _export_forms(
+    locale: str, message: Message, saved: dict[tuple[str, str], Saved], forms: int
+) -> None:
+    msgid = str(message.id[0])
+    keys = [(form_context(form), msgid) for form in range(forms)]
+    if not any(key in saved for key in [*keys, ("", msgid)]):
+        return
+    message.string = tuple(working_text(locale, key, saved) for key in keys)
+    shipped = state_of(set(message.flags))
+    whole = saved.get(("", msgid))
+    states = [
+        saved[key].state if key in saved else whole.state if whole else shipped for key in keys
+    ]
+    # The file has one flag for all the forms: the least reviewed of them.
+    known = [state for state in states if state is not None]
+    _mark(message, min(known, key=list(STATE_FLAGS).index))
+
+
+def _behind(state: str, other: str | None) -> bool:
+    """Whether ``state`` is less reviewed than ``other``."""
+    order = list(STATE_FLAGS)
+    return other is not None and order.index(state) < order.index(other)
+
+
+def _mark(message: Message, state: str) -> None:
+    # A person wrote it, so it is not gettext's guess ("fuzzy") whatever the file said.
+    message.flags -= {*STATE_FLAGS.values(), "fuzzy"}
+    message.flags.add(STATE_FLAGS[state])
 
 
 @dataclass
@@ -140,35 +284,60 @@ def read_import(locale: str, data: bytes) -> ImportReport:
         report.errors.append(wrong_language)
         return report
     saved = saved_overrides(locale)
-    shipped = {(m.context or "", str(m.id)): m for m in shipped_catalogue(locale) if m.id}
-    known = known_entries()
+    shipped = {_key(m): m for m in shipped_catalogue(locale) if m.id}
+    known = known_entries(locale)
     for message in catalog:
         if not message.id:
             continue
-        key = (message.context or "", str(message.id))
-        text = str(message.string or "")
-        if key not in known:
-            continue  # entries the panel does not manage stay in the repository's hands
-        if not text:
-            continue
-        if message.fuzzy:
-            report.fuzzy.append(key[1])
-            continue
-        problems = translation_problems(key[0], key[1], locale, text)
-        if problems:
-            report.errors.append(f"{key[1][:50]!r}: " + " ".join(problems))
-            continue
-        state = state_of(set(message.flags))
-        current: str | None = None
-        if key in saved:
-            current = saved[key].state
-        elif key in shipped:
-            current = state_of(set(shipped[key].flags))
-        if text == working_text(locale, key, saved) and state in (None, current):
-            report.unchanged += 1
-            continue
-        report.changes.append(ImportedEntry(key[0], key[1], text, state))
+        msgid = _key(message)[1]
+        if message.pluralizable:
+            texts = _forms(message)
+            keys = [(form_context(form), msgid) for form in range(len(texts))]
+        elif msgid in COUNTED and not message.context:
+            # A file from before the message had forms: its text was for every number.
+            forms = plural_rule(locale).forms
+            texts = [str(message.string or "")] * forms
+            keys = [(form_context(form), msgid) for form in range(forms)]
+        else:
+            texts, keys = [str(message.string or "")], [_key(message)]
+        in_shipped = shipped.get(_key(message))
+        shipped_state = state_of(set(in_shipped.flags)) if in_shipped else None
+        for key, text in zip(keys, texts, strict=True):
+            if key not in known:
+                continue  # entries the panel does not manage stay in the repository's hands
+            if not text:
+                continue
+            if message.fuzzy:
+                if msgid not in report.fuzzy:
+                    report.fuzzy.append(msgid)
+                continue
+            problems = translation_problems(key[0], key[1], locale, text)
+            if problems:
+                report.errors.append(f"{_name(key)}: " + " ".join(problems))
+                continue
+            state = state_of(set(message.flags))
+            current = saved[key].state if key in saved else shipped_state
+            # The one flag of a plural entry is its least reviewed form's (``export_po``):
+            # it says nothing against a form that is further along.
+            behind = len(keys) > 1 and state is not None and _behind(state, current)
+            if text == working_text(locale, key, saved) and (state in (None, current) or behind):
+                report.unchanged += 1
+                continue
+            report.changes.append(ImportedEntry(key[0], key[1], text, state))
     return report
+
+
+def _key(message: Message) -> tuple[str, str]:
+    """(context, msgid) of a catalogue entry; of a plural one, its singular msgid."""
+    msgid = message.id[0] if isinstance(message.id, tuple | list) else message.id
+    return message.context or "", str(msgid)
+
+
+def _name(key: tuple[str, str]) -> str:
+    """An entry as an error message names it: the start of its English text, and which
+    plural form."""
+    form = form_of(key[0])
+    return f"{key[1][:50]!r}" + (f" (form {form})" if form is not None else "")
 
 
 def _language_problem(catalog: Catalog, locale: str) -> str | None:

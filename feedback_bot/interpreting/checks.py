@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from ..messaging.keywords import keyword_list_problems
-from ..messaging.templates import KEYWORD_CONTEXT, KEYWORD_MSGIDS
+from ..messaging.overrides import form_of
+from ..messaging.templates import KEYWORD_CONTEXT, KEYWORD_MSGIDS, TEMPLATES
 from .placeholders import placeholder_problems
 
 ACTION_OF_KEYWORDS = {msgid: action for action, msgid in KEYWORD_MSGIDS.items()}
+COUNT_OF_MSGID = {t.msgid: t.count for t in TEMPLATES.values() if t.count}
 
 
 def translation_problems(context: str, msgid: str, locale: str, text: str) -> list[str]:
     """What is wrong with ``text`` as the ``locale`` translation of ``msgid``, in words for
     the interpreter; empty when all is well."""
-    problems = placeholder_problems(msgid, text)
+    # A plural form may say its number in words instead ("within two days" is one word
+    # in Arabic), as gettext's own plural forms may.
+    count = COUNT_OF_MSGID.get(msgid) if form_of(context) is not None else None
+    problems = placeholder_problems(msgid, text, optional={count} if count else set())
     if context == KEYWORD_CONTEXT and msgid in ACTION_OF_KEYWORDS:
         problems += keyword_list_problems(ACTION_OF_KEYWORDS[msgid], locale, text)
     return problems

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Set
 
 from babel.messages.catalog import PYTHON_FORMAT
 
@@ -26,23 +27,27 @@ def placeholders(text: str) -> Counter[str]:
     return found
 
 
-def placeholder_problems(source: str, translation: str) -> list[str]:
-    """What is wrong with ``translation``'s placeholders, in words; empty when all is well."""
+def placeholder_problems(
+    source: str, translation: str, optional: Set[str] = frozenset()
+) -> list[str]:
+    """What is wrong with ``translation``'s placeholders, in words; empty when all is well.
+    The values named in ``optional`` may be left out, never added."""
     wanted, found = placeholders(source), placeholders(translation)
+    may_drop = {f"%({name})s" for name in optional}
     problems = [
         f"The translation must keep {name}."
         for name in sorted(wanted)
-        if found[name] < wanted[name]
+        if found[name] < wanted[name] and not (found[name] == 0 and name in may_drop)
     ]
     problems += [
         f"{name} is not in the original; remove it."
         for name in sorted(found)
         if found[name] > wanted[name]
     ]
-    return problems or _rendering_problems(source, translation)
+    return problems or _rendering_problems(source, translation, optional)
 
 
-def _rendering_problems(source: str, translation: str) -> list[str]:
+def _rendering_problems(source: str, translation: str, optional: Set[str]) -> list[str]:
     """Render both as a member's message is rendered (``%`` with the values, when the source
     has any) with a marker for each value: every marker must come out as often as from the
     source, and rendering must not fail."""
@@ -59,4 +64,5 @@ def _rendering_problems(source: str, translation: str) -> list[str]:
         f"The translation must keep %({name})s, exactly as written here."
         for name, marker in sorted(markers.items())
         if rendered.count(marker) != expected.count(marker)
+        and not (rendered.count(marker) == 0 and name in optional)
     ]

@@ -37,7 +37,7 @@ def cleaned(text: str) -> str:
 def save_override(
     user: User | None, locale: str, msgid: str, text: str, state: str, context: str = ""
 ) -> MessageOverride:
-    if (context, msgid) not in known_entries():
+    if (context, msgid) not in known_entries(locale):
         raise TranslationRefused("This is not a message template.")
     text = cleaned(text)
     if not text:

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from flask import current_app
-from flask_babel import force_locale, gettext, pgettext
+from flask_babel import force_locale, get_translations, gettext, pgettext
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -124,10 +124,52 @@ def bump_version() -> None:
         log.warning("could not announce a template change to the other processes")
 
 
-def translate(msgid: str, locale: str, context: str = "") -> str:
-    """The text of ``msgid`` in ``locale``: an interpreter's override, else the catalogue."""
+def translate(msgid: str, locale: str, context: str = "", count: int | None = None) -> str:
+    """The text of ``msgid`` in ``locale``: an interpreter's override, else the catalogue.
+
+    With ``count``, ``msgid`` is a plural entry (``templates.NN_``) and the text is its form
+    for that number in ``locale``: an override of that form; else one interpreters saved
+    for the whole message before it had forms (it was what they wanted members to read);
+    else the catalogue's form.
+    """
+    if count is not None:
+        return _translate_form(msgid, locale, count)
     override = overrides().get((locale, context, msgid))
     if override:
         return override
     with force_locale(locale):
         return pgettext(context, msgid) if context else gettext(msgid)
+
+
+PLURAL_CONTEXT = "plural:"
+
+
+def form_context(form: int) -> str:
+    """The context an override of plural form ``form`` is kept under."""
+    return f"{PLURAL_CONTEXT}{form}"
+
+
+def form_of(context: str) -> int | None:
+    """The plural form an override's context names, if it names one."""
+    if not context.startswith(PLURAL_CONTEXT):
+        return None
+    number = context.removeprefix(PLURAL_CONTEXT)
+    return int(number) if number.isdigit() else None
+
+
+def plural_form(locale: str, count: int) -> int:
+    """Which plural form ``locale`` uses for ``count``, by its catalogue's Plural-Forms."""
+    with force_locale(locale):
+        translations = get_translations()
+    choose = getattr(translations, "plural", None)  # no catalogue: English's rule
+    return int(choose(count)) if choose else int(count != 1)
+
+
+def _translate_form(msgid: str, locale: str, count: int) -> str:
+    texts = overrides()
+    form = plural_form(locale, count)
+    override = texts.get((locale, form_context(form), msgid)) or texts.get((locale, "", msgid))
+    if override:
+        return override
+    with force_locale(locale):
+        return str(get_translations().ngettext(msgid, msgid, count))

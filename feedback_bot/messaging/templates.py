@@ -26,12 +26,23 @@ def NP_(context: str, message: str) -> str:
     return message
 
 
+def NN_(message: str) -> str:
+    """Mark a string whose wording depends on a number, for extraction as a plural entry
+    (Babel keyword spec ``NN_:1,1``: the English text is both msgid and msgid_plural, as
+    the number is never 1). Each catalogue then holds one form per plural form of its
+    language, chosen by the number when rendered."""
+    return message
+
+
 @dataclass(frozen=True)
 class Template:
     kind: str
     msgid: str
     # For interpreters: where the message is used and what the placeholders mean.
     note: str
+    # The placeholder whose number chooses the grammatical form ("within 21 days" takes
+    # another form of "day" than "within 3 days" in Arabic, Romanian, Polish...), if any.
+    count: str | None = None
 
     @property
     def placeholders(self) -> frozenset[str]:
@@ -45,35 +56,39 @@ TEMPLATES: dict[str, Template] = {
     for t in (
         Template(
             "ack",
-            N_(
+            NN_(
                 "Thank you, we got your message. A person will read it. We will tell you what "
                 "happens next within %(days)s days. Ref %(ref)s. Reply STOP to stop."
             ),
             "Acknowledgement of a text. ref: short reference; days: when they will hear back.",
+            count="days",
         ),
         Template(
             "ack_voice",
-            N_(
+            NN_(
                 "Thank you, we got your voice note. A person will listen to it. We will tell you "
                 "what happens next within %(days)s days. Ref %(ref)s. Reply STOP to stop."
             ),
             "Acknowledgement of a voice note with no text.",
+            count="days",
         ),
         Template(
             "ack_photo",
-            N_(
+            NN_(
                 "Thank you, we got your photo. A person will look at it. We will tell you what "
                 "happens next within %(days)s days. Ref %(ref)s. Reply STOP to stop."
             ),
             "Acknowledgement of a photo or other file with no text.",
+            count="days",
         ),
         Template(
             "ack_inline",
-            N_(
+            NN_(
                 "Thank you, we got your message. A person will read it. We will tell you what "
                 "happens next within %(days)s days. Reply STOP to stop."
             ),
             "Acknowledgement sent straight away when our database is briefly unavailable.",
+            count="days",
         ),
         Template(
             "help",
@@ -145,12 +160,13 @@ TEMPLATES: dict[str, Template] = {
         ),
         Template(
             "interim",
-            N_(
+            NN_(
                 "We are still working on your feedback %(ref)s. We will write to you again "
                 "within %(days)s days. Reply STOP to stop."
             ),
             "Sent when no decision has been made for a while, so nobody waits in silence. "
             "days: when they will hear from us again (a decision, or this message again).",
+            count="days",
         ),
         Template(
             "closed_no_action",
@@ -192,7 +208,8 @@ def render(kind: str, locale: str, **values: Any) -> str:
         raise ValueError(f"{kind} needs {', '.join(sorted(missing))}")
     from .overrides import translate
 
-    text = translate(template.msgid, locale)
+    count = int(values[template.count]) if template.count else None
+    text = translate(template.msgid, locale, count=count)
     return text % values if template.placeholders else text
 
 

@@ -1,0 +1,199 @@
+"""Messages that name a number of days take the form each language gives that number.
+
+"Within 21 days" is "în maximum 21 de zile" in Romanian but "14 zile" without "de";
+Arabic says "يومين" for two days, "أيام" for three to ten, "يومًا" for eleven to 99 and
+"يوم" for a hundred. The acknowledgements and the interim update are plural entries in
+the catalogues, and interpreters edit each form on its own.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po, write_po
+
+from feedback_bot.extensions import db
+from feedback_bot.interpreting.catalogue_io import entries, export_po, read_import
+from feedback_bot.interpreting.saving import TranslationRefused, save_override
+from feedback_bot.languages import LanguageRefused, set_enabled
+from feedback_bot.messaging.overrides import bump_version, form_context, plural_form
+from feedback_bot.messaging.templates import TEMPLATES, render
+from feedback_bot.models import MessageOverride, ReviewState
+
+from .test_interpreter_pages import interpreter
+
+ACK = TEMPLATES["ack"].msgid
+INTERIM = TEMPLATES["interim"].msgid
+
+
+@pytest.mark.parametrize(
+    ("locale", "days", "says", "never"),
+    [
+        ("ar", 2, "خلال يومين", "خلال 2"),
+        ("ar", 7, "خلال 7 أيام", "يومًا"),
+        ("ar", 21, "خلال 21 يومًا", "أيام"),
+        ("ar", 100, "خلال 100 يوم.", "يومًا"),
+        ("ro", 14, "14 zile", "de zile"),
+        ("ro", 21, "21 de zile", "21 zile"),
+        ("uk", 21, "За 21 день", "днів"),
+        ("uk", 3, "За 3 дні", "днів"),
+        ("uk", 28, "За 28 днів", "дні "),
+        ("pl", 21, "W ciągu 21 dni", "dnia"),
+        ("en", 21, "within 21 days", "21 day."),
+    ],
+)
+def test_the_acknowledgement_takes_the_form_of_its_number(app, locale, days, says, never):
+    with app.app_context():
+        text = render("ack", locale, ref="K7Q2", days=days)
+    assert says in text and never not in text, text
+
+
+def test_the_interim_update_has_forms_too(app):
+    with app.app_context():
+        assert "Протягом 21 дня" in render("interim", "uk", ref="K7Q2", days=21)
+        assert "Протягом 14 днів" in render("interim", "uk", ref="K7Q2", days=14)
+        assert "din nou în cel mult 30 de zile" in render("interim", "ro", ref="K7Q2", days=30)
+
+
+def test_a_form_edited_changes_only_the_numbers_it_is_for(app):
+    with app.app_context():
+        twenty_and_over = plural_form("ro", 21)
+        assert twenty_and_over != plural_form("ro", 14)
+        edited = (
+            "Mulțumim! Un om vă citește mesajul. Aflați ce urmează în cel mult %(days)s de "
+            "zile. Ref. %(ref)s. Răspundeți STOP pentru dezabonare."
+        )
+        before_14 = render("ack", "ro", ref="K7Q2", days=14)
+        save_override(None, "ro", ACK, edited, ReviewState.REVIEWED, form_context(twenty_and_over))
+        assert render("ack", "ro", ref="K7Q2", days=30) == edited % {"ref": "K7Q2", "days": 30}
+        assert render("ack", "ro", ref="K7Q2", days=14) == before_14
+
+
+def test_an_edit_saved_for_the_whole_message_still_reaches_members(app):
+    """Saved before the message had forms (one text, context ""): that is the text the
+    interpreter wanted members to read, for every number, until they edit a form."""
+    whole = "Diolch. Cyf %(ref)s, o fewn %(days)s diwrnod. Atebwch STOP i stopio."
+    with app.app_context():
+        db.session.add(
+            MessageOverride(locale="cy", context="", msgid=ACK, text=whole, state="reviewed")
+        )
+        db.session.commit()
+        bump_version()
+        for days in (2, 3, 6, 21):
+            assert render("ack", "cy", ref="K7Q2", days=days) == whole % {
+                "ref": "K7Q2",
+                "days": days,
+            }
+        # The editor shows it in each form's box, and the file carries it in each form.
+        [entry] = [m for m in read_po(io.BytesIO(export_po("cy"))) if m.id and m.id[0] == ACK]
+        assert set(entry.string) == {whole}
+
+
+def test_a_form_may_say_its_number_in_words_but_keeps_everything_else(app):
+    with app.app_context():
+        two_days = form_context(plural_form("ar", 2))
+        in_words = "شكرًا، وصلتنا رسالتكم. سنخبركم خلال يومين. الرقم %(ref)s. أرسلوا STOP للإيقاف."
+        save_override(None, "ar", ACK, in_words, ReviewState.REVIEWED, two_days)
+        assert render("ack", "ar", ref="K7Q2", days=2) == in_words % {"ref": "K7Q2"}
+        with pytest.raises(TranslationRefused, match=r"must keep %\(ref\)s"):
+            save_override(None, "ar", ACK, "خلال يومين", ReviewState.REVIEWED, two_days)
+        # A message without forms keeps every placeholder, the number too.
+        with pytest.raises(TranslationRefused, match=r"must keep %\(ref\)s"):
+            save_override(None, "ar", TEMPLATES["rating_reopened"].msgid, "شكرًا", "reviewed")
+
+
+def test_a_form_the_language_does_not_have_is_refused(app):
+    with app.app_context(), pytest.raises(TranslationRefused, match="not a message template"):
+        save_override(None, "pl", ACK, "W ciągu %(days)s dni. %(ref)s", "reviewed", "plural:3")
+    with app.app_context(), pytest.raises(TranslationRefused, match="not a message template"):
+        # Nor the whole message as one text any more.
+        save_override(None, "pl", ACK, "W ciągu %(days)s dni. %(ref)s", "reviewed", "")
+
+
+def test_the_editor_shows_each_form_with_its_numbers(app, client):
+    interpreter(app, client, languages="ar")
+    page = client.get("/admin/translate/templates/ar").get_data(as_text=True)
+    for form in range(6):
+        assert f'id="template-ack-{form}"' in page
+    assert "The form for days = 3, 4, 5, 6, 7, 8, 9, 10" in page
+    assert "The form for days = 11, 12, 13" in page
+    assert 'id="template-ack"' not in page  # no box for the message as one text
+
+    response = client.post(
+        "/admin/translate/templates/ar",
+        data={
+            "kind": "ack-3",
+            "text": "شكرًا. سنخبركم خلال %(days)s أيام. الرقم %(ref)s. أرسلوا STOP للإيقاف.",
+            "state": "reviewed",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        assert render("ack", "ar", ref="K7Q2", days=5).startswith("شكرًا. سنخبركم خلال 5 أيام.")
+        assert "يومًا" in render("ack", "ar", ref="K7Q2", days=21)
+
+
+def test_a_po_file_carries_every_form(app):
+    with app.app_context():
+        exported = export_po("uk")
+        [entry] = [m for m in read_po(io.BytesIO(exported)) if m.id and m.id[0] == INTERIM]
+        assert len(entry.string) == 3 and "дня" in entry.string[0]
+
+        catalog = read_po(io.BytesIO(exported))
+        catalog[(INTERIM, INTERIM)].string = (
+            entry.string[0],
+            entry.string[1].replace("Протягом", "Упродовж"),
+            entry.string[2],
+        )
+        buffer = io.BytesIO()
+        write_po(buffer, catalog, width=0)
+        report = read_import("uk", buffer.getvalue())
+        assert report.errors == []
+        assert [(change.context, change.msgid) for change in report.changes] == [
+            (form_context(1), INTERIM)
+        ]
+
+
+def test_a_po_file_with_a_form_missing_its_reference_is_refused_by_form(app):
+    catalog = Catalog(locale="ro")
+    catalog.add((ACK, ACK), ("%(days)s zi %(ref)s", "%(days)s zile", "%(days)s de zile %(ref)s"))
+    buffer = io.BytesIO()
+    write_po(buffer, catalog)
+    with app.app_context():
+        report = read_import("ro", buffer.getvalue())
+    assert report.errors == [f"{ACK[:50]!r} (form 1): The translation must keep %(ref)s."]
+    assert {change.context for change in report.changes} == {form_context(0), form_context(2)}
+
+
+def test_a_language_is_offered_only_with_every_form_translated(app):
+    """A form left in English would reach members whose number of days takes it."""
+    with app.app_context():
+        set_enabled("ro", False, None)
+        save_override(
+            None, "ro", ACK, ACK, ReviewState.REVIEWED, form_context(plural_form("ro", 21))
+        )
+        with pytest.raises(LanguageRefused, match="1 member messages have no translation"):
+            set_enabled("ro", True, None)
+
+
+def test_completeness_counts_a_message_with_forms_once(app):
+    from feedback_bot.interpreters.queries import completeness
+    from feedback_bot.messaging.overrides import translate
+
+    with app.app_context():
+        assert [kind for kind in entries("cy") if kind.startswith("ack-")] == [
+            f"ack-{form}" for form in range(5)
+        ]
+        welsh, english = completeness(["cy"])["cy"], completeness(["en"])["en"]
+        assert welsh["total"] == english["total"] == len(TEMPLATES) + 5  # 5 keyword lists
+        assert welsh["translated"] == welsh["total"]
+        reviewed = welsh["reviewed"]
+        # One number of each of Welsh's five forms: 21, 1, 2, 3, 6.
+        for number in (21, 1, 2, 3, 6):
+            assert completeness(["cy"])["cy"]["reviewed"] == reviewed  # not all forms yet
+            form = form_context(plural_form("cy", number))
+            text = translate(ACK, "cy", count=number)
+            save_override(None, "cy", ACK, text, ReviewState.REVIEWED, form)
+        assert completeness(["cy"])["cy"]["reviewed"] == reviewed + 1
