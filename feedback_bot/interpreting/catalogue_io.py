@@ -112,8 +112,8 @@ class PluralRule:
         if not samples:
             return f"Not used for any {name} from 0 to 199."
         shown = ", ".join(str(number) for number in samples[:8])
-        more = "…" if len(samples) > 8 else ""
-        return f"The form for {name} = {shown}{more}"
+        more = "…" if len(samples) > 8 else "."
+        return f"Used when {name} is {shown}{more}"
 
 
 def plural_rule(locale: str) -> PluralRule:
