@@ -6,7 +6,9 @@ schedule so that nothing a lost queue forgot stays unsent.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import signal
 
 from feedback_bot import create_app
 from feedback_bot.jobs.worker import run_until_stopped
@@ -14,6 +16,9 @@ from feedback_bot.messaging.language import warm_up_in_background
 
 
 def main() -> None:
+    # ``kill -USR1 <pid>`` writes every thread's stack to stderr: where a worker that will
+    # not stop, or has stopped making progress, is waiting.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     app = create_app()
     # The intake job detects the language of every message; sending needs no models. Load
     # them beside the worker, so that a restarted worker sends at once and only intake

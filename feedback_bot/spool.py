@@ -22,11 +22,12 @@ once the entries behind it have had their turn, ``MAX_ATTEMPTS`` times in all; t
 set aside as a dead letter and logged, so that it cannot hold up the entries behind it for
 ever. The dead letters are the Redis lists ``feedback:spool:failed`` (inbound messages,
 still encrypted) and ``feedback:spool:status:failed`` (status callbacks), and
-``SPOOL_DIR/failed/`` for the file spool. Nothing there is retried or deleted: once the
-cause is fixed, move an entry back (``LMOVE feedback:spool:failed feedback:spool LEFT
-LEFT``, to the head, as it is older than what waits; or the file back up into
-``SPOOL_DIR``) and the next sweep takes it. A database outage is no entry's fault: it
-counts against none, and every entry waits, in order.
+``SPOOL_DIR/failed/`` for the file spool. Nothing there is retried, nor deleted but by a
+FORGET from its sender (``forget_dead_letters``): once the cause is fixed, move an entry
+back (``LMOVE feedback:spool:failed feedback:spool LEFT LEFT``, to the head, as it is
+older than what waits; or the file back up into ``SPOOL_DIR``) and the next sweep takes
+it. A database outage is no entry's fault: it counts against none, and every entry
+waits, in order.
 """
 
 from __future__ import annotations
@@ -401,6 +402,46 @@ def _entry_time(token: str) -> datetime:
         return _received_at(token, json.loads(vault().decrypt(token))) or UNKNOWN_TIME
     except Exception:  # whatever is wrong with it, ``_ingest`` meets it again and counts it
         return UNKNOWN_TIME
+
+
+def forget_dead_letters(e164: str, until: datetime) -> int:
+    """Delete the dead letters of inbound messages from ``e164`` received up to ``until``
+    (when its member asked to be forgotten); returns how many went.
+
+    Kept for an operator, outside the database, they would keep what the member asked us
+    to erase, and one replayed once the member's FORGET is no longer remembered would bring
+    them back. One that cannot be decrypted cannot be told apart, and stays. A message from
+    the number after ``until`` is not the FORGET's: somebody new, or the member again.
+    """
+    connection = redis_connection()
+    erased = 0
+    for raw in connection.lrange(DEAD_KEY, 0, -1):
+        token = _text(raw)
+        if _sent_by(token, e164, until):
+            erased += int(connection.lrem(DEAD_KEY, 1, token))
+    folder = spool_dir() / FAILED_FOLDER
+    for path in sorted(folder.glob("*.spool")) if folder.is_dir() else []:
+        try:
+            token = path.read_text(errors="replace")
+        except FileNotFoundError:
+            continue  # an operator moved it back meanwhile
+        if _sent_by(token, e164, until):
+            path.unlink(missing_ok=True)
+            erased += 1
+    if erased:
+        log.info("forgotten: %s of the spool's dead letters", erased)
+    return erased
+
+
+def _sent_by(token: str, e164: str, until: datetime) -> bool:
+    """Whether spooled ``token`` is a message from ``e164`` received up to ``until``."""
+    try:
+        data = json.loads(vault().decrypt(token))
+        sender = InboundPayload.from_dict(data["payload"]).sender
+    except Exception:  # undecryptable or damaged: whose it is cannot be told
+        return False
+    received_at = _received_at(token, data)
+    return sender == e164 and received_at is not None and received_at <= until
 
 
 def _sealed_at(token: str) -> datetime | None:

@@ -12,7 +12,9 @@ Some messages sent to the member we never know the SID of: the acknowledgement T
 makes from our TwiML during a database outage, the replies Twilio's Advanced Opt-Out
 sends itself. For those, FORGET also owes a search (``owe_search``): a job
 (``search_at_twilio``) lists what Twilio sent to the number up to the FORGET and owes each
-a deletion, then drops the number. It is retried like a deletion.
+a deletion, then drops the number. It is retried like a deletion. The same job, while it
+has the number, deletes the member's messages among the spool's dead letters, the one
+other place outside the database their words can wait (``spool.forget_dead_letters``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import update
 
-from . import clock
+from . import clock, spool
 from .dbutil import hand_out_due, insert_many_ignoring_conflict
 from .extensions import db
 from .messaging import transport
@@ -98,6 +100,9 @@ def search_at_twilio(search_id: int) -> str:
         return "nothing to do"
     e164 = vault().decrypt(row.address_ciphertext)
     until, attempts = row.owed_at, row.attempts + 1
+    # Before Twilio, which may fail and put the search back: this needs only Redis and the
+    # disk, and is idempotent. If Redis is down the job fails, and the sweeper retries it.
+    spool.forget_dead_letters(e164, until)
     try:
         found = {sid for to in (e164, f"whatsapp:{e164}") for sid in transport().sent_to(to, until)}
     except SendError as exc:

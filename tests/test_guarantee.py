@@ -163,6 +163,10 @@ def stop_workers(
             worker.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             stuck.append(worker.pid)
+            # Where it is waiting, into the log (worker.py registers the dump on SIGUSR1).
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGUSR1)
+            time.sleep(1)
         # Its process group too: a scheduler child must not outlive it either.
         kill_worker(worker)
     if stuck:
