@@ -12,7 +12,7 @@ import signal
 
 from feedback_bot import create_app
 from feedback_bot.jobs.worker import run_until_stopped
-from feedback_bot.messaging.language import warm_up_in_background
+from feedback_bot.messaging.language import warm_up
 
 
 def main() -> None:
@@ -20,10 +20,10 @@ def main() -> None:
     # not stop, or has stopped making progress, is waiting.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     app = create_app()
-    # The intake job detects the language of every message; sending needs no models. Load
-    # them beside the worker, so that a restarted worker sends at once and only intake
-    # waits for the load to finish.
-    warm_up_in_background(tuple(app.config["SHIPPED_LOCALES"]))
+    # The intake job detects the language of every message. Loaded before the first job,
+    # not beside it: lingua holds the interpreter while it loads (seconds), so a worker
+    # could not send meanwhile either.
+    warm_up(tuple(app.config["SHIPPED_LOCALES"]))
     logging.getLogger(__name__).info("worker starting")
     run_until_stopped(app)
 

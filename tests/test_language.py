@@ -152,21 +152,6 @@ def test_whatsapp_and_sms_share_the_members_language(app, client, fake_twilio):
     assert to_whatsapp["body"] == expected_ack(app, "es", whatsapp_item)
 
 
-def test_models_loading_in_the_background_are_built_once(app):
-    """worker.py loads the models in a thread while the first job may already detect."""
-    from feedback_bot.messaging import language
-
-    locales = ("en", "pl", "es")  # a set of its own, so the cache starts empty for it
-    before = language._build_detector.cache_info().misses
-    thread = language.warm_up_in_background(locales)
-    with app.app_context():
-        detector = language._detector(locales)  # the job's first detection, meanwhile
-    thread.join(60)
-    assert not thread.is_alive()
-    assert language._build_detector.cache_info().misses == before + 1
-    assert language._detector(locales) is detector
-
-
 def test_a_language_offered_with_a_country_or_script_is_chosen(make_app):
     """Lingua and the country data name a language ("pt", "zh_Hant"); the offered locale
     may name a country too ("pt_BR"): exact code first, then the same language, the

@@ -53,6 +53,28 @@ def test_worker_process_survives_a_redis_restart(make_app, fake_twilio, database
         redis.stop()
 
 
+def test_the_command_thread_stops_within_a_second(app):
+    """A deployment gives a worker a few seconds between SIGTERM and SIGKILL. On its way
+    out RQ unsubscribes from its command channel, then stops the thread that listens on
+    it, and the Redis client waits for that thread. When the thread has read the
+    unsubscribe's answer first (a loaded machine), it waits for a subscription again, for
+    as long as it was told: RQ's 60 s, and the worker outlived SIGTERM by a minute (seen
+    in CI, and as a 60 s stop of an idle ``python worker.py``). Here the thread reads the
+    answer first for certain."""
+    from feedback_bot.jobs.worker import build_worker
+
+    worker = build_worker(app)
+    worker.subscribe()
+    worker.pubsub.unsubscribe()
+    wait_for(lambda: not worker.pubsub.subscribed, 10, "the unsubscribe's answer")
+    asked = time.monotonic()
+    worker.pubsub_thread.stop()
+    took = time.monotonic() - asked
+    worker.pubsub.close()
+    assert not worker.pubsub_thread.is_alive()
+    assert took < 2, f"the command thread took {took:.1f} s to stop"
+
+
 def test_a_stop_asked_for_during_the_sweep_is_not_swallowed(app, monkeypatch):
     """RQ stops an idle worker by raising StopRequested into whatever runs. A SIGTERM that
     lands during the sweep must still stop the worker, though every sweep step catches

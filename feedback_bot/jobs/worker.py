@@ -43,6 +43,22 @@ class FeedbackWorker(SimpleWorker):
     # Set by SIGTERM or SIGINT: the worker is to stop, not be started again.
     stopping = threading.Event()
     in_maintenance = False
+    # How long the thread that listens for RQ's commands waits at a time (RQ's own: 60 s).
+    COMMAND_POLL_SECONDS = 1.0
+
+    def subscribe(self) -> None:
+        """RQ's, with a thread that looks at its stop flag every second. On its way out RQ
+        unsubscribes, then stops that thread, and redis-py's stop waits for it; a thread no
+        longer subscribed sleeps out its whole wait, so a worker told to stop took up to a
+        minute to exit, past a deployment's grace period before SIGKILL."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=self.COMMAND_POLL_SECONDS,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
 
     def request_stop(self, signum: Any, frame: Any) -> None:
         FeedbackWorker.stopping.set()

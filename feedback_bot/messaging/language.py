@@ -70,16 +70,6 @@ def warm_up(app_locales: tuple[str, ...]) -> None:
     _detector(app_locales)
 
 
-def warm_up_in_background(app_locales: tuple[str, ...]) -> threading.Thread:
-    """Load the models in a thread: a worker can send (which needs no models) at once, and
-    the first message that needs them waits only for what is left of the load."""
-    thread = threading.Thread(
-        target=warm_up, args=(app_locales,), name="language-models", daemon=True
-    )
-    thread.start()
-    return thread
-
-
 def detect(text: str | None, region: str | None = None) -> str | None:
     """The offered locale ``text`` is written in, if lingua is confident enough."""
     if not text or sum(ch.isalpha() for ch in text) < MIN_LETTERS:
