@@ -169,6 +169,15 @@ def test_interpreter_translates_feedback_and_summary_in_the_browser(
     expect(error).to_contain_text("%(ref)s")
     expect(page.locator(".flash-success")).to_have_count(0)
     screenshot(page, "interp-3-template-refused")
+
+    # ---- a message that names a number of days has a box per form, with its numbers
+    page.goto("/admin/translate/templates/ar")
+    two_days = page.locator("#template-ack-2")
+    expect(two_days).to_contain_text("Used when days is 2.")
+    expect(two_days.locator("textarea")).to_have_attribute("dir", "rtl")
+    expect(two_days.locator("textarea")).to_have_value(re.compile("خلال يومين"))
+    expect(page.locator("#template-ack-5 textarea")).to_have_value(re.compile("يومًا"))
+    screenshot(page, "interp-3b-plural-forms")
     with app.app_context():
         assert db.session.scalars(select(MessageOverride)).all() == []
         db.session.remove()
