@@ -120,6 +120,7 @@ def test_the_editor_shows_each_form_with_its_numbers(app, client):
     assert "Used when days is 3, 4, 5, 6, 7, 8, 9, 10…" in page  # and 103-110
     assert "Used when days is 11, 12, 13, 14, 15, 16, 17, 18…" in page
     assert 'id="template-ack"' not in page  # no box for the message as one text
+    assert "<h2>ack, form 3 <small" in page and "<h2>help <small" in page
 
     response = client.post(
         "/admin/translate/templates/ar",

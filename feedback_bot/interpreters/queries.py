@@ -75,6 +75,7 @@ class TemplateRow:
     msgid: str
     note: str
     numbers: str  # of one plural form: the numbers it is for
+    title: str  # its heading in the editor
     text: str  # what the interpreter works on: their draft, if they saved one
     state: str | None
     cost: SmsCost
@@ -113,6 +114,7 @@ def template_rows(locale: str) -> list[TemplateRow]:
                 entry.msgid,
                 entry.note,
                 entry.numbers,
+                entry.title,
                 text,
                 state,
                 sms_cost(text),

@@ -53,6 +53,13 @@ class Entry:
     form: int | None = None
     numbers: str = ""
 
+    @property
+    def title(self) -> str:
+        """Its heading in the editor: "help", "ack, form 1"."""
+        if self.form is None:
+            return self.kind
+        return f"{self.kind.rsplit('-', 1)[0]}, form {self.form}"
+
 
 def entries(locale: str) -> dict[str, Entry]:
     """Every entry interpreters may change in ``locale``, by kind, in the editor's order:
