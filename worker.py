@@ -12,7 +12,6 @@ import signal
 
 from feedback_bot import create_app
 from feedback_bot.jobs.worker import run_until_stopped
-from feedback_bot.messaging.language import warm_up
 
 
 def main() -> None:
@@ -20,10 +19,10 @@ def main() -> None:
     # not stop, or has stopped making progress, is waiting.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     app = create_app()
-    # The intake job detects the language of every message. Loaded before the first job,
-    # not beside it: lingua holds the interpreter while it loads (seconds), so a worker
-    # could not send meanwhile either.
-    warm_up(tuple(app.config["SHIPPED_LOCALES"]))
+    # The language models are not loaded here: sending needs none, so a restarted worker
+    # sends what is owed at once, and one that only sends (a fan-out) never holds them.
+    # The first message it processes loads them (seconds; lingua holds the interpreter
+    # meanwhile, so loading them in a thread beside the worker would not free it either).
     logging.getLogger(__name__).info("worker starting")
     run_until_stopped(app)
 
