@@ -12,12 +12,13 @@ from ..extensions import db
 from ..interpreting.catalogue_io import (
     entries,
     is_translated,
+    saved_for,
     saved_overrides,
     shipped_catalogue,
     state_of,
     working_text,
 )
-from ..messaging.overrides import form_context, form_of
+from ..messaging.overrides import form_context
 from ..messaging.segments import SmsCost, sms_cost
 from ..models import (
     Contact,
@@ -142,14 +143,11 @@ def _completeness(locale: str) -> dict[str, int]:
     if locale == "en":
         return {"total": total, "translated": total, "reviewed": total}
     shipped = _shipped_states(locale)
-    live = {key: o.state for key, o in saved_overrides(locale).items()}
-    live = {key: state for key, state in live.items() if state != ReviewState.DRAFT}
+    live = {key: o for key, o in saved_overrides(locale).items() if o.state != ReviewState.DRAFT}
 
     def state(key: tuple[str, str]) -> str | None:
-        whole = ("", key[1])  # saved for a plural message before it had forms
-        if key not in live and form_of(key[0]) is not None and whole in live:
-            return live[whole]
-        return live[key] if key in live else shipped.get(key)
+        mine = saved_for(key, live)
+        return mine.state if mine else shipped.get(key)
 
     translated = reviewed = 0
     for keys in groups.values():

@@ -27,12 +27,9 @@ from sqlalchemy import select
 from ..config import TRANSLATIONS
 from ..extensions import db
 from ..messaging.overrides import form_context, form_of, translate
-from ..messaging.templates import KEYWORD_CONTEXT, KEYWORD_MSGIDS, TEMPLATES
+from ..messaging.templates import COUNT_OF_MSGID, KEYWORD_CONTEXT, KEYWORD_MSGIDS, TEMPLATES
 from ..models import MessageOverride, ReviewState
 from .checks import translation_problems
-
-# The msgids of messages with a form per number (``Template.count``).
-COUNTED = {template.msgid for template in TEMPLATES.values() if template.count}
 
 STATE_FLAGS = {
     ReviewState.DRAFT: "draft",
@@ -99,8 +96,10 @@ def is_translated(locale: str, context: str, msgid: str) -> bool:
     form = form_of(context)
     if form is None:
         return translate(msgid, locale, context) != msgid
-    rule = plural_rule(locale)
-    return all(translate(msgid, locale, count=number) != msgid for number in rule.samples(form))
+    # Every number of a form gets the same text: one is enough (each asks Redis whether
+    # the overrides changed).
+    numbers = plural_rule(locale).samples(form)[:1]
+    return all(translate(msgid, locale, count=number) != msgid for number in numbers)
 
 
 @dataclass(frozen=True)
@@ -174,17 +173,23 @@ def saved_overrides(locale: str) -> dict[tuple[str, str], Saved]:
 def working_text(locale: str, key: tuple[str, str], saved: dict[tuple[str, str], Saved]) -> str:
     """The text interpreters work on: theirs if they saved one (a draft members do not get
     yet included), else what members get."""
-    if key in saved:
-        return saved[key].text
+    mine = saved_for(key, saved)
+    if mine is not None:
+        return mine.text
     context, msgid = key
     form = form_of(context)
     if form is None:
         return translate(msgid, locale, context)
-    # As ``overrides.translate`` chooses a form: one saved for the whole message before it
-    # had forms, else the catalogue's form (English where it has none).
-    if ("", msgid) in saved:
-        return saved[("", msgid)].text
+    # The catalogue's form, English where it has none (as ``overrides.translate``).
     return _shipped_forms(locale).get((msgid, form)) or msgid
+
+
+def saved_for(key: tuple[str, str], saved: dict[tuple[str, str], Saved]) -> Saved | None:
+    """What interpreters saved for ``key``; for a plural form without its own, what they
+    saved for the whole message before it had forms (as ``overrides.translate`` reads)."""
+    if key in saved:
+        return saved[key]
+    return saved.get(("", key[1])) if form_of(key[0]) is not None else None
 
 
 def _shipped_forms(locale: str) -> dict[tuple[str, int], str]:
@@ -236,14 +241,12 @@ def _export_forms(
 ) -> None:
     msgid = str(message.id[0])
     keys = [(form_context(form), msgid) for form in range(forms)]
-    if not any(key in saved for key in [*keys, ("", msgid)]):
+    mine = [saved_for(key, saved) for key in keys]
+    if not any(mine):
         return
     message.string = tuple(working_text(locale, key, saved) for key in keys)
     shipped = state_of(set(message.flags))
-    whole = saved.get(("", msgid))
-    states = [
-        saved[key].state if key in saved else whole.state if whole else shipped for key in keys
-    ]
+    states = [form.state if form else shipped for form in mine]
     # The file has one flag for all the forms: the least reviewed of them.
     known = [state for state in states if state is not None]
     _mark(message, min(known, key=list(STATE_FLAGS).index))
@@ -300,7 +303,7 @@ def read_import(locale: str, data: bytes) -> ImportReport:
         if message.pluralizable:
             texts = _forms(message)
             keys = [(form_context(form), msgid) for form in range(len(texts))]
-        elif msgid in COUNTED and not message.context:
+        elif msgid in COUNT_OF_MSGID and not message.context:
             # A file from before the message had forms: its text was for every number.
             forms = plural_rule(locale).forms
             texts = [str(message.string or "")] * forms

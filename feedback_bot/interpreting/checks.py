@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from ..messaging.keywords import keyword_list_problems
 from ..messaging.overrides import form_of
-from ..messaging.templates import KEYWORD_CONTEXT, KEYWORD_MSGIDS, TEMPLATES
+from ..messaging.templates import COUNT_OF_MSGID, KEYWORD_CONTEXT, KEYWORD_MSGIDS
 from .placeholders import placeholder_problems
 
 ACTION_OF_KEYWORDS = {msgid: action for action, msgid in KEYWORD_MSGIDS.items()}
-COUNT_OF_MSGID = {t.msgid: t.count for t in TEMPLATES.values() if t.count}
 
 
 def translation_problems(context: str, msgid: str, locale: str, text: str) -> list[str]:

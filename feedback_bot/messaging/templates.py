@@ -181,6 +181,10 @@ TEMPLATES: dict[str, Template] = {
     )
 }
 
+# The msgid of each message with a form per number, and the placeholder whose number
+# chooses the form.
+COUNT_OF_MSGID = {t.msgid: t.count for t in TEMPLATES.values() if t.count}
+
 # Keywords members can send. The English words always work; each catalogue adds its own.
 # The msgstr is a comma-separated list of words in that language.
 KEYWORD_CONTEXT = "keyword"
