@@ -19,10 +19,11 @@ def main() -> None:
     # not stop, or has stopped making progress, is waiting.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     app = create_app()
-    # The language models are not loaded here: sending needs none, so a restarted worker
-    # sends what is owed at once, and one that only sends (a fan-out) never holds them.
-    # The first message it processes loads them (seconds; lingua holds the interpreter
-    # meanwhile, so loading them in a thread beside the worker would not free it either).
+    # The language models are not loaded here: sending needs none, so a worker restarted
+    # into a backlog sends what is owed at once. The worker loads them once its queues are
+    # empty, or with the first message that needs them (seconds; lingua holds the
+    # interpreter meanwhile, so loading them in a thread beside the worker would not free
+    # it either).
     logging.getLogger(__name__).info("worker starting")
     run_until_stopped(app)
 

@@ -399,11 +399,19 @@ def start_rq_workers(count: int, env: dict[str, str]) -> list[Process]:
 
 
 def wait_for_rq_workers(workers: list[Process], timeout: float = 240.0) -> None:
-    """Wait until every worker has registered with Redis, i.e. is listening on its queues."""
+    """Wait until every worker has registered with Redis, i.e. is listening on its queues,
+    and has loaded the language models, which a worker does once its queues are empty:
+    a measurement must not start while they still take the CPU."""
     from rq import Worker
 
+    from feedback_bot.jobs.worker import MODELS_LOADED
+
+    def ready() -> bool:
+        registered = Worker.count(connection=Redis.from_url(REDIS_URL)) >= len(workers)
+        return registered and all(MODELS_LOADED in w.tail(chars=1_000_000) for w in workers)
+
     deadline = time.monotonic() + timeout
-    while Worker.count(connection=Redis.from_url(REDIS_URL)) < len(workers):
+    while not ready():
         dead = [w for w in workers if not w.alive()]
         if dead or time.monotonic() > deadline:
             raise RuntimeError("RQ workers did not start:\n" + (dead or workers)[0].tail())

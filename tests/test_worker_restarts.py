@@ -127,3 +127,26 @@ def test_a_stop_asked_for_while_idle_stops_the_worker(make_app, monkeypatch):
             signal.signal(signum, handler)
         FeedbackWorker.stopping.clear()
     assert len(sweeps) == 2
+
+
+def test_an_idle_worker_loads_the_language_models_and_a_busy_one_leaves_them(app, monkeypatch):
+    """A worker loads the models (seconds of CPU) while nothing waits, so the first message
+    after a quiet start does not wait for them; a worker that starts into a backlog sends
+    what is owed first and leaves them to the first message that needs them."""
+    from feedback_bot.jobs import queue
+    from feedback_bot.jobs.worker import build_worker
+    from feedback_bot.messaging import language
+
+    monkeypatch.setattr(language, "_built", {})  # as in a new process
+    worker = build_worker(app)
+    with app.app_context():
+        locales = language.offered_locales()
+        job = queue().enqueue("builtins.print", "owed")
+    try:
+        worker.run_maintenance_tasks()
+        assert not language.models_loaded(locales), "loaded with a job waiting"
+    finally:
+        job.cancel()
+        job.delete()
+    worker.run_maintenance_tasks()
+    assert language.models_loaded(locales), "not loaded while idle"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from typing import Any
 
 from flask import Flask
@@ -14,6 +15,9 @@ from rq.exceptions import StopRequested
 from rq.job import Job
 
 log = logging.getLogger(__name__)
+
+# Logged once an idle worker has loaded the language models (the benchmarks wait for it).
+MODELS_LOADED = "language models loaded while idle"
 
 
 def job_class_for(app: Flask) -> type[Job]:
@@ -77,6 +81,7 @@ class FeedbackWorker(SimpleWorker):
         try:
             super().run_maintenance_tasks()
             self._sweep()
+            self._load_language_models_if_idle()
         finally:
             self.in_maintenance = False
         if self._stop_requested:
@@ -84,6 +89,25 @@ class FeedbackWorker(SimpleWorker):
             # worker runs them inside its wait for a job, whose loop never does: it would
             # sweep on, stopped, until a job came. Out of both loops, as RQ stops an idle one.
             raise StopRequested()
+
+    def _load_language_models_if_idle(self) -> None:
+        """Load the language models (seconds of CPU) while no job waits, so that the first
+        message after a quiet start does not wait for them. With jobs queued (a worker
+        restarted into a backlog) they are left for the first message that needs them:
+        sending needs none, and what is owed goes first."""
+        from ..messaging.language import models_loaded, offered_locales, warm_up
+
+        with self.flask_app.app_context():
+            try:
+                locales = offered_locales()
+                if models_loaded(locales) or any(queue.count for queue in self.queues):
+                    return
+                started = time.monotonic()
+                warm_up(locales)
+                log.info(MODELS_LOADED + " in %.1f s", time.monotonic() - started)
+            except Exception:
+                # Only a head start: the first message that needs them loads them anyway.
+                log.exception("loading the language models failed")
 
     def _sweep(self) -> None:
         from .sweep import sweep_if_free

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import cache
 
 import phonenumbers
 from babel import Locale, parse_locale
@@ -43,14 +42,19 @@ LOOK_ALIKES = ("fr", "pt", "it", "de", "nl", "ca", "ru", "be", "bg", "fa", "hi",
 
 # Building the detector takes seconds; two threads asking at once must not both build it.
 _building = threading.Lock()
+# The detector for the languages offered now; only one is kept (each holds hundreds of MB),
+# so a language enabled or disabled in the panel builds a new one in place of the old.
+_built: dict[tuple[str, ...], LanguageDetector] = {}
 
 
 def _detector(locales: tuple[str, ...]) -> LanguageDetector:
     with _building:
-        return _build_detector(locales)
+        if locales not in _built:
+            _built.clear()
+            _built[locales] = _build_detector(locales)
+        return _built[locales]
 
 
-@cache
 def _build_detector(locales: tuple[str, ...]) -> LanguageDetector:
     codes = dict.fromkeys(code.split("_")[0] for code in (*locales, *LOOK_ALIKES))
     # A language lingua does not know can still be chosen from the menu, just not guessed.
@@ -68,6 +72,11 @@ def _build_detector(locales: tuple[str, ...]) -> LanguageDetector:
 def warm_up(app_locales: tuple[str, ...]) -> None:
     """Load the models now (about three seconds) rather than in the first webhook."""
     _detector(app_locales)
+
+
+def models_loaded(app_locales: tuple[str, ...]) -> bool:
+    """Whether detecting among ``app_locales`` would start at once (no models to load)."""
+    return app_locales in _built
 
 
 def detect(text: str | None, region: str | None = None) -> str | None:
