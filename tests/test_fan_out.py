@@ -100,9 +100,10 @@ def test_publish_to_2000_members_once_each_within_the_rate(
     assert max(per_member.values()) == 1, "somebody was told twice"
     questions = Counter(m["to"] for m in fake_twilio.messages if "Did we listen" in m["body"])
     assert max(questions.values()) == 1
-    # The limiter admits at most RATE per second; the fake timestamps arrivals after a
-    # variable network hop, which can move a message or two across a window's edge.
-    assert busiest_second([m["created_at"] for m in fake_twilio.messages]) <= RATE + 2
+    # Counted where it matters, at Twilio's arrival: the sends are spaced evenly, with
+    # enough slack that the jitter between a worker's slot and the fake's clock cannot
+    # put more than RATE into any second.
+    assert busiest_second([m["created_at"] for m in fake_twilio.messages]) <= RATE
     with app.app_context():
         statuses = Counter(
             db.session.scalars(

@@ -137,7 +137,7 @@ def test_an_idle_worker_loads_the_language_models_and_a_busy_one_leaves_them(app
     from feedback_bot.jobs.worker import build_worker
     from feedback_bot.messaging import language
 
-    monkeypatch.setattr(language, "_built", {})  # as in a new process
+    monkeypatch.setattr(language, "_preloaded", set())  # as in a new process
     worker = build_worker(app)
     with app.app_context():
         locales = language.offered_locales()

@@ -40,43 +40,48 @@ class LocaleChoice:
 LOOK_ALIKES = ("fr", "pt", "it", "de", "nl", "ca", "ru", "be", "bg", "fa", "hi", "pa", "tr", "cs")
 
 
-# Building the detector takes seconds; two threads asking at once must not both build it.
+# The detector for the languages offered now; a language enabled or disabled in the panel
+# builds a new one in place of the old. Building is instant: lingua loads a language's
+# models (seconds, and most of a process's memory) the first time a text could be in it,
+# into one cache that every detector in the process shares. So a worker's first message
+# in Arabic loads the Arabic-script models only (about 1 s), not every language's (7 s).
 _building = threading.Lock()
-# The detector for the languages offered now; only one is kept (each holds hundreds of MB),
-# so a language enabled or disabled in the panel builds a new one in place of the old.
 _built: dict[tuple[str, ...], LanguageDetector] = {}
+# The sets of languages whose models are all loaded (see ``warm_up``).
+_preloaded: set[tuple[str, ...]] = set()
+
+
+def _languages(locales: tuple[str, ...]) -> list[Language]:
+    codes = dict.fromkeys(code.split("_")[0] for code in (*locales, *LOOK_ALIKES))
+    # A language lingua does not know can still be chosen from the menu, just not guessed.
+    return [
+        Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper()))
+        for code in codes
+        if hasattr(IsoCode639_1, code.upper())
+    ]
 
 
 def _detector(locales: tuple[str, ...]) -> LanguageDetector:
     with _building:
         if locales not in _built:
             _built.clear()
-            _built[locales] = _build_detector(locales)
+            _built[locales] = LanguageDetectorBuilder.from_languages(*_languages(locales)).build()
         return _built[locales]
 
 
-def _build_detector(locales: tuple[str, ...]) -> LanguageDetector:
-    codes = dict.fromkeys(code.split("_")[0] for code in (*locales, *LOOK_ALIKES))
-    # A language lingua does not know can still be chosen from the menu, just not guessed.
-    languages = [
-        Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper()))
-        for code in codes
-        if hasattr(IsoCode639_1, code.upper())
-    ]
-    # Preloading keeps the first webhook as fast as the rest.
-    return (
-        LanguageDetectorBuilder.from_languages(*languages).with_preloaded_language_models().build()
-    )
-
-
 def warm_up(app_locales: tuple[str, ...]) -> None:
-    """Load the models now (about three seconds) rather than in the first webhook."""
-    _detector(app_locales)
+    """Load every model now (seconds of CPU) rather than in the first message that needs
+    them: the models land in lingua's shared cache, where ``_detector``'s finds them."""
+    if app_locales in _preloaded:
+        return
+    languages = _languages(app_locales)
+    LanguageDetectorBuilder.from_languages(*languages).with_preloaded_language_models().build()
+    _preloaded.add(app_locales)
 
 
 def models_loaded(app_locales: tuple[str, ...]) -> bool:
     """Whether detecting among ``app_locales`` would start at once (no models to load)."""
-    return app_locales in _built
+    return app_locales in _preloaded
 
 
 def detect(text: str | None, region: str | None = None) -> str | None:
