@@ -405,7 +405,7 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
         # lock (``owe_fan_out``), so it either sees this batch's rows, and cancels those it
         # made stale, or comes before the batch and is read by it. Never old text owed
         # after the change that replaced it.
-        db.session.get(Decision, decision_id, with_for_update=True, populate_existing=True)
+        lock_for_batch(decision_id)
         batch = db.session.execute(
             select(FeedbackItem, Contact)
             .join(Contact, FeedbackItem.contact_id == Contact.id)
@@ -467,6 +467,19 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
         owed_total += len(owed)
     log.info("decision %s r%s: %s messages owed", decision_id, revision, owed_total)
     return owed_total
+
+
+def lock_for_batch(decision_id: int) -> Decision | None:
+    """Take the decision's row for a batch of its fan-out, and read it afresh.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: it excludes staff edits and other batches (an
+    UPDATE of the row takes the same lock) but not a worker that, meanwhile, records that
+    a message went out and owes the rating question, whose new row's foreign key to the
+    decision takes FOR KEY SHARE. Under FOR UPDATE each such worker waited for the batch
+    to commit, and sending crawled while the fan-out was still owing rows."""
+    return db.session.get(
+        Decision, decision_id, with_for_update={"key_share": True}, populate_existing=True
+    )
 
 
 def _to_tell(

@@ -113,3 +113,34 @@ def test_publish_to_2000_members_once_each_within_the_rate(
         assert statuses == {OutboundStatus.QUEUED: MEMBERS}
         told = db.session.scalars(select(FeedbackItem.status)).all()
         assert set(told) == {ItemStatus.TOLD}
+
+
+def test_a_batch_lock_lets_workers_record_sends_but_not_staff_edit(app):
+    """A batch of the fan-out holds its decision's row while it owes rows. A worker that
+    meanwhile records a send and owes the rating question (a new row whose foreign key
+    checks the decision with FOR KEY SHARE) must not wait for the batch; a staff edit of
+    the decision (an UPDATE of its row) must."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    decision_id = seed_linked_items(app, 1, SUMMARY)
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("row locks are PostgreSQL's; SQLite locks the whole database")
+        assert loop.lock_for_batch(decision_id) is not None  # held until the rollback
+        try:
+            with db.engine.connect() as other:
+                other.execute(text("SET lock_timeout = '2s'"))
+                as_a_foreign_key = "SELECT 1 FROM decision WHERE id = :id FOR KEY SHARE"
+                assert other.execute(text(as_a_foreign_key), {"id": decision_id}).scalar() == 1
+                other.rollback()
+                other.execute(text("SET lock_timeout = '200ms'"))
+                with pytest.raises(OperationalError, match="lock timeout"):
+                    other.execute(
+                        text("UPDATE decision SET summary = summary WHERE id = :id"),
+                        {"id": decision_id},
+                    )
+                other.rollback()
+        finally:
+            db.session.rollback()
+            db.session.remove()
