@@ -111,6 +111,46 @@ def test_every_member_acknowledged_once_through_kills_restarts_and_outages(tmp_p
     assert outcomes.get("hang", 0) > 0, outcomes
 
 
+class FakeClock:
+    """``time`` for the drain wait: sleeping moves the clock on, nothing really waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_the_drain_wait_outlasts_a_backoff_and_fails_a_stall(monkeypatch, capsys):
+    """The suite waits for as long as the outbox works: rows waiting out a retry's backoff
+    (nothing due) are waited for far past the stall limit; due work with nothing changing
+    fails the run once the stall limit passes, long before the cap."""
+    from argparse import Namespace
+
+    from faults import run
+
+    clock = FakeClock()
+    monkeypatch.setattr(run, "time", clock)
+    monkeypatch.setattr(run, "drained", lambda *_: False)
+    monkeypatch.setattr(run, "progress_marker", lambda: ("unchanged",))
+    monkeypatch.setattr(run, "progress_line", lambda *_: "")
+    args = Namespace(drain_timeout=3600.0)
+
+    monkeypatch.setattr(run, "due_work", lambda: 0)  # only backoffs: wait to the cap
+    assert run.wait_for_drain(args, None, Path("."), None, 0, None) is None
+    assert clock.now >= 3600
+    assert "NOT DRAINED" in capsys.readouterr().out
+
+    clock.now = 0.0
+    monkeypatch.setattr(run, "due_work", lambda: 2)  # due and stuck: fail after the limit
+    assert run.wait_for_drain(args, None, Path("."), None, 0, None) is None
+    assert run.STALL_SECONDS <= clock.now < run.STALL_SECONDS + 5
+    assert "STALLED: 2 due" in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------- found by the suite
 
 
