@@ -235,3 +235,39 @@ def test_a_retry_is_scheduled_no_earlier_than_its_row_is_due(app):
             registry = ScheduledJobRegistry(queue=queue())
             score = registry.connection.zscore(registry.key, send_job_id(1, int(delay * 1000), due))
             assert score is not None and score >= due.timestamp(), (delay, score, due)
+
+
+def test_a_retry_a_dead_scheduler_left_is_enqueued_by_the_sweep(app, client, fake_twilio):
+    """A scheduler killed with its worker keeps RQ's scheduler lock for a minute, and no
+    other scheduler moves the due retries meanwhile (the 2,000-member run: rows due for
+    30 s and more, none sent). The sweep enqueues a retry still scheduled well after its
+    row fell due, and leaves one only just due to the scheduler."""
+    from feedback_bot import clock
+    from feedback_bot.jobs import SCHEDULER_GRACE, send_job_id
+    from feedback_bot.models import OutboundMessage
+
+    from .test_send_attempts import attempt_once, owe_reply
+
+    row_id = owe_reply(app, client)
+    fake_twilio.fail_next(1, status=500)
+    outcome, row = attempt_once(app, row_id)
+    assert outcome.startswith("retrying")
+    job_id = send_job_id(row_id, row.attempts, row.next_attempt_at)
+    with app.app_context():
+        registry = ScheduledJobRegistry(queue=queue())
+        assert job_id in registry.get_job_ids()  # no scheduler runs in this test
+
+        clock.freeze(row.next_attempt_at + timedelta(seconds=2))  # just due: the scheduler's
+        sweep()
+        assert job_id in registry.get_job_ids()
+        assert redis_connection().lpos(queue().key, job_id) is None
+
+        clock.freeze(row.next_attempt_at + SCHEDULER_GRACE + timedelta(seconds=1))
+        sweep()
+        assert job_id not in registry.get_job_ids()
+        assert redis_connection().lpos(queue().key, job_id) is not None
+    clock.freeze(None)
+    drain(app)
+    with app.app_context():
+        assert db.session.get(OutboundMessage, row_id).twilio_sid is not None
+

@@ -7,7 +7,7 @@ the truth. Enqueueing happens only after the commit that created the row.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,8 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue
+
+from .. import clock
 
 if TYPE_CHECKING:
     from ..intake import IntakeResult
@@ -233,7 +235,14 @@ def _enqueue(
 LIVE_JOB_STATUSES = {b"queued", b"scheduled", b"deferred"}
 
 
-def waiting_jobs(job_ids: list[str]) -> list[bool]:
+# How long after its time a scheduled job may still wait for RQ's scheduler, which moves
+# due jobs to their queue every second. A scheduler killed with its worker holds its lock
+# for another minute (RQ's lock lasts the scheduler's interval plus 60 s), and no other
+# scheduler moves anything meanwhile: a retry due then would wait out that minute.
+SCHEDULER_GRACE = timedelta(seconds=10)
+
+
+def waiting_jobs(job_ids: list[str], overdue: Collection[str] = ()) -> list[bool]:
     """For each job id, whether that job is still waiting in Redis to be run.
 
     A job can vanish with a Redis restart, or be left "started" by a worker killed
@@ -242,6 +251,9 @@ def waiting_jobs(job_ids: list[str]) -> list[bool]:
     "queued" alone is no proof: RQ takes a job off its queue before it marks it started,
     and a worker killed in between leaves it "queued" in no queue at all, for good (RQ's
     cleanup rescues only "started" jobs). So a queued job must also be in its queue.
+
+    Nor is "scheduled", for the jobs in ``overdue`` (due longer ago than
+    ``SCHEDULER_GRACE``): no scheduler is moving them.
     """
     if not job_ids:
         return []
@@ -257,16 +269,24 @@ def waiting_jobs(job_ids: list[str]) -> list[bool]:
                 pipe.lpos(Queue.redis_queue_namespace_prefix + origin.decode(), job_id)
         positions = iter(pipe.execute())
     waiting = []
-    for status, origin in found:
+    for job_id, (status, origin) in zip(job_ids, found, strict=True):
         live = status in LIVE_JOB_STATUSES
         if status == b"queued" and origin:
             live = next(positions) is not None
+        elif status == b"scheduled" and job_id in overdue:
+            live = False
         waiting.append(live)
     return waiting
 
 
 def _forget_job(job_id: str) -> None:
-    redis_connection().delete(queue().job_class.redis_job_namespace_prefix + job_id)
+    """Drop what is left of a job: its hash, and its place in a scheduled registry (a
+    scheduler that comes back must not run the replaced job as well)."""
+    with redis_connection().pipeline() as pipe:
+        pipe.delete(queue().job_class.redis_job_namespace_prefix + job_id)
+        for target in (queue(), bulk_queue()):
+            pipe.zrem(target.scheduled_job_registry.key, job_id)
+        pipe.execute()
 
 
 def ensure_enqueued(rows: Iterable[tuple[int, int, str, datetime | None]]) -> int:
@@ -274,14 +294,25 @@ def ensure_enqueued(rows: Iterable[tuple[int, int, str, datetime | None]]) -> in
     waiting in Redis any more.
 
     A pending row never has a running job (running means the row is claimed), so a job
-    that is not waiting is stale and is replaced.
+    that is not waiting is stale and is replaced; so is one still scheduled long after
+    its row fell due (``SCHEDULER_GRACE``).
     """
+    rows = list(rows)
+    late = clock.now() - SCHEDULER_GRACE
+    overdue = {
+        send_job_id(row_id, attempts, due)
+        for row_id, attempts, _, due in rows
+        if due is not None and due <= late
+    }
     return _replace_lost_jobs(
         (
-            send_job_id(row_id, attempts, due),
-            partial(_enqueue, queue_for(kind), row_id, attempts, due),
-        )
-        for row_id, attempts, kind, due in rows
+            (
+                send_job_id(row_id, attempts, due),
+                partial(_enqueue, queue_for(kind), row_id, attempts, due),
+            )
+            for row_id, attempts, kind, due in rows
+        ),
+        overdue,
     )
 
 
@@ -310,11 +341,14 @@ def ensure_fan_outs_enqueued(decisions: Iterable[tuple[int, int, int]]) -> int:
     )
 
 
-def _replace_lost_jobs(jobs: Iterable[tuple[str, Callable[[], bool]]]) -> int:
-    """For each (job id, how to enqueue it) whose job is not waiting, drop what is left of
-    the old job and enqueue it afresh. Returns how many were enqueued."""
+def _replace_lost_jobs(
+    jobs: Iterable[tuple[str, Callable[[], bool]]], overdue: Collection[str] = ()
+) -> int:
+    """For each (job id, how to enqueue it) whose job is not waiting (``waiting_jobs``),
+    drop what is left of the old job and enqueue it afresh. Returns how many were
+    enqueued."""
     jobs = list(jobs)
-    waiting = waiting_jobs([job_id for job_id, _ in jobs])
+    waiting = waiting_jobs([job_id for job_id, _ in jobs], overdue)
     enqueued = 0
     for (job_id, enqueue), alive in zip(jobs, waiting, strict=True):
         if alive:
