@@ -270,4 +270,3 @@ def test_a_retry_a_dead_scheduler_left_is_enqueued_by_the_sweep(app, client, fak
     drain(app)
     with app.app_context():
         assert db.session.get(OutboundMessage, row_id).twilio_sid is not None
-
