@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -262,10 +263,15 @@ def test_a_retry_a_dead_scheduler_left_is_enqueued_by_the_sweep(app, client, fak
         assert job_id in registry.get_job_ids()
         assert redis_connection().lpos(queue().key, job_id) is None
 
+        assert Job.fetch(job_id, connection=redis_connection()).should_enqueue_at_front()
+        queue().enqueue("builtins.print", "queued meanwhile", job_id="newer")
+
         clock.freeze(row.next_attempt_at + SCHEDULER_GRACE + timedelta(seconds=1))
         sweep()
         assert job_id not in registry.get_job_ids()
-        assert redis_connection().lpos(queue().key, job_id) is not None
+        # Ahead of what was queued meanwhile: its member has waited longest.
+        assert redis_connection().lpos(queue().key, job_id) == 0
+        queue().remove("newer")
     clock.freeze(None)
     drain(app)
     with app.app_context():

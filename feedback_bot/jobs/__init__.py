@@ -199,8 +199,12 @@ def after_intake(result: IntakeResult) -> None:
 
 
 def enqueue_retry(row_id: int, attempts: int, due: datetime, kind: str) -> bool:
-    """Schedule the job for a row put back with ``attempts`` and ``next_attempt_at`` ``due``."""
-    return _enqueue(queue_for(kind), row_id, attempts, due, scheduled=True)
+    """Schedule the job for a row put back with ``attempts`` and ``next_attempt_at`` ``due``.
+
+    When due it goes to the front of its queue: its member has waited longer than anyone
+    whose message is still queued behind it (a backlog of intake after an outage held
+    retried acknowledgements back for its whole length)."""
+    return _enqueue(queue_for(kind), row_id, attempts, due, scheduled=True, at_front=True)
 
 
 def _send_job_options(row_id: int, attempts: int, due: datetime | None) -> dict[str, Any]:
@@ -208,13 +212,19 @@ def _send_job_options(row_id: int, attempts: int, due: datetime | None) -> dict[
 
 
 def _enqueue(
-    target: Queue, row_id: int, attempts: int, due: datetime | None, scheduled: bool = False
+    target: Queue,
+    row_id: int,
+    attempts: int,
+    due: datetime | None,
+    scheduled: bool = False,
+    at_front: bool = False,
 ) -> bool:
     """Enqueue the send job of a row with ``attempts`` and ``next_attempt_at`` ``due``; with
-    ``scheduled``, for when it is due (through RQ's scheduler), else at once."""
+    ``scheduled``, for when it is due (through RQ's scheduler), else at once; with
+    ``at_front``, ahead of the jobs already waiting."""
     from .send import send_outbound
 
-    options = _send_job_options(row_id, attempts, due)
+    options = _send_job_options(row_id, attempts, due) | {"at_front": at_front}
     try:
         if not scheduled or due is None:
             target.enqueue(send_outbound, row_id, **options)
@@ -308,7 +318,8 @@ def ensure_enqueued(rows: Iterable[tuple[int, int, str, datetime | None]]) -> in
         (
             (
                 send_job_id(row_id, attempts, due),
-                partial(_enqueue, queue_for(kind), row_id, attempts, due),
+                # Due already, and waited for: ahead of what was queued since.
+                partial(_enqueue, queue_for(kind), row_id, attempts, due, at_front=True),
             )
             for row_id, attempts, kind, due in rows
         ),
