@@ -406,9 +406,15 @@ def wait_for_rq_workers(workers: list[Process], timeout: float = 240.0) -> None:
 
     from feedback_bot.jobs.worker import MODELS_LOADED
 
+    loaded: set[int] = set()  # the workers whose log says so; each log is read until then
+
     def ready() -> bool:
-        registered = Worker.count(connection=Redis.from_url(REDIS_URL)) >= len(workers)
-        return registered and all(MODELS_LOADED in w.tail(chars=1_000_000) for w in workers)
+        if Worker.count(connection=Redis.from_url(REDIS_URL)) < len(workers):
+            return False
+        for worker in workers:
+            if worker.pid not in loaded and MODELS_LOADED in worker.tail(1_000_000):
+                loaded.add(worker.pid)
+        return len(loaded) == len(workers)
 
     deadline = time.monotonic() + timeout
     while not ready():

@@ -12,8 +12,8 @@ else in an offered variant of it (see ``offered_locale_for``).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from babel import Locale, parse_locale
@@ -40,13 +40,6 @@ class LocaleChoice:
 LOOK_ALIKES = ("fr", "pt", "it", "de", "nl", "ca", "ru", "be", "bg", "fa", "hi", "pa", "tr", "cs")
 
 
-# The detector for the languages offered now; a language enabled or disabled in the panel
-# builds a new one in place of the old. Building is instant: lingua loads a language's
-# models (seconds, and most of a process's memory) the first time a text could be in it,
-# into one cache that every detector in the process shares. So a worker's first message
-# in Arabic loads the Arabic-script models only (about 1 s), not every language's (7 s).
-_building = threading.Lock()
-_built: dict[tuple[str, ...], LanguageDetector] = {}
 # The sets of languages whose models are all loaded (see ``warm_up``).
 _preloaded: set[tuple[str, ...]] = set()
 
@@ -61,12 +54,14 @@ def _languages(locales: tuple[str, ...]) -> list[Language]:
     ]
 
 
+# The detector for the languages offered now; a language enabled or disabled in the panel
+# builds a new one in place of the old. Building is instant: lingua loads a language's
+# models (seconds, and most of a process's memory) the first time a text could be in it,
+# into one cache that every detector in the process shares. So a worker's first message
+# in Arabic loads the Arabic-script models only (about 1 s), not every language's (7 s).
+@lru_cache(maxsize=1)
 def _detector(locales: tuple[str, ...]) -> LanguageDetector:
-    with _building:
-        if locales not in _built:
-            _built.clear()
-            _built[locales] = LanguageDetectorBuilder.from_languages(*_languages(locales)).build()
-        return _built[locales]
+    return LanguageDetectorBuilder.from_languages(*_languages(locales)).build()
 
 
 def warm_up(app_locales: tuple[str, ...]) -> None:
