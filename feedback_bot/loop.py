@@ -406,12 +406,19 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
         # made stale, or comes before the batch and is read by it. Never old text owed
         # after the change that replaced it.
         lock_for_batch(decision_id)
+        # The members' rows are read FOR KEY SHARE: a message of theirs that changes their
+        # language (or stops, or forgets) holds the row FOR UPDATE until it commits, and
+        # re-renders only the rows it can see. Read without the lock, the old language
+        # went into a row the change never saw. The lock waits for the change instead,
+        # and then reads it; a change that comes after waits for this batch, and sees
+        # its rows. Workers recording sends (FOR NO KEY UPDATE, FOR KEY SHARE) pass.
         batch = db.session.execute(
             select(FeedbackItem, Contact)
             .join(Contact, FeedbackItem.contact_id == Contact.id)
             .where(FeedbackItem.decision_id == decision_id, FeedbackItem.id > last_id)
             .order_by(FeedbackItem.id)
             .limit(FAN_OUT_BATCH)
+            .with_for_update(read=True, key_share=True, of=Contact)
         ).all()
         if not batch:
             break

@@ -144,3 +144,69 @@ def test_a_batch_lock_lets_workers_record_sends_but_not_staff_edit(app):
         finally:
             db.session.rollback()
             db.session.remove()
+
+
+def test_a_batch_waits_for_a_member_changing_language(app):
+    """A member's message that changes their language holds their contact row (intake's
+    FOR UPDATE) until it commits, and re-renders what they are owed and not yet sent. A
+    fan-out batch that read the member's language meanwhile, without waiting, would owe
+    "what happened next" in the old one, in a row the change could not see. The batch
+    must wait for the change and write the new language."""
+    import threading
+
+    from sqlalchemy import text
+
+    from feedback_bot.models import Contact, DecisionTranslation, ReviewState
+
+    spanish = "Repavimentaremos toda la calle Mill Road en primavera."
+    decision_id = seed_linked_items(app, 1, SUMMARY)
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("row locks are PostgreSQL's; SQLite locks the whole database")
+        db.session.add(
+            DecisionTranslation(
+                decision_id=decision_id,
+                locale="es",
+                summary=spanish,
+                state=ReviewState.REVIEWED,
+            )
+        )
+        db.session.commit()
+        contact_id = db.session.scalars(select(Contact.id)).one()
+        db.session.remove()
+    publish(app, decision_id)
+
+    with app.app_context(), db.engine.connect() as member:
+        # Intake, half way through the member's "I want Spanish".
+        member.execute(
+            text("SELECT id FROM contact WHERE id = :id FOR UPDATE"), {"id": contact_id}
+        )
+        member.execute(
+            text("UPDATE contact SET locale = 'es', locale_source = 'chosen' WHERE id = :id"),
+            {"id": contact_id},
+        )
+        errors: list[BaseException] = []
+
+        def fan_out() -> None:
+            try:
+                with app.app_context():
+                    loop.notify_decision(decision_id)
+                    db.session.remove()
+            except BaseException as exc:  # reported below, not lost in the thread
+                errors.append(exc)
+
+        batch = threading.Thread(target=fan_out)
+        batch.start()
+        batch.join(1.5)
+        waited = batch.is_alive()
+        member.commit()
+        batch.join(15)
+        assert not batch.is_alive() and not errors, errors
+        # The test's own premise: the batch ran while the change held the member's row.
+        assert waited, "the batch finished before the member's language change committed"
+
+    with app.app_context():
+        row = db.session.scalars(select(OutboundMessage)).one()
+        assert (row.locale, row.kind) == ("es", "what_next")
+        assert spanish in row.body
+        db.session.remove()
