@@ -178,9 +178,7 @@ def test_a_batch_waits_for_a_member_changing_language(app):
 
     with app.app_context(), db.engine.connect() as member:
         # Intake, half way through the member's "I want Spanish".
-        member.execute(
-            text("SELECT id FROM contact WHERE id = :id FOR UPDATE"), {"id": contact_id}
-        )
+        member.execute(text("SELECT id FROM contact WHERE id = :id FOR UPDATE"), {"id": contact_id})
         member.execute(
             text("UPDATE contact SET locale = 'es', locale_source = 'chosen' WHERE id = :id"),
             {"id": contact_id},
