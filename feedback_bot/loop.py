@@ -197,7 +197,18 @@ def _being_told(item_id: int) -> bool:
 
 def _owe_closure(item: FeedbackItem) -> list[int]:
     """Owe the member of ``item``, just closed, the closure message; the caller commits."""
-    contact = db.session.get(Contact, item.contact_id) if item.contact_id else None
+    # Locked and read afresh, as a fan-out batch reads its members (``_owe_what_next``):
+    # a member changing language meanwhile is waited for, and told in the new one.
+    contact = (
+        db.session.get(
+            Contact,
+            item.contact_id,
+            with_for_update={"read": True, "key_share": True},
+            populate_existing=True,
+        )
+        if item.contact_id
+        else None
+    )
     if contact is None or contact.forgotten or contact.opted_out:
         return []
     owed = owe_message(
@@ -408,10 +419,11 @@ def _owe_what_next(decision: Decision, revision: int) -> int:
         lock_for_batch(decision_id)
         # The members' rows are read FOR KEY SHARE: a message of theirs that changes their
         # language (or stops, or forgets) holds the row FOR UPDATE until it commits, and
-        # re-renders only the rows it can see. Read without the lock, the old language
+        # renders again only the rows it can see. Read without the lock, the old language
         # went into a row the change never saw. The lock waits for the change instead,
         # and then reads it; a change that comes after waits for this batch, and sees
         # its rows. Workers recording sends (FOR NO KEY UPDATE, FOR KEY SHARE) pass.
+        # (tests/test_language_race.py; the interim updates and closing do the same.)
         batch = db.session.execute(
             select(FeedbackItem, Contact)
             .join(Contact, FeedbackItem.contact_id == Contact.id)
@@ -920,6 +932,9 @@ def owe_interim_updates(limit: int = 500) -> int:
             Contact.opted_out_at.is_(None),
         )
         .limit(limit)
+        # As a fan-out batch reads them (``_owe_what_next``): a member changing language,
+        # or stopping, is waited for and read as they committed it.
+        .with_for_update(read=True, key_share=True, of=Contact)
     ).all()
     owed = []
     for item, contact in waiting:
