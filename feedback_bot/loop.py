@@ -197,18 +197,7 @@ def _being_told(item_id: int) -> bool:
 
 def _owe_closure(item: FeedbackItem) -> list[int]:
     """Owe the member of ``item``, just closed, the closure message; the caller commits."""
-    # Locked and read afresh, as a fan-out batch reads its members (``_owe_what_next``):
-    # a member changing language meanwhile is waited for, and told in the new one.
-    contact = (
-        db.session.get(
-            Contact,
-            item.contact_id,
-            with_for_update={"read": True, "key_share": True},
-            populate_existing=True,
-        )
-        if item.contact_id
-        else None
-    )
+    contact = member_as_committed(item.contact_id)
     if contact is None or contact.forgotten or contact.opted_out:
         return []
     owed = owe_message(
@@ -220,6 +209,21 @@ def _owe_closure(item: FeedbackItem) -> list[int]:
         ref=item.ref,
     )
     return [owed] if owed else []
+
+
+def member_as_committed(contact_id: int | None) -> Contact | None:
+    """The contact, to owe them a message: locked FOR KEY SHARE and read afresh, as a
+    fan-out batch reads its members (``_owe_what_next``). A message of theirs changing
+    their language holds the row until it commits, and renders again only the rows it can
+    see; read without the lock, the old language went into a row it never saw."""
+    if contact_id is None:
+        return None
+    return db.session.get(
+        Contact,
+        contact_id,
+        with_for_update={"read": True, "key_share": True},
+        populate_existing=True,
+    )
 
 
 def closure_key(item: FeedbackItem) -> str:
@@ -689,7 +693,7 @@ def record_told(row: OutboundMessage) -> list[int]:
         item.status = ItemStatus.TOLD
     item.told_at = item.told_at or clock.now()
     owed = None
-    contact = db.session.get(Contact, item.contact_id) if item.contact_id else None
+    contact = member_as_committed(item.contact_id) if row.kind == MessageKind.WHAT_NEXT else None
     if (
         row.kind == MessageKind.WHAT_NEXT
         and contact is not None
@@ -720,7 +724,7 @@ def _ask_about_closure(row: OutboundMessage, item: FeedbackItem) -> list[int]:
     was linked again meanwhile (its decision will ask), nor to a member who asked to be
     forgotten. Keyed per closure: the first row of it, as an SMS fallback of the closure
     message is the same closure."""
-    contact = db.session.get(Contact, item.contact_id) if item.contact_id else None
+    contact = member_as_committed(item.contact_id)
     if item.status != ItemStatus.CLOSED or contact is None or contact.forgotten:
         return []
     first = row

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -36,6 +36,7 @@ from feedback_bot.testing.seed import seed_linked_items
 
 SUMMARY = "We will resurface the whole of Mill Road in the spring."
 SPANISH = "Repavimentaremos toda la calle Mill Road en primavera."
+MIDDAY = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 
 def one_member(app: Flask) -> tuple[int, int, int]:
@@ -142,3 +143,26 @@ def test_closing_as_no_action_waits_for_the_change(app):
     assert (row.locale, row.kind) == ("es", "closed_no_action")
     with app.app_context():
         assert row.body == render("closed_no_action", "es", ref=row.variables["ref"])
+
+
+def test_the_rating_question_waits_for_the_change(app):
+    """Owed by the worker that records "what happened next" as sent."""
+    from feedback_bot.jobs.send import send_outbound
+
+    clock.freeze(MIDDAY)  # not in the member's quiet hours, which hold "what happened next"
+    decision_id, _, contact_id = one_member(app)
+    with app.app_context():
+        loop.publish(db.session.get(Decision, decision_id))
+        loop.notify_decision(decision_id)
+        row_id = db.session.scalars(select(OutboundMessage.id)).one()
+        db.session.remove()
+
+    while_member_chooses_spanish(app, contact_id, lambda: send_outbound(row_id))
+
+    with app.app_context():
+        question = db.session.scalars(
+            select(OutboundMessage).where(OutboundMessage.kind == "rating_question")
+        ).one()
+        assert question.locale == "es"
+        assert question.body == render("rating_question", "es")
+        db.session.remove()
