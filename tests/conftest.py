@@ -56,8 +56,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     the tests that reach neither the database nor Redis: they run the same code on either
     stack, and the embedded pass, the README's test command, has run them already. Tests
     marked ``slow`` stay whatever their fixtures: they start the production stack's own
-    processes (the fault suite starts all of it, on PostgreSQL)."""
+    processes (the fault suite starts all of it, on PostgreSQL).
+
+    Without it (the embedded pass), leave out the tests marked ``postgresql``: they test
+    row locks, which SQLite does not have (it locks the whole database for a writer)."""
     if not os.environ.get("TEST_DATABASE_URL"):
+        needs_postgresql = [item for item in items if item.get_closest_marker("postgresql")]
+        if needs_postgresql:
+            config.hook.pytest_deselected(items=needs_postgresql)
+            items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
         return
     keep: list[pytest.Item] = []
     left_out: list[pytest.Item] = []

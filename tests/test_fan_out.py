@@ -115,6 +115,7 @@ def test_publish_to_2000_members_once_each_within_the_rate(
         assert set(told) == {ItemStatus.TOLD}
 
 
+@pytest.mark.postgresql
 def test_a_batch_lock_lets_workers_record_sends_but_not_staff_edit(app):
     """A batch of the fan-out holds its decision's row while it owes rows. A worker that
     meanwhile records a send and owes the rating question (a new row whose foreign key
@@ -125,8 +126,6 @@ def test_a_batch_lock_lets_workers_record_sends_but_not_staff_edit(app):
 
     decision_id = seed_linked_items(app, 1, SUMMARY)
     with app.app_context():
-        if db.engine.dialect.name != "postgresql":
-            pytest.skip("row locks are PostgreSQL's; SQLite locks the whole database")
         assert loop.lock_for_batch(decision_id) is not None  # held until the rollback
         try:
             with db.engine.connect() as other:

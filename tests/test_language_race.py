@@ -6,8 +6,8 @@ can see. A fan-out batch, the interim updates or a staff closing that read the m
 language meanwhile, without waiting for that row, would owe a message in the old language
 in a row the change never saw. Each must wait for the change and render in the new one.
 
-Row locks are PostgreSQL's; on SQLite, which locks the whole database for a writer, these
-tests skip.
+Row locks are PostgreSQL's (SQLite locks the whole database for a writer): CI's PostgreSQL
+pass runs these, the embedded pass leaves them out.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from feedback_bot.models import (
 )
 from feedback_bot.testing.seed import seed_linked_items
 
+pytestmark = pytest.mark.postgresql
+
 SUMMARY = "We will resurface the whole of Mill Road in the spring."
 SPANISH = "Repavimentaremos toda la calle Mill Road en primavera."
 MIDDAY = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -43,8 +45,6 @@ def one_member(app: Flask) -> tuple[int, int, int]:
     """A member (English) with one item linked to a decision: the ids of all three."""
     decision_id = seed_linked_items(app, 1, SUMMARY)
     with app.app_context():
-        if db.engine.dialect.name != "postgresql":
-            pytest.skip("row locks are PostgreSQL's; SQLite locks the whole database")
         contact_id = db.session.scalars(select(Contact.id)).one()
         item_id = db.session.scalars(select(FeedbackItem.id)).one()
         db.session.remove()
