@@ -34,6 +34,10 @@ SHIPPED_LOCALES = ("en", "cy", "pl", "ro", "ur", "ar", "bn", "so", "es", "uk")
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
+# The fewest days INTERIM_UPDATE_DAYS may be, and so the smallest number a message's count
+# (``Template.count``: always a number of days) ever takes.
+FEWEST_INTERIM_UPDATE_DAYS = 2
+
 PRODUCTION_REQUIRED = (
     "SECRET_KEY",
     "FEEDBACK_ENCRYPTION_KEY",
@@ -226,7 +230,9 @@ def from_environment(
     config["ACK_COALESCE_SECONDS"] = env_int(environ, "ACK_COALESCE_SECONDS", 120)
     # At least 2: members read it as "within N days" (no message is written for one day),
     # and it is also how often somebody waiting for a decision hears "still working on it".
-    config["INTERIM_UPDATE_DAYS"] = env_int(environ, "INTERIM_UPDATE_DAYS", 21, minimum=2)
+    config["INTERIM_UPDATE_DAYS"] = env_int(
+        environ, "INTERIM_UPDATE_DAYS", 21, minimum=FEWEST_INTERIM_UPDATE_DAYS
+    )
     config["TWILIO_TIMEOUT_SECONDS"] = env_float(environ, "TWILIO_TIMEOUT_SECONDS", 10.0, 0.1)
     config["SEND_MAX_ATTEMPTS"] = env_int(environ, "SEND_MAX_ATTEMPTS", 12, minimum=1)
     config["SWEEP_INTERVAL_SECONDS"] = env_int(environ, "SWEEP_INTERVAL_SECONDS", 30, 1)

@@ -91,8 +91,10 @@ def set_enabled(code: str, enabled: bool, user: User | None) -> None:
             msgid for ctx, msgid in known_entries(code) if not is_translated(code, ctx, msgid)
         }
         if missing:
+            count = len(missing)
+            messages = "message has" if count == 1 else "messages have"
             raise LanguageRefused(
-                f"{len(missing)} member messages have no translation in {code} yet; "
+                f"{count} member {messages} no translation in {code} yet; "
                 "members would read English."
             )
     if not db.session.scalar(select(MemberLanguage.code).limit(1)):

@@ -136,6 +136,32 @@ def test_the_editor_shows_each_form_with_its_numbers(app, client):
         assert "يومًا" in render("ack", "ar", ref="K7Q2", days=21)
 
 
+def test_the_editor_says_which_forms_no_member_gets(app, client):
+    """Days are never fewer than two (INTERIM_UPDATE_DAYS): Arabic's forms for 0 and 1 are
+    in the catalogue, but nobody reads them, and the editor says so."""
+    interpreter(app, client, languages="ar")
+    page = client.get("/admin/translate/templates/ar").get_data(as_text=True)
+    assert "Never sent: this form is for days = 0. Here days is always 2 or more." in page
+    assert "Never sent: this form is for days = 1. Here days is always 2 or more." in page
+    assert "Used when days is 2." in page
+    assert "Used when days is 0" not in page and "Used when days is 1." not in page
+
+
+def test_a_language_needs_no_translation_of_a_form_never_sent(app):
+    """Romanian's form for one day left in English keeps nobody from the language, and
+    counts for nothing in its completeness; a form members get would (above)."""
+    from feedback_bot.interpreters.queries import completeness
+
+    with app.app_context():
+        one_day = form_context(plural_form("ro", 1))
+        assert one_day != form_context(plural_form("ro", 2))
+        before = completeness(["ro"])["ro"]
+        set_enabled("ro", False, None)
+        save_override(None, "ro", ACK, ACK, ReviewState.NEEDS_REVIEW, one_day)
+        set_enabled("ro", True, None)
+        assert completeness(["ro"])["ro"] == before
+
+
 def test_a_po_file_carries_every_form(app):
     with app.app_context():
         exported = export_po("uk")
@@ -175,7 +201,7 @@ def test_a_language_is_offered_only_with_every_form_translated(app):
         save_override(
             None, "ro", ACK, ACK, ReviewState.REVIEWED, form_context(plural_form("ro", 21))
         )
-        with pytest.raises(LanguageRefused, match="1 member messages have no translation"):
+        with pytest.raises(LanguageRefused, match="1 member message has no translation"):
             set_enabled("ro", True, None)
 
 

@@ -128,14 +128,16 @@ def template_rows(locale: str) -> list[TemplateRow]:
 def completeness(languages: list[str]) -> dict[str, dict[str, int]]:
     """Per language: how many templates members get translated, and how many of those
     translations are reviewed (drafts count for neither: members do not get them). A
-    message with plural forms counts once: translated when every form is, reviewed when
-    every form is."""
+    message with plural forms counts once: translated when every form members get is,
+    reviewed when every such form is (a form only for numbers never sent does not count)."""
     return {locale: _completeness(locale) for locale in languages}
 
 
 def _completeness(locale: str) -> dict[str, int]:
     groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for entry in entries(locale).values():
+        if not entry.sent:
+            continue
         # The forms of a plural entry make one message.
         group = ("", entry.msgid) if entry.form is not None else (entry.context, entry.msgid)
         groups.setdefault(group, []).append((entry.context, entry.msgid))

@@ -24,12 +24,17 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po, write_po
 from sqlalchemy import select
 
-from ..config import TRANSLATIONS
+from ..config import FEWEST_INTERIM_UPDATE_DAYS, TRANSLATIONS
 from ..extensions import db
 from ..messaging.overrides import form_context, form_of, translate
 from ..messaging.templates import COUNT_OF_MSGID, KEYWORD_CONTEXT, KEYWORD_MSGIDS, TEMPLATES
 from ..models import MessageOverride, ReviewState
 from .checks import translation_problems
+
+# The numbers a message's count takes (a number of days, INTERIM_UPDATE_DAYS or more), as
+# far as the editor looks. A form of the language only for numbers below them (English's
+# "1 day", Arabic's forms for 0 and 1) never reaches a member.
+SENT_COUNTS = range(FEWEST_INTERIM_UPDATE_DAYS, 200)
 
 STATE_FLAGS = {
     ReviewState.DRAFT: "draft",
@@ -49,6 +54,9 @@ class Entry:
     # Of a plural entry: which form this is, and the numbers it is used for, in words.
     form: int | None = None
     numbers: str = ""
+    # False for a form only for numbers a message never takes (``SENT_COUNTS``): the
+    # catalogue needs it, members never read it.
+    sent: bool = True
 
     @property
     def title(self) -> str:
@@ -75,6 +83,7 @@ def entries(locale: str) -> dict[str, Entry]:
                 template.note,
                 form,
                 rule.numbers(form, template.count),
+                sent=bool(rule.samples(form, SENT_COUNTS)),
             )
             for form in range(rule.forms)
         ]
@@ -97,8 +106,8 @@ def is_translated(locale: str, context: str, msgid: str) -> bool:
     if form is None:
         return translate(msgid, locale, context) != msgid
     # Every number of a form gets the same text: one is enough (each asks Redis whether
-    # the overrides changed).
-    numbers = plural_rule(locale).samples(form)[:1]
+    # the overrides changed). A form no member gets needs no translation.
+    numbers = plural_rule(locale).samples(form, SENT_COUNTS)[:1]
     return all(translate(msgid, locale, count=number) != msgid for number in numbers)
 
 
@@ -114,12 +123,22 @@ class PluralRule:
 
     def numbers(self, form: int, name: str) -> str:
         """Which numbers ``form`` is for, in words for an interpreter."""
+        sent = self.samples(form, SENT_COUNTS)
+        if sent:
+            return f"Used when {name} is {listed(sent)}"
         samples = self.samples(form)
-        if not samples:
-            return f"Not used for any {name} from 0 to 199."
-        shown = ", ".join(str(number) for number in samples[:8])
-        more = "…" if len(samples) > 8 else "."
-        return f"Used when {name} is {shown}{more}"
+        if samples:
+            return (
+                f"Never sent: this form is for {name} = {listed(samples)} "
+                f"Here {name} is always {SENT_COUNTS.start} or more."
+            )
+        return f"Not used for any {name} from 0 to 199."
+
+
+def listed(numbers: list[int]) -> str:
+    """The first few of ``numbers``, for a sentence: "3, 4, 5…" or "1."."""
+    shown = ", ".join(str(number) for number in numbers[:8])
+    return shown + ("…" if len(numbers) > 8 else ".")
 
 
 def plural_rule(locale: str) -> PluralRule:
