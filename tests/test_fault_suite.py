@@ -276,3 +276,39 @@ def test_a_retry_a_dead_scheduler_left_is_enqueued_by_the_sweep(app, client, fak
     drain(app)
     with app.app_context():
         assert db.session.get(OutboundMessage, row_id).twilio_sid is not None
+
+
+def test_a_job_a_worker_has_just_taken_is_not_enqueued_again(app, client, fake_twilio):
+    """RQ marks a job started a moment before the job claims its row. A sweep in that
+    moment saw the row owed and its job not waiting, and enqueued the job again (the
+    10,000-member run): it ran twice, the claim let one send, and the other failed in
+    RQ's cleanup. A job taken just now is left to its worker; one left "started" by a
+    worker killed before its claim is replaced once STARTED_GRACE has passed."""
+    from rq.utils import utcformat
+
+    from feedback_bot.jobs import STARTED_GRACE, enqueue_send
+
+    from .test_send_attempts import MEMBER, owe_reply
+
+    row_id = owe_reply(app, client)
+    job_id = send_job_id(row_id, 0)
+    with app.app_context():
+        queue().empty()  # the intake job the webhook queued: owe_reply processed it
+        assert enqueue_send([row_id]) == 1
+        connection = redis_connection()
+        # What a worker does on taking a job, before it runs it.
+        job, _ = queue().dequeue_any([queue()], None, connection=connection)
+        assert job is not None and job.id == job_id
+        with connection.pipeline() as pipe:
+            job.prepare_for_execution("a-worker", pipe)
+            pipe.execute()
+
+        sweep()
+        assert connection.lpos(queue().key, job_id) is None
+
+        long_ago = datetime.now(UTC) - STARTED_GRACE - timedelta(seconds=1)
+        connection.hset(job.key, "started_at", utcformat(long_ago))
+        sweep()
+        assert connection.lpos(queue().key, job_id) == 0
+    drain(app)
+    assert len(fake_twilio.messages_to(MEMBER)) == 1

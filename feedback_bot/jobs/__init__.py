@@ -17,6 +17,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.utils import utcparse
 
 from .. import clock
 
@@ -252,8 +253,19 @@ LIVE_JOB_STATUSES = {b"queued", b"scheduled", b"deferred"}
 SCHEDULER_GRACE = timedelta(seconds=10)
 
 
+# How long a job a worker has taken counts as running. RQ marks a job started a moment
+# before the job claims its row (or, for intake, commits its message): the sweep, seeing
+# the row still owed and the job not waiting, enqueued it again, and it ran twice. The
+# claim let only one send, but whichever finished second failed in RQ's own cleanup (the
+# first had deleted the job), a false error in the logs (the 10,000-member run of
+# 2026-12-07). A worker killed before its claim leaves the job "started" for good: after
+# this long it is replaced.
+STARTED_GRACE = timedelta(seconds=10)
+
+
 def waiting_jobs(job_ids: list[str], overdue: Collection[str] = ()) -> list[bool]:
-    """For each job id, whether that job is still waiting in Redis to be run.
+    """For each job id, whether that job is still waiting in Redis to be run, or has only
+    just been taken by a worker (``STARTED_GRACE``).
 
     A job can vanish with a Redis restart, or be left "started" by a worker killed
     mid-job; neither will ever run, so both count as not waiting.
@@ -271,20 +283,24 @@ def waiting_jobs(job_ids: list[str], overdue: Collection[str] = ()) -> list[bool
     prefix = queue().job_class.redis_job_namespace_prefix
     with connection.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
-            pipe.hmget(prefix + job_id, "status", "origin")
+            pipe.hmget(prefix + job_id, "status", "origin", "started_at")
         found = pipe.execute()
     with connection.pipeline(transaction=False) as pipe:
-        for job_id, (status, origin) in zip(job_ids, found, strict=True):
+        for job_id, (status, origin, _) in zip(job_ids, found, strict=True):
             if status == b"queued" and origin:
                 pipe.lpos(Queue.redis_queue_namespace_prefix + origin.decode(), job_id)
         positions = iter(pipe.execute())
+    # RQ stamps started_at with its own clock, the real one.
+    just_now = datetime.now(UTC) - STARTED_GRACE
     waiting = []
-    for job_id, (status, origin) in zip(job_ids, found, strict=True):
+    for job_id, (status, origin, started_at) in zip(job_ids, found, strict=True):
         live = status in LIVE_JOB_STATUSES
         if status == b"queued" and origin:
             live = next(positions) is not None
         elif status == b"scheduled" and job_id in overdue:
             live = False
+        elif status == b"started" and started_at:
+            live = utcparse(started_at.decode()) > just_now
         waiting.append(live)
     return waiting
 
@@ -303,9 +319,9 @@ def ensure_enqueued(rows: Iterable[tuple[int, int, str, datetime | None]]) -> in
     """Enqueue each (row id, attempts, kind, next_attempt_at) of a due row whose job is not
     waiting in Redis any more.
 
-    A pending row never has a running job (running means the row is claimed), so a job
-    that is not waiting is stale and is replaced; so is one still scheduled long after
-    its row fell due (``SCHEDULER_GRACE``).
+    A pending row has no running job, but for the moment between a worker taking the job
+    and claiming the row (``STARTED_GRACE``); so a job that is not waiting is stale and is
+    replaced; so is one still scheduled long after its row fell due (``SCHEDULER_GRACE``).
     """
     rows = list(rows)
     late = clock.now() - SCHEDULER_GRACE
@@ -330,8 +346,9 @@ def ensure_enqueued(rows: Iterable[tuple[int, int, str, datetime | None]]) -> in
 def ensure_intake_enqueued(inbound_ids: Iterable[int]) -> int:
     """Enqueue intake again for each stored message whose job is not waiting any more.
 
-    A job that is running right now may be enqueued a second time; that one then finds
-    the message processed and does nothing.
+    A job running for longer than ``STARTED_GRACE`` (its worker killed, or stuck) may be
+    enqueued a second time; if the first run ends after all, the second finds the message
+    processed and does nothing.
     """
     return _replace_lost_jobs(
         (intake_job_id(inbound_id), partial(enqueue_intake, inbound_id))
