@@ -79,7 +79,7 @@ def test_workers_share_the_masters_app_and_models(
         master = psutil.Process(server.pid)
         # Forking is safe only if the master holds no connection a worker would inherit
         # and use beside its siblings (the database, Redis).
-        assert [c.raddr for c in master.net_connections("inet") if c.raddr] == []
+        assert [c.raddr for c in master.net_connections("all") if c.raddr] == []
 
         for index in range(10):
             params = twilio_params(member_number(index), SENTENCES["en"])
