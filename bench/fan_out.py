@@ -232,23 +232,26 @@ def print_report(data: dict[str, Any]) -> None:
     )
     memory = data["peak_memory"]
     stack.print_table(
-        ["process", "count", "peak RSS max MiB", "peak RSS sum MiB"],
+        ["process", "count", "peak RSS max MiB", "peak RSS sum MiB", "PSS sum MiB"],
         [
-            ["gunicorn master", 1, memory["web_master_mib"], memory["web_master_mib"]],
+            ["gunicorn master", 1, memory["web_master_mib"], memory["web_master_mib"], ""],
             [
                 "gunicorn workers",
                 len(memory["web_workers_mib"]),
                 max(memory["web_workers_mib"], default=None),
                 round(sum(memory["web_workers_mib"]), 1),
+                # Master and workers together: they share the master's pages.
+                f"{memory.get('web_pss_mib')} (with the master)",
             ],
             [
                 "RQ worker processes",
                 len(memory["rq_workers_mib"]),
                 max(memory["rq_workers_mib"], default=None),
                 round(sum(memory["rq_workers_mib"]), 1),
+                memory.get("rq_workers_pss_mib"),
             ],
         ],
-        title="peak memory (VmHWM)",
+        title="peak memory (VmHWM); PSS: memory in use, shared pages counted once",
     )
     stack.print_table(stack.CORE_HEADERS, [stack.core_columns(data["cores"])])
     probe = data.get("acks_during_fan_out")

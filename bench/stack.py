@@ -176,6 +176,19 @@ def proc_status_kb(pid: int, key: str) -> int:
     return 0
 
 
+def pss_kb(pid: int) -> int:
+    """Proportional set size now, in kB (/proc/<pid>/smaps_rollup): the pages a process
+    shares counted once among all that share them, so that a sum over processes is the
+    memory they take together (RSS counts the gunicorn workers' shared models in each)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -504,10 +517,14 @@ class Stack:
         return [pid for worker in self.workers for pid in worker.pids()]
 
     def peak_memory(self) -> dict[str, Any]:
-        """Peak RSS (VmHWM) per process, in MiB, read before anything is stopped."""
+        """Peak RSS (VmHWM) per process, in MiB, read before anything is stopped; and the
+        PSS of each group of processes at that moment (``pss_kb``)."""
 
         def mib(pids: list[int]) -> list[float]:
             return [round(proc_status_kb(pid, "VmHWM") / 1024, 1) for pid in pids]
+
+        def pss_mib(pids: list[int]) -> float:
+            return round(sum(pss_kb(pid) for pid in pids) / 1024, 1)
 
         web = self.web.process if self.web else None
         return {
@@ -515,6 +532,8 @@ class Stack:
             "web_workers_mib": mib(descendants(web.pid)) if web else [],
             "rq_workers_mib": mib(self.worker_pids()),
             "fake_twilio_mib": mib([self.fake.process.pid])[0] if self.fake else None,
+            "web_pss_mib": pss_mib(self.web_pids()),
+            "rq_workers_pss_mib": pss_mib(self.worker_pids()),
         }
 
     def cpu(self) -> dict[str, float]:
