@@ -195,3 +195,25 @@ def test_interpreter_translates_feedback_and_summary_in_the_browser(
     rows.locator("a.ref").click()
     expect(staff.locator(".timeline .translation")).to_contain_text(ENGLISH)
     screenshot(staff, "interp-4-staff-search")
+
+
+@pytest.mark.browser
+def test_the_segment_counter_fills_in_the_placeholders_as_members_get_them(
+    app, live_server, chromium
+):
+    """While the interpreter types, the count is of the message a member would get: the
+    organisation's name where "%(org)s" stands (Riverside Council, 17 characters)."""
+    create_user(app, Role.INTERPRETER, languages="pl")
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "interpreter@example.org", PASSWORD)
+    page.goto("/admin/translate/templates/pl")
+    help_box = page.locator("#template-help")
+    typed = "%(org)s czyta każdą wiadomość. Wyślij STOP, aby zrezygnować."
+    help_box.locator("textarea").fill(typed)
+    members_get = typed.replace("%(org)s", app.config["ORG_NAME"])
+    counter = help_box.locator("output")
+    expect(counter).to_contain_text(f"As members get it: {len(members_get)} characters · UCS-2")
+    assert len(members_get) != len(typed)
+    # Nothing else is filled in: a placeholder the message does not have stays as typed.
+    help_box.locator("textarea").fill("%(ref)s STOP")
+    expect(counter).to_contain_text("As members get it: 12 characters · GSM-7")

@@ -302,3 +302,35 @@ def test_only_feedback_has_a_translation_page(app, client):
         feedback, stop = db.session.scalars(select(InboundMessage.id).order_by(InboundMessage.id))
     assert client.get(f"/admin/translate/feedback/{feedback}").status_code == 200
     assert client.get(f"/admin/translate/feedback/{stop}").status_code == 404
+
+
+LONG_ORG = "Riverside Borough Council Community Services"
+
+
+def test_the_editor_counts_segments_as_members_get_the_message(make_app):
+    """ "%(org)s" costs seven characters in the template and 44 in a member's HELP reply:
+    the editor counts each text with the name, a reference and the days filled in, a
+    form of the acknowledgement with the first number of days it is for."""
+    from feedback_bot.interpreters.queries import TYPICAL_REF
+    from feedback_bot.messaging.overrides import plural_form
+    from feedback_bot.messaging.segments import sms_cost
+    from feedback_bot.messaging.templates import render
+
+    app = make_app(ORG_NAME=LONG_ORG)
+    client = app.test_client()
+    interpreter(app, client, languages="cy")
+    page = client.get("/admin/translate/templates/cy").get_data(as_text=True)
+    with app.app_context():
+        two_days = f"ack-{plural_form('cy', 2)}"
+        members_get = {
+            "help": render("help", "cy", org=LONG_ORG),
+            two_days: render("ack", "cy", ref=TYPICAL_REF, days=2),
+        }
+    for kind, text in members_get.items():
+        section = page.split(f'id="template-{kind}"', 1)[1].split("</section>", 1)[0]
+        cost = sms_cost(text)
+        assert (
+            f"As members get it: {cost.characters} characters, {cost.encoding}, "
+            f"{cost.segments} segment(s)"
+        ) in section, section
+    assert LONG_ORG in page.split('id="template-help"', 1)[1].split("</section>", 1)[0]

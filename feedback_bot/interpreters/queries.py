@@ -10,16 +10,21 @@ from sqlalchemy import and_, func, select
 from .. import loop
 from ..extensions import db
 from ..interpreting.catalogue_io import (
+    SENT_COUNTS,
+    Entry,
     entries,
     is_translated,
+    plural_rule,
     saved_for,
     saved_overrides,
     shipped_catalogue,
     state_of,
     working_text,
 )
+from ..messaging.language import menu_options
 from ..messaging.overrides import form_context
 from ..messaging.segments import SmsCost, sms_cost
+from ..messaging.templates import PLACEHOLDER
 from ..models import (
     Contact,
     Decision,
@@ -29,6 +34,7 @@ from ..models import (
     MessageTranslation,
     ReviewState,
 )
+from ..refs import encode_ref
 
 
 def feedback_queue(languages: list[str], limit: int = 100) -> list[InboundMessage]:
@@ -79,8 +85,10 @@ class TemplateRow:
     title: str  # its heading in the editor
     text: str  # what the interpreter works on: their draft, if they saved one
     state: str | None
+    # Of the text as members get it: the placeholders filled in with ``values``.
     cost: SmsCost
     source_cost: SmsCost
+    values: dict[str, str]
 
 
 def _shipped_states(locale: str) -> dict[tuple[str, str], str | None]:
@@ -100,6 +108,35 @@ def _shipped_states(locale: str) -> dict[tuple[str, str], str | None]:
     return states
 
 
+# A reference as most members get it: a service's first million items have four characters.
+TYPICAL_REF = encode_ref(10_000)
+
+
+def member_values(entry: Entry, locale: str) -> dict[str, str]:
+    """What the app puts in the placeholders of ``entry``, as near as the editor can tell:
+    the organisation's name, a typical reference, the number of days (the first one its
+    form is for, or the service's own), the language menu. Not the summary: staff write
+    it later. Counted with these, a translation's segments are those members pay for;
+    counted with "%(org)s" instead of a long name, one that fits would not."""
+    if entry.form is not None:
+        days = str(next(iter(plural_rule(locale).samples(entry.form, SENT_COUNTS)), ""))
+    else:
+        days = str(current_app.config["INTERIM_UPDATE_DAYS"])
+    values = {
+        "org": current_app.config["ORG_NAME"],
+        "ref": TYPICAL_REF,
+        "days": days,
+        "options": menu_options(),
+    }
+    present = set(PLACEHOLDER.findall(entry.msgid))
+    return {name: value for name, value in values.items() if name in present and value}
+
+
+def filled(text: str, values: dict[str, str]) -> str:
+    """``text`` with the placeholders ``values`` has filled in; any other left as typed."""
+    return PLACEHOLDER.sub(lambda found: values.get(found.group(1), found.group(0)), text)
+
+
 def template_rows(locale: str) -> list[TemplateRow]:
     shipped = _shipped_states(locale)
     saved = saved_overrides(locale)
@@ -108,6 +145,7 @@ def template_rows(locale: str) -> list[TemplateRow]:
         key = (entry.context, entry.msgid)
         text = working_text(locale, key, saved)
         state = saved[key].state if key in saved else shipped.get(key)
+        values = member_values(entry, locale)
         rows.append(
             TemplateRow(
                 entry.kind,
@@ -118,8 +156,9 @@ def template_rows(locale: str) -> list[TemplateRow]:
                 entry.title,
                 text,
                 state,
-                sms_cost(text),
-                sms_cost(entry.msgid),
+                sms_cost(filled(text, values)),
+                sms_cost(filled(entry.msgid, values)),
+                values,
             )
         )
     return rows

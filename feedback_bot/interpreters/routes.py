@@ -42,7 +42,9 @@ from .forms import (
 from .queries import (
     completeness,
     feedback_queue,
+    filled,
     languages_in_use_without_review,
+    member_values,
     summaries_waiting,
     template_rows,
 )
@@ -197,7 +199,7 @@ def templates(locale: str) -> ResponseReturnValue:
             "problem": problem,
             "text": text,
             "state": request.form.get("state", ""),
-            "cost": sms_cost(text),
+            "cost": sms_cost(filled(text, member_values(entry, locale))),
         }
         return _template_page(locale, refused), 400
     return _template_page(locale)

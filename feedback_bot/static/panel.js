@@ -59,12 +59,21 @@
     return text;
   }
 
+  // A template's placeholders as the app fills them in (data-values): "%(org)s" costs what
+  // the organisation's name costs, not seven characters.
+  function filled(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (placeholder, name) {
+      return Object.prototype.hasOwnProperty.call(values, name) ? values[name] : placeholder;
+    });
+  }
+
   function setUpCounter(area) {
     const output = document.getElementById(area.dataset.segmentCounter);
     if (!output) return;
     const frame = area.dataset.frame || "";
+    const values = area.dataset.values ? JSON.parse(area.dataset.values) : {};
     const update = function () {
-      const own = countSegments(area.value);
+      const own = countSegments(filled(area.value, values));
       output.dataset.encoding = own.encoding;
       output.dataset.segments = String(own.segments);
       let text = (area.dataset.counterLabel || "Summary") + ": " + describe(own);
