@@ -150,3 +150,14 @@ def test_english_frame_leaves_room_for_the_summary(app: Flask, kind: str) -> Non
 def test_the_exceptions_are_real_templates() -> None:
     # A renamed template would otherwise slip out of the guards unnoticed.
     assert NO_STOP_NEEDED | LONGER_THAN_ONE_SEGMENT | set(WITH_SUMMARY) <= set(TEMPLATES)
+
+
+def test_a_name_that_makes_a_reply_two_segments_is_warned_of_at_start(app, caplog):
+    """HELP names the organisation: "Riverside Council" (the tests' app, built in setup)
+    fits one SMS, a long name does not, and the app says so when it starts."""
+    from feedback_bot.messaging import warn_if_name_costs_a_segment
+
+    assert not [r for r in caplog.get_records("setup") if "ORG_NAME" in r.getMessage()]
+    app.config["ORG_NAME"] = "Riverside Borough Council Community Services"
+    warn_if_name_costs_a_segment(app)
+    assert "makes the English help reply 2 SMS segments" in caplog.text

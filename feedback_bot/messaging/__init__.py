@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, current_app
 
 from .transport import ConsoleTransport, Transport, TwilioTransport
 from .twilio_client import build_client
 
+log = logging.getLogger(__name__)
+
 
 def init_app(app: Flask) -> None:
     app.extensions["feedback_transport"] = make_transport(app)
+    warn_if_name_costs_a_segment(app)
     if app.config.get("PRELOAD_LANGUAGE_MODELS"):
         from .language import warm_up
 
         warm_up(tuple(app.config["SHIPPED_LOCALES"]))
+
+
+def warn_if_name_costs_a_segment(app: Flask) -> None:
+    """Say so at start if ``ORG_NAME`` is long enough to make an English reply that names
+    it (HELP, the STOP confirmation) take a second SMS segment: members pay per segment,
+    and a shorter name keeps each reply to one."""
+    from .segments import sms_cost
+    from .templates import TEMPLATES
+
+    name = str(app.config.get("ORG_NAME", ""))
+    for kind in ("help", "stop"):
+        english = TEMPLATES[kind].msgid % {"org": name}
+        cost = sms_cost(english)
+        if cost.segments > 1:
+            log.warning(
+                "ORG_NAME %r (%d characters) makes the English %s reply %d SMS segments "
+                "(%s); a shorter name keeps it to one",
+                name,
+                len(name),
+                kind,
+                cost.segments,
+                cost.encoding,
+            )
 
 
 def make_transport(app: Flask) -> Transport:
