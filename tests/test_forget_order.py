@@ -132,10 +132,14 @@ def render_in(app, kind: str, **values) -> str:
 
 
 def test_a_message_owed_while_forget_commits_is_never_sent(app, client, fake_twilio, monkeypatch):
-    """The fan-out reads the member (not forgotten yet), the FORGET commits, then the
-    fan-out owes "what happened next", which FORGET's cancelling never saw. The send job
-    cancels it: nothing follows "we have erased your phone number", and the row does not
+    """The fan-out reads the member (not forgotten yet) and the FORGET's job runs while it
+    owes "what happened next". On SQLite, with no row locks, the FORGET commits first and
+    its cancelling never sees the row: the send job cancels it. On PostgreSQL the batch
+    read the member FOR KEY SHARE, so the FORGET waits for it and cancels the row itself.
+    Either way nothing follows "we have erased your phone number", and the row does not
     keep the number."""
+    import threading
+
     send_sms(client, MEMBER, "The lift in our block has been broken for weeks.")
     drain(app)
     send_sms(client, MEMBER, "FORGET", process=False)
@@ -150,19 +154,30 @@ def test_a_message_owed_while_forget_commits_is_never_sent(app, client, fake_twi
         decision_id = decision.id
 
     read_members = loop._revisions_owed
-    forgotten = []
+    forgotten: list[threading.Thread] = []
+    with app.app_context():
+        row_locks = db.engine.dialect.name == "postgresql"
 
     def forget_meanwhile(*args, **kwargs):
-        # The fan-out has read its batch of members: the FORGET's job commits now.
+        # The fan-out has read its batch of members: the FORGET's job runs now. SQLite
+        # lets it commit at once; on PostgreSQL it waits for the batch, beside it.
         if not forgotten:
-            forgotten.append(True)
-            process_in_order(app, [forget_id])
+            job = threading.Thread(target=process_in_order, args=(app, [forget_id]))
+            forgotten.append(job)
+            if row_locks:
+                job.start()
+            else:
+                job.run()
         return read_members(*args, **kwargs)
 
     monkeypatch.setattr(loop, "_revisions_owed", forget_meanwhile)
     with app.app_context():
         loop.notify_decision(decision_id)
     monkeypatch.undo()
+    if row_locks:
+        forgotten[0].join(15)
+        assert not forgotten[0].is_alive()
+    assert contact_for(app, MEMBER) is None  # the FORGET ran here, not later from the queue
     drain(app)
     with app.app_context():
         sweep()  # ... and the sweeper does not bring it back
