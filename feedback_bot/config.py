@@ -167,7 +167,10 @@ def defaults() -> dict[str, Any]:
         "WEBHOOK_MAX_CONTENT_LENGTH": 64 * 1024,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "TWILIO_TIMEOUT_SECONDS": 10.0,
-        "SEND_MAX_ATTEMPTS": 12,
+        # With the backoff's 15-minute cap, 120 attempts are 14 to 28 hours of Twilio
+        # failing (jitter) before a message is given up on and shown to staff as failed:
+        # an acknowledgement is a promise, and an outage of an hour must not break it.
+        "SEND_MAX_ATTEMPTS": 120,
         "SEND_BACKOFF_BASE_SECONDS": 2.0,
         "SEND_BACKOFF_MAX_SECONDS": 900.0,
         "SENDING_STUCK_SECONDS": 60,
@@ -234,7 +237,7 @@ def from_environment(
         environ, "INTERIM_UPDATE_DAYS", 21, minimum=FEWEST_INTERIM_UPDATE_DAYS
     )
     config["TWILIO_TIMEOUT_SECONDS"] = env_float(environ, "TWILIO_TIMEOUT_SECONDS", 10.0, 0.1)
-    config["SEND_MAX_ATTEMPTS"] = env_int(environ, "SEND_MAX_ATTEMPTS", 12, minimum=1)
+    config["SEND_MAX_ATTEMPTS"] = env_int(environ, "SEND_MAX_ATTEMPTS", 120, minimum=1)
     config["SWEEP_INTERVAL_SECONDS"] = env_int(environ, "SWEEP_INTERVAL_SECONDS", 30, 1)
     config["SENDING_STUCK_SECONDS"] = env_int(environ, "SENDING_STUCK_SECONDS", 60, 1)
     config["INTAKE_STUCK_SECONDS"] = env_int(environ, "INTAKE_STUCK_SECONDS", 5, 0)

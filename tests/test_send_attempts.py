@@ -152,3 +152,24 @@ def test_a_row_deferred_twice_is_sent_by_its_own_job_not_left_to_the_sweeper(
     assert len(fake_twilio.messages_to(MEMBER)) == 1
     [row] = outbound(app)
     assert row.status in OutboundStatus.ACCEPTED_BY_TWILIO
+
+
+def test_a_message_is_retried_through_most_of_a_day_of_failures(monkeypatch):
+    """The defaults give up on a message only after Twilio has failed it for more than
+    half a day, even at the backoff's shortest (its jitter at its least): an outage of an
+    hour, or a run of unlucky 5xx answers, must not leave a member unacknowledged. (Twelve
+    attempts, the old default, gave up after 24 minutes at the least: a member of the
+    10,000-member fault run of 2026-12-07 was one failure from it.)"""
+    import random
+
+    from flask import Flask
+
+    from feedback_bot.config import defaults
+    from feedback_bot.outbox import backoff_seconds
+
+    app = Flask(__name__)
+    app.config.update(defaults())
+    monkeypatch.setattr(random, "random", lambda: 0.0)
+    with app.app_context():
+        waits = [backoff_seconds(attempt) for attempt in range(1, defaults()["SEND_MAX_ATTEMPTS"])]
+    assert sum(waits) >= 12 * 3600, f"gives up after {sum(waits) / 3600:.1f} h at the least"
