@@ -693,10 +693,10 @@ def record_told(row: OutboundMessage) -> list[int]:
         item.status = ItemStatus.TOLD
     item.told_at = item.told_at or clock.now()
     owed = None
+    # Only "what happened next" asks the question; an update does not ask again.
     contact = member_as_committed(item.contact_id) if row.kind == MessageKind.WHAT_NEXT else None
     if (
-        row.kind == MessageKind.WHAT_NEXT
-        and contact is not None
+        contact is not None
         and not contact.forgotten
         and row.decision_id is not None
         and not _question_waiting(contact.id, row.decision_id)

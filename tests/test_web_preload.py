@@ -3,10 +3,6 @@ the master, and shared by the workers it forks (gunicorn.conf.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
@@ -14,6 +10,7 @@ from urllib.parse import urlencode
 import psutil
 from sqlalchemy import func, select
 
+from faults import stack
 from feedback_bot.extensions import db
 from feedback_bot.models import InboundMessage
 from feedback_bot.testing.fake_twilio import sign_request
@@ -23,26 +20,6 @@ from .test_guarantee import ROOT, SENTENCES, member_number, worker_environment
 
 WORKERS = 2
 MIB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_healthy(server: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert server.poll() is None, log.read_text()[-3000:]
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.3)
-    raise AssertionError("gunicorn did not become healthy:\n" + log.read_text()[-3000:])
 
 
 def post_inbound(port: int, params: dict[str, str]) -> int:
@@ -64,18 +41,16 @@ def test_workers_share_the_masters_app_and_models(
     app, database_url, redis_url, fake_twilio, tmp_path
 ):
     env = worker_environment(database_url, redis_url, fake_twilio)
-    port = free_port()
-    log = tmp_path / "gunicorn.log"
-    with log.open("ab") as log_file:
-        server = subprocess.Popen(
-            [str(Path(ROOT, ".venv", "bin", "gunicorn")), "wsgi:app"],
-            cwd=ROOT,  # where gunicorn finds gunicorn.conf.py, as in production
-            env={**env, "PORT": str(port), "WEB_CONCURRENCY": str(WORKERS)},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    port = stack.free_port()
+    # From the checkout, where gunicorn finds gunicorn.conf.py, as in production.
+    server = stack.start_process(
+        "gunicorn",
+        [str(Path(ROOT, ".venv", "bin", "gunicorn")), "wsgi:app"],
+        {**env, "PORT": str(port), "WEB_CONCURRENCY": str(WORKERS)},
+        tmp_path / "gunicorn.log",
+    )
     try:
-        wait_healthy(server, port, log)
+        stack.wait_healthy(server, port, timeout=180)
         master = psutil.Process(server.pid)
         # Forking is safe only if the master holds no connection a worker would inherit
         # and use beside its siblings (the database, Redis).
@@ -102,9 +77,4 @@ def test_workers_share_the_masters_app_and_models(
                 f"the master {master_rss / MIB:.0f} MiB"
             )
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        server.stop(timeout=30)

@@ -118,18 +118,24 @@ def member_values(entry: Entry, locale: str) -> dict[str, str]:
     form is for, or the service's own), the language menu. Not the summary: staff write
     it later. Counted with these, a translation's segments are those members pay for;
     counted with "%(org)s" instead of a long name, one that fits would not."""
-    if entry.form is not None:
-        days = str(next(iter(plural_rule(locale).samples(entry.form, SENT_COUNTS)), ""))
-    else:
-        days = str(current_app.config["INTERIM_UPDATE_DAYS"])
-    values = {
-        "org": current_app.config["ORG_NAME"],
-        "ref": TYPICAL_REF,
-        "days": days,
-        "options": menu_options(),
-    }
     present = set(PLACEHOLDER.findall(entry.msgid))
-    return {name: value for name, value in values.items() if name in present and value}
+    values = {}
+    if "org" in present:
+        values["org"] = current_app.config["ORG_NAME"]
+    if "ref" in present:
+        values["ref"] = TYPICAL_REF
+    if "days" in present:
+        if entry.form is None:
+            values["days"] = str(current_app.config["INTERIM_UPDATE_DAYS"])
+        else:  # a form no message takes has no number to show (``Entry.sent``)
+            values.update(
+                ("days", str(number))
+                for number in plural_rule(locale).samples(entry.form, SENT_COUNTS)[:1]
+            )
+    if "options" in present:
+        # Only for the language menu: it reads the enabled languages (and asks Redis).
+        values["options"] = menu_options()
+    return values
 
 
 def filled(text: str, values: dict[str, str]) -> str:
