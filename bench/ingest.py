@@ -114,7 +114,10 @@ def run(
     results: dict[str, Any] = {}
     with stack.Stack(web_workers, rq_workers, twilio_delay, send_rate) as bench:
         with stack.stage(f"starting the stack ({web_workers} web, {rq_workers} RQ workers)"):
-            bench.start("feedback" if "feedback" in apps else apps[0])
+            # Only "feedback" measures with the workers; started for any other app, they
+            # would share the cores with it (as "feedback-web" first once did).
+            first = "feedback" if "feedback" in apps else apps[0]
+            bench.start(first, with_workers=first == "feedback")
         for index, app in enumerate(apps):
             if index > 0:
                 with stack.stage(f"switching gunicorn to {app}"):
