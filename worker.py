@@ -1,4 +1,5 @@
-"""Run a worker: ``python worker.py``.
+"""Run a worker: ``python worker.py``; with ``WORKER_PROCESSES=N``, N workers that share
+one copy of the language models.
 
 Sends the outbox, runs scheduled retries (RQ's scheduler), and sweeps the outbox on a
 schedule so that nothing a lost queue forgot stays unsent.
@@ -11,6 +12,7 @@ import logging
 import signal
 
 from feedback_bot import create_app
+from feedback_bot.jobs.pool import run_pool
 from feedback_bot.jobs.worker import run_until_stopped
 
 
@@ -19,9 +21,15 @@ def main() -> None:
     # not stop, or has stopped making progress, is waiting.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     app = create_app()
-    # The language models are not loaded here: sending needs none, so a worker restarted
-    # into a backlog sends what is owed at once. The worker loads them once its queues are
-    # empty, or with the first message that needs them (seconds; lingua holds the
+    processes = int(app.config["WORKER_PROCESSES"])
+    if processes > 1:
+        # The pool's parent loads the models before forking, so that its workers share
+        # them; one it forks again later has them at once (feedback_bot/jobs/pool.py).
+        run_pool(app, processes)
+        return
+    # One worker does not load the language models here: sending needs none, so a worker
+    # restarted into a backlog sends what is owed at once. It loads them once its queues
+    # are empty, or with the first message that needs them (seconds; lingua holds the
     # interpreter meanwhile, so loading them in a thread beside the worker would not free
     # it either).
     logging.getLogger(__name__).info("worker starting")

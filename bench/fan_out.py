@@ -2,7 +2,7 @@
 the shared send rate.
 
     .venv/bin/python bench/fan_out.py [--members 10000] [--rate 50] [--rq-workers 8]
-                                      [--twilio-delay 0.1] [--quick]
+                                      [--twilio-delay 0.1] [--pooled] [--quick]
 
 Seeds members and linked items with bulk inserts through the app's models (as
 tests/test_fan_out.py does), starts M ``python worker.py`` processes, publishes, and
@@ -79,8 +79,9 @@ def run(
     timeout: float,
     probe_rate: float,
     probe_seconds: float,
+    pooled: bool = False,
 ) -> dict[str, Any]:
-    with stack.Stack(web_workers, rq_workers, twilio_delay, rate) as bench:
+    with stack.Stack(web_workers, rq_workers, twilio_delay, rate, pooled=pooled) as bench:
         with stack.stage(f"starting the stack ({web_workers} web, {rq_workers} RQ workers)"):
             bench.start(with_workers=True)
         assert bench.web is not None and bench.fake is not None
@@ -123,6 +124,7 @@ def run(
             "members": members,
             "send_rate_per_second": rate,
             "rq_workers": rq_workers,
+            "rq_pooled": pooled,
             "web_workers": web_workers,
             "twilio_delay_s": twilio_delay,
             "probe_rate_per_s": probe_rate,
@@ -285,6 +287,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50, help="SEND_RATE_PER_SECOND")
     parser.add_argument("--rq-workers", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument(
+        "--pooled", action="store_true", help="RQ workers as one WORKER_PROCESSES pool"
+    )
     parser.add_argument("--twilio-delay", type=float, default=0.1, help="fake Twilio latency, s")
     parser.add_argument(
         "--max-seconds",
@@ -309,6 +314,7 @@ def main() -> None:
         args.max_seconds,
         args.probe_rate,
         args.probe_seconds,
+        args.pooled,
     )
     print_report(data)
     print(f"\nwrote {stack.write_results(args.output, data)}")

@@ -411,10 +411,21 @@ def start_rq_workers(count: int, env: dict[str, str]) -> list[Process]:
     ]
 
 
-def wait_for_rq_workers(workers: list[Process], timeout: float = 240.0) -> None:
+def start_rq_pool(count: int, env: dict[str, str]) -> list[Process]:
+    """One ``python worker.py`` that forks ``count`` workers (``WORKER_PROCESSES``)."""
+    return [
+        start_process("rq_pool", [PYTHON, "worker.py"], {**env, "WORKER_PROCESSES": str(count)})
+    ]
+
+
+def wait_for_rq_workers(
+    workers: list[Process], timeout: float = 240.0, pooled_workers: int = 0
+) -> None:
     """Wait until every worker has registered with Redis, i.e. is listening on its queues,
     and has loaded the language models, which a worker does once its queues are empty:
-    a measurement must not start while they still take the CPU."""
+    a measurement must not start while they still take the CPU. A pool's workers
+    (``pooled_workers`` of them, in the one process of ``workers``) have the models from
+    the start: their parent loaded them before forking."""
     from rq import Worker
 
     from feedback_bot.jobs.worker import MODELS_LOADED
@@ -422,7 +433,10 @@ def wait_for_rq_workers(workers: list[Process], timeout: float = 240.0) -> None:
     loaded: set[int] = set()  # the workers whose log says so; each log is read until then
 
     def ready() -> bool:
-        if Worker.count(connection=Redis.from_url(REDIS_URL)) < len(workers):
+        registered = Worker.count(connection=Redis.from_url(REDIS_URL))
+        if pooled_workers:
+            return registered >= pooled_workers
+        if registered < len(workers):
             return False
         for worker in workers:
             if worker.pid not in loaded and MODELS_LOADED in worker.tail(1_000_000):
@@ -449,6 +463,8 @@ class Stack:
     twilio_delay: float
     send_rate: float
     env_overrides: dict[str, str] = field(default_factory=dict)
+    # The RQ workers as one pool (WORKER_PROCESSES) instead of separate processes.
+    pooled: bool = False
     fake: FakeTwilioProcess | None = None
     web: Web | None = None
     workers: list[Process] = field(default_factory=list)
@@ -474,10 +490,13 @@ class Stack:
         return self
 
     def start_workers(self) -> None:
-        self.workers = start_rq_workers(self.rq_workers, self.env)
+        if self.pooled:
+            self.workers = start_rq_pool(self.rq_workers, self.env)
+        else:
+            self.workers = start_rq_workers(self.rq_workers, self.env)
         if self.web is not None:
             self.web.wait_healthy(timeout=240)
-        wait_for_rq_workers(self.workers)
+        wait_for_rq_workers(self.workers, pooled_workers=self.rq_workers if self.pooled else 0)
 
     def switch_app(self, app: str, with_workers: bool = False) -> Web:
         """Serve another app with the same gunicorn settings (workers stay as they are)."""

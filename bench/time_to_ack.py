@@ -3,7 +3,8 @@ waits from sending (the load generator's send time) until the acknowledgement's 
 reaches Twilio (the fake's ``created_at`` for the message to that member).
 
     .venv/bin/python bench/time_to_ack.py [--rate 50] [--seconds 60] [--web-workers 4]
-                                          [--rq-workers 8] [--twilio-delay 0.1] [--quick]
+                                          [--rq-workers 8] [--twilio-delay 0.1] [--pooled]
+                                          [--quick]
 
 Every message comes from a new member, so the fake's ``to`` identifies the message an
 acknowledgement answers. Writes bench/results/time_to_ack.json.
@@ -30,9 +31,10 @@ def run(
     rate: float,
     seconds: float,
     drain_timeout: float,
+    pooled: bool = False,
 ) -> dict[str, Any]:
     """One steady run on a fresh stack."""
-    with stack.Stack(web_workers, rq_workers, twilio_delay, send_rate) as bench:
+    with stack.Stack(web_workers, rq_workers, twilio_delay, send_rate, pooled=pooled) as bench:
         with stack.stage(f"starting the stack ({web_workers} web, {rq_workers} RQ workers)"):
             bench.start()
         assert bench.web is not None
@@ -64,6 +66,7 @@ def measure(
             "seconds": seconds,
             "web_workers": bench.web_workers,
             "rq_workers": bench.rq_workers,
+            "rq_pooled": bench.pooled,
             "twilio_delay_s": bench.twilio_delay,
             "send_rate_per_second": bench.send_rate,
         },
@@ -170,6 +173,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--rq-workers", type=int, default=8, help="python worker.py processes")
+    parser.add_argument(
+        "--pooled", action="store_true", help="RQ workers as one WORKER_PROCESSES pool"
+    )
     parser.add_argument("--twilio-delay", type=float, default=0.1, help="fake Twilio latency, s")
     parser.add_argument("--send-rate", type=float, default=100, help="SEND_RATE_PER_SECOND")
     parser.add_argument("--drain-timeout", type=float, default=90)
@@ -186,6 +192,7 @@ def main() -> None:
         args.rate,
         args.seconds,
         args.drain_timeout,
+        args.pooled,
     )
     print_report(data)
     print(f"\nwrote {stack.write_results(args.output, data)}")

@@ -239,6 +239,7 @@ def from_environment(
     config["TWILIO_TIMEOUT_SECONDS"] = env_float(environ, "TWILIO_TIMEOUT_SECONDS", 10.0, 0.1)
     config["SEND_MAX_ATTEMPTS"] = env_int(environ, "SEND_MAX_ATTEMPTS", 120, minimum=1)
     config["SWEEP_INTERVAL_SECONDS"] = env_int(environ, "SWEEP_INTERVAL_SECONDS", 30, 1)
+    config["WORKER_PROCESSES"] = env_int(environ, "WORKER_PROCESSES", 1, 1)
     config["SENDING_STUCK_SECONDS"] = env_int(environ, "SENDING_STUCK_SECONDS", 60, 1)
     config["INTAKE_STUCK_SECONDS"] = env_int(environ, "INTAKE_STUCK_SECONDS", 5, 0)
     config["FAN_OUT_STUCK_SECONDS"] = env_int(environ, "FAN_OUT_STUCK_SECONDS", 60, 0)

@@ -206,6 +206,15 @@ def test_a_bad_number_names_its_variable(tmp_path):
     assert "INTERIM_UPDATE_DAYS" in refused({**PRODUCTION, "INTERIM_UPDATE_DAYS": "0"}, tmp_path)
 
 
+def test_worker_processes_default_to_one_and_count_whole_workers(tmp_path):
+    assert load(PRODUCTION, tmp_path)["WORKER_PROCESSES"] == 1
+    assert load({**PRODUCTION, "WORKER_PROCESSES": "8"}, tmp_path)["WORKER_PROCESSES"] == 8
+    assert "WORKER_PROCESSES must be at least 1, got 0" in refused(
+        {**PRODUCTION, "WORKER_PROCESSES": "0"}, tmp_path
+    )
+    assert "WORKER_PROCESSES" in refused({**PRODUCTION, "WORKER_PROCESSES": "many"}, tmp_path)
+
+
 def test_interim_days_are_plural(tmp_path):
     """Members read "within N days"; "within 1 days" is no message to send anybody."""
     assert "INTERIM_UPDATE_DAYS must be at least 2, got 1" in refused(
