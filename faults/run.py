@@ -4,6 +4,7 @@
     python faults/run.py --full           # 10,000 members
     python faults/run.py --messages 300 --kills 1 --error-500 0.1 --error-429 0.05
                                           # what tests/test_fault_suite.py runs in CI
+    python faults/run.py --pooled         # the workers as one WORKER_PROCESSES pool
 
 It starts gunicorn (``wsgi:app``, 2 sync workers) on PostgreSQL (database ``faults``, emptied
 and migrated) and a private ``redis-server``, 2 RQ workers (``python worker.py``) and the
@@ -14,7 +15,8 @@ signed as Twilio signs, from a thread pool. Meanwhile:
 * the fake Twilio fails 20% of create calls with 500, 10% with 429, hangs 5% past the
   client's timeout and accepts-then-drops the connection on ~1%;
 * an RQ worker is killed with SIGKILL every few seconds (with its RQ scheduler child, as
-  a container dies) and a new one started;
+  a container dies) and a new one started; with ``--pooled``, a worker the pool forked
+  (and its scheduler child), which the pool replaces itself;
 * Redis is killed once and a fresh, empty one started on the same port;
 * the database refuses connections once for a few seconds (ALLOW_CONNECTIONS false and
   every session terminated); webhooks then must still answer 200 with an inline ack.
@@ -84,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=40.0, help="deliveries/s (0: flat out)")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--rq-workers", type=int, default=2)
+    parser.add_argument(
+        "--pooled", action="store_true", help="the RQ workers as one WORKER_PROCESSES pool"
+    )
     parser.add_argument("--kill-every", type=float, default=4.0, help="seconds between kills")
     parser.add_argument("--kills", type=int, default=0, help="at most this many kills (0: any)")
     parser.add_argument("--redis-restarts", type=int, default=1, choices=(0, 1))
@@ -169,7 +174,7 @@ class Chaos(threading.Thread):
     def __init__(
         self,
         args: argparse.Namespace,
-        pool: stack.WorkerPool,
+        pool: stack.WorkerPool | stack.ForkedWorkerPool,
         redis: stack.RedisServer,
         progress: Callable[[], float],
         rng: random.Random,
@@ -362,7 +367,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     redis = stack.RedisServer(stack.free_port(), work / "redis")
     fake: stack.FakeTwilioProcess | None = None
     web: stack.Process | None = None
-    pool: stack.WorkerPool | None = None
+    pool: stack.WorkerPool | stack.ForkedWorkerPool | None = None
     chaos: Chaos | None = None
     results: dict[str, Any] = {"settings": {k: str(v) for k, v in vars(args).items()}}
     began = time.monotonic()
@@ -374,7 +379,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stack.prepare_database(env)
         # gunicorn and the workers load the app (lingua's models too) side by side.
         web = stack.start_gunicorn(web_port, args.web_workers, env, logs)
-        pool = stack.WorkerPool(python, env, logs, args.rq_workers).start()
+        pool_class = stack.ForkedWorkerPool if args.pooled else stack.WorkerPool
+        pool = pool_class(python, env, logs, args.rq_workers).start()
         stack.wait_healthy(web, web_port)
         pool.wait_ready()
         print(f"stack up in {time.monotonic() - began:.0f}s", flush=True)

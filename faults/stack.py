@@ -451,3 +451,85 @@ class WorkerPool:
 
     def processes(self) -> list[Process]:
         return [slot.process for slot in self.slots]
+
+
+def children(pid: int) -> list[int]:
+    """``pid``'s live children (not zombies a parent has yet to reap)."""
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    live = []
+    for child in map(int, found):
+        with contextlib.suppress(OSError, IndexError):
+            if Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                live.append(child)
+    return live
+
+
+@dataclass
+class ForkedWorkerPool:
+    """One ``python worker.py`` that forks ``size`` workers (``WORKER_PROCESSES``); the
+    kills land on those workers, and the pool forks their replacements itself."""
+
+    python: str
+    env: dict[str, str]
+    logs: Path
+    size: int
+    process: Process | None = None
+    started: int = 0
+    kills: int = 0
+    unexpected_exits: int = 0
+    # When each worker was first seen: one forked a moment ago is still connecting.
+    seen: dict[int, float] = field(default_factory=dict)
+    READY_AFTER_SECONDS = 1.0
+
+    def start(self) -> ForkedWorkerPool:
+        self.started += 1
+        env = {**self.env, "WORKER_PROCESSES": str(self.size)}
+        self.process = start_process(
+            f"worker-pool-{self.started}",
+            [self.python, "worker.py"],
+            env,
+            self.logs / "worker-pool.log",
+        )
+        return self
+
+    def workers(self) -> list[int]:
+        assert self.process is not None
+        now = time.monotonic()
+        pids = children(self.process.pid)
+        self.seen = {pid: self.seen.get(pid, now) for pid in pids}
+        return pids
+
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.ready()) < self.size:
+            assert self.process is not None
+            if not self.process.alive() or time.monotonic() > deadline:
+                raise RuntimeError("the worker pool did not start:\n" + self.process.tail())
+            time.sleep(0.2)
+
+    def ready(self) -> list[int]:
+        now = time.monotonic()
+        pids = self.workers()
+        return [i for i, pid in enumerate(pids) if now - self.seen[pid] >= self.READY_AFTER_SECONDS]
+
+    def kill(self, index: int) -> None:
+        """SIGKILL the worker in ``index`` and its RQ scheduler child, if it has one (a
+        worker the kernel killed); the pool forks another."""
+        pid = self.workers()[index]
+        for doomed in [*children(pid), pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(doomed, signal.SIGKILL)
+        self.kills += 1
+
+    def refill(self) -> None:
+        """Start the pool again if it died itself (a process manager would)."""
+        if self.process is not None and not self.process.alive():
+            self.unexpected_exits += 1
+            self.process.stop(timeout=1)
+            self.start()
+
+    def processes(self) -> list[Process]:
+        return [self.process] if self.process is not None else []
