@@ -2,10 +2,10 @@
 
 Below it, each fault the suite found, reproduced on its own, deterministically.
 
-The production stack runs as separate processes (gunicorn, two ``python worker.py``, the fake
-Twilio, a private redis-server) on PostgreSQL, while a worker is SIGKILLed, Redis restarts
-empty, the database refuses connections for a few seconds and Twilio fails, hangs and drops
-calls. Every member must be acknowledged exactly once and every message stored once.
+The production stack runs as separate processes (gunicorn, two ``python worker.py`` or one
+forking two, the fake Twilio, a private redis-server) on PostgreSQL, while a worker is
+SIGKILLed, Redis restarts empty, the database refuses connections for a few seconds and
+Twilio fails, hangs and drops calls. Every member must be acknowledged exactly once and every message stored once.
 
 The fake fails 10% of sends with 500 and 5% with 429 here (``faults/run.py`` defaults to 20%
 and 10%; hangs and dropped connections stay at 5% and 1%): at 35% a few runs in ten have one
@@ -51,7 +51,12 @@ TIMEOUT_SECONDS = 600
 
 
 @pytest.mark.slow
-def test_every_member_acknowledged_once_through_kills_restarts_and_outages(tmp_path):
+@pytest.mark.parametrize(
+    "workers",
+    [[], ["--pooled"]],
+    ids=["worker-processes", "worker-pool"],  # python worker.py twice, or WORKER_PROCESSES=2
+)
+def test_every_member_acknowledged_once_through_kills_restarts_and_outages(tmp_path, workers):
     unreachable = stack.postgres_reachable()
     if unreachable:
         pytest.skip(unreachable)
@@ -59,6 +64,7 @@ def test_every_member_acknowledged_once_through_kills_restarts_and_outages(tmp_p
     argv = [
         sys.executable,
         str(ROOT / "faults" / "run.py"),
+        *workers,
         "--messages",
         "300",
         "--kills",
