@@ -12,6 +12,7 @@ import logging
 import signal
 
 from feedback_bot import create_app
+from feedback_bot.jobs.orphans import stop_children_with_this_process
 from feedback_bot.jobs.pool import run_pool
 from feedback_bot.jobs.worker import run_until_stopped
 
@@ -20,6 +21,8 @@ def main() -> None:
     # ``kill -USR1 <pid>`` writes every thread's stack to stderr: where a worker that will
     # not stop, or has stopped making progress, is waiting.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # RQ's scheduler and a pool's workers are forked from here: none outlives its parent.
+    stop_children_with_this_process()
     app = create_app()
     processes = int(app.config["WORKER_PROCESSES"])
     if processes > 1:
