@@ -41,8 +41,10 @@ def test_a_killed_workers_scheduler_stops_and_releases_its_lock(
 
 @pytest.mark.slow
 def test_a_pools_workers_stop_when_the_pool_is_killed(
-    database_url, redis_url, fake_twilio, tmp_path
+    app, database_url, redis_url, fake_twilio, tmp_path
 ):
+    # ``app`` empties Redis: a scheduler lock a killed worker of an earlier test left would
+    # keep this pool's workers from starting a scheduler for a minute.
     env = worker_environment(database_url, redis_url, fake_twilio)
     env["WORKER_PROCESSES"] = "2"
     log_path = tmp_path / "pool.log"
