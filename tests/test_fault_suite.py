@@ -5,7 +5,8 @@ Below it, each fault the suite found, reproduced on its own, deterministically.
 The production stack runs as separate processes (gunicorn, two ``python worker.py`` or one
 forking two, the fake Twilio, a private redis-server) on PostgreSQL, while a worker is
 SIGKILLed, Redis restarts empty, the database refuses connections for a few seconds and
-Twilio fails, hangs and drops calls. Every member must be acknowledged exactly once and every message stored once.
+Twilio fails, hangs and drops calls. Every member must be acknowledged exactly once and
+every message stored once.
 
 The fake fails 10% of sends with 500 and 5% with 429 here (``faults/run.py`` defaults to 20%
 and 10%; hangs and dropped connections stay at 5% and 1%): at 35% a few runs in ten have one
