@@ -12,10 +12,12 @@ hand, a scheduler releases its lock for the next worker's scheduler.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import signal
 import sys
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +33,8 @@ def _remember_parent() -> None:
     _forking = os.getpid()
 
 
-def _stop_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+def _stop_with_parent(prctl: Any) -> None:
+    if prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
         log.warning("cannot ask to stop with the parent process (errno %d)", ctypes.get_errno())
         return
     if os.getppid() != _forking:
@@ -44,5 +45,9 @@ def _stop_with_parent() -> None:
 def stop_children_with_this_process() -> None:
     """From now on, every child this process forks (and every child they fork) gets
     SIGTERM when its parent dies. Once per process, before anything forks."""
-    if sys.platform.startswith("linux"):
-        os.register_at_fork(before=_remember_parent, after_in_child=_stop_with_parent)
+    if not sys.platform.startswith("linux"):
+        return
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    os.register_at_fork(
+        before=_remember_parent, after_in_child=functools.partial(_stop_with_parent, prctl)
+    )
