@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 from redis import Redis
 from redis.exceptions import RedisError
@@ -453,16 +454,16 @@ class WorkerPool:
         return [slot.process for slot in self.slots]
 
 
-def children(pid: int) -> list[int]:
-    """``pid``'s live children (not zombies a parent has yet to reap)."""
+def live_children(pid: int) -> list[psutil.Process]:
+    """``pid``'s children, not counting zombies their parent has yet to reap."""
     try:
-        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
+        found = psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
         return []
     live = []
-    for child in map(int, found):
-        with contextlib.suppress(OSError, IndexError):
-            if Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+    for child in found:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.status() != psutil.STATUS_ZOMBIE:
                 live.append(child)
     return live
 
@@ -498,7 +499,7 @@ class ForkedWorkerPool:
     def workers(self) -> list[int]:
         assert self.process is not None
         now = time.monotonic()
-        pids = children(self.process.pid)
+        pids = [child.pid for child in live_children(self.process.pid)]
         self.seen = {pid: self.seen.get(pid, now) for pid in pids}
         return pids
 
@@ -519,7 +520,7 @@ class ForkedWorkerPool:
         """SIGKILL the worker in ``index`` and its RQ scheduler child, if it has one (a
         worker the kernel killed); the pool forks another."""
         pid = self.workers()[index]
-        for doomed in [*children(pid), pid]:
+        for doomed in [*(child.pid for child in live_children(pid)), pid]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(doomed, signal.SIGKILL)
         self.kills += 1

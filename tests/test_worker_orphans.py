@@ -7,10 +7,10 @@ import psutil
 import pytest
 from rq.scheduler import RQScheduler
 
+from faults import stack
 from feedback_bot.jobs import queue, redis_connection
 
 from .test_guarantee import kill_worker, start_worker, wait_for, worker_environment
-from .test_worker_pool import workers_of
 
 
 @pytest.mark.slow
@@ -21,8 +21,8 @@ def test_a_killed_workers_scheduler_stops_and_releases_its_lock(
     worker = start_worker(worker_environment(database_url, redis_url, fake_twilio), log_path)
     try:
         parent = psutil.Process(worker.pid)
-        wait_for(lambda: workers_of(parent), 120, "RQ's scheduler, the worker's child")
-        scheduler = workers_of(parent)[0]
+        wait_for(lambda: stack.live_children(parent.pid), 120, "RQ's scheduler, the worker's child")
+        scheduler = stack.live_children(parent.pid)[0]
         with app.app_context():
             lock = RQScheduler.get_locking_key(queue().name)
             wait_for(lambda: redis_connection().exists(lock), 30, "the scheduler's lock")
@@ -51,7 +51,7 @@ def test_a_pools_workers_stop_when_the_pool_is_killed(
     process = start_worker(env, log_path)
     try:
         pool = psutil.Process(process.pid)
-        wait_for(lambda: len(workers_of(pool)) == 2, 240, "the pool's workers")
+        wait_for(lambda: len(stack.live_children(pool.pid)) == 2, 240, "the pool's workers")
         wait_for(lambda: len(pool.children(recursive=True)) == 3, 30, "a worker's scheduler")
         family = pool.children(recursive=True)
         pool.kill()  # the pool alone; started again, it must not find the old workers running

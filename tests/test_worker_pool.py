@@ -10,6 +10,7 @@ import time
 import psutil
 import pytest
 
+from faults import stack
 from feedback_bot.jobs.worker import MODELS_LOADED
 
 from .conftest import send_sms
@@ -18,10 +19,6 @@ from .test_guarantee import kill_worker, start_worker, wait_for, worker_environm
 MIB = 1024 * 1024
 PROCESSES = 2
 MEMBERS = ("+447911123101", "+447911123102", "+447911123103")
-
-
-def workers_of(pool: psutil.Process) -> list[psutil.Process]:
-    return [child for child in pool.children() if child.status() != psutil.STATUS_ZOMBIE]
 
 
 def database_handles(process: psutil.Process) -> list[str]:
@@ -41,7 +38,7 @@ def test_pooled_workers_share_the_models_and_a_dead_one_is_replaced(
     process = start_worker(env, log_path)
     try:
         pool = psutil.Process(process.pid)
-        wait_for(lambda: len(workers_of(pool)) == PROCESSES, 240, "the pool's workers")
+        wait_for(lambda: len(stack.live_children(pool.pid)) == PROCESSES, 240, "the pool's workers")
         # A connection the parent opened and its workers inherited would be used by them
         # all at once.
         assert database_handles(pool) == []
@@ -49,11 +46,14 @@ def test_pooled_workers_share_the_models_and_a_dead_one_is_replaced(
         send_sms(client, MEMBERS[0], "The bus stop sign has fallen down.", process=False)
         wait_for(lambda: len(fake_twilio.messages) == 1, 60, "the first acknowledgement")
 
-        victim = workers_of(pool)[0]
+        victim = stack.live_children(pool.pid)[0]
         victim.kill()  # as the kernel's OOM killer would
         victim.wait(timeout=10)
         wait_for(
-            lambda: len(workers_of(pool)) == PROCESSES and victim not in workers_of(pool),
+            lambda: (
+                len(stack.live_children(pool.pid)) == PROCESSES
+                and victim not in stack.live_children(pool.pid)
+            ),
             30,
             "a worker forked in the dead one's place",
         )
@@ -69,7 +69,7 @@ def test_pooled_workers_share_the_models_and_a_dead_one_is_replaced(
         time.sleep(2.5)
         parent_rss = pool.memory_info().rss
         assert parent_rss > 300 * MIB, f"the parent holds {parent_rss / MIB:.0f} MiB"
-        for worker in workers_of(pool):
+        for worker in stack.live_children(pool.pid):
             own = worker.memory_full_info().uss
             assert own < parent_rss / 4, (
                 f"worker {worker.pid} holds {own / MIB:.0f} MiB of its own; "
@@ -77,7 +77,7 @@ def test_pooled_workers_share_the_models_and_a_dead_one_is_replaced(
             )
         assert MODELS_LOADED not in log_path.read_text()
 
-        workers = workers_of(pool)
+        workers = stack.live_children(pool.pid)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0, log_path.read_text()[-3000:]
         assert not any(worker.is_running() for worker in workers)
