@@ -47,7 +47,7 @@ from .loop import (
     record_rating,
 )
 from .messaging import keywords, our_numbers
-from .messaging.language import detect, menu_choice, menu_options
+from .messaging.language import detect, menu_choice, menu_options, offered_locale_for
 from .messaging.templates import UnknownTemplate, render
 from .models import (
     Contact,
@@ -67,6 +67,10 @@ from .privacy import vault
 from .webhooks.payload import InboundPayload
 
 log = logging.getLogger(__name__)
+
+# A language given to a member before any of their messages said which they write in: the
+# first message that does says it (``adopt_detected_language``).
+GUESSED_SOURCES = (LocaleSource.COUNTRY, LocaleSource.DEFAULT)
 
 
 @dataclass
@@ -254,6 +258,8 @@ def _process(
         return result
     message.contact_id = contact.id
     note_contact_activity(contact, payload.channel, now)
+    if detected and contact.locale_source in GUESSED_SOURCES:
+        adopt_detected_language(contact, detected)
 
     if payload.opt_out_type:
         # Twilio's Advanced Opt-Out has answered this keyword itself; we only record it.
@@ -384,7 +390,38 @@ def apply_opt_change(contact: Contact, opt_out: bool, sent_at: datetime) -> bool
     return True
 
 
+def adopt_detected_language(contact: Contact, detected: str) -> None:
+    """The member's language was only guessed (from their country, or the default: their
+    first messages were a keyword, a greeting, an emoji or a voice note), and this message
+    says which it is: it becomes theirs, as if their first message had said it. So does
+    the language of their items still waiting to be read, which were given the guess.
+
+    Detection decides only once. After it, a message in another language changes nothing
+    (a member may quote a sign or write a word in English); LANGUAGE changes it.
+    """
+    locale = offered_locale_for(detected, contact.region) or detected
+    if locale != contact.locale:
+        guessed = contact.locale
+        switch_language(contact, locale, LocaleSource.DETECTED)
+        db.session.execute(
+            update(FeedbackItem)
+            .where(
+                FeedbackItem.contact_id == contact.id,
+                FeedbackItem.status == ItemStatus.NEW,
+                FeedbackItem.locale == guessed,
+            )
+            .values(locale=locale)
+            .execution_options(synchronize_session="fetch")
+        )
+    contact.locale_source = LocaleSource.DETECTED
+
+
 def change_language(contact: Contact, locale: str) -> None:
+    """The member chose ``locale`` from the LANGUAGE menu (``switch_language``)."""
+    switch_language(contact, locale, LocaleSource.CHOSEN)
+
+
+def switch_language(contact: Contact, locale: str, source: str) -> None:
     """Switch the member to ``locale``, with what we owe them and have not sent yet.
 
     A row's body is rendered when it is owed, so a row still waiting (quiet hours, the
@@ -399,7 +436,7 @@ def change_language(contact: Contact, locale: str) -> None:
     row is changed by a compare-and-set against ``claim``: a row a worker takes meanwhile
     goes as it was.
     """
-    contact.locale, contact.locale_source = locale, LocaleSource.CHOSEN
+    contact.locale, contact.locale_source = locale, source
     staff_locale = current_app.config["STAFF_LOCALE"]
     rows = db.session.scalars(
         select(OutboundMessage).where(
@@ -410,6 +447,7 @@ def change_language(contact: Contact, locale: str) -> None:
         )
     ).all()
     untranslated = []
+    why = "chose" if source == LocaleSource.CHOSEN else "wrote in"
     for row in rows:
         values = {key: str(value) for key, value in (row.variables or {}).items()}
         if row.kind in WHAT_NEXT_KINDS:
@@ -425,7 +463,7 @@ def change_language(contact: Contact, locale: str) -> None:
             # A row from before its values were stored: it goes as it was written.
             log.warning("outbound %s (%s) could not be rendered in %s", row.id, row.kind, locale)
             continue
-        note = f"rendered again in {locale}: the member chose it before this went"
+        note = f"rendered again in {locale}: the member {why} it before this went"
         if row.routing_note and not row.content_sid:
             note = f"{row.routing_note}; {note}"
         db.session.execute(
@@ -448,7 +486,7 @@ def change_language(contact: Contact, locale: str) -> None:
         )
     if untranslated:
         cancel_unsent(
-            f"the member chose {locale}, which has no translation of this decision yet; "
+            f"the member {why} {locale}, which has no translation of this decision yet; "
             "owed again when it has",
             OutboundMessage.id.in_(untranslated),
             code=TEXT_CHANGED,

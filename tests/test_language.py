@@ -36,6 +36,11 @@ def expected_ack(app: Flask, locale: str, item: FeedbackItem) -> str:
         return render("ack", locale, days=app.config["INTERIM_UPDATE_DAYS"], ref=item.ref)
 
 
+def help_reply(app: Flask, locale: str) -> str:
+    with app.app_context():
+        return render("help", locale, org=app.config["ORG_NAME"])
+
+
 def english_ack(app: Flask, item: FeedbackItem) -> str:
     return expected_ack(app, "en", item)
 
@@ -138,6 +143,97 @@ def test_locale_of_an_existing_contact_does_not_change(make_app, fake_twilio):
     assert [i.locale for i in items] == ["pl", "pl", "pl"]
     bodies = sorted(m["body"] for m in fake_twilio.messages)
     assert bodies == sorted(expected_ack(app, "pl", item) for item in items)
+
+
+SPANISH = "Buenas tardes, en el centro de salud nunca hay intérprete de español."
+POLISH = "Dzień dobry, winda w bloku C nie działa od dwóch tygodni."
+
+
+def test_a_keyword_first_then_text_answers_in_the_language_of_the_text(app, client, fake_twilio):
+    """HELP says nothing of the member's language (the English words work in every one):
+    the country's guess, until a message says which it is."""
+    send_sms(client, UK_MEMBER, "HELP")
+    drain(app)
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == ("en", "country")
+
+    send_sms(client, UK_MEMBER, SPANISH)
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == ("es", "detected")
+    [item] = rows(app, FeedbackItem)
+    assert item.locale == "es"
+    helped, ack = fake_twilio.messages
+    assert helped["body"] == help_reply(app, "en")
+    assert ack["body"] == expected_ack(app, "es", item)
+
+
+def test_text_after_a_greeting_gives_the_member_and_the_item_its_language(
+    app, client, fake_twilio
+):
+    """"Hi", then the feedback a moment later: one item, acknowledged once (in the guess,
+    as "Hi" came first), and both the member and the item take the language of the text,
+    which the next messages (what happened next, Did we listen?) go in."""
+    send_sms(client, UK_MEMBER, "👍")
+    send_sms(client, UK_MEMBER, POLISH)
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == ("pl", "detected")
+    [item] = rows(app, FeedbackItem)
+    assert item.locale == "pl"
+    [ack] = fake_twilio.messages
+    assert ack["body"] == expected_ack(app, "en", item)
+
+
+def test_a_keyword_in_a_language_answers_an_existing_member_in_it(app, client, fake_twilio):
+    send_sms(client, UK_MEMBER, "👍")
+    drain(app)
+    send_sms(client, UK_MEMBER, "AYUDA")
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == ("es", "detected")
+    assert fake_twilio.messages[-1]["body"] == help_reply(app, "es")
+
+
+def test_the_first_language_a_message_says_stays_the_members(make_app, fake_twilio):
+    """A Polish number is guessed Polish; an English text says otherwise, once. A Polish
+    text after it changes nothing: detection decides once, LANGUAGE any time."""
+    app = make_app(ACK_COALESCE_SECONDS=0)
+    client = app.test_client()
+    send_sms(client, "+48512345678", "OK")
+    drain(app)
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == ("pl", "country")
+
+    send_sms(client, "+48512345678", "The lift in Block C has been broken for two weeks.")
+    send_sms(client, "+48512345678", POLISH)
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == ("en", "detected")
+    ok_item, english_item, polish_item = rows(app, FeedbackItem)
+    # "OK" was acknowledged and its item taken in Polish; not yet read, it follows.
+    assert [ok_item.locale, english_item.locale, polish_item.locale] == ["en", "en", "en"]
+    acks = [m["body"] for m in fake_twilio.messages]
+    assert acks == [
+        expected_ack(app, "pl", ok_item),
+        expected_ack(app, "en", english_item),
+        expected_ack(app, "en", polish_item),
+    ]
+
+
+def test_a_guess_the_text_confirms_stays(make_app):
+    app = make_app(ACK_COALESCE_SECONDS=0)
+    client = app.test_client()
+    send_sms(client, "+48512345678", "OK")
+    send_sms(client, "+48512345678", POLISH)
+    send_sms(client, "+48512345678", "The lift in Block C has been broken for two weeks.")
+    drain(app)
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == ("pl", "detected")
 
 
 def test_whatsapp_and_sms_share_the_members_language(app, client, fake_twilio):
