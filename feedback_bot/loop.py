@@ -909,9 +909,55 @@ def awaits_decision(item: FeedbackItem) -> bool:
     return item.status in WAITING and (item.decision_id is None or item.reopened_at is not None)
 
 
+# A "what happened next" that will go without anyone doing anything: owed and due (or held
+# until morning, or by the send rate), or being sent.
+ON_ITS_WAY = (OutboundStatus.PENDING, OutboundStatus.SENDING)
+
+
+def _what_next_on_its_way() -> ColumnElement[bool]:
+    """The item's "what happened next" is owed, or its decision's fan-out is about to owe
+    it (published, and a run requested that has not finished)."""
+    return or_(
+        exists().where(
+            OutboundMessage.item_id == FeedbackItem.id,
+            OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
+            OutboundMessage.status.in_(ON_ITS_WAY),
+        ),
+        exists().where(
+            Decision.id == FeedbackItem.decision_id,
+            Decision.published_at.is_not(None),
+            Decision.fan_out_done < Decision.fan_out_requests,
+        ),
+    )
+
+
+def _waits_in_silence() -> ColumnElement[bool]:
+    """Items whose member has nothing on its way to them about it: waiting for a decision
+    (``awaits_decision``), or linked to one that cannot tell them yet. A linked item waits
+    for the decision to be published, for an interpreter to translate its summary, or for
+    an admin to add the WhatsApp template it needs; none of that has a date, and the
+    acknowledgement promised word within INTERIM_UPDATE_DAYS."""
+    return or_(
+        and_(
+            FeedbackItem.status.in_(WAITING),
+            or_(FeedbackItem.decision_id.is_(None), FeedbackItem.reopened_at.is_not(None)),
+        ),
+        and_(FeedbackItem.status == ItemStatus.LINKED, ~_what_next_on_its_way()),
+    )
+
+
+def waits_in_silence(item_id: int) -> bool:
+    """Whether the member of item ``item_id`` would hear nothing about it without an
+    interim update (``_waits_in_silence``)."""
+    return bool(
+        db.session.scalar(select(exists().where(FeedbackItem.id == item_id, _waits_in_silence())))
+    )
+
+
 def owe_interim_updates(limit: int = 500) -> int:
-    """Nobody waits in silence: one update per INTERIM_UPDATE_DAYS without a decision,
-    counted from when the item came in, or from when the member reopened it."""
+    """Nobody waits in silence: one update per INTERIM_UPDATE_DAYS while nothing else is on
+    its way to them (``_waits_in_silence``), counted from when the item came in, or from
+    when the member reopened it."""
     from .jobs import enqueue_send
 
     now = clock.now()
@@ -922,12 +968,7 @@ def owe_interim_updates(limit: int = 500) -> int:
         select(FeedbackItem, Contact)
         .join(Contact, FeedbackItem.contact_id == Contact.id)
         .where(
-            # ``awaits_decision``, in SQL.
-            FeedbackItem.status.in_(WAITING),
-            or_(
-                FeedbackItem.decision_id.is_(None),
-                FeedbackItem.reopened_at.is_not(None),
-            ),
+            _waits_in_silence(),
             waiting_since <= stale,
             or_(
                 FeedbackItem.interim_sent_at.is_(None), FeedbackItem.interim_sent_at <= now - period

@@ -482,7 +482,8 @@ def test_an_update_sent_before_the_first_fan_out_ran_tells_each_member_once(
 
 def test_an_interim_update_owed_before_a_decision_is_not_sent_after_it(make_app, fake_twilio):
     """The interim update was owed while the member waited, then held (quiet hours here);
-    meanwhile staff linked the item to a decision. "Still working on it" must not follow."""
+    meanwhile staff linked the item to a decision and published it. "Still working on it"
+    must not go with what happened."""
     app = make_app(INTERIM_UPDATE_DAYS=21)
     client = app.test_client()
     clock.freeze(DAYTIME)
@@ -495,9 +496,7 @@ def test_an_interim_update_owed_before_a_decision_is_not_sent_after_it(make_app,
     assert interim.status == OutboundStatus.PENDING  # held until morning
 
     decision_id = make_decision(app)
-    with app.app_context():
-        items = list(db.session.scalars(select(FeedbackItem)))
-        loop.link(db.session.get(Decision, decision_id), items)
+    link_all_and_publish(app, decision_id)
     clock.freeze(datetime(2026, 12, 16, 9, 0, tzinfo=UTC))
     with app.app_context():
         sweep()
@@ -506,6 +505,65 @@ def test_an_interim_update_owed_before_a_decision_is_not_sent_after_it(make_app,
     [interim] = [r for r in outbound(app) if r.kind == "interim"]
     assert interim.status == OutboundStatus.CANCELLED
     assert not [m for m in fake_twilio.messages if "still working" in (m["body"] or "")]
+    assert SUMMARY in fake_twilio.messages[-2]["body"]  # then "Did we listen?"
+
+
+def test_an_item_linked_to_a_draft_decision_still_gets_interim_updates(make_app, fake_twilio):
+    """Linked to a decision not yet published: nothing is on its way to the member, who
+    was promised word within INTERIM_UPDATE_DAYS."""
+    app = make_app(INTERIM_UPDATE_DAYS=21)
+    client = app.test_client()
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    decision_id = make_decision(app)
+    with app.app_context():
+        loop.link(
+            db.session.get(Decision, decision_id), list(db.session.scalars(select(FeedbackItem)))
+        )
+        db.session.commit()
+
+    assert_interim_updates_every_21_days(app, fake_twilio, since=DAYTIME)
+
+
+def test_a_member_waiting_for_a_translation_gets_interim_updates_until_it_comes(
+    make_app, fake_twilio
+):
+    app = make_app(INTERIM_UPDATE_DAYS=21)
+    client = app.test_client()
+    clock.freeze(DAYTIME)
+    send_sms(client, POLISH, "Winda w naszym bloku jest zepsuta od tygodni.")
+    drain(app)
+    decision_id = make_decision(app)  # no Polish summary
+    link_all_and_publish(app, decision_id)
+    drain(app)
+    with app.app_context():
+        assert loop.awaiting_translation(db.session.get(Decision, decision_id)) == {"pl": 1}
+
+    clock.freeze(DAYTIME + timedelta(days=22))
+    with app.app_context():
+        sweep()
+    drain(app)
+    [interim] = [r for r in outbound(app) if r.kind == "interim"]
+    assert interim.status != OutboundStatus.CANCELLED
+    with app.app_context():
+        assert fake_twilio.messages[-1]["body"] == render(
+            "interim", "pl", ref=items_ref(app), days=21
+        )
+
+    with app.app_context():
+        from feedback_bot.interpreting.saving import save_decision_summary
+
+        decision = db.session.get(Decision, decision_id)
+        save_decision_summary(None, decision, "pl", POLISH_SUMMARY, "reviewed")
+    drain(app)
+    assert POLISH_SUMMARY in fake_twilio.messages[-2]["body"]  # then "Did we listen?"
+
+    clock.freeze(DAYTIME + timedelta(days=45))
+    with app.app_context():
+        sweep()
+    drain(app)
+    assert len([r for r in outbound(app) if r.kind == "interim"]) == 1  # told: no more
 
 
 def test_a_reopened_item_gets_interim_updates_again(make_app, fake_twilio):

@@ -11,7 +11,7 @@ from .. import clock, twilio_erasure
 from ..delivery import apply_early_events
 from ..extensions import db
 from ..intake import apply_opt_change
-from ..loop import awaits_decision, leads_somewhere, record_told
+from ..loop import leads_somewhere, record_told, waits_in_silence
 from ..messaging import sender_for, transport
 from ..messaging.pacing import quiet_until, wait_for_send_slot
 from ..messaging.transport import (
@@ -22,7 +22,7 @@ from ..messaging.transport import (
     PermanentSendError,
     TransientSendError,
 )
-from ..models import Contact, FeedbackItem, MessageKind, OutboundMessage
+from ..models import Contact, MessageKind, OutboundMessage
 from ..outbox import (
     claim,
     defer,
@@ -65,7 +65,8 @@ def send_outbound(row_id: int) -> str:
         return forgotten(row)
     if row.kind == MessageKind.INTERIM and not still_waiting(row):
         # Owed while the member waited, held since (quiet hours, a template): the item has
-        # a decision now, or was closed, and "still working on it" would be wrong.
+        # its decision on the way now, or was told or closed, and "still working on it"
+        # would be wrong.
         mark_cancelled(row, "the item is no longer waiting for a decision")
         return "cancelled: no longer waiting"
     opted_out = contact is not None and contact.opted_out
@@ -134,8 +135,7 @@ def forgotten(row: OutboundMessage) -> str:
 
 
 def still_waiting(row: OutboundMessage) -> bool:
-    item = db.session.get(FeedbackItem, row.item_id) if row.item_id else None
-    return item is not None and awaits_decision(item)
+    return row.item_id is not None and waits_in_silence(row.item_id)
 
 
 def attempt(row: OutboundMessage, contact: Contact | None) -> str:

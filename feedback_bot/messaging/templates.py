@@ -164,7 +164,8 @@ TEMPLATES: dict[str, Template] = {
                 "We are still working on your feedback %(ref)s. We will write to you again "
                 "within %(days)s days. Reply STOP to stop."
             ),
-            "Sent when no decision has been made for a while, so nobody waits in silence. "
+            "Sent while nothing else has gone to the member for a while (no decision yet, or "
+            "it waits to be published or translated), so nobody waits in silence. "
             "days: when they will hear from us again (a decision, or this message again).",
             count="days",
         ),
