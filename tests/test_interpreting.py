@@ -13,6 +13,7 @@ from sqlalchemy import select
 from feedback_bot import clock, loop
 from feedback_bot.extensions import db
 from feedback_bot.interpreting.catalogue_io import export_po, read_import
+from feedback_bot.interpreting.checks import translation_problems
 from feedback_bot.interpreting.placeholders import placeholder_problems
 from feedback_bot.interpreting.saving import (
     TranslationRefused,
@@ -28,8 +29,10 @@ from feedback_bot.messaging.overrides import form_context
 from feedback_bot.messaging.templates import (
     KEYWORD_CONTEXT,
     KEYWORD_MSGIDS,
+    POLITE_MSGID,
     TEMPLATES,
     keywords_for,
+    polite_words_for,
     render,
 )
 from feedback_bot.models import Decision, FeedbackItem, ReviewState
@@ -181,6 +184,29 @@ def test_the_shipped_keyword_lists_pass_the_check(app):
             for action in KEYWORD_MSGIDS:
                 words = ", ".join(keywords_for(action, locale))
                 assert keyword_list_problems(action, locale, words) == [], (locale, action)
+
+
+def test_the_shipped_polite_words_pass_the_check_and_a_keyword_among_them_is_refused(app):
+    """A polite word is forgiven around any keyword: one that is itself a keyword would make
+    "stop help" mean STOP."""
+    with app.app_context():
+        for locale in enabled_locales():
+            words = ", ".join(polite_words_for(locale))
+            assert translation_problems(KEYWORD_CONTEXT, POLITE_MSGID, locale, words) == []
+        with pytest.raises(TranslationRefused, match=r"'help' already means HELP"):
+            save_override(
+                None, "cy", POLITE_MSGID, "PLIS, HELP", ReviewState.DRAFT, KEYWORD_CONTEXT
+            )
+        assert keywords.match("stop fawr") is None
+        save_override(
+            None,
+            "cy",
+            POLITE_MSGID,
+            "PLIS, DIOLCH YN FAWR",
+            ReviewState.NEEDS_REVIEW,
+            KEYWORD_CONTEXT,
+        )
+        assert keywords.match("stop, diolch yn fawr") == "stop"  # the interpreter's words
 
 
 def test_an_escaped_placeholder_is_not_a_placeholder(app):

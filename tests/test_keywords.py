@@ -373,7 +373,6 @@ def test_keywords_in_other_languages(app, client, fake_twilio, sender, word, kin
     "body",
     [
         "Please stop the roadworks at night",
-        "STOP STOP",
         "Can you help with the damp in my flat?",
         "language",  # lowercase keyword alone IS a keyword: control for the others
     ],
@@ -394,6 +393,53 @@ def test_sentence_that_contains_a_keyword_is_feedback(app, client, fake_twilio, 
     [item] = rows(app, FeedbackItem)
     assert message.item_id == item.id
     assert sent["body"] == rendered(app, "ack", "en", days=21, ref=item.ref)
+
+
+@pytest.mark.parametrize("body", ["Stop please", "STOP STOP", "opt out", "Please stop, thank you!"])
+def test_a_keyword_with_polite_words_around_it_is_that_keyword(app, client, fake_twilio, body):
+    """Twilio's own opt-out reads only the bare word; somebody who writes "Stop please"
+    means it as much."""
+    text(client, body)
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert contact.opted_out_at is not None
+    assert rows(app, FeedbackItem) == []
+    assert bodies(fake_twilio) == [rendered(app, "stop", "en", org=ORG)]
+
+
+@pytest.mark.parametrize(
+    ("body", "action"),
+    [
+        ("PARAR por favor", "stop"),  # Spanish words, both lists
+        ("Proszę, STOP.", "stop"),  # the English keyword, Polish polite word
+        ("stop all", "stop"),  # STOPALL with a space
+        ("help please", "help"),
+        ("LANGUAGE LANGUAGE", "language"),
+        ("Please start, thanks", "start"),
+    ],
+)
+def test_polite_words_of_every_language_are_forgiven(app, body, action):
+    with app.app_context():
+        assert keywords.match(body) == action
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "end it",  # somebody who needs a person to read this, not an opt-out
+        "end me",
+        "stop it now",
+        "stop help",  # two actions: which?
+        "thank you",  # no keyword at all
+        "please",
+        "stop please please please please please",  # too long to be only a keyword
+        "Please stop the roadworks at night",
+    ],
+)
+def test_other_words_around_a_keyword_make_it_feedback(app, body):
+    with app.app_context():
+        assert keywords.match(body) is None
 
 
 def test_keyword_with_a_photo_is_feedback(app, client, fake_twilio):

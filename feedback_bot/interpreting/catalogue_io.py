@@ -27,7 +27,13 @@ from sqlalchemy import select
 from ..config import FEWEST_INTERIM_UPDATE_DAYS, TRANSLATIONS
 from ..extensions import db
 from ..messaging.overrides import form_context, form_of, translate
-from ..messaging.templates import COUNT_OF_MSGID, KEYWORD_CONTEXT, KEYWORD_MSGIDS, TEMPLATES
+from ..messaging.templates import (
+    COUNT_OF_MSGID,
+    KEYWORD_CONTEXT,
+    KEYWORD_MSGIDS,
+    POLITE_MSGID,
+    TEMPLATES,
+)
 from ..models import MessageOverride, ReviewState
 from .checks import translation_problems
 
@@ -91,6 +97,15 @@ def entries(locale: str) -> dict[str, Entry]:
         Entry(f"keywords: {action}", KEYWORD_CONTEXT, msgid, "Words a member can send alone.")
         for action, msgid in KEYWORD_MSGIDS.items()
     ]
+    found.append(
+        Entry(
+            "keywords: polite words",
+            KEYWORD_CONTEXT,
+            POLITE_MSGID,
+            'Words a member may add to a keyword and still mean only it ("Stop please"). '
+            "Only words that add nothing: never one that could make a message mean more.",
+        )
+    )
     return {entry.kind: entry for entry in found}
 
 

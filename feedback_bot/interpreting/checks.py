@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from ..messaging.keywords import keyword_list_problems
 from ..messaging.overrides import form_of
-from ..messaging.templates import COUNT_OF_MSGID, KEYWORD_CONTEXT, KEYWORD_MSGIDS
+from ..messaging.templates import COUNT_OF_MSGID, KEYWORD_CONTEXT, KEYWORD_MSGIDS, POLITE_MSGID
 from .placeholders import placeholder_problems
 
 ACTION_OF_KEYWORDS = {msgid: action for action, msgid in KEYWORD_MSGIDS.items()}
+# Polite words are checked as a list of their own: no number, no word of any action.
+ACTION_OF_KEYWORDS[POLITE_MSGID] = "polite"
 
 
 def translation_problems(context: str, msgid: str, locale: str, text: str) -> list[str]:

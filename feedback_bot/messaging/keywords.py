@@ -2,7 +2,9 @@
 
 A message is a keyword only when it is nothing but that word (give or take case, accents,
 punctuation and spaces): "stop" is a keyword, "please stop the roadworks" is feedback.
-Only marks a member may leave out are forgiven; see ``normalise``.
+Only marks a member may leave out are forgiven; see ``normalise``. A few words around it
+are forgiven too, as people write: "Stop please", "STOP STOP", "opt out", "PARA, gracias"
+(``_padded``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import unicodedata
 from functools import lru_cache
 
 from .overrides import overrides_version
-from .templates import KEYWORD_MSGIDS, keywords_for
+from .templates import KEYWORD_MSGIDS, POLITE_MSGID, keywords_for, polite_words_for
 
 ACTIONS = tuple(KEYWORD_MSGIDS)
 
@@ -116,18 +118,44 @@ def language_of(text: str | None) -> str | None:
     return next(iter(owners)) if owners is not None and len(owners) == 1 else None
 
 
+# The longest message read as a keyword with words around it ("please stop, thank you").
+MAX_PADDED_WORDS = 5
+
+
 def match(text: str | None) -> str | None:
     """The action ``text`` asks for ("stop", "start", "help", "language", "forget"), if any."""
     if not text:
         return None
     word = normalise(text)
-    if not word or len(word) > 40:
+    if not word or len(word) > 80:
         return None
     # Every language the service works in, offered or not: a member whose language was
     # switched off must still be able to say STOP in it.
     from ..languages import working_locales
 
-    return _table(working_locales(), overrides_version()).get(word)
+    locales, version = working_locales(), overrides_version()
+    table = _table(locales, version)
+    return table.get(word) or _padded(word.split(), table, _polite(locales, version))
+
+
+def _padded(words: list[str], table: dict[str, str], polite: frozenset[str]) -> str | None:
+    """The action of a short message that is one keyword with polite words around it, or
+    said twice ("stop stop"), or split by a space ("opt out", "stop all"); None if any
+    other word is in it, or keywords of two actions ("stop help": which?)."""
+    if len(words) < 2 or len(words) > MAX_PADDED_WORDS:
+        return None
+    joined = table.get("".join(words))
+    if joined:
+        return joined
+    actions = {table.get(word) for word in words if word not in polite}
+    return next(iter(actions)) if len(actions) == 1 and None not in actions else None
+
+
+@lru_cache(maxsize=4)
+def _polite(locales: tuple[str, ...], version: int) -> frozenset[str]:
+    """Every polite word, English and each locale's, one word each ("thank you" is two)."""
+    lists = [split_words(POLITE_MSGID)] + [polite_words_for(locale) for locale in locales]
+    return frozenset(part for words in lists for word in words for part in normalise(word).split())
 
 
 def keyword_list_problems(action: str, locale: str, text: str) -> list[str]:
@@ -178,3 +206,4 @@ def _other_actions_words(action: str, locale: str) -> dict[str, str]:
 def clear_cache() -> None:
     _table.cache_clear()
     _languages.cache_clear()
+    _polite.cache_clear()

@@ -196,6 +196,10 @@ KEYWORD_MSGIDS: dict[str, str] = {
     "language": NP_("keyword", "LANGUAGE, LANG"),
     "forget": NP_("keyword", "FORGET, ERASE"),
 }
+# Words a member may send around a keyword and still mean only it: "Stop please", "STOP,
+# thank you". Never a keyword alone, and never a word that could turn feedback into one:
+# "end it" or "end me" is somebody who needs a person to read it, not an opt-out.
+POLITE_MSGID = NP_("keyword", "PLEASE, PLS, PLZ, THANKS, THANK YOU, MESSAGES, TEXTS, SMS")
 
 
 class UnknownTemplate(KeyError):
@@ -220,8 +224,16 @@ def render(kind: str, locale: str, **values: Any) -> str:
 
 def keywords_for(action: str, locale: str) -> list[str]:
     """The words that mean ``action`` in ``locale`` (the English ones are separate)."""
+    return _word_list(KEYWORD_MSGIDS[action], locale)
+
+
+def polite_words_for(locale: str) -> list[str]:
+    """The words a member may send around a keyword in ``locale`` (``POLITE_MSGID``)."""
+    return _word_list(POLITE_MSGID, locale)
+
+
+def _word_list(msgid: str, locale: str) -> list[str]:
     from .keywords import split_words
     from .overrides import translate
 
-    translated = translate(KEYWORD_MSGIDS[action], locale, KEYWORD_CONTEXT)
-    return [word for word in split_words(translated) if word]
+    return [word for word in split_words(translate(msgid, locale, KEYWORD_CONTEXT)) if word]
