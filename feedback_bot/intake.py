@@ -42,6 +42,7 @@ from .loop import (
     TEXT_CHANGED,
     UNSENT,
     WHAT_NEXT_KINDS,
+    asked_about,
     cancel_unsent,
     rating_item,
     record_rating,
@@ -316,6 +317,12 @@ def _process(
         result.owed = [owed] if owed else []
         return result
 
+    asked_again = ask_again(contact, message, payload) if not payload.media else None
+    if asked_again is not None:
+        message.disposition = result.disposition = Disposition.ASKED_AGAIN
+        result.owed = asked_again
+        return result
+
     with db.session.no_autoflush:
         item = open_item(contact, payload.channel, now)
     if item is not None:
@@ -520,11 +527,53 @@ def open_item(contact: Contact, channel: str, now: datetime) -> FeedbackItem | N
 
 
 def menu_reply(contact: Contact, body: str, now: datetime) -> str | None:
+    return menu_choice(body) if menu_open(contact, now) else None
+
+
+def menu_open(contact: Contact, now: datetime) -> bool:
+    """The member was sent the language menu recently enough for a number to answer it."""
     sent = contact.language_menu_sent_at
     minutes = current_app.config["LANGUAGE_MENU_REPLY_MINUTES"]
-    if sent is None or now - sent > timedelta(minutes=minutes):
+    return sent is not None and now - sent <= timedelta(minutes=minutes)
+
+
+def ask_again(
+    contact: Contact, message: InboundMessage, payload: InboundPayload
+) -> list[int] | None:
+    """A number that answers nothing while a question waits for one ("4" to "Did we
+    listen?", "12" to the language menu): the question again, which says what to reply,
+    rather than "a person will read it" for a "4". The one asked last, as for an answer.
+    None if no question waits: the number is feedback."""
+    if not keywords.bare_number(payload.body):
         return None
-    return menu_choice(body)
+    now = message.received_at
+    menu_sent = contact.language_menu_sent_at if menu_open(contact, now) else None
+    asked = asked_about(contact, now)
+    question, item = asked if asked is not None else (None, None)
+    # accepted_at: set on every question ``asked_about`` finds (it reached Twilio).
+    if question and (menu_sent is None or (question.accepted_at or now) > menu_sent):
+        owed = owe_message(
+            key=f"rating_question:again:in:{message.id}",
+            kind=MessageKind.RATING_QUESTION,
+            contact=contact,
+            channel=payload.channel,
+            item=item,
+            decision_id=question.decision_id,
+            to_e164=payload.sender,
+        )
+    elif menu_sent is not None:
+        contact.language_menu_sent_at = now
+        owed = owe_message(
+            key=f"language:again:in:{message.id}",
+            kind=MessageKind.LANGUAGE_MENU,
+            contact=contact,
+            channel=payload.channel,
+            to_e164=payload.sender,
+            options=menu_options(),
+        )
+    else:
+        return None
+    return [owed] if owed else []
 
 
 def owe_keyword_reply(

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, String, and_, cast, exists, func, or_, sel
 from . import clock
 from .dbutil import lock_until_commit
 from .extensions import db
+from .messaging import keywords
 from .models import (
     Contact,
     Decision,
@@ -71,7 +72,7 @@ def link(decision: Decision, items: list[FeedbackItem]) -> None:
         ):
             item.status = ItemStatus.LINKED
     if reopened:
-        # The closure's "Did we listen?" too: the decision will ask (``_asked_about``
+        # The closure's "Did we listen?" too: the decision will ask (``asked_about``
         # no longer credits a closure's question once the item is linked).
         cancel_unsent(
             "the feedback was linked to a decision before this went",
@@ -748,7 +749,7 @@ RATINGS = {1: "yes", 2: "partly", 3: "no"}
 
 def _question_waiting(contact_id: int, decision_id: int) -> bool:
     """Whether the member was asked "Did we listen?" about this decision and can still
-    answer (``_asked_about``). Their answer is about the decision, so it rates every item
+    answer (``asked_about``). Their answer is about the decision, so it rates every item
     of theirs told of it (``rated_by``): a member whose two messages were linked to one
     decision hears of it twice, each with its ref, and is asked once. Feedback told of it
     after they answered, or after RATING_REPLY_DAYS, is asked about afresh.
@@ -806,17 +807,25 @@ class Rating:
 
 
 def rating_item(contact: Contact, body: str, now: datetime) -> Rating | None:
-    """What a bare "1", "2" or "3" rates, if the member was asked recently."""
-    text = body.strip().rstrip(".")
-    # isdecimal, not isdigit: "²" is a digit that int() cannot read.
-    if len(text) != 1 or not text.isdecimal() or int(text) not in RATINGS:
+    """What a bare "1", "2" or "3" rates, or an answer in words ("no", "Tak"), if the
+    member was asked recently."""
+    answer = rating_of(body)
+    if answer is None:
         return None
-    asked = _asked_about(contact, now)
+    asked = asked_about(contact, now)
     if asked is None:
         return None
     question, item = asked
-    assert question.accepted_at is not None  # _asked_about: it reached Twilio
-    return Rating(rated_by(question, item), RATINGS[int(text)], question.accepted_at)
+    assert question.accepted_at is not None  # asked_about: it reached Twilio
+    return Rating(rated_by(question, item), answer, question.accepted_at)
+
+
+def rating_of(body: str) -> str | None:
+    text = body.strip().rstrip(".")
+    # isdecimal, not isdigit: "²" is a digit that int() cannot read.
+    if len(text) == 1 and text.isdecimal():
+        return RATINGS.get(int(text))
+    return keywords.rating_answer(body)
 
 
 def rated_by(question: OutboundMessage, item: FeedbackItem) -> list[FeedbackItem]:
@@ -846,7 +855,7 @@ def rated_by(question: OutboundMessage, item: FeedbackItem) -> list[FeedbackItem
     return [item, *others]
 
 
-def _asked_about(contact: Contact, now: datetime) -> tuple[OutboundMessage, FeedbackItem] | None:
+def asked_about(contact: Contact, now: datetime) -> tuple[OutboundMessage, FeedbackItem] | None:
     """The latest "Did we listen?" asked of ``contact`` within RATING_REPLY_DAYS of
     ``now`` that they have not answered since it was asked, with its item.
 

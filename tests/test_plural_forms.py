@@ -19,7 +19,12 @@ from feedback_bot.interpreting.catalogue_io import entries, export_po, read_impo
 from feedback_bot.interpreting.saving import TranslationRefused, save_override
 from feedback_bot.languages import LanguageRefused, set_enabled
 from feedback_bot.messaging.overrides import bump_version, form_context, plural_form
-from feedback_bot.messaging.templates import TEMPLATES, render
+from feedback_bot.messaging.templates import (
+    KEYWORD_MSGIDS,
+    RATING_WORD_MSGIDS,
+    TEMPLATES,
+    render,
+)
 from feedback_bot.models import MessageOverride, ReviewState
 
 from .test_interpreter_pages import interpreter
@@ -214,7 +219,9 @@ def test_completeness_counts_a_message_with_forms_once(app):
             f"ack-{form}" for form in range(5)
         ]
         welsh, english = completeness(["cy"])["cy"], completeness(["en"])["en"]
-        assert welsh["total"] == english["total"] == len(TEMPLATES) + 5  # 5 keyword lists
+        # The keyword lists, the polite words and the three answers to "Did we listen?".
+        lists = len(KEYWORD_MSGIDS) + 1 + len(RATING_WORD_MSGIDS)
+        assert welsh["total"] == english["total"] == len(TEMPLATES) + lists
         assert welsh["translated"] == welsh["total"]
         reviewed = welsh["reviewed"]
         # One number of each of Welsh's five forms: 21, 1, 2, 3, 6.

@@ -32,6 +32,7 @@ from ..messaging.templates import (
     KEYWORD_CONTEXT,
     KEYWORD_MSGIDS,
     POLITE_MSGID,
+    RATING_WORD_MSGIDS,
     TEMPLATES,
 )
 from ..models import MessageOverride, ReviewState
@@ -106,6 +107,16 @@ def entries(locale: str) -> dict[str, Entry]:
             "Only words that add nothing: never one that could make a message mean more.",
         )
     )
+    found += [
+        Entry(
+            f"rating: {answer}",
+            KEYWORD_CONTEXT,
+            msgid,
+            f'Words that answer "Did we listen?" with {answer} (as {digit} does), read only '
+            "while a question waits for its answer.",
+        )
+        for digit, (answer, msgid) in enumerate(RATING_WORD_MSGIDS.items(), 1)
+    ]
     return {entry.kind: entry for entry in found}
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from ..messaging.keywords import keyword_list_problems
+from ..messaging.keywords import keyword_list_problems, rating_list_problems
 from ..messaging.overrides import form_of
-from ..messaging.templates import COUNT_OF_MSGID, KEYWORD_CONTEXT, KEYWORD_MSGIDS, POLITE_MSGID
+from ..messaging.templates import (
+    COUNT_OF_MSGID,
+    KEYWORD_CONTEXT,
+    KEYWORD_MSGIDS,
+    POLITE_MSGID,
+    RATING_WORD_MSGIDS,
+)
 from .placeholders import placeholder_problems
 
 ACTION_OF_KEYWORDS = {msgid: action for action, msgid in KEYWORD_MSGIDS.items()}
 # Polite words are checked as a list of their own: no number, no word of any action.
 ACTION_OF_KEYWORDS[POLITE_MSGID] = "polite"
+ANSWER_OF_WORDS = {msgid: answer for answer, msgid in RATING_WORD_MSGIDS.items()}
 
 
 def translation_problems(context: str, msgid: str, locale: str, text: str) -> list[str]:
@@ -21,4 +28,6 @@ def translation_problems(context: str, msgid: str, locale: str, text: str) -> li
     problems = placeholder_problems(msgid, text, optional={count} if count else set())
     if context == KEYWORD_CONTEXT and msgid in ACTION_OF_KEYWORDS:
         problems += keyword_list_problems(ACTION_OF_KEYWORDS[msgid], locale, text)
+    if context == KEYWORD_CONTEXT and msgid in ANSWER_OF_WORDS:
+        problems += rating_list_problems(ANSWER_OF_WORDS[msgid], locale, text)
     return problems

@@ -14,7 +14,14 @@ import unicodedata
 from functools import lru_cache
 
 from .overrides import overrides_version
-from .templates import KEYWORD_MSGIDS, POLITE_MSGID, keywords_for, polite_words_for
+from .templates import (
+    KEYWORD_MSGIDS,
+    POLITE_MSGID,
+    RATING_WORD_MSGIDS,
+    keywords_for,
+    polite_words_for,
+    rating_words_for,
+)
 
 ACTIONS = tuple(KEYWORD_MSGIDS)
 
@@ -151,6 +158,33 @@ def _padded(words: list[str], table: dict[str, str], polite: frozenset[str]) -> 
     return next(iter(actions)) if len(actions) == 1 and None not in actions else None
 
 
+def rating_answer(text: str | None) -> str | None:
+    """ "yes", "partly" or "no", if ``text`` answers "Did we listen?" in words ("No",
+    "not really", "Tak", "yes please"); the caller knows whether a question waits."""
+    if not text or len(text) > 80:
+        return None
+    from ..languages import working_locales
+
+    locales, version = working_locales(), overrides_version()
+    polite = _polite(locales, version)
+    words = [word for word in normalise(text).split() if word not in polite]
+    return _ratings(locales, version).get(" ".join(words))
+
+
+@lru_cache(maxsize=4)
+def _ratings(locales: tuple[str, ...], version: int) -> dict[str, str]:
+    """Normalised words -> answer, over every locale (English last, so it always wins)."""
+    table: dict[str, str] = {}
+    for locale in (*[loc for loc in locales if loc != "en"], "en"):
+        for answer in RATING_WORD_MSGIDS:
+            for word in rating_words_for(answer, locale):
+                table[normalise(word)] = answer
+    for answer, msgid in RATING_WORD_MSGIDS.items():
+        for word in split_words(msgid):
+            table[normalise(word)] = answer
+    return table
+
+
 @lru_cache(maxsize=4)
 def _polite(locales: tuple[str, ...], version: int) -> frozenset[str]:
     """Every polite word, English and each locale's, one word each ("thank you" is two)."""
@@ -185,6 +219,30 @@ def keyword_list_problems(action: str, locale: str, text: str) -> list[str]:
     return problems
 
 
+def rating_list_problems(answer: str, locale: str, text: str) -> list[str]:
+    """What is wrong with ``text`` as the words answering "Did we listen?" with ``answer``
+    in ``locale``: a keyword's problems (no number, no word of an action: "no" must never
+    mean STOP), and no word that gives another answer in any language."""
+    problems = keyword_list_problems("rating", locale, text)
+    from ..languages import working_locales
+
+    taken = {
+        normalise(word): other
+        for other, msgid in RATING_WORD_MSGIDS.items()
+        if other != answer
+        for word in [
+            *split_words(msgid),
+            *(w for loc in working_locales() for w in rating_words_for(other, loc)),
+        ]
+    }
+    clashes = sorted({word for word in map(normalise, split_words(text)) if word in taken})
+    problems += [
+        f"{word!r} already answers {taken[word]!r}; a word can mean one thing only."
+        for word in clashes
+    ]
+    return problems
+
+
 def _other_actions_words(action: str, locale: str) -> dict[str, str]:
     """Normalised word -> action, for the words of every action but ``action``, English and
     every language matched. (A word may mean STOP in two languages, never STOP in one and
@@ -207,3 +265,4 @@ def clear_cache() -> None:
     _table.cache_clear()
     _languages.cache_clear()
     _polite.cache_clear()
+    _ratings.cache_clear()

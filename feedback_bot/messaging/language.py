@@ -170,7 +170,8 @@ def native_name(locale: str) -> str:
 
 def menu_choice(text: str | None) -> str | None:
     """The locale a reply to the menu picks: "2", " 2. ", "٢" (any digit script), a name as
-    the menu shows it or as typed without its accents ("Espanol"), or a code ("pt_br")."""
+    the menu shows it or as typed without its accents ("Espanol"), its name in the staff
+    language ("Spanish"), or a code ("pt_br")."""
     if not text:
         return None
     stripped = text.strip().rstrip(".)")
@@ -185,7 +186,10 @@ def menu_choice(text: str | None) -> str | None:
     # Compared as keywords are: case, the accents a member may leave out and punctuation
     # aside, so "ROMANA" is "Română" and "pt-br" is "pt_BR".
     word = normalise(stripped)
+    staff_locale = current_app.config["STAFF_LOCALE"]
     for locale in locales:
-        if word and word in {normalise(native_name(locale)), normalise(locale)}:
+        # Its name in the staff language too: "Polish" as well as "Polski".
+        names = {native_name(locale), Locale.parse(locale).get_display_name(staff_locale) or ""}
+        if word and word in {normalise(name) for name in names} | {normalise(locale)}:
             return locale
     return None

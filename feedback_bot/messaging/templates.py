@@ -200,6 +200,13 @@ KEYWORD_MSGIDS: dict[str, str] = {
 # thank you". Never a keyword alone, and never a word that could turn feedback into one:
 # "end it" or "end me" is somebody who needs a person to read it, not an opt-out.
 POLITE_MSGID = NP_("keyword", "PLEASE, PLS, PLZ, THANKS, THANK YOU, MESSAGES, TEXTS, SMS")
+# Answers in words to "Did we listen?", beside its digits: a member who replies "no" means
+# 3. Read only while a question waits for its answer; at any other time they are feedback.
+RATING_WORD_MSGIDS: dict[str, str] = {
+    "yes": NP_("keyword", "YES, Y, YEAH, YEP, YOU DID"),
+    "partly": NP_("keyword", "PARTLY, SOMEWHAT, A BIT, A LITTLE"),
+    "no": NP_("keyword", "NO, N, NOPE, NOT REALLY, YOU DID NOT, YOU DIDNT"),
+}
 
 
 class UnknownTemplate(KeyError):
@@ -225,6 +232,11 @@ def render(kind: str, locale: str, **values: Any) -> str:
 def keywords_for(action: str, locale: str) -> list[str]:
     """The words that mean ``action`` in ``locale`` (the English ones are separate)."""
     return _word_list(KEYWORD_MSGIDS[action], locale)
+
+
+def rating_words_for(answer: str, locale: str) -> list[str]:
+    """The words that answer "Did we listen?" with ``answer`` in ``locale``."""
+    return _word_list(RATING_WORD_MSGIDS[answer], locale)
 
 
 def polite_words_for(locale: str) -> list[str]:

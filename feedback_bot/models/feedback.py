@@ -42,7 +42,9 @@ class Disposition:
     FEEDBACK = "feedback"  # part of a feedback item
     KEYWORD = "keyword"  # STOP, HELP, LANGUAGE, ... handled, not feedback
     MENU_REPLY = "menu_reply"  # a number answering the language menu
-    RATING = "rating"  # 1, 2 or 3 answering "Did we listen?"
+    RATING = "rating"  # 1, 2 or 3 (or its words) answering "Did we listen?"
+    # A number that answered no question while one waited: the question went again.
+    ASKED_AGAIN = "asked_again"
     NOT_OURS = "not_ours"  # sent to a number we do not run: kept for review, not answered
     INVALID_SENDER = "invalid_sender"  # not a phone number we could ever answer
     # Sent before a FORGET from the same number but processed after it: erased unread.
