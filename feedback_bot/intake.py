@@ -72,6 +72,9 @@ log = logging.getLogger(__name__)
 # A language given to a member before any of their messages said which they write in: the
 # first message that does says it (``adopt_detected_language``).
 GUESSED_SOURCES = (LocaleSource.COUNTRY, LocaleSource.DEFAULT)
+# Letters enough for a sentence, whose language lingua could tell if we offered it: fewer
+# ("ok", "hi", a name) say nothing either way.
+SENTENCE_LETTERS = 40
 
 
 @dataclass
@@ -358,7 +361,35 @@ def _process(
         days=current_app.config["INTERIM_UPDATE_DAYS"],
     )
     result.owed = [owed] if owed and not inline_acknowledged else []
+    offered = offer_languages(contact, message, payload, detected)
+    if offered:
+        result.owed.append(offered)
     return result
+
+
+def offer_languages(
+    contact: Contact, message: InboundMessage, payload: InboundPayload, detected: str | None
+) -> int | None:
+    """The language menu, once, after the acknowledgement of a text long enough to tell its
+    language that lingua could not place among those we offer, from a member whose language
+    is still a guess: the acknowledgement went in the guess (English, say, to somebody who
+    wrote in French or Tigrinya), and the menu shows them, each in its own name, what they
+    can choose."""
+    if detected or contact.locale_source not in GUESSED_SOURCES:
+        return None
+    if contact.language_menu_sent_at is not None:  # offered, or asked for, before
+        return None
+    if sum(ch.isalpha() for ch in payload.body) < SENTENCE_LETTERS:
+        return None
+    contact.language_menu_sent_at = message.received_at
+    return owe_message(
+        key=f"language:offered:in:{message.id}",
+        kind=MessageKind.LANGUAGE_MENU,
+        contact=contact,
+        channel=payload.channel,
+        to_e164=payload.sender,
+        options=menu_options(),
+    )
 
 
 def note_contact_activity(contact: Contact, channel: str, now: datetime) -> None:

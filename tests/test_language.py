@@ -15,6 +15,7 @@ from feedback_bot.messaging.language import (
     detect,
     from_region,
     menu_choice,
+    menu_options,
 )
 from feedback_bot.messaging.templates import render
 from feedback_bot.models import Contact, FeedbackItem, InboundMessage
@@ -232,6 +233,61 @@ def test_a_guess_the_text_confirms_stays(make_app):
     drain(app)
     [contact] = rows(app, Contact)
     assert (contact.locale, contact.locale_source) == ("pl", "detected")
+
+
+FRENCH = "Bonjour, le centre communautaire est fermé le dimanche et personne ne répond."
+
+
+def test_a_text_in_a_language_we_do_not_offer_is_followed_by_the_menu_once(make_app, fake_twilio):
+    app = make_app(ACK_COALESCE_SECONDS=0)
+    client = app.test_client()
+    send_sms(client, UK_MEMBER, FRENCH)
+    drain(app)
+
+    ack, menu = fake_twilio.messages
+    [item] = rows(app, FeedbackItem)
+    assert ack["body"] == english_ack(app, item)
+    with app.app_context():
+        assert menu["body"] == render("language_menu", "en", options=menu_options())
+
+    send_sms(client, UK_MEMBER, "Le bus 42 ne passe plus devant l'école depuis lundi.")
+    drain(app)
+    assert [m["body"] for m in fake_twilio.messages[2:]] == [
+        english_ack(app, rows(app, FeedbackItem)[1])
+    ]  # offered once
+
+    send_sms(client, UK_MEMBER, "2")  # the menu still waits for its answer
+    drain(app)
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == ("cy", "chosen")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hola, el ascensor del bloque C lleva dos semanas roto.",  # a language we offer
+        "👍",  # nothing to tell
+        "Merci beaucoup",  # too short to tell
+    ],
+)
+def test_no_menu_when_the_language_is_known_or_cannot_be_told(app, client, fake_twilio, body):
+    send_sms(client, UK_MEMBER, body)
+    drain(app)
+    assert [m["body"] for m in fake_twilio.messages] == [
+        expected_ack(app, rows(app, Contact)[0].locale, rows(app, FeedbackItem)[0])
+    ]
+
+
+def test_no_menu_for_a_member_who_chose_their_language(app, client, fake_twilio):
+    send_sms(client, UK_MEMBER, "LANGUAGE")
+    send_sms(client, UK_MEMBER, "1")
+    drain(app)
+    fake_twilio.reset()
+    send_sms(client, UK_MEMBER, FRENCH)
+    drain(app)
+    assert [m["body"] for m in fake_twilio.messages] == [
+        english_ack(app, rows(app, FeedbackItem)[0])
+    ]
 
 
 def test_whatsapp_and_sms_share_the_members_language(app, client, fake_twilio):
