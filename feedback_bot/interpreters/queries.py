@@ -34,7 +34,7 @@ from ..models import (
     MessageTranslation,
     ReviewState,
 )
-from ..refs import encode_ref
+from ..refs import TYPICAL_REF
 
 
 def feedback_queue(languages: list[str], limit: int = 100) -> list[InboundMessage]:
@@ -106,10 +106,6 @@ def _shipped_states(locale: str) -> dict[tuple[str, str], str | None]:
         else:
             states[(m.context or "", str(m.id))] = state
     return states
-
-
-# A reference as most members get it: a service's first million items have four characters.
-TYPICAL_REF = encode_ref(10_000)
 
 
 def member_values(entry: Entry, locale: str) -> dict[str, str]:

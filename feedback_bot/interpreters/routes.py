@@ -28,6 +28,7 @@ from ..interpreting.saving import (
 )
 from ..messaging.language import native_name
 from ..messaging.segments import sms_cost
+from ..messaging.templates import summary_frame
 from ..models import Decision, FeedbackItem, InboundMessage, MessageTranslation, ReviewState
 from ..privacy import redact_phone_numbers
 from . import bp
@@ -142,7 +143,12 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
         flash(summary_saved_message(form.state.data, waiting), "success")
         return redirect(url_for("interpreters.workspace"))
     return render_template(
-        "interpreters/summary.html", decision=decision, locale=locale, form=form, outdated=outdated
+        "interpreters/summary.html",
+        decision=decision,
+        locale=locale,
+        form=form,
+        outdated=outdated,
+        frame=summary_frame(locale),
     )
 
 

@@ -217,6 +217,20 @@ def render(kind: str, locale: str, **values: Any) -> str:
     return text % values if template.placeholders else text
 
 
+# Where a decision's summary goes in ``summary_frame``: panel.js puts the summary being
+# typed in its place to count the message a member gets.
+SUMMARY_MARK = "{summary}"
+
+
+def summary_frame(locale: str) -> str:
+    """The "what happened next" message in ``locale`` as a member gets it, with a typical
+    reference and ``SUMMARY_MARK`` where the decision's summary goes: a summary that fits
+    one segment alone may not once the message around it is in the member's language."""
+    from ..refs import TYPICAL_REF
+
+    return render("what_next", locale, ref=TYPICAL_REF, summary=SUMMARY_MARK)
+
+
 def keywords_for(action: str, locale: str) -> list[str]:
     """The words that mean ``action`` in ``locale`` (the English ones are separate)."""
     from .keywords import split_words

@@ -70,7 +70,10 @@
   function setUpCounter(area) {
     const output = document.getElementById(area.dataset.segmentCounter);
     if (!output) return;
+    // data-frame: the message a summary is sent in, "{summary}" where it goes
+    // (templates.summary_frame), in the language of data-frame-label.
     const frame = area.dataset.frame || "";
+    const frameLabel = area.dataset.frameLabel || "Whole message in English";
     const values = area.dataset.values ? JSON.parse(area.dataset.values) : {};
     const update = function () {
       const own = countSegments(filled(area.value, values));
@@ -78,9 +81,10 @@
       output.dataset.segments = String(own.segments);
       let text = (area.dataset.counterLabel || "Summary") + ": " + describe(own);
       if (frame.includes("{summary}")) {
-        const whole = countSegments(frame.replace("{summary}", area.value));
+        // split/join, not replace: a "$&" in the summary is text, not a pattern.
+        const whole = countSegments(frame.split("{summary}").join(area.value));
         output.dataset.wholeSegments = String(whole.segments);
-        text += "\nWhole message in English: " + plural(whole.segments, "segment") + ", " + whole.encoding;
+        text += "\n" + frameLabel + ": " + plural(whole.segments, "segment") + ", " + whole.encoding;
       }
       output.textContent = text;
     };
