@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint
 from flask_login import current_user
 
-from ..models import ItemStatus, MessageKind, Outcome, Role
+from ..models import ItemStatus, MessageKind, OutboundStatus, Outcome, Role
 
 bp = Blueprint("admin", __name__)
 
@@ -39,6 +39,20 @@ STATUS_LABELS = {
     ItemStatus.TOLD: "Told",
     ItemStatus.REOPENED: "Reopened",
     ItemStatus.CLOSED: "Closed",
+}
+
+# Where a message to a member is, as the item's timeline says it.
+DELIVERY_LABELS = {
+    OutboundStatus.PENDING: "Waiting to be sent",
+    OutboundStatus.SENDING: "Sending",
+    OutboundStatus.QUEUED: "Queued",
+    OutboundStatus.SENT: "Sent",
+    OutboundStatus.DELIVERED: "Delivered",
+    OutboundStatus.READ: "Read",
+    OutboundStatus.UNDELIVERED: "Not delivered",
+    OutboundStatus.FAILED: "Failed",
+    OutboundStatus.CANCELLED: "Cancelled",
+    OutboundStatus.NEEDS_TEMPLATE: "Waiting for a WhatsApp template",
 }
 
 KIND_LABELS = {
@@ -77,6 +91,7 @@ def panel_helpers() -> dict[str, Any]:
         "may": may,
         "STATUS_LABELS": STATUS_LABELS,
         "KIND_LABELS": KIND_LABELS,
+        "DELIVERY_LABELS": DELIVERY_LABELS,
         "OUTCOME_LABELS": Outcome.LABELS,
         "media_label": media_label,
     }

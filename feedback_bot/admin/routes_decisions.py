@@ -54,6 +54,7 @@ def progress_of(decision: Decision) -> dict[str, Any]:
         "published": decision.published,
         "progress": loop.progress(decision),
         "awaiting_translation": loop.awaiting_translation(decision),
+        "awaiting_whatsapp_template": loop.awaiting_whatsapp_template(decision),
     }
 
 
