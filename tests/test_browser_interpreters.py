@@ -173,7 +173,12 @@ def test_interpreter_translates_feedback_and_summary_in_the_browser(
     # ---- a message that names a number of days has a box per form, with its numbers
     page.goto("/admin/translate/templates/ar")
     two_days = page.locator("#template-ack-2")
-    expect(two_days).to_contain_text("Used when days is 2.")
+    expect(two_days.locator("h3")).to_contain_text("For 2 days")
+    # A form no message takes is folded away until someone opens it.
+    never_sent = page.locator("#template-ack-0")
+    expect(never_sent.locator("textarea")).to_be_hidden()
+    never_sent.locator("summary").click()
+    expect(never_sent.locator("textarea")).to_be_visible()
     expect(two_days.locator("textarea")).to_have_attribute("dir", "rtl")
     expect(two_days.locator("textarea")).to_have_value(re.compile("خلال يومين"))
     expect(page.locator("#template-ack-5 textarea")).to_have_value(re.compile("يومًا"))

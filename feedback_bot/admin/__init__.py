@@ -12,7 +12,8 @@ from typing import Any
 from flask import Blueprint
 from flask_login import current_user
 
-from ..models import ItemStatus, MessageKind, OutboundStatus, Outcome, Role
+from ..messaging.templates import ABOUT
+from ..models import ItemStatus, OutboundStatus, Outcome, Role
 
 bp = Blueprint("admin", __name__)
 
@@ -55,19 +56,8 @@ DELIVERY_LABELS = {
     OutboundStatus.NEEDS_TEMPLATE: "Waiting for a WhatsApp template",
 }
 
-KIND_LABELS = {
-    MessageKind.ACK: "Acknowledgement",
-    "ack_voice": "Acknowledgement (voice note)",
-    "ack_photo": "Acknowledgement (photo)",
-    MessageKind.ACK_INLINE: "Acknowledgement (immediate)",
-    MessageKind.WHAT_NEXT: "What happened next",
-    MessageKind.WHAT_NEXT_UPDATE: "Update on what happened next",
-    MessageKind.RATING_QUESTION: "Did we listen?",
-    MessageKind.RATING_THANKS: "Thanks for the rating",
-    MessageKind.RATING_REOPENED: "Reopened after rating",
-    MessageKind.INTERIM: "Still working on it",
-    MessageKind.CLOSED_NO_ACTION: "Closed as no action",
-}
+# Each message as the panel names it, as the interpreters' editor does.
+KIND_LABELS = {kind: about.title for kind, about in ABOUT.items()}
 
 
 def may(permission: str) -> bool:

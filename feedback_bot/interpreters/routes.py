@@ -42,12 +42,13 @@ from .forms import (
 )
 from .queries import (
     completeness,
+    editor_counts,
     feedback_queue,
     filled,
     languages_in_use_without_review,
     member_values,
     summaries_waiting,
-    template_rows,
+    template_messages,
 )
 
 TRANSLATORS = ("admin", "interpreter")
@@ -212,10 +213,12 @@ def templates(locale: str) -> ResponseReturnValue:
 
 
 def _template_page(locale: str, refused: dict[str, object] | None = None) -> str:
+    messages = template_messages(locale)
     return render_template(
         "interpreters/templates.html",
         locale=locale,
-        rows=template_rows(locale),
+        messages=messages,
+        counts=editor_counts(messages, locale),
         import_form=CatalogueImportForm(),
         refused=refused,
         max_length=TEMPLATE_MAX_LENGTH,
