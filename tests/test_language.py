@@ -169,10 +169,8 @@ def test_a_keyword_first_then_text_answers_in_the_language_of_the_text(app, clie
     assert ack["body"] == expected_ack(app, "es", item)
 
 
-def test_text_after_a_greeting_gives_the_member_and_the_item_its_language(
-    app, client, fake_twilio
-):
-    """"Hi", then the feedback a moment later: one item, acknowledged once (in the guess,
+def test_text_after_a_greeting_gives_the_member_and_the_item_its_language(app, client, fake_twilio):
+    """ "Hi", then the feedback a moment later: one item, acknowledged once (in the guess,
     as "Hi" came first), and both the member and the item take the language of the text,
     which the next messages (what happened next, Did we listen?) go in."""
     send_sms(client, UK_MEMBER, "👍")
