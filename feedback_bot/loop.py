@@ -1038,6 +1038,8 @@ def progress(decision: Decision) -> dict[str, int]:
             counts["pending"] += count
         elif status == OutboundStatus.READ:
             counts["delivered"] += count
+        elif status == OutboundStatus.NEEDS_TEMPLATE:
+            counts["awaiting_whatsapp_template"] += count
         else:
             counts[status] += count
     counts["linked"] = (
@@ -1052,7 +1054,25 @@ def progress(decision: Decision) -> dict[str, int]:
     for key in ("queued", "sent", "delivered", "failed", "undelivered", "cancelled", "pending"):
         counts.setdefault(key, 0)
     counts.setdefault("waiting_quiet_hours", 0)
+    counts.setdefault("awaiting_whatsapp_template", 0)
     return dict(counts)
+
+
+def awaiting_whatsapp_template(decision: Decision) -> dict[str, int]:
+    """Members waiting, by language, for a WhatsApp template to be told the decision: it
+    is past the 24-hour window, they have no SMS and nobody has added the template for
+    their language (``whatsapp.window.route_outside_window``). Only an admin can unblock
+    them, by adding it; the sweeper then sends it by itself."""
+    rows = db.session.execute(
+        select(OutboundMessage.locale, func.count())
+        .where(
+            OutboundMessage.decision_id == decision.id,
+            OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
+            OutboundMessage.status == OutboundStatus.NEEDS_TEMPLATE,
+        )
+        .group_by(OutboundMessage.locale)
+    ).all()
+    return {locale: count for locale, count in rows}
 
 
 def awaiting_translation(decision: Decision) -> dict[str, int]:

@@ -70,3 +70,8 @@ def normalise_ref(text: str) -> str:
     """Read a reference as people type it: any case, O for 0, I or L for 1."""
     cleaned = text.strip().upper().replace("O", "0").replace("I", "1").replace("L", "1")
     return "".join(ch for ch in cleaned if ch in ALPHABET)
+
+
+# A reference as most members get it, for counting what a message costs before it has a
+# member: a service's first million items have four characters.
+TYPICAL_REF = encode_ref(10_000)

@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from feedback_bot import clock
+from feedback_bot.admin import DELIVERY_LABELS
 from feedback_bot.extensions import db
 from feedback_bot.models import (
     Contact,
@@ -208,7 +209,7 @@ def test_item_page_shows_the_whole_timeline(app, client, items, fake_twilio):
     ack = next(row for row in outbound(app) if row.item_id == items["en"])
     assert ack.kind == "ack"
     assert "Acknowledgement" in html
-    assert f'delivery-{ack.status}">{ack.status}<' in html
+    assert f'delivery-{ack.status}">{DELIVERY_LABELS[ack.status]}<' in html
     assert ack.body in html
     assert "Tagged “Lifts”" in html
     assert "Linked to decision “Fix the lifts”" in html

@@ -173,7 +173,12 @@ def test_interpreter_translates_feedback_and_summary_in_the_browser(
     # ---- a message that names a number of days has a box per form, with its numbers
     page.goto("/admin/translate/templates/ar")
     two_days = page.locator("#template-ack-2")
-    expect(two_days).to_contain_text("Used when days is 2.")
+    expect(two_days.locator("h3")).to_contain_text("For 2 days")
+    # A form no message takes is folded away until someone opens it.
+    never_sent = page.locator("#template-ack-0")
+    expect(never_sent.locator("textarea")).to_be_hidden()
+    never_sent.locator("summary").click()
+    expect(never_sent.locator("textarea")).to_be_visible()
     expect(two_days.locator("textarea")).to_have_attribute("dir", "rtl")
     expect(two_days.locator("textarea")).to_have_value(re.compile("خلال يومين"))
     expect(page.locator("#template-ack-5 textarea")).to_have_value(re.compile("يومًا"))
@@ -217,3 +222,44 @@ def test_the_segment_counter_fills_in_the_placeholders_as_members_get_them(
     # Nothing else is filled in: a placeholder the message does not have stays as typed.
     help_box.locator("textarea").fill("%(ref)s STOP")
     expect(counter).to_contain_text("As members get it: 12 characters · GSM-7")
+
+
+@pytest.mark.browser
+def test_the_summary_counter_counts_the_whole_message_in_the_members_language(
+    app, live_server, chromium
+):
+    """A Polish summary that fits one segment alone reaches members inside "O Twoim
+    zgłoszeniu …: … Odpowiedz STOP…", which it does not fit: the page counts that whole
+    message, with a typical reference, as the staff form counts the English one."""
+    from feedback_bot.messaging.segments import sms_cost
+    from feedback_bot.messaging.templates import render
+    from feedback_bot.refs import TYPICAL_REF
+
+    create_user(app, Role.INTERPRETER, languages="pl")
+    with app.app_context():
+        decision = Decision(title=TITLE, summary=SUMMARY)
+        db.session.add(decision)
+        db.session.commit()
+        decision_id = decision.id
+
+        def members_get(summary: str) -> int:
+            return sms_cost(render("what_next", "pl", ref=TYPICAL_REF, summary=summary)).segments
+
+        whole = members_get(SUMMARY_PL)
+        # "$'" is text, not a pattern that puts the rest of the message in again (which
+        # would make this one three segments).
+        odd = "Koszt naprawy windy to 5$' za godzinę; płaci za to administracja."
+        odd_whole = members_get(odd)
+    assert sms_cost(SUMMARY_PL).segments == 1 and whole == 2 and odd_whole == 2
+
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "interpreter@example.org", PASSWORD)
+    page.goto(f"/admin/translate/decision/{decision_id}/pl")
+    page.fill('textarea[name="summary"]', SUMMARY_PL)
+    counter = page.locator("#summary-count")
+    expect(counter).to_have_attribute("data-segments", "1")
+    expect(counter).to_have_attribute("data-whole-segments", str(whole))
+    expect(counter).to_contain_text("Whole message in Polski, as members get it: 2 segments, UCS-2")
+    screenshot(page, "interp-summary-whole-message")
+    page.fill('textarea[name="summary"]', odd)
+    expect(counter).to_have_attribute("data-whole-segments", str(odd_whole))

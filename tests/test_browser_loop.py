@@ -8,14 +8,17 @@ to publish.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from feedback_bot import loop
+from feedback_bot import clock, loop
 from feedback_bot.extensions import db
+from feedback_bot.interpreting.saving import save_decision_summary
+from feedback_bot.jobs.sweep import sweep
 from feedback_bot.models import (
     Decision,
     DecisionTranslation,
@@ -23,6 +26,7 @@ from feedback_bot.models import (
     ItemStatus,
     ReviewState,
     Role,
+    WhatsAppTemplate,
 )
 from feedback_bot.testing.fake_twilio import count_segments
 
@@ -208,3 +212,64 @@ def test_staff_close_the_loop_and_interpreters_are_kept_out(
     assert posted.status == 403
     with app.app_context():
         assert db.session.get(Decision, other_id).published_at is None
+
+
+ARABIC = "+201001234567"
+SUMMARY_AR = "سنصلح أضواء الشوارع في طريق ميل بحلول نهاية مايو."
+MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.browser
+def test_the_decision_page_says_who_is_waiting_and_who_can_unblock_them(
+    app, client, live_server, chromium, fake_twilio
+):
+    """A Polish member on WhatsApp waits for a template (three days on, the 24-hour window
+    is shut), an Arabic member by SMS for a translation: the open decision page counts
+    both, says who can unblock them, and catches up by itself when each is given."""
+    clock.freeze(MONDAY_NOON)  # the live server runs in this process: it sees this clock too
+    assert send_sms(client, f"whatsapp:{POLISH}", LIGHTS).status_code == 200
+    assert send_sms(client, ARABIC, "أضواء الشارع في طريق ميل مطفأة منذ أسبوع.").status_code == 200
+    drain(app)
+    clock.freeze(MONDAY_NOON + timedelta(days=3))
+    with app.app_context():
+        decision = Decision(title=TITLE, summary=SUMMARY)
+        decision.translations.append(
+            DecisionTranslation(locale="pl", summary=SUMMARY_PL, state=ReviewState.REVIEWED)
+        )
+        db.session.add(decision)
+        db.session.commit()
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        loop.publish(decision)
+        decision_id = decision.id
+    drain(app)
+    create_user(app, Role.STAFF)
+
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "staff@example.org", PASSWORD)
+    page.goto(f"/admin/decisions/{decision_id}")
+    for_template = page.locator('[data-waiting="awaiting_whatsapp_template"]')
+    for_translation = page.locator('[data-waiting="awaiting_translation"]')
+    expect(page.locator('[data-count="awaiting_whatsapp_template"]')).to_have_text("1")
+    expect(for_template.locator("li")).to_have_text("pl: 1 member waiting")
+    expect(for_template).to_contain_text("Who can unblock them: an admin")
+    expect(for_translation.locator("li")).to_have_text("ar: 1 member waiting")
+    expect(for_translation.locator("[data-unblock]")).to_contain_text("an interpreter")
+    screenshot(page, "decision-waiting")
+
+    # An admin adds the template, an interpreter writes the Arabic summary.
+    with app.app_context():
+        db.session.add(
+            WhatsAppTemplate(kind="what_next", locale="pl", content_sid="HX" + "a1" * 16)
+        )
+        db.session.commit()
+        sweep()
+        save_decision_summary(
+            None, db.session.get(Decision, decision_id), "ar", SUMMARY_AR, ReviewState.REVIEWED
+        )
+    drain(app)
+    expect(page.locator('[data-count="awaiting_whatsapp_template"]')).to_have_text("0")
+    expect(for_template).to_be_hidden()
+    expect(for_translation.locator("li")).to_have_text("Nobody is waiting for a translation.")
+    expect(for_translation.locator("[data-unblock]")).to_be_hidden()
+    assert any(m["content_sid"] for m in fake_twilio.messages_to(f"whatsapp:{POLISH}"))
+    assert any(SUMMARY_AR in (m["body"] or "") for m in fake_twilio.messages_to(ARABIC))

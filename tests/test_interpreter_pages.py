@@ -334,3 +334,59 @@ def test_the_editor_counts_segments_as_members_get_the_message(make_app):
             f"{cost.segments} segment(s)"
         ) in section, section
     assert LONG_ORG in page.split('id="template-help"', 1)[1].split("</section>", 1)[0]
+
+
+def test_the_editor_names_each_message_plainly_and_counts_as_the_workspace_does(app, client):
+    """Each message under its name and when members get it, its forms under the numbers
+    they are for, keyword lists by what they do; the codes of .po files small beside them.
+    The page says how its boxes add up to the workspace's count."""
+    from markupsafe import escape
+
+    from feedback_bot.interpreters.queries import completeness
+    from feedback_bot.messaging.templates import ABOUT, KEYWORD_MSGIDS, RATING_WORD_MSGIDS
+
+    interpreter(app, client, languages="pl")
+    page = client.get("/admin/translate/templates/pl").get_data(as_text=True)
+    workspace = client.get("/admin/translate/").get_data(as_text=True)
+    with app.app_context():
+        total = completeness(["pl"])["pl"]["total"]
+
+    assert set(ABOUT) == set(TEMPLATES)
+    for about in ABOUT.values():
+        assert f"<h2>{escape(about.title)}" in page and escape(about.sent_when) in page
+    assert "<h2>Acknowledgement</h2>" in page
+    assert "Sent when someone sends us feedback as text." in page
+    # Polish has three forms: 1, 2-4 (and 22-24...), 5-21 (and 25-31...).
+    assert "<h3>For 2, 3, 4, 22, 23, 24, 32, 33… days <small" in page
+    assert "<h3>For 5, 6, 7, 8, 9, 10, 11, 12… days <small" in page
+    assert "<h3>For 1 day <small" in page
+    assert "<h2>Words that mean STOP <small" in page
+    assert "A member sends one of these words alone to stop all messages." in page
+    assert "<h2>Words that answer &#34;Did we listen?&#34; with no <small" in page
+    assert 'id="template-keywords-polite-words"' in page
+    for internal in ("ack, form", "keywords: stop <", "<h2>ack", "<h2>help"):
+        assert internal not in page
+    # The machine names, small, for people who work with .po files.
+    assert "<code>ack-1</code> · in .po files <code>msgstr[1]</code>" in page
+    assert "<code>keywords: stop</code> · in .po files <code>msgctxt &#34;keyword&#34;</code>" in (
+        page
+    )
+
+    # 17 messages and 9 word lists (5 of keywords, the polite words and 3 of answers to
+    # "Did we listen?") make the workspace's 26; 5 messages have 3 boxes.
+    messages = len(TEMPLATES)
+    keywords = len(KEYWORD_MSGIDS) + 1 + len(RATING_WORD_MSGIDS)
+    assert total == messages + keywords
+    with_forms = sum(1 for template in TEMPLATES.values() if template.count)
+    boxes = messages - with_forms + 3 * with_forms + keywords
+    assert f"{total} / {total}" in workspace and "Counted by text to translate" in workspace
+    counts = page.split('id="template-counts">', 1)[1].split("</p>", 1)[0]
+    assert f"The Translation page counts these {total}: {messages} messages and {keywords}" in (
+        counts
+    )
+    assert f"this page has {boxes} boxes" in counts
+    assert f"{with_forms} of those boxes are for numbers no message uses" in counts
+    assert page.count('<input type="hidden" name="kind"') == boxes
+    assert page.count("Never sent · optional") == with_forms
+    index = page.split('class="template-index"', 1)[1].split("</nav>", 1)[0]
+    assert index.count("<li>") == total

@@ -122,10 +122,13 @@ def test_the_editor_shows_each_form_with_its_numbers(app, client):
     page = client.get("/admin/translate/templates/ar").get_data(as_text=True)
     for form in range(6):
         assert f'id="template-ack-{form}"' in page
-    assert "Used when days is 3, 4, 5, 6, 7, 8, 9, 10…" in page  # and 103-110
-    assert "Used when days is 11, 12, 13, 14, 15, 16, 17, 18…" in page
+    assert "<h3>For 3, 4, 5, 6, 7, 8, 9, 10… days <small" in page  # and 103-110
+    assert "<h3>For 11, 12, 13, 14, 15, 16, 17, 18… days <small" in page
     assert 'id="template-ack"' not in page  # no box for the message as one text
-    assert "<h2>ack, form 3 <small" in page and "<h2>help <small" in page
+    # One heading for the message, one for each of its forms; the plain name, not the code.
+    assert "<h2>Acknowledgement</h2>" in page and "<h2>Help <small" in page
+    # By the numbers each is for: Arabic's form for 11-99 before its form for 100-102.
+    assert page.index("For 11, 12, 13") < page.index("For 100, 101, 102 days")
 
     response = client.post(
         "/admin/translate/templates/ar",
@@ -148,8 +151,18 @@ def test_the_editor_says_which_forms_no_member_gets(app, client):
     page = client.get("/admin/translate/templates/ar").get_data(as_text=True)
     assert "Never sent: this form is for days = 0. Here days is always 2 or more." in page
     assert "Never sent: this form is for days = 1. Here days is always 2 or more." in page
-    assert "Used when days is 2." in page
-    assert "Used when days is 0" not in page and "Used when days is 1." not in page
+    assert "<h3>For 2 days <small" in page
+    # Folded away and marked optional, not "untranslated" or "needs review" like the rest.
+    for days, form in (("0 days", 0), ("1 day", 1)):
+        opening = (
+            f'<section class="template-row template-form never-sent" id="template-ack-{form}">'
+        )
+        section = page.split(opening, 1)[1].split("</section>", 1)[0]
+        assert section.lstrip().startswith("<details>")
+        assert f'<h3>For {days} <small class="badge">Never sent · optional</small></h3>' in section
+        assert "needs review" not in section.split("</summary>")[0]
+    # After every form members get.
+    assert page.index('id="template-ack-5"') < page.index('id="template-ack-0"')
 
 
 def test_a_language_needs_no_translation_of_a_form_never_sent(app):

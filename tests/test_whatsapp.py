@@ -17,6 +17,7 @@ from feedback_bot.models import (
     FeedbackItem,
     OutboundMessage,
     OutboundStatus,
+    Role,
     WhatsAppTemplate,
 )
 
@@ -129,6 +130,54 @@ def test_missing_template_waits_visibly_then_goes_when_added(app, client, fake_t
         sweep()
     drain(app)
     assert fake_twilio.messages[-1]["content_sid"] == TEMPLATE_SID
+
+
+def test_staff_see_who_waits_for_a_template_and_who_can_unblock_them(app, client, fake_twilio):
+    """The decision's progress counts the waiting member and says an admin can help; the
+    item's timeline says in words what the row waits for. Both clear once it goes."""
+    from .test_auth import create_user, sign_in
+
+    row = waiting_for_a_template(app, client, fake_twilio)
+    create_user(app, Role.STAFF, "staff@example.org")
+    create_user(app, Role.ADMIN, "admin@example.org")
+    assert sign_in(client, "staff@example.org").status_code == 302
+    decision_url = f"/admin/decisions/{row.decision_id}"
+
+    data = client.get(f"{decision_url}/progress").get_json()
+    assert data["progress"]["awaiting_whatsapp_template"] == 1
+    assert data["awaiting_whatsapp_template"] == {"pl": 1}
+    page = client.get(decision_url).get_data(as_text=True)
+    assert 'data-count="awaiting_whatsapp_template">1<' in page
+    waiting = page.split('data-waiting="awaiting_whatsapp_template"', 1)[1].split("</div>")[0]
+    assert not waiting.startswith(" data-hide-when-none hidden")
+    assert 'data-locale="pl">pl: 1 member waiting' in waiting
+    assert "Who can unblock them: an admin" in waiting
+    assert "/admin/whatsapp-templates/" not in waiting  # staff cannot open it
+
+    item = client.get(f"/admin/items/{row.item_id}").get_data(as_text=True)
+    assert 'delivery-needs_template">Waiting for a WhatsApp template<' in item
+    assert ">needs_template<" not in item
+    assert "Who can unblock it: an admin" in item
+
+    client.post("/logout")
+    assert sign_in(client, "admin@example.org").status_code == 302
+    for url in (decision_url, f"/admin/items/{row.item_id}"):
+        assert 'href="/admin/whatsapp-templates/">WhatsApp templates</a>' in (
+            client.get(url).get_data(as_text=True)
+        )
+
+    add_template(app)
+    with app.app_context():
+        sweep()
+    drain(app)
+    assert client.get(f"{decision_url}/progress").get_json()["awaiting_whatsapp_template"] == {}
+    page = client.get(decision_url).get_data(as_text=True)
+    assert 'data-count="awaiting_whatsapp_template">0<' in page
+    assert 'data-waiting="awaiting_whatsapp_template" data-hide-when-none hidden' in page
+    # "What happened next" went; "Did we listen?", owed after it, waits for its own.
+    item = client.get(f"/admin/items/{row.item_id}").get_data(as_text=True)
+    assert item.count("Who can unblock it: an admin") == 1
+    assert "template for this message in pl" in item.split("Did we listen?", 1)[1]
 
 
 def test_without_template_a_member_who_also_texts_gets_an_sms(app, client, fake_twilio):

@@ -12,7 +12,8 @@ from typing import Any
 from flask import Blueprint
 from flask_login import current_user
 
-from ..models import ItemStatus, MessageKind, Outcome, Role
+from ..messaging.templates import ABOUT
+from ..models import ItemStatus, OutboundStatus, Outcome, Role
 
 bp = Blueprint("admin", __name__)
 
@@ -41,19 +42,22 @@ STATUS_LABELS = {
     ItemStatus.CLOSED: "Closed",
 }
 
-KIND_LABELS = {
-    MessageKind.ACK: "Acknowledgement",
-    "ack_voice": "Acknowledgement (voice note)",
-    "ack_photo": "Acknowledgement (photo)",
-    MessageKind.ACK_INLINE: "Acknowledgement (immediate)",
-    MessageKind.WHAT_NEXT: "What happened next",
-    MessageKind.WHAT_NEXT_UPDATE: "Update on what happened next",
-    MessageKind.RATING_QUESTION: "Did we listen?",
-    MessageKind.RATING_THANKS: "Thanks for the rating",
-    MessageKind.RATING_REOPENED: "Reopened after rating",
-    MessageKind.INTERIM: "Still working on it",
-    MessageKind.CLOSED_NO_ACTION: "Closed as no action",
+# Where a message to a member is, as the item's timeline says it.
+DELIVERY_LABELS = {
+    OutboundStatus.PENDING: "Waiting to be sent",
+    OutboundStatus.SENDING: "Sending",
+    OutboundStatus.QUEUED: "Queued",
+    OutboundStatus.SENT: "Sent",
+    OutboundStatus.DELIVERED: "Delivered",
+    OutboundStatus.READ: "Read",
+    OutboundStatus.UNDELIVERED: "Not delivered",
+    OutboundStatus.FAILED: "Failed",
+    OutboundStatus.CANCELLED: "Cancelled",
+    OutboundStatus.NEEDS_TEMPLATE: "Waiting for a WhatsApp template",
 }
+
+# Each message as the panel names it, as the interpreters' editor does.
+KIND_LABELS = {kind: about.title for kind, about in ABOUT.items()}
 
 
 def may(permission: str) -> bool:
@@ -77,6 +81,7 @@ def panel_helpers() -> dict[str, Any]:
         "may": may,
         "STATUS_LABELS": STATUS_LABELS,
         "KIND_LABELS": KIND_LABELS,
+        "DELIVERY_LABELS": DELIVERY_LABELS,
         "OUTCOME_LABELS": Outcome.LABELS,
         "media_label": media_label,
     }

@@ -16,8 +16,8 @@ from flask_login import current_user
 from .. import audit, loop
 from ..auth.roles import roles_required
 from ..extensions import db
-from ..messaging.templates import render
-from ..models import Decision, MessageKind
+from ..messaging.templates import summary_frame
+from ..models import Decision
 from . import READERS, TRIAGERS, bp
 from .forms import ActionForm, DecisionForm, PublishedDecisionForm
 from .queries import all_decisions, linked_counts, linked_items
@@ -35,7 +35,6 @@ FIELDS = (
 # A change to one of these changes what members were told: the summary is what they are
 # sent, the outcome what the public page shows. Only a new summary can be sent as an update.
 MEMBER_FACING = ("outcome", "summary")
-SUMMARY_MARK = "{summary}"
 
 
 def get_decision(decision_id: int) -> Decision:
@@ -47,8 +46,7 @@ def get_decision(decision_id: int) -> Decision:
 
 def message_frame() -> str:
     """The what-next message around the summary, in the staff language, for the counter."""
-    locale = current_app.config["STAFF_LOCALE"]
-    return render(MessageKind.WHAT_NEXT, locale, ref="XXXX", summary=SUMMARY_MARK)
+    return summary_frame(current_app.config["STAFF_LOCALE"])
 
 
 def progress_of(decision: Decision) -> dict[str, Any]:
@@ -56,6 +54,7 @@ def progress_of(decision: Decision) -> dict[str, Any]:
         "published": decision.published,
         "progress": loop.progress(decision),
         "awaiting_translation": loop.awaiting_translation(decision),
+        "awaiting_whatsapp_template": loop.awaiting_whatsapp_template(decision),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app
@@ -24,7 +25,7 @@ from ..interpreting.catalogue_io import (
 from ..messaging.language import menu_options
 from ..messaging.overrides import form_context
 from ..messaging.segments import SmsCost, sms_cost
-from ..messaging.templates import PLACEHOLDER
+from ..messaging.templates import KEYWORD_CONTEXT, PLACEHOLDER
 from ..models import (
     Contact,
     Decision,
@@ -34,7 +35,7 @@ from ..models import (
     MessageTranslation,
     ReviewState,
 )
-from ..refs import encode_ref
+from ..refs import TYPICAL_REF
 
 
 def feedback_queue(languages: list[str], limit: int = 100) -> list[InboundMessage]:
@@ -77,18 +78,98 @@ def summaries_waiting(languages: list[str]) -> list[tuple[Decision, str, int]]:
 
 @dataclass(frozen=True)
 class TemplateRow:
-    kind: str
-    context: str
-    msgid: str
-    note: str
-    numbers: str  # of one plural form: the numbers it is for
-    title: str  # its heading in the editor
+    """One box of the editor: a message, or one plural form of it."""
+
+    entry: Entry
     text: str  # what the interpreter works on: their draft, if they saved one
     state: str | None
     # Of the text as members get it: the placeholders filled in with ``values``.
     cost: SmsCost
     source_cost: SmsCost
     values: dict[str, str]
+
+    @property
+    def kind(self) -> str:
+        return self.entry.kind
+
+    @property
+    def anchor(self) -> str:
+        """Its id in the page: "template-ack-1", "template-keywords-stop",
+        "template-keywords-polite-words"."""
+        return "template-" + "-".join(self.kind.replace(":", " ").split())
+
+    @property
+    def is_keywords(self) -> bool:
+        return self.entry.context == KEYWORD_CONTEXT
+
+
+@dataclass(frozen=True)
+class TemplateMessage:
+    """A message as the editor shows it: with one box, or one per plural form (those
+    members get first, then those only for numbers no message takes)."""
+
+    entry: Entry  # its first form's, for what all its forms share
+    rows: list[TemplateRow]
+
+    @property
+    def anchor(self) -> str:
+        return "message-" + self.entry.message.replace(": ", "-")
+
+    @property
+    def has_forms(self) -> bool:
+        return self.entry.form is not None
+
+    @property
+    def is_keywords(self) -> bool:
+        return self.entry.context == KEYWORD_CONTEXT
+
+
+@dataclass(frozen=True)
+class EditorCounts:
+    """What the editor holds, as the workspace counts it and as the page lays it out."""
+
+    texts: int  # what the workspace's "translated" counts: messages and keyword lists
+    keyword_lists: int
+    with_forms: int  # messages that name a number, with a box per plural form
+    forms: int  # plural forms of the language
+    boxes: int
+    never_sent: int  # boxes for forms only of numbers no message takes
+
+
+def editor_counts(messages: list[TemplateMessage], locale: str) -> EditorCounts:
+    rows = [row for message in messages for row in message.rows]
+    return EditorCounts(
+        texts=sum(any(row.entry.sent for row in message.rows) for message in messages),
+        keyword_lists=sum(message.is_keywords for message in messages),
+        with_forms=sum(message.has_forms for message in messages),
+        forms=plural_rule(locale).forms,
+        boxes=len(rows),
+        never_sent=sum(not row.entry.sent for row in rows),
+    )
+
+
+def _form_order(locale: str) -> Callable[[TemplateRow], tuple[bool, int]]:
+    """Forms members get first, each by the smallest number it is for (Arabic's form for
+    11-99 before its form for 100-102), then those for numbers no message takes."""
+    rule = plural_rule(locale)
+
+    def order(row: TemplateRow) -> tuple[bool, int]:
+        form = row.entry.form
+        if form is None:
+            return (False, 0)
+        numbers = rule.samples(form, SENT_COUNTS) or rule.samples(form)
+        return (not row.entry.sent, numbers[0] if numbers else len(SENT_COUNTS))
+
+    return order
+
+
+def template_messages(locale: str) -> list[TemplateMessage]:
+    """The editor's rows, grouped by the message they are (forms of)."""
+    grouped: dict[str, list[TemplateRow]] = {}
+    for row in template_rows(locale):
+        grouped.setdefault(row.entry.message, []).append(row)
+    order = _form_order(locale)
+    return [TemplateMessage(rows[0].entry, sorted(rows, key=order)) for rows in grouped.values()]
 
 
 def _shipped_states(locale: str) -> dict[tuple[str, str], str | None]:
@@ -106,10 +187,6 @@ def _shipped_states(locale: str) -> dict[tuple[str, str], str | None]:
         else:
             states[(m.context or "", str(m.id))] = state
     return states
-
-
-# A reference as most members get it: a service's first million items have four characters.
-TYPICAL_REF = encode_ref(10_000)
 
 
 def member_values(entry: Entry, locale: str) -> dict[str, str]:
@@ -154,12 +231,7 @@ def template_rows(locale: str) -> list[TemplateRow]:
         values = member_values(entry, locale)
         rows.append(
             TemplateRow(
-                entry.kind,
-                entry.context,
-                entry.msgid,
-                entry.note,
-                entry.numbers,
-                entry.title,
+                entry,
                 text,
                 state,
                 sms_cost(filled(text, values)),

@@ -28,6 +28,7 @@ from ..interpreting.saving import (
 )
 from ..messaging.language import native_name
 from ..messaging.segments import sms_cost
+from ..messaging.templates import summary_frame
 from ..models import Decision, FeedbackItem, InboundMessage, MessageTranslation, ReviewState
 from ..privacy import redact_phone_numbers
 from . import bp
@@ -41,12 +42,13 @@ from .forms import (
 )
 from .queries import (
     completeness,
+    editor_counts,
     feedback_queue,
     filled,
     languages_in_use_without_review,
     member_values,
     summaries_waiting,
-    template_rows,
+    template_messages,
 )
 
 TRANSLATORS = ("admin", "interpreter")
@@ -142,7 +144,12 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
         flash(summary_saved_message(form.state.data, waiting), "success")
         return redirect(url_for("interpreters.workspace"))
     return render_template(
-        "interpreters/summary.html", decision=decision, locale=locale, form=form, outdated=outdated
+        "interpreters/summary.html",
+        decision=decision,
+        locale=locale,
+        form=form,
+        outdated=outdated,
+        frame=summary_frame(locale),
     )
 
 
@@ -206,10 +213,12 @@ def templates(locale: str) -> ResponseReturnValue:
 
 
 def _template_page(locale: str, refused: dict[str, object] | None = None) -> str:
+    messages = template_messages(locale)
     return render_template(
         "interpreters/templates.html",
         locale=locale,
-        rows=template_rows(locale),
+        messages=messages,
+        counts=editor_counts(messages, locale),
         import_form=CatalogueImportForm(),
         refused=refused,
         max_length=TEMPLATE_MAX_LENGTH,

@@ -28,9 +28,11 @@ from ..config import FEWEST_INTERIM_UPDATE_DAYS, TRANSLATIONS
 from ..extensions import db
 from ..messaging.overrides import form_context, form_of, translate
 from ..messaging.templates import (
+    ABOUT,
     COUNT_OF_MSGID,
     KEYWORD_CONTEXT,
     KEYWORD_MSGIDS,
+    KEYWORD_PURPOSES,
     POLITE_MSGID,
     RATING_WORD_MSGIDS,
     TEMPLATES,
@@ -58,19 +60,24 @@ class Entry:
     context: str
     msgid: str
     note: str
+    # The message it is (a form of), as the panel names it (``templates.ABOUT``).
+    message: str  # "ack", "keywords: stop"
+    title: str  # "Acknowledgement", "Words that mean STOP"
+    sent_when: str
     # Of a plural entry: which form this is, and the numbers it is used for, in words.
     form: int | None = None
     numbers: str = ""
+    form_title: str = ""  # "For 2, 3, 4, 22, 23, 24, 32, 33… days"
     # False for a form only for numbers a message never takes (``SENT_COUNTS``): the
     # catalogue needs it, members never read it.
     sent: bool = True
 
     @property
-    def title(self) -> str:
-        """Its heading in the editor: "help", "ack, form 1"."""
-        if self.form is None:
-            return self.kind
-        return f"{self.kind.rsplit('-', 1)[0]}, form {self.form}"
+    def po_name(self) -> str:
+        """What tells it apart in a .po file, besides its msgid (the English text)."""
+        if self.form is not None:
+            return f"msgstr[{self.form}]"
+        return f'msgctxt "{self.context}"' if self.context else "msgstr"
 
 
 def entries(locale: str) -> dict[str, Entry]:
@@ -78,8 +85,19 @@ def entries(locale: str) -> dict[str, Entry]:
     a message that depends on a number once per plural form of the language."""
     found = []
     for template in TEMPLATES.values():
+        about = ABOUT[template.kind]
         if template.count is None:
-            found.append(Entry(template.kind, "", template.msgid, template.note))
+            found.append(
+                Entry(
+                    template.kind,
+                    "",
+                    template.msgid,
+                    template.note,
+                    template.kind,
+                    about.title,
+                    about.sent_when,
+                )
+            )
             continue
         rule = plural_rule(locale)
         found += [
@@ -88,35 +106,58 @@ def entries(locale: str) -> dict[str, Entry]:
                 form_context(form),
                 template.msgid,
                 template.note,
-                form,
-                rule.numbers(form, template.count),
+                template.kind,
+                about.title,
+                about.sent_when,
+                form=form,
+                numbers=rule.numbers(form, template.count),
+                form_title=rule.title(form, template.count),
                 sent=bool(rule.samples(form, SENT_COUNTS)),
             )
             for form in range(rule.forms)
         ]
-    found += [
-        Entry(f"keywords: {action}", KEYWORD_CONTEXT, msgid, "Words a member can send alone.")
-        for action, msgid in KEYWORD_MSGIDS.items()
-    ]
+    for action, msgid in KEYWORD_MSGIDS.items():
+        kind = f"keywords: {action}"
+        found.append(
+            Entry(
+                kind,
+                KEYWORD_CONTEXT,
+                msgid,
+                "Separate the words with commas. The English words always work too.",
+                message=kind,
+                title=f"Words that mean {action.upper()}",
+                sent_when=f"A member sends one of these words alone to {KEYWORD_PURPOSES[action]}.",
+            )
+        )
+    kind = "keywords: polite words"
     found.append(
         Entry(
-            "keywords: polite words",
+            kind,
             KEYWORD_CONTEXT,
             POLITE_MSGID,
-            'Words a member may add to a keyword and still mean only it ("Stop please"). '
-            "Only words that add nothing: never one that could make a message mean more.",
+            "Separate the words with commas. Only words that add nothing: never one that "
+            "could make a message mean more.",
+            message=kind,
+            title="Polite words around a keyword",
+            sent_when='A member adds these to a keyword and still means only it ("Stop please").',
         )
     )
-    found += [
-        Entry(
-            f"rating: {answer}",
-            KEYWORD_CONTEXT,
-            msgid,
-            f'Words that answer "Did we listen?" with {answer} (as {digit} does), read only '
-            "while a question waits for its answer.",
+    for digit, (answer, msgid) in enumerate(RATING_WORD_MSGIDS.items(), 1):
+        kind = f"rating: {answer}"
+        found.append(
+            Entry(
+                kind,
+                KEYWORD_CONTEXT,
+                msgid,
+                "Separate the words with commas. The English words always work too.",
+                message=kind,
+                title=f'Words that answer "Did we listen?" with {answer}',
+                sent_when=(
+                    f"A member sends these instead of {digit}; read only while the question "
+                    "waits for its answer."
+                ),
+            )
         )
-        for digit, (answer, msgid) in enumerate(RATING_WORD_MSGIDS.items(), 1)
-    ]
     return {entry.kind: entry for entry in found}
 
 
@@ -146,6 +187,16 @@ class PluralRule:
 
     def samples(self, form: int, numbers: range = range(200)) -> list[int]:
         return [number for number in numbers if self.choose(number) == form]
+
+    def title(self, form: int, name: str) -> str:
+        """Which numbers ``form`` is for, as a heading: "For 2, 3, 4, 22, 23, 24, 32, 33…
+        days"; of a form no message takes, the numbers it would be for ("For 1 day")."""
+        numbers = self.samples(form, SENT_COUNTS) or self.samples(form)
+        if not numbers:
+            return f"For no number of {name} from 0 to 199"
+        # The count is named in the plural ("days"): one of them is "1 day".
+        unit = name.removesuffix("s") if numbers == [1] else name
+        return f"For {listed(numbers).removesuffix('.')} {unit}"
 
     def numbers(self, form: int, name: str) -> str:
         """Which numbers ``form`` is for, in words for an interpreter."""

@@ -209,6 +209,77 @@ RATING_WORD_MSGIDS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class About:
+    """A message as people in the panel know it (members never read this)."""
+
+    title: str  # its name: "Acknowledgement"
+    sent_when: str  # one line: when a member gets it
+
+
+# Kept apart from TEMPLATES, whose line numbers the catalogues' references point at.
+ABOUT: dict[str, About] = {
+    "ack": About("Acknowledgement", "Sent when someone sends us feedback as text."),
+    "ack_voice": About(
+        "Acknowledgement (voice note)", "Sent when someone sends a voice note with no text."
+    ),
+    "ack_photo": About(
+        "Acknowledgement (photo)", "Sent when someone sends a photo or other file with no text."
+    ),
+    "ack_inline": About(
+        "Acknowledgement (immediate)",
+        "Sent straight back when someone sends feedback while our database is briefly down.",
+    ),
+    "help": About("Help", "Sent when someone texts HELP."),
+    "stop": About("Stopped", "Sent when someone texts STOP: our last message until START."),
+    "start": About("Welcome back", "Sent when someone who had texted STOP texts START."),
+    "language_menu": About("Language menu", "Sent when someone texts LANGUAGE."),
+    "language_set": About(
+        "Language chosen", "Sent when someone picks this language from the language menu."
+    ),
+    "forget": About(
+        "Data erased", "Sent when someone texts FORGET, once their number and messages are gone."
+    ),
+    "what_next": About(
+        "What happened next",
+        "Sent when staff publish the decision someone's feedback is linked to.",
+    ),
+    "what_next_update": About(
+        "Update on what happened next",
+        "Sent when staff change a decision someone was already told about.",
+    ),
+    "rating_question": About(
+        "Did we listen?",
+        "Sent after “What happened next” and after “Closed as no action”.",
+    ),
+    "rating_thanks": About(
+        "Thanks for the rating",
+        "Sent when someone answers “Did we listen?” with 1 (yes) or 2 (partly).",
+    ),
+    "rating_reopened": About(
+        "Reopened after rating",
+        "Sent when someone answers “Did we listen?” with 3 (no): their feedback is reopened.",
+    ),
+    "interim": About(
+        "Still working on it",
+        "Sent every so many days while someone's feedback has no decision yet.",
+    ),
+    "closed_no_action": About(
+        "Closed as no action",
+        "Sent when staff close someone's feedback without taking it further.",
+    ),
+}
+
+# What each list of keywords lets a member do, by sending one of its words alone.
+KEYWORD_PURPOSES: dict[str, str] = {
+    "stop": "stop all messages",
+    "start": "get messages again after STOP",
+    "help": "ask how this service works",
+    "language": "choose another language",
+    "forget": "have their number and messages erased",
+}
+
+
 class UnknownTemplate(KeyError):
     pass
 
@@ -227,6 +298,20 @@ def render(kind: str, locale: str, **values: Any) -> str:
     count = int(values[template.count]) if template.count else None
     text = translate(template.msgid, locale, count=count)
     return text % values if template.placeholders else text
+
+
+# Where a decision's summary goes in ``summary_frame``: panel.js puts the summary being
+# typed in its place to count the message a member gets.
+SUMMARY_MARK = "{summary}"
+
+
+def summary_frame(locale: str) -> str:
+    """The "what happened next" message in ``locale`` as a member gets it, with a typical
+    reference and ``SUMMARY_MARK`` where the decision's summary goes: a summary that fits
+    one segment alone may not once the message around it is in the member's language."""
+    from ..refs import TYPICAL_REF
+
+    return render("what_next", locale, ref=TYPICAL_REF, summary=SUMMARY_MARK)
 
 
 def keywords_for(action: str, locale: str) -> list[str]:

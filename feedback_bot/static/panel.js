@@ -70,7 +70,10 @@
   function setUpCounter(area) {
     const output = document.getElementById(area.dataset.segmentCounter);
     if (!output) return;
+    // data-frame: the message a summary is sent in, "{summary}" where it goes
+    // (templates.summary_frame), in the language of data-frame-label.
     const frame = area.dataset.frame || "";
+    const frameLabel = area.dataset.frameLabel || "Whole message in English";
     const values = area.dataset.values ? JSON.parse(area.dataset.values) : {};
     const update = function () {
       const own = countSegments(filled(area.value, values));
@@ -78,9 +81,10 @@
       output.dataset.segments = String(own.segments);
       let text = (area.dataset.counterLabel || "Summary") + ": " + describe(own);
       if (frame.includes("{summary}")) {
-        const whole = countSegments(frame.replace("{summary}", area.value));
+        // split/join, not replace: a "$&" in the summary is text, not a pattern.
+        const whole = countSegments(frame.split("{summary}").join(area.value));
         output.dataset.wholeSegments = String(whole.segments);
-        text += "\nWhole message in English: " + plural(whole.segments, "segment") + ", " + whole.encoding;
+        text += "\n" + frameLabel + ": " + plural(whole.segments, "segment") + ", " + whole.encoding;
       }
       output.textContent = text;
     };
@@ -135,28 +139,38 @@
   }
 
   // ------------------------------------------------------------------ live progress
+  // Members waiting, by language, for what only someone else can give (data-waiting names
+  // the progress JSON's key): the list, and who can unblock them while anyone waits.
+  function showWaiting(part, waiting) {
+    const entries = Object.entries(waiting || {}).sort();
+    const list = part.querySelector("[data-awaiting]");
+    list.replaceChildren();
+    if (!entries.length) {
+      const none = document.createElement("li");
+      none.className = "muted";
+      none.textContent = list.dataset.none;
+      list.appendChild(none);
+    }
+    entries.forEach(function ([locale, count]) {
+      const li = document.createElement("li");
+      li.dataset.locale = locale;
+      li.textContent = locale + ": " + plural(count, "member") + " waiting";
+      list.appendChild(li);
+    });
+    const unblock = part.querySelector("[data-unblock]");
+    if (unblock) unblock.hidden = !entries.length;
+    if ("hideWhenNone" in part.dataset) part.hidden = !entries.length;
+  }
+
   function setUpProgress(section) {
     const url = section.dataset.progressUrl;
-    const list = section.querySelector("[data-awaiting]");
     const apply = function (data) {
       Object.entries(data.progress || {}).forEach(function ([key, value]) {
         const cell = section.querySelector('[data-count="' + key + '"]');
         if (cell) cell.textContent = String(value);
       });
-      if (!list) return;
-      const entries = Object.entries(data.awaiting_translation || {}).sort();
-      list.replaceChildren();
-      if (!entries.length) {
-        const none = document.createElement("li");
-        none.className = "muted";
-        none.textContent = "Nobody is waiting for a translation.";
-        list.appendChild(none);
-      }
-      entries.forEach(function ([locale, waiting]) {
-        const li = document.createElement("li");
-        li.dataset.locale = locale;
-        li.textContent = locale + ": " + plural(waiting, "member") + " waiting";
-        list.appendChild(li);
+      section.querySelectorAll("[data-waiting]").forEach(function (part) {
+        showWaiting(part, data[part.dataset.waiting]);
       });
     };
     const poll = function () {
