@@ -334,3 +334,15 @@ def test_the_editor_counts_segments_as_members_get_the_message(make_app):
             f"{cost.segments} segment(s)"
         ) in section, section
     assert LONG_ORG in page.split('id="template-help"', 1)[1].split("</section>", 1)[0]
+
+
+def test_languages_nobody_reviewed_count_their_members_in_words(app, client):
+    send_sms(client, ARABIC_MEMBER, ARABIC)
+    drain(app)
+    interpreter(app, client)
+    page = client.get("/admin/translate/").get_data(as_text=True)
+    assert "(1 member)" in page
+
+    send_sms(client, "+201001234568", ARABIC)
+    drain(app)
+    assert "(2 members)" in client.get("/admin/translate/").get_data(as_text=True)
