@@ -150,12 +150,14 @@ def new_page(browser: Browser, base_url: str) -> Page:
     return context.new_page()
 
 
-def sign_in(page: Page, email: str, password: str) -> None:
+def sign_in(page: Page, email: str, password: str, lands_on: str = "/admin/items") -> None:
+    """Sign in and wait for the page the account's role lands on (interpreters:
+    "/admin/translate/")."""
     page.goto("/login")
     page.fill('input[name="email"]', email)
     page.fill('input[name="password"]', password)
     page.click('button:has-text("Sign in")')
-    page.wait_for_url("**/admin/items")
+    page.wait_for_url(f"**{lands_on}")
 
 
 def screenshot(page: Page, name: str) -> None:
