@@ -10,6 +10,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
@@ -71,10 +72,14 @@ def register_url_converters(app: Flask) -> None:
 
 
 def register_error_handlers(app: Flask) -> None:
-    from .errors import form_expired
+    from .errors import error_page, form_expired
 
     # A form left open too long: say so and keep what was typed, not a bare 400.
     app.register_error_handler(CSRFError, form_expired)
+    # Every other error a person can meet (403, 404, 405, 500...) as a page of the panel,
+    # with a way on. Blueprints that answer their own (the webhooks' plain text, the
+    # simulator's JSON) keep doing so: their handlers come first for their views.
+    app.register_error_handler(HTTPException, error_page)
 
 
 def register_logging(app: Flask) -> None:

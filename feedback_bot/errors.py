@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
 from flask import make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .extensions import db
+
+log = logging.getLogger(__name__)
 
 # Never shown back: the token is useless to a person, a password is never put on a page.
 NOT_SHOWN = ("csrf_token", "password")
@@ -46,3 +54,99 @@ def form_expired(error: CSRFError) -> ResponseReturnValue:
     # It may show what was typed: not for the browser's cache.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@dataclass(frozen=True)
+class Explanation:
+    title: str
+    text: str
+
+
+# What a person is told, for the errors the panel and the public page can run into.
+# Any other status gets Werkzeug's name and description.
+EXPLANATIONS = {
+    400: Explanation(
+        "This request could not be used",
+        "The page sent something the server cannot use, so nothing was changed. Go back, "
+        "reload the page and try again.",
+    ),
+    403: Explanation(
+        "You cannot open this page",
+        "Your account's role does not include this page. If your work needs it, ask an admin.",
+    ),
+    404: Explanation(
+        "Page not found",
+        "There is nothing at this address: it may have been mistyped, or what it showed no "
+        "longer exists.",
+    ),
+    405: Explanation(
+        "This address cannot be opened like that",
+        "It is only for sending a form from its page, so nothing was changed. Go back and use "
+        "the form.",
+    ),
+    500: Explanation(
+        "Something went wrong on our side",
+        "Nothing you did caused it, and it has been logged. Nothing may have been saved: "
+        "check, and try again in a minute. If it keeps happening, tell an admin.",
+    ),
+}
+
+
+def wants_a_page() -> bool:
+    """Whether an error should answer a panel-styled page, rather than Werkzeug's own.
+
+    Not at Twilio's webhooks: they answer their errors in plain text for Twilio's debugger
+    (``webhooks.routes.plain_error``), and an address matching none of their routes never
+    reaches that handler, so it keeps Werkzeug's short answer too. Nor for a script that
+    asked for JSON or plain text (the panel's progress poll asks for JSON).
+    """
+    if request.path.startswith("/webhooks/"):
+        return False
+    best = request.accept_mimetypes.best_match(["text/html", "application/json", "text/plain"])
+    return best in (None, "text/html")
+
+
+def description_given(error: HTTPException) -> str | None:
+    """What the view said about this error, if it said more than the status's own text
+    ("You do not work in this language.")."""
+    if error.description and error.description != type(error).description:
+        return error.description
+    return None
+
+
+def error_page(error: HTTPException) -> ResponseReturnValue:
+    """An error as a page of the panel: what happened, and a way on (the user's home in
+    the panel, the page they came from), with the panel's navigation when signed in."""
+    if error.response is not None or not wants_a_page():
+        # A response made for this error already (the sign-in page's "too many
+        # attempts"), or Werkzeug's own for a machine.
+        return error
+    if isinstance(error, InternalServerError):
+        return server_error_page(error)
+    return render_error(error), error.code or 500
+
+
+def server_error_page(error: InternalServerError) -> ResponseReturnValue:
+    """The failure is logged already (Flask logs it before asking for this page). The
+    page asks the database who is signed in: first end the transaction the failure may
+    have broken, and should the page itself fail, answer Werkzeug's plain one."""
+    try:
+        db.session.rollback()
+        return render_error(error), 500
+    except Exception:
+        log.exception("the error page failed too; answered the plain one")
+        return error
+
+
+def render_error(error: HTTPException) -> str:
+    code = error.code or 500
+    explanation = EXPLANATIONS.get(code) or Explanation(error.name, error.description or "")
+    referrer = request.referrer or ""
+    came_from = referrer if referrer.startswith(request.host_url) else None
+    return render_template(
+        "errors/http_error.html",
+        code=code,
+        explanation=explanation,
+        detail=description_given(error) if code in EXPLANATIONS else None,
+        came_from=came_from if came_from != request.url else None,
+    )

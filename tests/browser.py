@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from werkzeug.serving import BaseWSGIServer, make_server
 
 if TYPE_CHECKING:
@@ -143,19 +143,22 @@ def chromium_fixture() -> Iterator[Browser]:
         browser.close()
 
 
-def new_page(browser: Browser, base_url: str) -> Page:
-    """A page in a fresh context (its own cookies), with the suite's default timeout."""
-    context = browser.new_context(base_url=base_url)
+def new_page(browser: Browser, base_url: str, viewport: ViewportSize | None = None) -> Page:
+    """A page in a fresh context (its own cookies), with the suite's default timeout; its
+    window 1280 by 720 unless ``viewport`` says otherwise (a phone's, say)."""
+    context = browser.new_context(base_url=base_url, viewport=viewport)
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     return context.new_page()
 
 
-def sign_in(page: Page, email: str, password: str) -> None:
+def sign_in(page: Page, email: str, password: str, lands_on: str = "/admin/items") -> None:
+    """Sign in and wait for the page the account's role lands on (interpreters:
+    "/admin/translate/")."""
     page.goto("/login")
     page.fill('input[name="email"]', email)
     page.fill('input[name="password"]', password)
     page.click('button:has-text("Sign in")')
-    page.wait_for_url("**/admin/items")
+    page.wait_for_url(f"**{lands_on}")
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -114,6 +114,31 @@ def test_sign_in_returns_to_the_page_asked_for_but_never_off_site(app, client):
 
 
 @pytest.mark.parametrize(
+    ("role", "home"),
+    [
+        (Role.ADMIN, "/admin/items"),
+        (Role.STAFF, "/admin/items"),
+        (Role.INTERPRETER, "/admin/translate/"),
+    ],
+)
+def test_each_role_lands_where_its_work_is(app, client, role, home):
+    create_user(app, role, email="someone@example.org")
+    assert sign_in(client, "someone@example.org").headers["Location"] == home
+    # The brand's link, and the sign-in page for someone already signed in.
+    assert client.get("/").headers["Location"] == home
+    assert client.get("/login").headers["Location"] == home
+
+
+def test_the_page_asked_for_wins_over_an_interpreters_home(app, client):
+    create_user(app, Role.INTERPRETER)
+    response = client.post(
+        "/login?next=/admin/decisions",
+        data={"email": "interpreter@example.org", "password": PASSWORD},
+    )
+    assert response.headers["Location"] == "/admin/decisions"
+
+
+@pytest.mark.parametrize(
     "target", ["/admin/items\r\nX-Injected: 1", "/admin/items\n", "/admin\x00", "/a\tb"]
 )
 def test_a_next_page_with_a_control_character_is_not_followed(app, client, target):

@@ -102,8 +102,7 @@ def test_interpreter_translates_feedback_and_summary_in_the_browser(
 
     # ---- the interpreter signs in and opens the workspace
     page = new_page(chromium, live_server.url)
-    sign_in(page, "interpreter@example.org", PASSWORD)
-    page.goto("/admin/translate/")
+    sign_in(page, "interpreter@example.org", PASSWORD, lands_on="/admin/translate/")
     expect(page.locator("h1")).to_have_text("Translation")
     queue = page.locator("#feedback-queue")
     expect(queue).to_contain_text(ARABIC[:30])
@@ -210,7 +209,7 @@ def test_the_segment_counter_fills_in_the_placeholders_as_members_get_them(
     organisation's name where "%(org)s" stands (Riverside Council, 17 characters)."""
     create_user(app, Role.INTERPRETER, languages="pl")
     page = new_page(chromium, live_server.url)
-    sign_in(page, "interpreter@example.org", PASSWORD)
+    sign_in(page, "interpreter@example.org", PASSWORD, lands_on="/admin/translate/")
     page.goto("/admin/translate/templates/pl")
     help_box = page.locator("#template-help")
     typed = "%(org)s czyta każdą wiadomość. Wyślij STOP, aby zrezygnować."

@@ -191,7 +191,8 @@ def test_staff_close_the_loop_and_interpreters_are_kept_out(
         db.session.commit()
         other_id = other.id
     interpreter = new_page(chromium, live_server.url)
-    sign_in(interpreter, "interpreter@example.org", PASSWORD)
+    sign_in(interpreter, "interpreter@example.org", PASSWORD, lands_on="/admin/translate/")
+    interpreter.goto("/admin/items")
     expect(interpreter.locator(f'tr[data-item="{item_id}"]')).to_contain_text(ref)
     for path in ("/admin/items", f"/admin/items/{item_id}"):
         interpreter.goto(path)

@@ -390,3 +390,15 @@ def test_the_editor_names_each_message_plainly_and_counts_as_the_workspace_does(
     assert page.count("Never sent · optional") == with_forms
     index = page.split('class="template-index"', 1)[1].split("</nav>", 1)[0]
     assert index.count("<li>") == total
+
+
+def test_languages_nobody_reviewed_count_their_members_in_words(app, client):
+    send_sms(client, ARABIC_MEMBER, ARABIC)
+    drain(app)
+    interpreter(app, client)
+    page = client.get("/admin/translate/").get_data(as_text=True)
+    assert "(1 member)" in page
+
+    send_sms(client, "+201001234568", ARABIC)
+    drain(app)
+    assert "(2 members)" in client.get("/admin/translate/").get_data(as_text=True)

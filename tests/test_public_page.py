@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from feedback_bot import clock, loop
 from feedback_bot.extensions import db
-from feedback_bot.models import Contact, Decision, DecisionTranslation, FeedbackItem
+from feedback_bot.models import Contact, Decision, DecisionTranslation, FeedbackItem, Role
 
 from .conftest import drain, send_sms
+from .test_auth import create_user, sign_in
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 UK = "+447911123456"
@@ -168,3 +169,22 @@ def test_newest_decision_first_and_empty_state(app, client):
     assert html.index("Newer decision") < html.index("Older decision")
     assert 'data-count="0"' in html
     assert "Nothing has been published yet" not in html
+
+
+def brand_link(html: str) -> str:
+    match = re.search(r'<a class="brand" href="([^"]*)"', html)
+    assert match, "no brand link"
+    return match.group(1)
+
+
+def test_the_brand_leads_staff_to_the_panel_and_the_public_page_leads_them_back(app, client):
+    anonymous = page(client)
+    assert brand_link(anonymous) == "/you-said-we-did"
+    assert "Back to the panel" not in anonymous and 'href="/admin' not in anonymous
+
+    create_user(app, Role.STAFF)
+    sign_in(client, "staff@example.org")
+    assert brand_link(client.get("/admin/items").get_data(as_text=True)) == "/"
+    signed_in = page(client)
+    assert brand_link(signed_in) == "/"
+    assert re.search(r'<a class="to-panel" href="/"[^>]*>Back to the panel</a>', signed_in)

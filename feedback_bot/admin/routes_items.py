@@ -19,7 +19,7 @@ from .. import audit, loop
 from ..auth.roles import roles_required
 from ..extensions import db
 from ..models import Channel, Contact, Decision, FeedbackItem, ItemStatus, Topic
-from ..pagination import requested_page
+from ..pagination import paginate
 from ..privacy import mask_phone, vault
 from . import READERS, REVEALERS, TRIAGERS, bp, may
 from .forms import NO_CHOICE, ActionForm, BulkForm, CloseForm, LinkForm, TagForm
@@ -195,9 +195,7 @@ def flash_errors(*forms: TagForm | LinkForm | CloseForm | BulkForm) -> None:
 @roles_required(*READERS)
 def inbox() -> ResponseReturnValue:
     filters = InboxFilters.from_args(request.args)
-    pagination = db.paginate(
-        inbox_query(filters), page=requested_page(request.args), per_page=PER_PAGE, error_out=False
-    )
+    pagination = paginate(inbox_query(filters), per_page=PER_PAGE)
     bulk = BulkForm()
     bulk.topic_id.choices = topic_choices()
     bulk.decision_id.choices = decision_choices()

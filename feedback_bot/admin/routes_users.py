@@ -15,7 +15,7 @@ from ..extensions import db
 from ..forms import without_controls
 from ..languages import available_locales
 from ..models import User
-from ..pagination import requested_page
+from ..pagination import paginate
 from . import ADMINS, bp
 from .forms import UserCreateForm, UserUpdateForm
 from .queries import audit_actions, audit_query
@@ -116,12 +116,7 @@ def user_update(user_id: int) -> ResponseReturnValue:
 def audit_log() -> ResponseReturnValue:
     # PostgreSQL refuses a NUL in a query parameter; no action name has a control character.
     action = without_controls(request.args.get("action", "")).strip()[:64]
-    pagination = db.paginate(
-        audit_query(action),
-        page=requested_page(request.args),
-        per_page=AUDIT_PER_PAGE,
-        error_out=False,
-    )
+    pagination = paginate(audit_query(action), per_page=AUDIT_PER_PAGE)
     return render_template(
         "admin/audit.html",
         pagination=pagination,

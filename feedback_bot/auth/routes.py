@@ -36,6 +36,10 @@ from .roles import roles_required
 
 log = logging.getLogger(__name__)
 
+# Where each role's work is, the page signing in leads to: interpreters translate; staff
+# triage the inbox, and so do admins, who do everything staff do and a little more.
+HOME_ENDPOINTS = {Role.INTERPRETER: "interpreters.workspace"}
+
 # Checked against when the email is unknown, so that a wrong email takes as long as a
 # wrong password and the response time does not say which accounts exist.
 _DUMMY_HASH = generate_password_hash("not-a-password", method="scrypt")
@@ -67,6 +71,11 @@ def safe_next(target: str | None) -> str | None:
     if not target.isprintable():
         return None
     return target
+
+
+def home_url(user: User) -> str:
+    """The page of the panel where ``user``'s work is."""
+    return url_for(HOME_ENDPOINTS.get(user.role, "admin.inbox"))
 
 
 def find_user(email: str) -> User | None:
@@ -115,7 +124,7 @@ def too_many_attempts(limit: RequestLimit) -> Response:
 )
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
-        return redirect(url_for("admin.inbox"))
+        return redirect(home_url(current_user))
     form = LoginForm()
     if form.validate_on_submit():
         user = find_user(form.email.data)
@@ -127,7 +136,7 @@ def login() -> ResponseReturnValue:
             user.last_login_at = clock.now()
             audit.record("auth.login", user)
             db.session.commit()
-            return redirect(safe_next(request.args.get("next")) or url_for("admin.inbox"))
+            return redirect(safe_next(request.args.get("next")) or home_url(user))
         log.info("failed sign-in from %s", request.remote_addr)
         flash("That email and password do not match an active account.", "error")
         return render_template("auth/login.html", form=form), 401
@@ -147,4 +156,4 @@ def logout() -> ResponseReturnValue:
 @bp.get("/")
 @roles_required(*Role.ALL)
 def home() -> ResponseReturnValue:
-    return redirect(url_for("admin.inbox"))
+    return redirect(home_url(current_user))

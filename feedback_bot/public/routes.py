@@ -23,7 +23,7 @@ from ..extensions import db
 from ..languages import enabled_locales
 from ..messaging.language import native_name
 from ..models import Decision, FeedbackItem, Outcome
-from ..pagination import requested_page
+from ..pagination import paginate
 from . import bp
 
 PER_PAGE = 20
@@ -112,15 +112,12 @@ def you_said_we_did() -> ResponseReturnValue:
     choose_language(request.args.get("lang"))
     locale = page_locale()
     staff_locale = current_app.config["STAFF_LOCALE"]
-    pagination = db.paginate(
+    pagination = paginate(
         select(Decision)
         .where(Decision.published_at.is_not(None))
         .options(selectinload(Decision.translations))
         .order_by(Decision.published_at.desc(), Decision.id.desc()),
-        page=requested_page(request.args),
         per_page=PER_PAGE,
-        error_out=False,
-        count=True,
     )
     decisions = list(pagination.items)
     counts = feedback_counts([d.id for d in decisions])
