@@ -51,12 +51,25 @@ QUESTION_SHARED_FOR = timedelta(days=1)
 def link(decision: Decision, items: list[FeedbackItem]) -> None:
     """Link ``items`` to ``decision``: once it is published, their members are told it.
 
+    Callers leave out items whose members have been told another decision (``told``): a
+    second "what happened next" would contradict the first. An item moved from a decision
+    its member has not heard yet loses that decision's message if it has not gone (quiet
+    hours, a WhatsApp template), in the same commit: the member hears the new one only.
+
     An item closed as no action is reopened by this, explicitly: it is no action no longer,
     and its member will be told the decision. Its closure message, if it has not gone yet
     (quiet hours, a WhatsApp template), is cancelled in the same commit: "we will not be
     taking it further" must not arrive just before what we decided. (One a worker holds,
     or that may have reached Twilio, goes; the decision follows it.)
     """
+    moved = [item.id for item in items if item.decision_id not in (None, decision.id)]
+    if moved:
+        cancel_unsent(
+            "the feedback was linked to another decision before this went",
+            OutboundMessage.item_id.in_(moved),
+            OutboundMessage.decision_id != decision.id,
+            OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
+        )
     reopened = []
     for item in items:
         item.decision_id = decision.id
@@ -87,6 +100,17 @@ def link(decision: Decision, items: list[FeedbackItem]) -> None:
     db.session.commit()
     if decision.published:
         schedule_fan_out(decision)
+
+
+def told(item: FeedbackItem) -> bool:
+    """Whether the member of ``item`` has heard the decision it is linked to, or may be
+    hearing it right now (``_being_told``): its loop is closed, and linking it to another
+    decision would send them a second, contradicting outcome. A changed decision reaches
+    them as an update (``update_outcome``); a member who answers "no" to "Did we listen?"
+    reopens the item, and it can be linked again (``_relinked_since``)."""
+    if item.status == ItemStatus.TOLD:
+        return True
+    return item.status == ItemStatus.LINKED and _being_told(item.id)
 
 
 def publish(decision: Decision) -> None:

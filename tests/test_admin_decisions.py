@@ -234,11 +234,34 @@ def test_linking_to_a_published_decision_tells_the_member(app, client, items, st
     drain(app)
     add_polish(app, decision_id)
 
-    client.post(f"/admin/items/{items['pl']}/link", data={"decision_id": decision_id})
+    # The decision is published: linking texts the member, so it says so and asks first.
+    asked = client.post(f"/admin/items/{items['pl']}/link", data={"decision_id": decision_id})
+    assert asked.status_code == 200
+    page = " ".join(asked.get_data(as_text=True).split())
+    assert "and text the member?" in page
+    assert "linking texts the member now" in page
+    assert "<strong>1</strong> member texted: pl 1." in page
+    assert SUMMARY in page
+    assert 'name="confirmed" value="yes"' in page
+    drain(app)
+    assert told(fake_twilio, POLISH, SUMMARY_PL) == []
+    assert decision_state_of_item(app, items["pl"]) == (None, ItemStatus.NEW)
+    assert audit_entries(app, "item.link")[-1].target_id == items["en"]
+
+    client.post(
+        f"/admin/items/{items['pl']}/link",
+        data={"decision_id": decision_id, "confirmed": "yes"},
+    )
     drain(app)
 
     assert len(told(fake_twilio, POLISH, SUMMARY_PL)) == 1
     assert len(told(fake_twilio, ENGLISH, SUMMARY)) == 1  # not told twice
+
+
+def decision_state_of_item(app: Flask, item_id: int) -> tuple[int | None, str]:
+    with app.app_context():
+        item = db.session.get(FeedbackItem, item_id)
+        return item.decision_id, item.status
 
 
 # ----------------------------------------------------------------- after publishing

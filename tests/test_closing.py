@@ -108,8 +108,11 @@ def close(client: FlaskClient, item_id: int, reason: str = REASON) -> str:
 
 
 def link(client: FlaskClient, item_id: int, decision_id: int) -> str:
+    """Link from the item's page, confirming (a published decision texts the member)."""
     response = client.post(
-        f"/admin/items/{item_id}/link", data={"decision_id": decision_id}, follow_redirects=True
+        f"/admin/items/{item_id}/link",
+        data={"decision_id": decision_id, "confirmed": "yes"},
+        follow_redirects=True,
     )
     assert response.status_code == 200
     return response.get_data(as_text=True)

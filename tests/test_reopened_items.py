@@ -75,7 +75,9 @@ def test_a_reopened_item_linked_again_to_its_decision_is_told_it_again(make_app,
     clock.freeze(DAYTIME + timedelta(days=5))
 
     response = client.post(
-        f"/admin/items/{item_id}/link", data={"decision_id": decision_id}, follow_redirects=True
+        f"/admin/items/{item_id}/link",
+        data={"decision_id": decision_id, "confirmed": "yes"},
+        follow_redirects=True,
     )
     assert "Linked to" in response.get_data(as_text=True)
     drain(app)
@@ -127,7 +129,12 @@ def test_an_update_heard_while_reopened_is_not_the_answer_to_the_reopening(
 
     client.post(
         "/admin/items/bulk",
-        data={"item_ids": [item_id], "action": "link", "decision_id": decision_id},
+        data={
+            "item_ids": [item_id],
+            "action": "link",
+            "decision_id": decision_id,
+            "confirmed": "yes",
+        },
     )
     drain(app)
     with app.app_context():

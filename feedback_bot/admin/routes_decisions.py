@@ -187,4 +187,5 @@ def decision_publish(decision_id: int) -> ResponseReturnValue:
             if decision.summary_in(locale, staff_locale) is None
         },
         form=form,
+        cancel=url_for("admin.decision_page", decision_id=decision.id),
     )

@@ -8,6 +8,7 @@ number of any kind: it is not computed for them, so no template can leak it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -21,7 +22,7 @@ from ..extensions import db
 from ..models import Channel, Contact, Decision, FeedbackItem, ItemStatus, Topic
 from ..pagination import requested_page
 from ..privacy import mask_phone, vault
-from . import READERS, REVEALERS, TRIAGERS, bp, may
+from . import READERS, REVEALERS, TRIAGERS, bp, confirming, may
 from .forms import NO_CHOICE, ActionForm, BulkForm, CloseForm, LinkForm, TagForm
 from .queries import (
     STATUSES,
@@ -121,24 +122,60 @@ def mark_triaged(items: Iterable[FeedbackItem]) -> int:
     return changed
 
 
-def link(decision: Decision, items: list[FeedbackItem]) -> tuple[int, int]:
-    """Link the items not linked to ``decision`` yet (audited); returns how many, and how
-    many of them were closed as no action and are reopened by it (``loop.link``). A closed
-    item is linked even to the decision it still names (closed before closing unlinked).
-    So is an item its member reopened ("Did we listen?" "No"), which keeps its decision
-    while it waits: linking it again is how staff answer the member, who is then told the
-    decision again (``loop._relinked_since``)."""
-    moving = [
+@dataclass(frozen=True)
+class LinkPlan:
+    """What linking some items to a decision would do, worked out before it is done."""
+
+    decision: Decision
+    moving: list[FeedbackItem]  # the items it links
+    told: list[FeedbackItem]  # left as they are: their members heard another decision
+
+    @property
+    def texts_members(self) -> bool:
+        """Whether it texts members now, and so asks first (``confirming``)."""
+        return self.decision.published and bool(self.moving)
+
+    @property
+    def closed(self) -> list[FeedbackItem]:
+        return [item for item in self.moving if item.status == ItemStatus.CLOSED]
+
+    @property
+    def rejected(self) -> list[FeedbackItem]:
+        """Items whose members answered "no" to "Did we listen?", not answered since."""
+        return [item for item in self.moving if reopened_by_member(item)]
+
+
+def reopened_by_member(item: FeedbackItem) -> bool:
+    """Whether the member said they did not feel heard, and staff have not answered yet."""
+    return item.reopened_at is not None and loop.awaits_decision(item)
+
+
+def plan_link(decision: Decision, items: list[FeedbackItem]) -> LinkPlan:
+    """Which items linking to ``decision`` moves: those not linked to it yet. A closed item
+    is linked even to the decision it still names (closed before closing unlinked). So is
+    an item its member reopened ("Did we listen?" "No"), which keeps its decision while it
+    waits: linking it again is how staff answer the member, who is then told the decision
+    again (``loop._relinked_since``). An item whose member was told another decision, or
+    is being told it, stays as it is (``loop.told``)."""
+    candidates = [
         item
         for item in items
         if item.decision_id != decision.id
         or item.status == ItemStatus.CLOSED
         or loop.awaits_decision(item)
     ]
-    if not moving:
+    told = [item for item in candidates if loop.told(item)]
+    return LinkPlan(decision, [item for item in candidates if item not in told], told)
+
+
+def link(plan: LinkPlan) -> tuple[int, int]:
+    """Link the items ``plan`` moves (audited); returns how many, and how many of them were
+    closed as no action and are reopened by it (``loop.link``)."""
+    if not plan.moving:
         return 0, 0
+    decision = plan.decision
     reopened = 0
-    for item in moving:
+    for item in plan.moving:
         detail: dict[str, Any] = {}
         if item.status == ItemStatus.CLOSED:
             detail["reopened"] = True
@@ -151,8 +188,31 @@ def link(decision: Decision, items: list[FeedbackItem]) -> tuple[int, int]:
             previous_decision_id=item.decision_id,
             **detail,
         )
-    loop.link(decision, moving)
-    return len(moving), reopened
+    loop.link(decision, plan.moving)
+    return len(plan.moving), reopened
+
+
+def ask_to_link(
+    form: LinkForm | BulkForm, plan: LinkPlan, item: FeedbackItem | None, cancel: str
+) -> str:
+    """The page that says whom linking to a published decision texts, and asks first."""
+    action = url_for("admin.item_link", item_id=item.id) if item else url_for("admin.bulk_action")
+    return confirming.ask(
+        "admin/confirm_link.html",
+        form,
+        plan=plan,
+        audience=confirming.audience(plan.moving, plan.decision),
+        item=item,
+        action=action,
+        cancel=cancel,
+    )
+
+
+TOLD_ALREADY = (
+    "a second decision would contradict the first. If that decision changes, edit it and "
+    "send an update; if a member answers “no” to “Did we listen?”, the item reopens and "
+    "can be linked again."
+)
 
 
 def linked_message(decision: Decision, linked: int, reopened: int) -> str:
@@ -239,8 +299,17 @@ def bulk_action() -> ResponseReturnValue:
         decision = db.session.get(Decision, form.decision_id.data)
         if decision is None:
             abort(404)
-        linked, reopened = link(decision, items)
-        flash(linked_message(decision, linked, reopened), "success")
+        plan = plan_link(decision, items)
+        if plan.texts_members and not form.is_confirmed():
+            return ask_to_link(form, plan, None, back)
+        linked, reopened = link(plan)
+        text = linked_message(decision, linked, reopened)
+        if plan.told:
+            text += (
+                f" {len(plan.told)} left as they were: their members have been told "
+                f"another decision, and {TOLD_ALREADY}"
+            )
+        flash(text, "success")
     elif action == BulkForm.CLOSE:
         closed = close(items, form.reason.data.strip())
         text = (
@@ -351,7 +420,17 @@ def item_link(item_id: int) -> ResponseReturnValue:
         decision = db.session.get(Decision, form.decision_id.data)
         if decision is None:
             abort(404)
-        linked, reopened = link(decision, [item])
+        plan = plan_link(decision, [item])
+        if plan.told:
+            flash(
+                f"Not linked: the member has been told “{told_title(item)}” (or is being "
+                f"told it right now), and {TOLD_ALREADY}",
+                "error",
+            )
+            return redirect(url_for("admin.item_page", item_id=item.id))
+        if plan.texts_members and not form.is_confirmed():
+            return ask_to_link(form, plan, item, url_for("admin.item_page", item_id=item.id))
+        linked, reopened = link(plan)
         if reopened:
             when = "" if decision.published else " when it is published"
             flash(
@@ -366,6 +445,10 @@ def item_link(item_id: int) -> ResponseReturnValue:
     else:
         flash_errors(form)
     return redirect(url_for("admin.item_page", item_id=item.id))
+
+
+def told_title(item: FeedbackItem) -> str:
+    return item.decision.title if item.decision else "a decision"
 
 
 @bp.post("/items/<int:item_id>/close")
