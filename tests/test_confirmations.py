@@ -31,8 +31,10 @@ from .test_closing import (
     LIFT,
     LIGHTS,
     POLISH,
+    REASON,
     UK,
     bodies_to,
+    closure_asked,
     new_decision,
     ref_of,
     rows_of,
@@ -207,3 +209,62 @@ def test_an_item_being_told_its_decision_is_not_moved(app, client, fake_twilio):
     )
     assert "or is being told it right now" in text_of(refused)
     assert state_of(app, item_id) == (ItemStatus.LINKED, first)
+
+
+# ------------------------------------------------------------------------------ closing
+
+
+def test_closing_asks_first_and_says_it_texts_the_member(app, client, fake_twilio):
+    clock.freeze(DAYTIME)
+    item_id = write_in(app, client, UK, LIFT)
+    decision_id = new_decision(app)
+    as_role(app, client, Role.STAFF)
+    client.post(f"/admin/items/{item_id}/link", data={"decision_id": decision_id})
+    sent = len(fake_twilio.messages)
+
+    asked = client.post(f"/admin/items/{item_id}/close", data={"reason": REASON})
+    assert asked.status_code == 200
+    page = text_of(asked)
+    assert f"Close {ref_of(app, item_id)} as no action and text the member?" in page
+    assert "Closing texts the member now" in page and "“Did we listen?”" in page
+    assert "1 member texted: en 1." in page
+    assert "Closing unlinks it from “Street lights”" in page
+    assert REASON in page
+    assert f'href="/admin/items/{item_id}">Cancel' in asked.get_data(as_text=True)
+    drain(app)
+    assert len(fake_twilio.messages) == sent
+    assert state_of(app, item_id) == (ItemStatus.LINKED, decision_id)
+    assert audit_entries(app, "item.close") == []
+
+    done = confirm(client, asked)
+    assert done.headers["Location"] == f"/admin/items/{item_id}"
+    drain(app)
+    assert bodies_to(fake_twilio, UK)[1:] == closure_asked(app, "en", item_id)
+    assert state_of(app, item_id) == (ItemStatus.CLOSED, None)
+
+
+def test_bulk_closing_asks_first_and_carries_the_reason_as_typed(app, client, fake_twilio):
+    clock.freeze(DAYTIME)
+    english = write_in(app, client, UK, LIFT)
+    polish = write_in(app, client, POLISH, LIGHTS)
+    as_role(app, client, Role.STAFF)
+    client.post(f"/admin/items/{polish}/close", data={"reason": "Earlier.", "confirmed": "yes"})
+    drain(app)
+    sent = len(fake_twilio.messages)
+    reason = 'Not ours: the county\'s.\nSee "Highways" <policy> & budget.'
+
+    asked = client.post(
+        "/admin/items/bulk",
+        data={"item_ids": [english, polish], "action": "close", "reason": reason},
+    )
+    page = text_of(asked)
+    assert "Close 1 item as no action and text their members?" in page
+    assert "1 member texted: en 1." in page
+    assert "1 of the selected items stays as it is: closed already" in page
+    assert len(fake_twilio.messages) == sent
+
+    confirm(client, asked)
+    drain(app)
+    assert bodies_to(fake_twilio, UK)[1:] == closure_asked(app, "en", english)
+    assert [e.detail["reason"] for e in audit_entries(app, "item.close")][-1] == reason
+    assert state_of(app, english) == (ItemStatus.CLOSED, None)

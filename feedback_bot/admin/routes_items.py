@@ -240,6 +240,29 @@ def close(items: Iterable[FeedbackItem], reason: str) -> int:
     return closed
 
 
+def ask_to_close(
+    form: CloseForm | BulkForm,
+    closing: list[FeedbackItem],
+    item: FeedbackItem | None,
+    cancel: str,
+    left: int = 0,
+) -> str:
+    """The page that says whom closing as no action texts, and asks first. ``left``: the
+    selected items that cannot be closed (``loop.closable``)."""
+    action = url_for("admin.item_close", item_id=item.id) if item else url_for("admin.bulk_action")
+    return confirming.ask(
+        "admin/confirm_close.html",
+        form,
+        closing=closing,
+        audience=confirming.audience(closing),
+        reason=(form.reason.data or "").strip(),
+        item=item,
+        left=left,
+        action=action,
+        cancel=cancel,
+    )
+
+
 def flash_errors(*forms: TagForm | LinkForm | CloseForm | BulkForm) -> None:
     for form in forms:
         for field_name, errors in form.errors.items():
@@ -311,6 +334,9 @@ def bulk_action() -> ResponseReturnValue:
             )
         flash(text, "success")
     elif action == BulkForm.CLOSE:
+        closing = [item for item in items if loop.closable(item)]
+        if closing and not form.is_confirmed():
+            return ask_to_close(form, closing, None, back, left=len(items) - len(closing))
         closed = close(items, form.reason.data.strip())
         text = (
             f"Closed {closed} item(s) as no action. Your reason is kept for staff; their "
@@ -457,6 +483,8 @@ def item_close(item_id: int) -> ResponseReturnValue:
     item = get_item(item_id)
     form = CloseForm()
     if form.validate_on_submit():
+        if loop.closable(item) and not form.is_confirmed():
+            return ask_to_close(form, [item], item, url_for("admin.item_page", item_id=item.id))
         if close([item], form.reason.data.strip()):
             contact = item.contact
             if contact is None or contact.forgotten or contact.opted_out:
