@@ -141,6 +141,31 @@ def update_outcome(decision: Decision, notify_told: bool, summary_changed: bool 
         schedule_fan_out(decision)
 
 
+def told_of(decision: Decision) -> dict[str, int]:
+    """Members an update of ``decision`` would text (``update_outcome``), by language: those
+    with feedback linked to it whose "what happened next" of it reached Twilio, unless they
+    opted out or asked to be forgotten. Those in a language other than the staff's wait
+    for the new summary's translation."""
+    told = exists().where(
+        OutboundMessage.item_id == FeedbackItem.id,
+        OutboundMessage.decision_id == decision.id,
+        OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
+        OutboundMessage.accepted_at.is_not(None),
+    )
+    rows = db.session.execute(
+        select(Contact.locale, func.count(func.distinct(Contact.id)))
+        .join(FeedbackItem, FeedbackItem.contact_id == Contact.id)
+        .where(
+            FeedbackItem.decision_id == decision.id,
+            Contact.forgotten_at.is_(None),
+            Contact.opted_out_at.is_(None),
+            told,
+        )
+        .group_by(Contact.locale)
+    ).all()
+    return {locale: count for locale, count in rows}
+
+
 def mark_translations_outdated(decision: Decision) -> None:
     for translation in decision.translations:
         translation.state = ReviewState.OUTDATED

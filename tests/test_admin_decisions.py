@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -274,17 +275,27 @@ def test_changing_a_published_outcome_can_update_those_told(app, client, items, 
     drain(app)
     form = client.get(f"/admin/decisions/{decision_id}/edit").get_data(as_text=True)
     assert "Send an update to members already told" in form
+    [box] = re.findall(r'<input[^>]*name="notify_told"[^>]*>', form)
+    assert "checked" not in box  # saving a fixed typo texts nobody
 
     updated = "Only half of Mill Road will get new lights this spring."
-    client.post(
-        f"/admin/decisions/{decision_id}/edit",
-        data={
-            "title": "Street lights",
-            "outcome": "partly_adopted",
-            "summary": updated,
-            "notify_told": "y",
-        },
-    )
+    edit = {
+        "title": "Street lights",
+        "outcome": "partly_adopted",
+        "summary": updated,
+        "notify_told": "y",
+    }
+    # Ticked: it says how many members it texts, and asks first.
+    asked = client.post(f"/admin/decisions/{decision_id}/edit", data=edit)
+    assert asked.status_code == 200
+    page = " ".join(asked.get_data(as_text=True).split())
+    assert "Save and text 1 member already told?" in page
+    assert "<strong>1</strong> member texted: en 1." in page
+    assert updated in page
+    assert decision_state(app, decision_id).summary == SUMMARY
+    assert audit_entries(app, "decision.update_outcome") == []
+
+    client.post(f"/admin/decisions/{decision_id}/edit", data={**edit, "confirmed": "yes"})
     decision = decision_state(app, decision_id)
     assert (decision.outcome, decision.revision) == ("partly_adopted", 1)
     [entry] = audit_entries(app, "decision.update_outcome")
@@ -411,7 +422,14 @@ def test_a_new_outcome_alone_is_not_sent_as_an_update(app, client, items, staff,
     # A summary that says what changed is sent, once, as an update.
     updated = "Only half of Mill Road will get new lights this spring."
     client.post(
-        edit, data={**fields, "outcome": "partly_adopted", "summary": updated, "notify_told": "y"}
+        edit,
+        data={
+            **fields,
+            "outcome": "partly_adopted",
+            "summary": updated,
+            "notify_told": "y",
+            "confirmed": "yes",
+        },
     )
     assert decision_state(app, decision_id).revision == 1
     drain(app)

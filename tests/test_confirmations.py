@@ -268,3 +268,61 @@ def test_bulk_closing_asks_first_and_carries_the_reason_as_typed(app, client, fa
     assert bodies_to(fake_twilio, UK)[1:] == closure_asked(app, "en", english)
     assert [e.detail["reason"] for e in audit_entries(app, "item.close")][-1] == reason
     assert state_of(app, english) == (ItemStatus.CLOSED, None)
+
+
+# ------------------------------------------------------------- updating a published one
+
+
+def test_an_update_says_how_many_it_texts_and_can_be_saved_without_texting(
+    app, client, fake_twilio
+):
+    clock.freeze(DAYTIME)
+    english = write_in(app, client, UK, LIFT)
+    polish = write_in(app, client, POLISH, LIGHTS)
+    decision_id = new_decision(app, published=True)
+    as_role(app, client, Role.STAFF)
+    for item_id in (english, polish):
+        client.post(
+            f"/admin/items/{item_id}/link", data={"decision_id": decision_id, "confirmed": "yes"}
+        )
+    drain(app)
+    sent = len(fake_twilio.messages)
+    edit = f"/admin/decisions/{decision_id}/edit"
+    fixed = SUMMARY.replace("repair", "mend") + "\nThank you."
+
+    asked = client.post(
+        edit,
+        data={"title": "Street lights", "outcome": "adopted", "summary": fixed, "notify_told": "y"},
+    )
+    page = text_of(asked)
+    assert "Save and text 2 members already told?" in page
+    assert "2 members texted: en 1, pl 1." in page
+    assert "members in pl are texted once an interpreter has translated the new one" in page
+    assert 'name="notify_told"' not in re.sub(r"<button[^>]*>", "", asked.get_data(as_text=True))
+
+    # "Save without texting anyone": the hidden values alone.
+    assert confirm(client, asked).headers["Location"] == f"/admin/decisions/{decision_id}"
+    drain(app)
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        assert (decision.summary, decision.revision) == (fixed, 0)
+    assert len(fake_twilio.messages) == sent
+    assert audit_entries(app, "decision.update_outcome")[-1].detail["notify_told"] is False
+
+    # "Save and text": the update goes (to the English member now; Polish waits).
+    news = "We will replace the lift instead, by 1 May."
+    client.post(
+        edit,
+        data={
+            "title": "Street lights",
+            "outcome": "adopted",
+            "summary": news,
+            "notify_told": "y",
+            "confirmed": "yes",
+        },
+    )
+    drain(app)
+    assert bodies_to(fake_twilio, UK)[-1] == render_in(
+        app, "what_next_update", ref=ref_of(app, english), summary=news
+    )
+    assert len(fake_twilio.messages) == sent + 1

@@ -122,7 +122,7 @@ class BulkForm(ConfirmedForm):
         return not self.errors
 
 
-class DecisionForm(PanelForm):
+class DecisionForm(ConfirmedForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     description = TextAreaField("Description (staff only)", validators=[Length(max=10_000)])
     outcome = SelectField("Outcome", choices=OUTCOME_CHOICES)
@@ -130,7 +130,9 @@ class DecisionForm(PanelForm):
     responsible = StringField("Responsible", validators=[Length(max=200)])
     expected_date = DateField("Expected by", validators=[Optional()])
     summary = TextAreaField(SUMMARY_LABEL, validators=[Length(max=1_000)])
-    notify_told = BooleanField("Send an update to members already told", default=True)
+    # Unticked unless staff mean it: a fixed typo is no news, and an update texts everyone
+    # told (after a confirmation page that says how many).
+    notify_told = BooleanField("Send an update to members already told", default=False)
 
 
 class PublishedDecisionForm(DecisionForm):
