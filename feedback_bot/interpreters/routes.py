@@ -142,7 +142,13 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
         flash(summary_saved_message(form.state.data, waiting), "success")
         return redirect(url_for("interpreters.workspace"))
     return render_template(
-        "interpreters/summary.html", decision=decision, locale=locale, form=form, outdated=outdated
+        "interpreters/summary.html",
+        decision=decision,
+        locale=locale,
+        form=form,
+        outdated=outdated,
+        # Said before saving: whom a save texts, as ``save_decision_summary`` then does.
+        waiting=loop.awaiting_translation(decision).get(locale, 0),
     )
 
 
