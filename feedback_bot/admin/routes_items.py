@@ -374,11 +374,15 @@ def render_item(item: FeedbackItem, revealed: str | None = None) -> str:
     tag_form.topic_id.choices = topic_choices()
     link_form = LinkForm()
     link_form.decision_id.choices = decision_choices()
-    if item.decision_id:
+    rejected = reopened_by_member(item)
+    # Not the decision the member said no to: linking it again resends what they rejected,
+    # which staff should choose knowingly, not find chosen for them.
+    if item.decision_id and not rejected:
         link_form.decision_id.data = item.decision_id
     return render_template(
         "admin/item.html",
         item=item,
+        rejected=rejected,
         timeline=item_timeline(item),
         masked=masked_numbers([item]).get(item.id),
         revealed=revealed,
