@@ -2,9 +2,10 @@
 
 A text cannot be taken back. So publishing a decision, linking feedback to a published one,
 closing feedback as no action and sending an update to members already told each show a
-page first: who will be texted, and what (``admin/_confirm.html``). Its one button posts
-the same values again with ``confirmed`` (``forms.ConfirmedForm``); publishing, which has no
-values, asks on GET instead. No JavaScript is needed.
+page first: who will be texted, and what (``admin/_confirm.html``). Its button posts the
+same values again with ``confirmed`` (``forms.ConfirmedForm``); an update's page has a
+second one that saves without texting. Publishing, which has no values, asks on GET
+instead. No JavaScript is needed.
 """
 
 from __future__ import annotations
