@@ -52,12 +52,25 @@ QUESTION_SHARED_FOR = timedelta(days=1)
 def link(decision: Decision, items: list[FeedbackItem]) -> None:
     """Link ``items`` to ``decision``: once it is published, their members are told it.
 
+    Callers leave out items whose members have been told another decision (``told``): a
+    second "what happened next" would contradict the first. An item moved from a decision
+    its member has not heard yet loses that decision's message if it has not gone (quiet
+    hours, a WhatsApp template), in the same commit: the member hears the new one only.
+
     An item closed as no action is reopened by this, explicitly: it is no action no longer,
     and its member will be told the decision. Its closure message, if it has not gone yet
     (quiet hours, a WhatsApp template), is cancelled in the same commit: "we will not be
     taking it further" must not arrive just before what we decided. (One a worker holds,
     or that may have reached Twilio, goes; the decision follows it.)
     """
+    moved = [item.id for item in items if item.decision_id not in (None, decision.id)]
+    if moved:
+        cancel_unsent(
+            "the feedback was linked to another decision before this went",
+            OutboundMessage.item_id.in_(moved),
+            OutboundMessage.decision_id != decision.id,
+            OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
+        )
     reopened = []
     for item in items:
         item.decision_id = decision.id
@@ -90,6 +103,17 @@ def link(decision: Decision, items: list[FeedbackItem]) -> None:
         schedule_fan_out(decision)
 
 
+def told(item: FeedbackItem) -> bool:
+    """Whether the member of ``item`` has heard the decision it is linked to, or may be
+    hearing it right now (``_being_told``): its loop is closed, and linking it to another
+    decision would send them a second, contradicting outcome. A changed decision reaches
+    them as an update (``update_outcome``); a member who answers "no" to "Did we listen?"
+    reopens the item, and it can be linked again (``_relinked_since``)."""
+    if item.status == ItemStatus.TOLD:
+        return True
+    return item.status == ItemStatus.LINKED and _being_told(item.id)
+
+
 def publish(decision: Decision) -> None:
     if decision.published_at is None:
         decision.published_at = clock.now()
@@ -116,6 +140,31 @@ def update_outcome(decision: Decision, notify_told: bool, summary_changed: bool 
     db.session.commit()
     if fan_out:
         schedule_fan_out(decision)
+
+
+def told_of(decision: Decision) -> dict[str, int]:
+    """Members an update of ``decision`` would text (``update_outcome``), by language: those
+    with feedback linked to it whose "what happened next" of it reached Twilio, unless they
+    opted out or asked to be forgotten. Those in a language other than the staff's wait
+    for the new summary's translation."""
+    told = exists().where(
+        OutboundMessage.item_id == FeedbackItem.id,
+        OutboundMessage.decision_id == decision.id,
+        OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
+        OutboundMessage.accepted_at.is_not(None),
+    )
+    rows = db.session.execute(
+        select(Contact.locale, func.count(func.distinct(Contact.id)))
+        .join(FeedbackItem, FeedbackItem.contact_id == Contact.id)
+        .where(
+            FeedbackItem.decision_id == decision.id,
+            Contact.forgotten_at.is_(None),
+            Contact.opted_out_at.is_(None),
+            told,
+        )
+        .group_by(Contact.locale)
+    ).all()
+    return {locale: count for locale, count in rows}
 
 
 def mark_translations_outdated(decision: Decision) -> None:

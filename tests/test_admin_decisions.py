@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -234,11 +235,34 @@ def test_linking_to_a_published_decision_tells_the_member(app, client, items, st
     drain(app)
     add_polish(app, decision_id)
 
-    client.post(f"/admin/items/{items['pl']}/link", data={"decision_id": decision_id})
+    # The decision is published: linking texts the member, so it says so and asks first.
+    asked = client.post(f"/admin/items/{items['pl']}/link", data={"decision_id": decision_id})
+    assert asked.status_code == 200
+    page = " ".join(asked.get_data(as_text=True).split())
+    assert "and text the member?" in page
+    assert "linking texts the member now" in page
+    assert "<strong>1</strong> member texted: pl 1." in page
+    assert SUMMARY in page
+    assert 'name="confirmed" value="yes"' in page
+    drain(app)
+    assert told(fake_twilio, POLISH, SUMMARY_PL) == []
+    assert decision_state_of_item(app, items["pl"]) == (None, ItemStatus.NEW)
+    assert audit_entries(app, "item.link")[-1].target_id == items["en"]
+
+    client.post(
+        f"/admin/items/{items['pl']}/link",
+        data={"decision_id": decision_id, "confirmed": "yes"},
+    )
     drain(app)
 
     assert len(told(fake_twilio, POLISH, SUMMARY_PL)) == 1
     assert len(told(fake_twilio, ENGLISH, SUMMARY)) == 1  # not told twice
+
+
+def decision_state_of_item(app: Flask, item_id: int) -> tuple[int | None, str]:
+    with app.app_context():
+        item = db.session.get(FeedbackItem, item_id)
+        return item.decision_id, item.status
 
 
 # ----------------------------------------------------------------- after publishing
@@ -251,17 +275,27 @@ def test_changing_a_published_outcome_can_update_those_told(app, client, items, 
     drain(app)
     form = client.get(f"/admin/decisions/{decision_id}/edit").get_data(as_text=True)
     assert "Send an update to members already told" in form
+    [box] = re.findall(r'<input[^>]*name="notify_told"[^>]*>', form)
+    assert "checked" not in box  # saving a fixed typo texts nobody
 
     updated = "Only half of Mill Road will get new lights this spring."
-    client.post(
-        f"/admin/decisions/{decision_id}/edit",
-        data={
-            "title": "Street lights",
-            "outcome": "partly_adopted",
-            "summary": updated,
-            "notify_told": "y",
-        },
-    )
+    edit = {
+        "title": "Street lights",
+        "outcome": "partly_adopted",
+        "summary": updated,
+        "notify_told": "y",
+    }
+    # Ticked: it says how many members it texts, and asks first.
+    asked = client.post(f"/admin/decisions/{decision_id}/edit", data=edit)
+    assert asked.status_code == 200
+    page = " ".join(asked.get_data(as_text=True).split())
+    assert "Save and text 1 member already told?" in page
+    assert "<strong>1</strong> member texted: en 1." in page
+    assert updated in page
+    assert decision_state(app, decision_id).summary == SUMMARY
+    assert audit_entries(app, "decision.update_outcome") == []
+
+    client.post(f"/admin/decisions/{decision_id}/edit", data={**edit, "confirmed": "yes"})
     decision = decision_state(app, decision_id)
     assert (decision.outcome, decision.revision) == ("partly_adopted", 1)
     [entry] = audit_entries(app, "decision.update_outcome")
@@ -388,7 +422,14 @@ def test_a_new_outcome_alone_is_not_sent_as_an_update(app, client, items, staff,
     # A summary that says what changed is sent, once, as an update.
     updated = "Only half of Mill Road will get new lights this spring."
     client.post(
-        edit, data={**fields, "outcome": "partly_adopted", "summary": updated, "notify_told": "y"}
+        edit,
+        data={
+            **fields,
+            "outcome": "partly_adopted",
+            "summary": updated,
+            "notify_told": "y",
+            "confirmed": "yes",
+        },
     )
     assert decision_state(app, decision_id).revision == 1
     drain(app)

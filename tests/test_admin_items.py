@@ -364,7 +364,10 @@ def test_mark_triaged_link_and_close_from_the_item_page(app, client, items):
 
     client.post(f"/admin/items/{items['es']}/close", data={"reason": ""})
     assert item_state(app, items["es"]).status == ItemStatus.NEW
-    client.post(f"/admin/items/{items['es']}/close", data={"reason": "The library is county-run."})
+    client.post(
+        f"/admin/items/{items['es']}/close",
+        data={"reason": "The library is county-run.", "confirmed": "yes"},
+    )
     state = item_state(app, items["es"])
     assert (state.status, state.closed_reason) == (ItemStatus.CLOSED, "The library is county-run.")
     [closed] = audit_entries(app, "item.close")
@@ -406,7 +409,12 @@ def test_bulk_tag_link_and_close(app, client, items):
     assert item_state(app, items["es"]).status == ItemStatus.NEW
     client.post(
         "/admin/items/bulk",
-        data={"item_ids": [items["es"]], "action": "close", "reason": "Not ours to decide."},
+        data={
+            "item_ids": [items["es"]],
+            "action": "close",
+            "reason": "Not ours to decide.",
+            "confirmed": "yes",
+        },
     )
     state = item_state(app, items["es"])
     assert (state.status, state.closed_reason) == (ItemStatus.CLOSED, "Not ours to decide.")
@@ -422,7 +430,12 @@ def test_bulk_mark_triaged_only_moves_new_items(app, client, items):
     as_role(app, client, Role.STAFF)
     client.post(
         "/admin/items/bulk",
-        data={"item_ids": [items["es"]], "action": "close", "reason": "Not ours."},
+        data={
+            "item_ids": [items["es"]],
+            "action": "close",
+            "reason": "Not ours.",
+            "confirmed": "yes",
+        },
     )
     client.post("/admin/items/bulk", data={"item_ids": list(items.values()), "action": "triage"})
     assert item_state(app, items["en"]).status == ItemStatus.TRIAGED

@@ -99,17 +99,22 @@ def publish(app: Flask, decision_id: int) -> None:
 
 
 def close(client: FlaskClient, item_id: int, reason: str = REASON) -> str:
-    """Close from the item's page; returns the page it lands on."""
+    """Close from the item's page, confirming; returns the page it lands on."""
     response = client.post(
-        f"/admin/items/{item_id}/close", data={"reason": reason}, follow_redirects=True
+        f"/admin/items/{item_id}/close",
+        data={"reason": reason, "confirmed": "yes"},
+        follow_redirects=True,
     )
     assert response.status_code == 200
     return response.get_data(as_text=True)
 
 
 def link(client: FlaskClient, item_id: int, decision_id: int) -> str:
+    """Link from the item's page, confirming (a published decision texts the member)."""
     response = client.post(
-        f"/admin/items/{item_id}/link", data={"decision_id": decision_id}, follow_redirects=True
+        f"/admin/items/{item_id}/link",
+        data={"decision_id": decision_id, "confirmed": "yes"},
+        follow_redirects=True,
     )
     assert response.status_code == 200
     return response.get_data(as_text=True)
@@ -189,7 +194,12 @@ def test_bulk_close_tells_each_member_in_their_language(app, client, fake_twilio
 
     response = client.post(
         "/admin/items/bulk",
-        data={"item_ids": [english, polish], "action": "close", "reason": REASON},
+        data={
+            "item_ids": [english, polish],
+            "action": "close",
+            "reason": REASON,
+            "confirmed": "yes",
+        },
         follow_redirects=True,
     )
     drain(app)

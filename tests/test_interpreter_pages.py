@@ -143,6 +143,13 @@ def test_summary_translation_releases_waiting_members(app, client, fake_twilio):
     interpreter(app, client)
     assert "Lift" in client.get("/admin/translate/").get_data(as_text=True)
 
+    # Before saving, the page says what saving does: it texts the waiting member now.
+    page = client.get(f"/admin/translate/decision/{decision_id}/pl").get_data(as_text=True)
+    said = " ".join(re.sub(r"<[^>]+>", "", page).split())
+    assert "Saving as Needs review or Reviewed texts this summary now to the 1 member " in said
+    assert "Save as Draft to text nobody yet." in said
+    assert '<option selected value="needs_review">' in page  # the default sends
+
     response = client.post(
         f"/admin/translate/decision/{decision_id}/pl",
         data={"summary": "Naprawimy windę do 1 marca.", "state": "needs_review"},
@@ -150,6 +157,22 @@ def test_summary_translation_releases_waiting_members(app, client, fake_twilio):
     assert response.status_code == 302
     drain(app)
     assert "Naprawimy windę do 1 marca." in fake_twilio.messages[-2]["body"]
+
+    # Told now: saving again (a corrected translation) texts nobody.
+    page = client.get(f"/admin/translate/decision/{decision_id}/pl").get_data(as_text=True)
+    assert 'data-waiting="0"' in page
+    assert "Nobody is waiting for this summary now: saving texts nobody." in page
+
+
+def test_the_summary_page_of_a_draft_decision_says_saving_texts_nobody(app, client):
+    with app.app_context():
+        decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")
+        db.session.add(decision)
+        db.session.commit()
+        decision_id = decision.id
+    interpreter(app, client)
+    page = client.get(f"/admin/translate/decision/{decision_id}/pl").get_data(as_text=True)
+    assert "This decision is not published yet: saving texts nobody." in page
 
 
 def test_po_download_and_upload_through_the_pages(app, client):

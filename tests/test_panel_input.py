@@ -154,7 +154,9 @@ def test_a_decision_loses_control_characters_but_keeps_line_breaks_as_lf(app, ad
 
 def test_topics_and_reasons_lose_nul_characters(app, admin, item_id):
     admin.post(f"/admin/items/{item_id}/tag", data={"new_topic": "Li\x00fts"})
-    admin.post(f"/admin/items/{item_id}/close", data={"reason": "Not ours\x00 to fix."})
+    admin.post(
+        f"/admin/items/{item_id}/close", data={"reason": "Not ours\x00 to fix.", "confirmed": "yes"}
+    )
     with app.app_context():
         assert db.session.scalars(select(Topic.name)).all() == ["Lifts"]
         item = db.session.get(FeedbackItem, item_id)

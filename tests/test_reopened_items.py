@@ -4,6 +4,8 @@ it had or another; the member is then told that decision as it stands and asked 
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -75,7 +77,9 @@ def test_a_reopened_item_linked_again_to_its_decision_is_told_it_again(make_app,
     clock.freeze(DAYTIME + timedelta(days=5))
 
     response = client.post(
-        f"/admin/items/{item_id}/link", data={"decision_id": decision_id}, follow_redirects=True
+        f"/admin/items/{item_id}/link",
+        data={"decision_id": decision_id, "confirmed": "yes"},
+        follow_redirects=True,
     )
     assert "Linked to" in response.get_data(as_text=True)
     drain(app)
@@ -127,7 +131,12 @@ def test_an_update_heard_while_reopened_is_not_the_answer_to_the_reopening(
 
     client.post(
         "/admin/items/bulk",
-        data={"item_ids": [item_id], "action": "link", "decision_id": decision_id},
+        data={
+            "item_ids": [item_id],
+            "action": "link",
+            "decision_id": decision_id,
+            "confirmed": "yes",
+        },
     )
     drain(app)
     with app.app_context():
@@ -141,3 +150,39 @@ def test_an_update_heard_while_reopened_is_not_the_answer_to_the_reopening(
     ]
     assert len([b for b in bodies_to(fake_twilio, UK) if changed in b]) == 2
     assert status_of(app, item_id) == ItemStatus.TOLD
+
+
+def test_the_page_of_a_reopened_item_says_the_member_was_not_heard(app, client, fake_twilio):
+    """It says what the member said and what staff can do, and does not offer the decision
+    they said no to as the one to link: chosen knowingly, linking it texts them its summary
+    again, and the confirmation says so."""
+    item_id, decision_id, _ = reopened_and_triaged(app, client)
+    page = client.get(f"/admin/items/{item_id}").get_data(as_text=True)
+    said = " ".join(re.sub(r"<[^>]+>", " ", html.unescape(page)).split())
+
+    assert "The member does not feel heard" in said
+    assert "they answered “no” to “Did we listen?” about “Lift repairs”" in said
+    assert "every 21 days until someone answers them" in said
+    assert "If another decision answers what they asked, link this to it" in said
+    assert "Unchanged, that is the text they said no to." in said
+    assert "close it as no action" in said
+    [link_form] = re.findall(r"<form[^>]*data-link-form>.*?</form>", page, re.S)
+    assert "selected" not in link_form
+    assert f'<option value="{decision_id}">Lift repairs (published)</option>' in link_form
+
+    asked = client.post(f"/admin/items/{item_id}/link", data={"decision_id": decision_id})
+    said = " ".join(re.sub(r"<[^>]+>", " ", html.unescape(asked.get_data(as_text=True))).split())
+    assert "The member answered “no” to “Did we listen?” about this decision" in said
+    assert "they get its summary again, as it stands now" in said
+
+
+def test_a_reopened_item_answered_is_no_longer_marked_not_heard(app, client, fake_twilio):
+    """Once answered (linked again and told), the item is no longer "not heard"."""
+    item_id, decision_id, _ = reopened_and_triaged(app, client)
+    client.post(
+        f"/admin/items/{item_id}/link", data={"decision_id": decision_id, "confirmed": "yes"}
+    )
+    drain(app)
+    assert status_of(app, item_id) == ItemStatus.TOLD
+    page = client.get(f"/admin/items/{item_id}").get_data(as_text=True)
+    assert "data-reopened-note" not in page

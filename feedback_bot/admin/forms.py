@@ -25,6 +25,8 @@ from ..models import Outcome, Role
 from ..refs import MAX_ID
 
 NO_CHOICE = 0
+# What the confirmation page sends in ``confirmed`` (``ConfirmedForm``).
+CONFIRMED = "yes"
 ROLE_CHOICES = [SelectChoice(role, role) for role in Role.ALL]
 OUTCOME_CHOICES = [SelectChoice(value, label) for value, label in Outcome.LABELS.items()]
 SUMMARY_LABEL = "Summary for members (sent by SMS; keep it short)"
@@ -43,6 +45,16 @@ class ActionForm(PanelForm):
     """A button that changes something: only the CSRF token."""
 
 
+class ConfirmedForm(PanelForm):
+    """A form whose action may text members: the first POST shows what would be sent, and
+    only a POST that says ``confirmed`` acts (``confirming``)."""
+
+    confirmed = HiddenField()
+
+    def is_confirmed(self) -> bool:
+        return self.confirmed.data == CONFIRMED
+
+
 class TagForm(PanelForm):
     topic_id = SelectField("Topic", coerce=int, default=NO_CHOICE)
     new_topic = StringField("or a new topic", validators=[Optional(), Length(max=80)])
@@ -56,7 +68,7 @@ class TagForm(PanelForm):
         return True
 
 
-class LinkForm(PanelForm):
+class LinkForm(ConfirmedForm):
     decision_id = SelectField("Decision", coerce=int)
 
     def validate_decision_id(self, field: SelectField) -> None:
@@ -64,7 +76,7 @@ class LinkForm(PanelForm):
             raise ValidationError("Choose a decision.")
 
 
-class CloseForm(PanelForm):
+class CloseForm(ConfirmedForm):
     # The reason is in the staff language and members read only what interpreters have
     # translated: they get a set message instead (``loop.close_no_action``).
     reason = TextAreaField(
@@ -74,7 +86,7 @@ class CloseForm(PanelForm):
     )
 
 
-class BulkForm(PanelForm):
+class BulkForm(ConfirmedForm):
     TAG, LINK, CLOSE, TRIAGE = "tag", "link", "close", "triage"
 
     # The choices are whatever the inbox page showed, so only the shape of an id is checked.
@@ -110,7 +122,7 @@ class BulkForm(PanelForm):
         return not self.errors
 
 
-class DecisionForm(PanelForm):
+class DecisionForm(ConfirmedForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     description = TextAreaField("Description (staff only)", validators=[Length(max=10_000)])
     outcome = SelectField("Outcome", choices=OUTCOME_CHOICES)
@@ -118,7 +130,9 @@ class DecisionForm(PanelForm):
     responsible = StringField("Responsible", validators=[Length(max=200)])
     expected_date = DateField("Expected by", validators=[Optional()])
     summary = TextAreaField(SUMMARY_LABEL, validators=[Length(max=1_000)])
-    notify_told = BooleanField("Send an update to members already told", default=True)
+    # Unticked unless staff mean it: a fixed typo is no news, and an update texts everyone
+    # told (after a confirmation page that says how many).
+    notify_told = BooleanField("Send an update to members already told", default=False)
 
 
 class PublishedDecisionForm(DecisionForm):

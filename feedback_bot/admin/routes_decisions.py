@@ -18,7 +18,7 @@ from ..auth.roles import roles_required
 from ..extensions import db
 from ..messaging.templates import summary_frame
 from ..models import Decision
-from . import READERS, TRIAGERS, bp
+from . import READERS, TRIAGERS, bp, confirming
 from .forms import ActionForm, DecisionForm, PublishedDecisionForm
 from .queries import all_decisions, linked_counts, linked_items
 
@@ -100,14 +100,18 @@ def decision_edit(decision_id: int) -> ResponseReturnValue:
         values = form_values(form)
         changed = [name for name in FIELDS if getattr(decision, name) != values[name]]
         before = {name: str(getattr(decision, name) or "") for name in changed}
+        # The form refuses to notify for a new outcome alone; this keeps the revision (and
+        # "An update about your feedback") to a summary members have not read.
+        notify = decision.published and bool(form.notify_told.data) and "summary" in changed
+        if notify and not form.is_confirmed():
+            told = loop.told_of(decision)
+            if told:
+                return ask_to_update(form, decision, values["summary"], told)
         for name, value in values.items():
             setattr(decision, name, value)
         if not changed:
             flash("Nothing changed.", "info")
         elif decision.published and any(name in MEMBER_FACING for name in changed):
-            # The form refuses to notify for a new outcome alone; this keeps the revision
-            # (and "An update about your feedback") to a summary members have not read.
-            notify = bool(form.notify_told.data) and "summary" in changed
             audit.record(
                 "decision.update_outcome",
                 decision,
@@ -131,6 +135,26 @@ def decision_edit(decision_id: int) -> ResponseReturnValue:
         return redirect(url_for("admin.decision_page", decision_id=decision.id))
     return render_template(
         "admin/decision_form.html", form=form, decision=decision, frame=message_frame()
+    )
+
+
+def ask_to_update(
+    form: DecisionForm, decision: Decision, summary: str, told: dict[str, int]
+) -> str:
+    """The page that says how many members already told an update texts, and asks first.
+    Its other button saves without texting anyone."""
+    staff_locale = current_app.config["STAFF_LOCALE"]
+    return confirming.ask(
+        "admin/confirm_update.html",
+        form,
+        leave_out=("notify_told",),  # each button says it
+        decision=decision,
+        summary=summary,
+        told=sorted(told.items()),
+        texted=sum(told.values()),
+        untranslated=sorted(locale for locale in told if locale != staff_locale),
+        action=url_for("admin.decision_edit", decision_id=decision.id),
+        cancel=url_for("admin.decision_page", decision_id=decision.id),
     )
 
 
@@ -186,4 +210,5 @@ def decision_publish(decision_id: int) -> ResponseReturnValue:
             if decision.summary_in(locale, staff_locale) is None
         },
         form=form,
+        cancel=url_for("admin.decision_page", decision_id=decision.id),
     )

@@ -8,6 +8,7 @@ number of any kind: it is not computed for them, so no template can leak it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -21,7 +22,7 @@ from ..extensions import db
 from ..models import Channel, Contact, Decision, FeedbackItem, ItemStatus, Topic
 from ..pagination import paginate
 from ..privacy import mask_phone, vault
-from . import READERS, REVEALERS, TRIAGERS, bp, may
+from . import READERS, REVEALERS, TRIAGERS, bp, confirming, may
 from .forms import NO_CHOICE, ActionForm, BulkForm, CloseForm, LinkForm, TagForm
 from .queries import (
     STATUSES,
@@ -121,24 +122,60 @@ def mark_triaged(items: Iterable[FeedbackItem]) -> int:
     return changed
 
 
-def link(decision: Decision, items: list[FeedbackItem]) -> tuple[int, int]:
-    """Link the items not linked to ``decision`` yet (audited); returns how many, and how
-    many of them were closed as no action and are reopened by it (``loop.link``). A closed
-    item is linked even to the decision it still names (closed before closing unlinked).
-    So is an item its member reopened ("Did we listen?" "No"), which keeps its decision
-    while it waits: linking it again is how staff answer the member, who is then told the
-    decision again (``loop._relinked_since``)."""
-    moving = [
+@dataclass(frozen=True)
+class LinkPlan:
+    """What linking some items to a decision would do, worked out before it is done."""
+
+    decision: Decision
+    moving: list[FeedbackItem]  # the items it links
+    told: list[FeedbackItem]  # left as they are: their members heard another decision
+
+    @property
+    def texts_members(self) -> bool:
+        """Whether it texts members now, and so asks first (``confirming``)."""
+        return self.decision.published and bool(self.moving)
+
+    @property
+    def closed(self) -> list[FeedbackItem]:
+        return [item for item in self.moving if item.status == ItemStatus.CLOSED]
+
+    @property
+    def rejected(self) -> list[FeedbackItem]:
+        """Items whose members answered "no" to "Did we listen?", not answered since."""
+        return [item for item in self.moving if reopened_by_member(item)]
+
+
+def reopened_by_member(item: FeedbackItem) -> bool:
+    """Whether the member said they did not feel heard, and staff have not answered yet."""
+    return item.reopened_at is not None and loop.awaits_decision(item)
+
+
+def plan_link(decision: Decision, items: list[FeedbackItem]) -> LinkPlan:
+    """Which items linking to ``decision`` moves: those not linked to it yet. A closed item
+    is linked even to the decision it still names (closed before closing unlinked). So is
+    an item its member reopened ("Did we listen?" "No"), which keeps its decision while it
+    waits: linking it again is how staff answer the member, who is then told the decision
+    again (``loop._relinked_since``). An item whose member was told another decision, or
+    is being told it, stays as it is (``loop.told``)."""
+    candidates = [
         item
         for item in items
         if item.decision_id != decision.id
         or item.status == ItemStatus.CLOSED
         or loop.awaits_decision(item)
     ]
-    if not moving:
+    told = [item for item in candidates if loop.told(item)]
+    return LinkPlan(decision, [item for item in candidates if item not in told], told)
+
+
+def link(plan: LinkPlan) -> tuple[int, int]:
+    """Link the items ``plan`` moves (audited); returns how many, and how many of them were
+    closed as no action and are reopened by it (``loop.link``)."""
+    if not plan.moving:
         return 0, 0
+    decision = plan.decision
     reopened = 0
-    for item in moving:
+    for item in plan.moving:
         detail: dict[str, Any] = {}
         if item.status == ItemStatus.CLOSED:
             detail["reopened"] = True
@@ -151,8 +188,31 @@ def link(decision: Decision, items: list[FeedbackItem]) -> tuple[int, int]:
             previous_decision_id=item.decision_id,
             **detail,
         )
-    loop.link(decision, moving)
-    return len(moving), reopened
+    loop.link(decision, plan.moving)
+    return len(plan.moving), reopened
+
+
+def ask_to_link(
+    form: LinkForm | BulkForm, plan: LinkPlan, item: FeedbackItem | None, cancel: str
+) -> str:
+    """The page that says whom linking to a published decision texts, and asks first."""
+    action = url_for("admin.item_link", item_id=item.id) if item else url_for("admin.bulk_action")
+    return confirming.ask(
+        "admin/confirm_link.html",
+        form,
+        plan=plan,
+        audience=confirming.audience(plan.moving, plan.decision),
+        item=item,
+        action=action,
+        cancel=cancel,
+    )
+
+
+TOLD_ALREADY = (
+    "a second decision would contradict the first. If that decision changes, edit it and "
+    "send an update; if a member answers “no” to “Did we listen?”, the item reopens and "
+    "can be linked again."
+)
 
 
 def linked_message(decision: Decision, linked: int, reopened: int) -> str:
@@ -178,6 +238,29 @@ def close(items: Iterable[FeedbackItem], reason: str) -> int:
         if loop.close_no_action(item, reason):
             closed += 1
     return closed
+
+
+def ask_to_close(
+    form: CloseForm | BulkForm,
+    closing: list[FeedbackItem],
+    item: FeedbackItem | None,
+    cancel: str,
+    left: int = 0,
+) -> str:
+    """The page that says whom closing as no action texts, and asks first. ``left``: the
+    selected items that cannot be closed (``loop.closable``)."""
+    action = url_for("admin.item_close", item_id=item.id) if item else url_for("admin.bulk_action")
+    return confirming.ask(
+        "admin/confirm_close.html",
+        form,
+        closing=closing,
+        audience=confirming.audience(closing),
+        reason=(form.reason.data or "").strip(),
+        item=item,
+        left=left,
+        action=action,
+        cancel=cancel,
+    )
 
 
 def flash_errors(*forms: TagForm | LinkForm | CloseForm | BulkForm) -> None:
@@ -237,9 +320,21 @@ def bulk_action() -> ResponseReturnValue:
         decision = db.session.get(Decision, form.decision_id.data)
         if decision is None:
             abort(404)
-        linked, reopened = link(decision, items)
-        flash(linked_message(decision, linked, reopened), "success")
+        plan = plan_link(decision, items)
+        if plan.texts_members and not form.is_confirmed():
+            return ask_to_link(form, plan, None, back)
+        linked, reopened = link(plan)
+        text = linked_message(decision, linked, reopened)
+        if plan.told:
+            text += (
+                f" {len(plan.told)} left as they were: their members have been told "
+                f"another decision, and {TOLD_ALREADY}"
+            )
+        flash(text, "success")
     elif action == BulkForm.CLOSE:
+        closing = [item for item in items if loop.closable(item)]
+        if closing and not form.is_confirmed():
+            return ask_to_close(form, closing, None, back, left=len(items) - len(closing))
         closed = close(items, form.reason.data.strip())
         text = (
             f"Closed {closed} item(s) as no action. Your reason is kept for staff; their "
@@ -277,11 +372,15 @@ def render_item(item: FeedbackItem, revealed: str | None = None) -> str:
     tag_form.topic_id.choices = topic_choices()
     link_form = LinkForm()
     link_form.decision_id.choices = decision_choices()
-    if item.decision_id:
+    rejected = reopened_by_member(item)
+    # Not the decision the member said no to: linking it again resends what they rejected,
+    # which staff should choose knowingly, not find chosen for them.
+    if item.decision_id and not rejected:
         link_form.decision_id.data = item.decision_id
     return render_template(
         "admin/item.html",
         item=item,
+        rejected=rejected,
         timeline=item_timeline(item),
         masked=masked_numbers([item]).get(item.id),
         revealed=revealed,
@@ -349,7 +448,17 @@ def item_link(item_id: int) -> ResponseReturnValue:
         decision = db.session.get(Decision, form.decision_id.data)
         if decision is None:
             abort(404)
-        linked, reopened = link(decision, [item])
+        plan = plan_link(decision, [item])
+        if plan.told:
+            flash(
+                f"Not linked: the member has been told “{told_title(item)}” (or is being "
+                f"told it right now), and {TOLD_ALREADY}",
+                "error",
+            )
+            return redirect(url_for("admin.item_page", item_id=item.id))
+        if plan.texts_members and not form.is_confirmed():
+            return ask_to_link(form, plan, item, url_for("admin.item_page", item_id=item.id))
+        linked, reopened = link(plan)
         if reopened:
             when = "" if decision.published else " when it is published"
             flash(
@@ -366,12 +475,18 @@ def item_link(item_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.item_page", item_id=item.id))
 
 
+def told_title(item: FeedbackItem) -> str:
+    return item.decision.title if item.decision else "a decision"
+
+
 @bp.post("/items/<int:item_id>/close")
 @roles_required(*TRIAGERS)
 def item_close(item_id: int) -> ResponseReturnValue:
     item = get_item(item_id)
     form = CloseForm()
     if form.validate_on_submit():
+        if loop.closable(item) and not form.is_confirmed():
+            return ask_to_close(form, [item], item, url_for("admin.item_page", item_id=item.id))
         if close([item], form.reason.data.strip()):
             contact = item.contact
             if contact is None or contact.forgotten or contact.opted_out:

@@ -150,6 +150,8 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
         form=form,
         outdated=outdated,
         frame=summary_frame(locale),
+        # Said before saving: whom a save texts, as ``save_decision_summary`` then does.
+        waiting=loop.awaiting_translation(decision).get(locale, 0),
     )
 
 

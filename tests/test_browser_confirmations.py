@@ -1,0 +1,78 @@
+"""In real Chromium: what texts members asks first, on a page of its own; Cancel does
+nothing, confirming does it, with what was typed carried through unchanged."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from feedback_bot import clock
+from feedback_bot.extensions import db
+from feedback_bot.models import Decision, FeedbackItem, ItemStatus, Role
+
+from .browser import new_page, screenshot, sign_in
+from .conftest import drain, send_sms
+from .test_auth import PASSWORD, create_user
+
+UK = "+447911123456"
+POLISH = "+48512345678"
+SUMMARY = "We will repair the lift by 1 March."
+REASON = 'The county runs the lights.\nSee "Highways" <policy> & the budget.'
+
+
+@pytest.fixture
+def app(make_app) -> Flask:
+    return make_app(WTF_CSRF_ENABLED=True, QUIET_HOURS_START=0, QUIET_HOURS_END=0)
+
+
+@pytest.mark.browser
+def test_linking_and_closing_ask_first(app, client, live_server, chromium, fake_twilio):
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    send_sms(client, POLISH, "Na naszej ulicy nie działa oświetlenie.")
+    drain(app)
+    with app.app_context():
+        items = {i.locale: i.id for i in db.session.scalars(select(FeedbackItem))}
+        decision = Decision(title="Lift repairs", summary=SUMMARY, published_at=clock.now())
+        db.session.add(decision)
+        db.session.commit()
+        decision_id = decision.id
+    create_user(app, Role.STAFF)
+    acknowledged = len(fake_twilio.messages)
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "staff@example.org", PASSWORD)
+
+    # ---- linking to a published decision: asked, cancelled, asked again, confirmed
+    page.goto(f"/admin/items/{items['en']}")
+    page.select_option('form[data-link-form] select[name="decision_id"]', str(decision_id))
+    page.click('button:has-text("Link to decision")')
+    expect(page.locator("h1")).to_contain_text("and text the member?")
+    expect(page.locator("[data-sends-now]")).to_contain_text("linking texts the member now")
+    screenshot(page, "confirm-link")
+    page.click("text=Cancel")
+    expect(page.locator("[data-linked-decision]")).to_have_count(0)
+    assert len(fake_twilio.messages) == acknowledged
+
+    page.select_option('form[data-link-form] select[name="decision_id"]', str(decision_id))
+    page.click('button:has-text("Link to decision")')
+    page.click("[data-confirm-send]")
+    expect(page.locator(".flash")).to_contain_text("Linked to “Lift repairs”")
+    drain(app)
+    assert any(SUMMARY in m["body"] for m in fake_twilio.messages_to(UK))
+
+    # ---- closing from the inbox, with a reason of several lines
+    page.goto("/admin/items")
+    page.wait_for_load_state("load")
+    page.check(f'input[name="item_ids"][value="{items["pl"]}"]')
+    page.select_option("select[data-bulk-action]", "close")
+    page.fill('textarea[name="reason"]', REASON)
+    page.click('button:has-text("Apply")')
+    expect(page.locator("h1")).to_have_text("Close 1 item as no action and text their members?")
+    expect(page.locator("blockquote")).to_contain_text('See "Highways" <policy> & the budget.')
+    screenshot(page, "confirm-close")
+    page.click("[data-confirm-send]")
+    expect(page.locator(".flash")).to_contain_text("Closed 1 item(s) as no action")
+    with app.app_context():
+        item = db.session.get(FeedbackItem, items["pl"])
+        assert (item.status, item.closed_reason) == (ItemStatus.CLOSED, REASON)
