@@ -252,7 +252,7 @@ def test_the_summary_counter_counts_the_whole_message_in_the_members_language(
     assert sms_cost(SUMMARY_PL).segments == 1 and whole == 2 and odd_whole == 2
 
     page = new_page(chromium, live_server.url)
-    sign_in(page, "interpreter@example.org", PASSWORD)
+    sign_in(page, "interpreter@example.org", PASSWORD, lands_on="/admin/translate/")
     page.goto(f"/admin/translate/decision/{decision_id}/pl")
     page.fill('textarea[name="summary"]', SUMMARY_PL)
     counter = page.locator("#summary-count")
