@@ -333,6 +333,12 @@ def _process(
         message.item_id = result.item_id = item.id
         return result
 
+    thanked = courtesy_reply(contact, payload, now)
+    if thanked is not None:
+        message.disposition = result.disposition = Disposition.COURTESY
+        message.item_id = result.item_id = thanked or None
+        return result
+
     item = FeedbackItem(
         contact_id=contact.id,
         channel=payload.channel,
@@ -365,6 +371,36 @@ def _process(
     if offered:
         result.owed.append(offered)
     return result
+
+
+# How long after our last message a "Thanks" or a "👍" is taken as the answer to it.
+COURTESY_WINDOW = timedelta(days=7)
+
+
+def courtesy_reply(contact: Contact, payload: InboundPayload, now: datetime) -> int | None:
+    """A "Thanks", "thank you!" or "👍" in answer to a message of ours from the last week:
+    the id of the item that message was about (0 if it was about none, a HELP reply say),
+    where staff see it; None if the message is anything more, or answers nothing of ours.
+
+    Made a feedback item, it was acknowledged ("A person will read it") and the member
+    thanked us again; it says nothing to act on, and wants no answer.
+    """
+    if payload.media or not keywords.courtesy(payload.body):
+        return None
+    last = db.session.execute(
+        select(OutboundMessage.item_id)
+        .where(
+            OutboundMessage.contact_id == contact.id,
+            OutboundMessage.accepted_at.is_not(None),
+            OutboundMessage.accepted_at <= now,
+            OutboundMessage.accepted_at >= now - COURTESY_WINDOW,
+        )
+        .order_by(OutboundMessage.accepted_at.desc(), OutboundMessage.id.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return None
+    return last.item_id or 0
 
 
 def offer_languages(

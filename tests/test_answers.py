@@ -210,3 +210,68 @@ def test_an_interpreters_answer_words_count(app):
             KEYWORD_CONTEXT,
         )
         assert keywords.rating_answer("Nage.") == "no"
+
+
+@pytest.mark.parametrize("reply", ["Thanks!", "thank you", "👍", "🙏🏽🙏🏽", "Diolch"])
+def test_thanks_for_a_message_of_ours_is_kept_with_its_item_and_not_answered(
+    app, client, fake_twilio, reply
+):
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    sent = len(fake_twilio.messages)
+
+    clock.freeze(DAYTIME + timedelta(minutes=10))  # after the acknowledgement's item closed
+    send_sms(client, UK, reply)
+    drain(app)
+
+    assert len(fake_twilio.messages) == sent  # no "a person will read it" for a thank-you
+    [item] = items(app)
+    with app.app_context():
+        thanks = db.session.scalars(
+            select(InboundMessage).order_by(InboundMessage.id.desc())
+        ).first()
+        assert (thanks.disposition, thanks.item_id, thanks.body) == (
+            Disposition.COURTESY,
+            item.id,
+            reply,
+        )
+
+
+@pytest.mark.parametrize(
+    ("first_at", "reply"),
+    [
+        (None, "Thanks!"),  # nothing of ours to thank for: a first message is feedback
+        (timedelta(days=8), "Thanks!"),  # a week on, it is no answer to us
+        (timedelta(minutes=10), "Thanks, but the lift is still broken"),  # more than thanks
+    ],
+)
+def test_thanks_that_answers_nothing_of_ours_is_feedback(app, client, fake_twilio, first_at, reply):
+    clock.freeze(DAYTIME)
+    if first_at is not None:
+        send_sms(client, UK, "The lift in our block has been broken for weeks.")
+        drain(app)
+        clock.freeze(DAYTIME + first_at)
+    send_sms(client, UK, reply)
+    drain(app)
+
+    item = items(app)[-1]
+    assert last_disposition(app) == Disposition.FEEDBACK
+    assert fake_twilio.messages[-1]["body"] == rendered(app, "ack", ref=item.ref, days=21)
+
+
+def test_the_item_page_shows_a_thank_you_as_one(app, client, fake_twilio):
+    from .test_admin_items import as_role
+
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    clock.freeze(DAYTIME + timedelta(minutes=10))
+    send_sms(client, UK, "Thank you 👍")
+    drain(app)
+
+    [item] = items(app)
+    as_role(app, client, "staff")
+    page = client.get(f"/admin/items/{item.id}").get_data(as_text=True)
+    assert "Thank you 👍" in page
+    assert "thanks for our message, not answered" in page

@@ -13,7 +13,7 @@ from flask import Blueprint
 from flask_login import current_user
 
 from ..messaging.templates import ABOUT
-from ..models import ItemStatus, OutboundStatus, Outcome, Role
+from ..models import Disposition, ItemStatus, OutboundStatus, Outcome, Role
 
 bp = Blueprint("admin", __name__)
 
@@ -56,6 +56,16 @@ DELIVERY_LABELS = {
     OutboundStatus.NEEDS_TEMPLATE: "Waiting for a WhatsApp template",
 }
 
+# What intake made of a member's message, where the item's timeline says it (feedback,
+# the usual, goes unsaid).
+DISPOSITION_LABELS = {
+    Disposition.RATING: 'answer to "Did we listen?"',
+    Disposition.COURTESY: "thanks for our message, not answered",
+    Disposition.ASKED_AGAIN: "no answer to our question: asked again",
+    Disposition.MENU_REPLY: "language chosen",
+    Disposition.KEYWORD: "keyword",
+}
+
 # Each message as the panel names it, as the interpreters' editor does.
 KIND_LABELS = {kind: about.title for kind, about in ABOUT.items()}
 
@@ -82,6 +92,7 @@ def panel_helpers() -> dict[str, Any]:
         "STATUS_LABELS": STATUS_LABELS,
         "KIND_LABELS": KIND_LABELS,
         "DELIVERY_LABELS": DELIVERY_LABELS,
+        "DISPOSITION_LABELS": DISPOSITION_LABELS,
         "OUTCOME_LABELS": Outcome.LABELS,
         "media_label": media_label,
     }

@@ -158,6 +158,17 @@ def _padded(words: list[str], table: dict[str, str], polite: frozenset[str]) -> 
     return next(iter(actions)) if len(actions) == 1 and None not in actions else None
 
 
+def courtesy(text: str | None) -> bool:
+    """``text`` says only thanks: polite words ("Thanks!", "thank you", "Diolch") or no
+    word at all ("👍", "🙏🏽", "!!")."""
+    if text is None or len(text) > 80:
+        return False
+    from ..languages import working_locales
+
+    words = normalise(text).split()
+    return all(word in _polite(working_locales(), overrides_version()) for word in words)
+
+
 def rating_answer(text: str | None) -> str | None:
     """ "yes", "partly" or "no", if ``text`` answers "Did we listen?" in words ("No",
     "not really", "Tak", "yes please"); the caller knows whether a question waits."""

@@ -45,6 +45,8 @@ class Disposition:
     RATING = "rating"  # 1, 2 or 3 (or its words) answering "Did we listen?"
     # A number that answered no question while one waited: the question went again.
     ASKED_AGAIN = "asked_again"
+    # "Thanks" or an emoji answering a message of ours: kept with its item, not answered.
+    COURTESY = "courtesy"
     NOT_OURS = "not_ours"  # sent to a number we do not run: kept for review, not answered
     INVALID_SENDER = "invalid_sender"  # not a phone number we could ever answer
     # Sent before a FORGET from the same number but processed after it: erased unread.
