@@ -15,6 +15,7 @@ from redis import Redis
 from sqlalchemy import select
 
 from feedback_bot.auth import limiter_storage_uri
+from feedback_bot.auth.cli import parse_languages
 from feedback_bot.auth.passwords import MAX_PASSWORD_LENGTH
 from feedback_bot.extensions import db
 from feedback_bot.models import AuditEntry, Decision, Role, User
@@ -544,6 +545,29 @@ def test_admin_creates_users_and_changes_roles_audited(app, client):
     client.post(f"/admin/users/{admin_id}", data={"role": "staff", "active": "y"})
     with app.app_context():
         assert db.session.get(User, admin_id).role == Role.ADMIN
+
+
+def test_language_codes_are_taken_in_any_case_and_spelled_as_the_catalogues_are(app, client):
+    create_user(app, Role.ADMIN)
+    sign_in(client, "admin@example.org")
+    fields = {"role": "interpreter", "password": "twelve chars!"}
+    created = client.post(
+        "/admin/users", data={**fields, "email": "ana@example.org", "languages": "ES, Pl,es"}
+    )
+    assert created.status_code == 302
+    with app.app_context():
+        ana = db.session.scalars(select(User).where(User.email == "ana@example.org")).one()
+        ana_id = ana.id
+        assert ana.languages == "es,pl"
+    client.post(f"/admin/users/{ana_id}", data={"role": "interpreter", "languages": "UK"})
+    with app.app_context():
+        assert db.session.get(User, ana_id).language_list == ["uk"]
+
+    # A region is spelled as Babel spells it, whichever way it was typed.
+    shipped = ("en", "es", "pt_BR", "zh_Hant")
+    assert parse_languages("pt-br, PT_BR, zh-hant", shipped) == ["pt_BR", "zh_Hant"]
+    with pytest.raises(ValueError, match="unknown language pt-pt"):
+        parse_languages("es, pt-pt", shipped)
 
 
 def test_the_users_page_takes_only_passwords_the_sign_in_form_takes(app, client):

@@ -17,9 +17,19 @@ from .routes import find_user
 EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+def locale_key(code: str) -> str:
+    """How a typed code and a catalogue's name are compared: "ES" and "es", "pt-br" and
+    "pt_BR" are the same language, whatever the case or separator."""
+    return code.strip().replace("-", "_").casefold()
+
+
 def parse_languages(value: str, shipped: tuple[str, ...]) -> list[str]:
-    """``"ar, ur"`` as ``["ar", "ur"]``; ValueError naming any locale we do not ship."""
-    codes = [code.strip() for code in value.split(",") if code.strip()]
+    """``"ar, UR"`` as ``["ar", "ur"]``, each code spelled as its catalogue is ("pt-br" as
+    Babel's "pt_BR"), so that it matches the members' locales; ValueError naming any
+    locale we do not ship."""
+    spelling = {locale_key(code): code for code in shipped}
+    typed = [code.strip() for code in value.split(",") if code.strip()]
+    codes = [spelling.get(locale_key(code), code) for code in typed]
     unknown = [code for code in codes if code not in shipped]
     if unknown:
         raise ValueError(f"unknown language {', '.join(unknown)}; use {', '.join(shipped)}")
