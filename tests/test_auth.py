@@ -547,6 +547,25 @@ def test_admin_creates_users_and_changes_roles_audited(app, client):
         assert db.session.get(User, admin_id).role == Role.ADMIN
 
 
+def test_the_users_page_flags_an_address_that_is_not_one(app, client):
+    create_user(app, Role.ADMIN)
+    sign_in(client, "admin@example.org")
+    fields = {"role": "staff", "languages": ""}
+    for typed in ("not-an-email", "ana @example.org", "ana@example"):
+        refused = client.post("/admin/users", data={**fields, "email": typed, "password": "short"})
+        assert refused.status_code == 400
+        page = refused.get_data(as_text=True)
+        # Each field says what is wrong with it, both at once.
+        email_field = re.search(
+            r'<div class="field has-error">\s*<label for="email".*?</div>', page, re.S
+        )
+        assert email_field, typed
+        assert "Enter an email address, such as name@example.org." in email_field.group(0)
+        assert "between 12 and" in page
+    with app.app_context():
+        assert db.session.scalars(select(User.email)).all() == ["admin@example.org"]
+
+
 def test_language_codes_are_taken_in_any_case_and_spelled_as_the_catalogues_are(app, client):
     create_user(app, Role.ADMIN)
     sign_in(client, "admin@example.org")

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
 from .. import audit
 from ..extensions import db
 from ..languages import available_locales
 from ..models import Role, User
+from ..models.staff import is_email_address
 from . import bp
 from .passwords import password_problem
 from .routes import find_user
-
-EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def locale_key(code: str) -> str:
@@ -44,7 +41,7 @@ def parse_languages(value: str, shipped: tuple[str, ...]) -> list[str]:
 def create_user(email: str, role: str, password: str | None, languages: str) -> None:
     """Create a staff account."""
     email = email.strip()
-    if not EMAIL_SHAPE.match(email):
+    if not is_email_address(email):
         raise click.BadParameter("not an email address", param_hint="EMAIL")
     if find_user(email) is not None:
         raise click.ClickException(f"an account for {email} already exists")
