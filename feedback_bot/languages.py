@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import audit, clock
@@ -24,7 +24,7 @@ from .config import TRANSLATIONS
 from .dbutil import database_known_unavailable
 from .extensions import db
 from .messaging.overrides import bump_version, overrides_version
-from .models import MemberLanguage, User
+from .models import Contact, MemberLanguage, User
 
 
 @lru_cache(maxsize=1)
@@ -75,17 +75,17 @@ class LanguageRefused(ValueError):
     pass
 
 
-def set_enabled(code: str, enabled: bool, user: User | None) -> None:
-    """Offer ``code`` to members or stop offering it. Audited; effective in every process."""
+def refusal(code: str, enabled: bool) -> str | None:
+    """Why ``code`` cannot be offered (``enabled``) or stop being offered, or None."""
     from .interpreting.catalogue_io import is_translated, known_entries
 
     if code not in available_locales():
-        raise LanguageRefused(
+        return (
             f"There is no catalogue for {code!r}: run 'flask --app feedback_bot translate init "
             f"{code}', translate it and deploy first."
         )
     if not enabled and code == current_app.config["DEFAULT_LOCALE"]:
-        raise LanguageRefused("The default language cannot be switched off.")
+        return "The default language cannot be switched off."
     if enabled and code != "en":
         missing = {
             msgid for ctx, msgid in known_entries(code) if not is_translated(code, ctx, msgid)
@@ -93,10 +93,25 @@ def set_enabled(code: str, enabled: bool, user: User | None) -> None:
         if missing:
             count = len(missing)
             messages = "message has" if count == 1 else "messages have"
-            raise LanguageRefused(
+            return (
                 f"{count} member {messages} no translation in {code} yet; "
                 "members would read English."
             )
+    return None
+
+
+def members_using(code: str) -> int:
+    """How many members hold ``code`` as their language (those asked to be forgotten
+    aside): the ones who keep it when it is no longer offered."""
+    using = select(func.count()).where(Contact.locale == code, Contact.forgotten_at.is_(None))
+    return db.session.scalar(using) or 0
+
+
+def set_enabled(code: str, enabled: bool, user: User | None) -> None:
+    """Offer ``code`` to members or stop offering it. Audited; effective in every process."""
+    problem = refusal(code, enabled)
+    if problem:
+        raise LanguageRefused(problem)
     if not db.session.scalar(select(MemberLanguage.code).limit(1)):
         # First change: write down what was on until now, so nothing else moves.
         for shipped in current_app.config["SHIPPED_LOCALES"]:

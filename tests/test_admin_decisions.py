@@ -176,6 +176,38 @@ def test_publish_tells_each_linked_member_in_their_language(app, client, items, 
     assert len(audit_entries(app, "decision.publish")) == 1
 
 
+def test_a_decision_with_no_feedback_says_nobody_is_told_and_still_publishes(
+    app, client, items, staff, fake_twilio
+):
+    """Nothing linked: the confirmation says plainly that no member will be told, and
+    publishing puts the decision on the public page all the same."""
+    sent = len(fake_twilio.messages)
+    decision_id = new_decision(client, title="Longer library hours")
+    confirm = client.get(f"/admin/decisions/{decision_id}/publish")
+    assert confirm.status_code == 200
+    page = confirm.get_data(as_text=True)
+    assert "No feedback is linked to this decision, so no member will be told." in page
+    assert "Publishing tells every member" not in page
+    assert "Publish on the public page</button>" in page
+    assert "Publish and tell members" not in page
+
+    assert client.post(f"/admin/decisions/{decision_id}/publish").status_code == 302
+    assert decision_state(app, decision_id).published_at is not None
+    drain(app)
+    assert len(fake_twilio.messages) == sent
+    assert "Longer library hours" in client.get("/you-said-we-did").get_data(as_text=True)
+
+    # With feedback linked, the page counts it and says it tells its members.
+    linked = new_decision(client)
+    client.post(
+        "/admin/items/bulk",
+        data={"item_ids": [items["en"]], "action": "link", "decision_id": linked},
+    )
+    page = client.get(f"/admin/decisions/{linked}/publish").get_data(as_text=True)
+    assert "no member will be told" not in page
+    assert "<strong>1</strong> linked item:" in page and "Publish and tell members" in page
+
+
 def test_members_without_a_translation_wait_and_are_shown(app, client, items, staff, fake_twilio):
     decision_id = new_decision(client)
     client.post(

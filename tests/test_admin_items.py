@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from feedback_bot import clock
@@ -311,6 +312,42 @@ def test_a_topic_is_found_whatever_the_case_of_any_letter(app, client, items):
         assert response.status_code == 302
     with app.app_context():
         assert [topic.name for topic in db.session.scalars(select(Topic))] == ["Śmieci"]
+
+
+def flashed(client: FlaskClient) -> list[tuple[str, str]]:
+    """The messages waiting for the next page, as (category, message); taken, as that
+    page would take them."""
+    with client.session_transaction() as session:
+        return [tuple(flash) for flash in session.pop("_flashes", [])]
+
+
+def test_a_topic_typed_in_another_case_is_the_topic_and_says_when_nothing_changed(
+    app, client, items
+):
+    create_user(app, Role.STAFF)
+    sign_in(client, "staff@example.org")
+    client.post(f"/admin/items/{items['en']}/tag", data={"new_topic": "Buses"})
+    assert flashed(client) == [("success", "Tagged “Buses”.")]
+
+    client.post(f"/admin/items/{items['pl']}/tag", data={"new_topic": "buses"})
+    assert flashed(client) == [("success", "Tagged “Buses”.")]  # as it is spelled
+    client.post(f"/admin/items/{items['en']}/tag", data={"new_topic": "BUSES"})
+    assert flashed(client) == [("info", "Already tagged “Buses”; nothing changed.")]
+    with app.app_context():
+        [topic] = db.session.scalars(select(Topic)).all()
+    client.post(f"/admin/items/{items['en']}/tag", data={"topic_id": topic.id})
+    assert flashed(client) == [("info", "Already tagged “Buses”; nothing changed.")]
+
+    bulk = {"action": "tag", "new_topic": "buses", "back": ""}
+    client.post("/admin/items/bulk", data={**bulk, "item_ids": list(items.values())})
+    assert flashed(client) == [("success", "Tagged 1 item(s) with “Buses”. 2 already had it.")]
+    client.post("/admin/items/bulk", data={**bulk, "item_ids": [items["en"], items["pl"]]})
+    assert flashed(client) == [("info", "All 2 items already had “Buses”; nothing changed.")]
+    client.post("/admin/items/bulk", data={**bulk, "item_ids": [items["es"]]})
+    assert flashed(client) == [("info", "The item already had “Buses”; nothing changed.")]
+    for item_id in items.values():
+        assert [t.name for t in item_state(app, item_id).topics] == ["Buses"]
+    assert len(audit_entries(app, "item.tag")) == 3
 
 
 def test_tagging_creates_topics_inline_reuses_them_and_is_audited(app, client, items):

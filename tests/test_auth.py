@@ -15,6 +15,7 @@ from redis import Redis
 from sqlalchemy import select
 
 from feedback_bot.auth import limiter_storage_uri
+from feedback_bot.auth.cli import parse_languages
 from feedback_bot.auth.passwords import MAX_PASSWORD_LENGTH
 from feedback_bot.extensions import db
 from feedback_bot.models import AuditEntry, Decision, Role, User
@@ -81,7 +82,7 @@ def test_sign_in_and_out(app, client):
     assert response.headers["Location"] == "/admin/items"
     page = client.get("/admin/items")
     assert page.status_code == 200
-    assert "staff@example.org · staff" in page.get_data(as_text=True)
+    assert "staff@example.org</a> · staff" in page.get_data(as_text=True)
 
     with app.app_context():
         user = db.session.get(User, user_id)
@@ -228,6 +229,161 @@ def test_password_is_stored_as_a_scrypt_hash(app):
         user = db.session.get(User, user_id)
         assert user.password_hash.startswith("scrypt:")
         assert PASSWORD not in user.password_hash
+
+
+# -------------------------------------------------------------- changing a password
+
+
+def signed_in_twice(app: Flask, email: str) -> tuple[FlaskClient, FlaskClient]:
+    """``email`` signed in on two devices: one open now, one kept signed in ("remember
+    me") whose browser was closed, so only its remember-me cookie is left."""
+    open_now, remembered = app.test_client(), app.test_client()
+    assert sign_in(open_now, email).status_code == 302
+    assert sign_in(remembered, email, remember="y").status_code == 302
+    remembered.delete_cookie("session")
+    for device in (open_now, remembered):
+        assert device.get("/admin/decisions").status_code == 200
+    remembered.delete_cookie("session")
+    return open_now, remembered
+
+
+def signed_out(device: FlaskClient) -> bool:
+    response = device.get("/admin/decisions")
+    return response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_an_admin_sets_a_new_password_and_signs_the_account_out_everywhere(app, client):
+    admin_id = create_user(app, Role.ADMIN)
+    staff_id = create_user(app, Role.STAFF)
+    open_now, remembered = signed_in_twice(app, "staff@example.org")
+    sign_in(client, "admin@example.org")
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert f'href="/admin/users/{staff_id}/password"' in page
+    assert f'href="/admin/users/{admin_id}/password"' not in page  # their own: /account
+    url = f"/admin/users/{staff_id}/password"
+    assert "New password for staff@example.org" in client.get(url).get_data(as_text=True)
+
+    # The rule of the CLI and of new accounts; typed twice, as the CLI asks.
+    short = client.post(url, data={"password": "too short", "again": "too short"})
+    assert short.status_code == 400
+    assert "between 12 and" in short.get_data(as_text=True)
+    differ = client.post(url, data={"password": NEW_PASSWORD, "again": NEW_PASSWORD + "!"})
+    assert differ.status_code == 400
+    page = differ.get_data(as_text=True)
+    assert "The two new passwords differ." in page and NEW_PASSWORD not in page
+    assert not signed_out(open_now)
+    remembered.delete_cookie("session")
+
+    response = client.post(url, data={"password": NEW_PASSWORD, "again": NEW_PASSWORD})
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "New password set for staff@example.org" in page and NEW_PASSWORD not in page
+    # Their session and their remembered device end; the admin's does not.
+    assert signed_out(open_now) and signed_out(remembered)
+    assert client.get("/admin/users").status_code == 200
+    assert sign_in(app.test_client(), "staff@example.org").status_code == 401
+    assert sign_in(app.test_client(), "staff@example.org", NEW_PASSWORD).status_code == 302
+    [entry] = audit_entries(app, "user.password_set")
+    assert (entry.user_id, entry.target_id, entry.detail) == (admin_id, staff_id, {})
+
+    # Their own, an admin changes with the current password, on their own page.
+    own = client.get(f"/admin/users/{admin_id}/password")
+    assert own.status_code == 302 and own.headers["Location"] == "/account/password"
+    client.post(f"/admin/users/{admin_id}/password", data={"password": NEW_PASSWORD})
+    assert sign_in(app.test_client(), "admin@example.org").status_code == 302
+    assert len(audit_entries(app, "user.password_set")) == 1
+
+    # Nobody else sets anyone's password.
+    staff = app.test_client()
+    sign_in(staff, "staff@example.org", NEW_PASSWORD)
+    refused = staff.post(
+        f"/admin/users/{admin_id}/password",
+        data={"password": PASSWORD + "!", "again": PASSWORD + "!"},
+    )
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize("role", Role.ALL)
+def test_anyone_signed_in_changes_their_own_password(app, role):
+    user_id = create_user(app, role)
+    email = f"{role}@example.org"
+    here, elsewhere = signed_in_twice(app, email)
+    page = here.get("/admin/decisions").get_data(as_text=True)
+    assert 'href="/account/password"' in page  # in the top bar, on every page
+    fields = {"password": NEW_PASSWORD, "again": NEW_PASSWORD}
+
+    wrong = here.post("/account/password", data={**fields, "current": "not my password!"})
+    assert wrong.status_code == 401
+    assert "That is not your current password." in wrong.get_data(as_text=True)
+    assert not signed_out(here)
+    differ = here.post(
+        "/account/password", data={**fields, "again": "something else", "current": PASSWORD}
+    )
+    assert differ.status_code == 400
+    assert sign_in(app.test_client(), email).status_code == 302  # unchanged so far
+    elsewhere.delete_cookie("session")
+
+    changed = here.post("/account/password", data={**fields, "current": PASSWORD})
+    assert changed.status_code == 302
+    page = here.get(changed.headers["Location"]).get_data(as_text=True)
+    assert "Your password is changed" in page and NEW_PASSWORD not in page
+    # This browser carries on; the other device is signed out.
+    assert not signed_out(here)
+    assert signed_out(elsewhere)
+    assert sign_in(app.test_client(), email).status_code == 401
+    assert sign_in(app.test_client(), email, NEW_PASSWORD).status_code == 302
+    [entry] = audit_entries(app, "user.password_change")
+    assert (entry.user_id, entry.target_id, entry.detail) == (user_id, user_id, {})
+
+
+def test_a_remembered_device_stays_signed_in_when_its_owner_changes_the_password(app):
+    create_user(app, Role.STAFF)
+    device = app.test_client()
+    sign_in(device, "staff@example.org", remember="y")
+    fields = {"current": PASSWORD, "password": NEW_PASSWORD, "again": NEW_PASSWORD}
+    assert device.post("/account/password", data=fields).status_code == 302
+    device.delete_cookie("session")  # the browser is closed and opened again
+    assert not signed_out(device)
+
+
+def test_changing_ones_password_needs_a_csrf_token(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    create_user(app, Role.STAFF)
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    sign_in(client, "staff@example.org", csrf_token=token)
+    fields = {"current": PASSWORD, "password": NEW_PASSWORD, "again": NEW_PASSWORD}
+    assert client.post("/account/password", data=fields).status_code == 400
+    with app.app_context():
+        user = db.session.scalars(select(User)).one()
+        assert user.check_password(PASSWORD)
+    token = csrf_token_from(client.get("/account/password").get_data(as_text=True))
+    response = client.post("/account/password", data={**fields, "csrf_token": token})
+    assert response.status_code == 302
+
+
+def test_wrong_current_passwords_are_limited_per_account(make_app):
+    """Someone at a session left open cannot guess its password through this form faster
+    than through the sign-in form."""
+    app = make_app(RATELIMIT_ENABLED=True)
+    create_user(app, Role.STAFF)
+    create_user(app, Role.INTERPRETER)
+    client = app.test_client()
+    sign_in(client, "staff@example.org")
+    fields = {"password": NEW_PASSWORD, "again": NEW_PASSWORD}
+    for _ in range(20):
+        wrong = client.post("/account/password", data={**fields, "current": "a wrong guess!"})
+        assert wrong.status_code == 401
+    refused = client.post("/account/password", data={**fields, "current": PASSWORD})
+    assert refused.status_code == 429
+    assert "Too many wrong passwords" in refused.get_data(as_text=True)
+    assert sign_in(app.test_client(), "staff@example.org").status_code == 302  # unchanged
+    # Another account is not held back, and nobody is counted before signing in.
+    assert app.test_client().post("/account/password", data=fields).status_code == 302
+    other = app.test_client()
+    sign_in(other, "interpreter@example.org")
+    response = other.post("/account/password", data={**fields, "current": PASSWORD})
+    assert response.status_code == 302
 
 
 # ------------------------------------------------------------------------ rate limit
@@ -544,6 +700,48 @@ def test_admin_creates_users_and_changes_roles_audited(app, client):
     client.post(f"/admin/users/{admin_id}", data={"role": "staff", "active": "y"})
     with app.app_context():
         assert db.session.get(User, admin_id).role == Role.ADMIN
+
+
+def test_the_users_page_flags_an_address_that_is_not_one(app, client):
+    create_user(app, Role.ADMIN)
+    sign_in(client, "admin@example.org")
+    fields = {"role": "staff", "languages": ""}
+    for typed in ("not-an-email", "ana @example.org", "ana@example"):
+        refused = client.post("/admin/users", data={**fields, "email": typed, "password": "short"})
+        assert refused.status_code == 400
+        page = refused.get_data(as_text=True)
+        # Each field says what is wrong with it, both at once.
+        email_field = re.search(
+            r'<div class="field has-error">\s*<label for="email".*?</div>', page, re.S
+        )
+        assert email_field, typed
+        assert "Enter an email address, such as name@example.org." in email_field.group(0)
+        assert "between 12 and" in page
+    with app.app_context():
+        assert db.session.scalars(select(User.email)).all() == ["admin@example.org"]
+
+
+def test_language_codes_are_taken_in_any_case_and_spelled_as_the_catalogues_are(app, client):
+    create_user(app, Role.ADMIN)
+    sign_in(client, "admin@example.org")
+    fields = {"role": "interpreter", "password": "twelve chars!"}
+    created = client.post(
+        "/admin/users", data={**fields, "email": "ana@example.org", "languages": "ES, Pl,es"}
+    )
+    assert created.status_code == 302
+    with app.app_context():
+        ana = db.session.scalars(select(User).where(User.email == "ana@example.org")).one()
+        ana_id = ana.id
+        assert ana.languages == "es,pl"
+    client.post(f"/admin/users/{ana_id}", data={"role": "interpreter", "languages": "UK"})
+    with app.app_context():
+        assert db.session.get(User, ana_id).language_list == ["uk"]
+
+    # A region is spelled as Babel spells it, whichever way it was typed.
+    shipped = ("en", "es", "pt_BR", "zh_Hant")
+    assert parse_languages("pt-br, PT_BR, zh-hant", shipped) == ["pt_BR", "zh_Hant"]
+    with pytest.raises(ValueError, match="unknown language pt-pt"):
+        parse_languages("es, pt-pt", shipped)
 
 
 def test_the_users_page_takes_only_passwords_the_sign_in_form_takes(app, client):

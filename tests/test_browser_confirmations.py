@@ -76,3 +76,26 @@ def test_linking_and_closing_ask_first(app, client, live_server, chromium, fake_
     with app.app_context():
         item = db.session.get(FeedbackItem, items["pl"])
         assert (item.status, item.closed_reason) == (ItemStatus.CLOSED, REASON)
+
+
+@pytest.mark.browser
+def test_stopping_offering_a_language_asks_first(app, live_server, chromium, fake_twilio):
+    create_user(app, Role.ADMIN)
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "admin@example.org", PASSWORD)
+    page.goto("/admin/languages")
+    stop = page.locator('form[action="/admin/languages/so/disable"] button')
+    stop.click()
+    expect(page.locator("h1")).to_have_text("Stop offering Soomaali (so) to new members?")
+    expect(page.locator("[data-keep]")).to_contain_text("no member uses it now")
+    screenshot(page, "confirm-language")
+    page.click("text=Cancel")
+    expect(stop).to_have_text("Stop offering")  # still offered
+
+    stop.click()
+    page.click("[data-confirm-send]")
+    expect(page.locator(".flash")).to_contain_text("so is no longer offered to new members")
+    expect(page.locator('form[action="/admin/languages/so/enable"] button')).to_have_text(
+        "Offer to members"
+    )
+    page.context.close()

@@ -14,6 +14,7 @@ from feedback_bot.messaging.templates import render
 from feedback_bot.models import AuditEntry, Contact, Decision, FeedbackItem, InboundMessage
 
 from .conftest import drain, send_sms
+from .test_confirmations import confirm, text_of
 from .test_interpreter_pages import interpreter
 from .test_media import log_in
 
@@ -30,7 +31,9 @@ def test_switching_a_language_off_and_on(app, client, fake_twilio):
     log_in(app, client, "admin")
     assert "Soomaali" in menu(app, client, fake_twilio)
 
-    response = client.post("/admin/languages/so/disable", follow_redirects=True)
+    response = client.post(
+        "/admin/languages/so/disable", data={"confirmed": "yes"}, follow_redirects=True
+    )
     assert "so is no longer offered" in response.get_data(as_text=True)
     assert "Soomaali" not in menu(app, client, fake_twilio)
     assert "Soomaali" not in client.get("/you-said-we-did").get_data(as_text=True)
@@ -45,6 +48,41 @@ def test_switching_a_language_off_and_on(app, client, fake_twilio):
     with app.app_context():
         actions = db.session.scalars(select(AuditEntry.action)).all()
         assert actions.count("language.disable") == 1 and actions.count("language.enable") == 1
+
+
+def test_stopping_offering_a_language_says_what_happens_and_asks_first(app, client, fake_twilio):
+    send_sms(client, SOMALI_MEMBER, SOMALI)  # a Somali member, who keeps Somali
+    drain(app)
+    log_in(app, client, "admin")
+    page = client.get("/admin/languages").get_data(as_text=True)
+    assert 'action="/admin/languages/so/disable"' in page
+
+    asked = client.post("/admin/languages/so/disable")
+    assert asked.status_code == 200
+    said = text_of(asked)
+    assert "Stop offering Soomaali (so) to new members?" in said
+    assert "New members will no longer be offered it" in said
+    assert "Members who already use it keep it" in said and "1 member now)" in said
+    assert "Nobody is texted about this." in said
+    assert 'href="/admin/languages">Cancel</a>' in asked.get_data(as_text=True)
+    # Asking changed nothing.
+    assert "Soomaali" in menu(app, client, fake_twilio)
+    with app.app_context():
+        assert db.session.scalars(select(AuditEntry.action)).all().count("language.disable") == 0
+
+    confirmed = confirm(client, asked)
+    assert confirmed.status_code == 302
+    assert "Soomaali" not in menu(app, client, fake_twilio)
+    with app.app_context():
+        assert db.session.scalars(select(AuditEntry.action)).all().count("language.disable") == 1
+
+    # Offering it again, which strands nobody, does not ask.
+    assert client.post("/admin/languages/so/enable").status_code == 302
+    assert "Soomaali" in menu(app, client, fake_twilio)
+    # Nor does what would be refused anyway: it says why at once.
+    refused = client.post("/admin/languages/en/disable", follow_redirects=True)
+    assert "default language cannot be switched off" in refused.get_data(as_text=True)
+    assert "to new members?" not in text_of(refused)
 
 
 def test_a_language_needs_a_catalogue_and_the_default_stays(app, client):

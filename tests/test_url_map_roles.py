@@ -75,8 +75,9 @@ def test_the_policy_on_the_riskiest_routes(app):
     assert Role.INTERPRETER not in views["admin.decision_publish"].required_roles
     assert Role.INTERPRETER not in views["admin.decision_edit"].required_roles
     assert Role.INTERPRETER not in views["admin.bulk_action"].required_roles
-    for endpoint in ("admin.users", "admin.user_update", "admin.audit_log"):
+    for endpoint in ("admin.users", "admin.user_update", "admin.user_password", "admin.audit_log"):
         assert views[endpoint].required_roles == (Role.ADMIN,)
+    assert views["auth.own_password"].required_roles == Role.ALL
 
 
 def test_anonymous_users_are_sent_to_sign_in(app, client):

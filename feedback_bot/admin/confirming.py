@@ -5,7 +5,8 @@ closing feedback as no action and sending an update to members already told each
 page first: who will be texted, and what (``admin/_confirm.html``). Its button posts the
 same values again with ``confirmed`` (``forms.ConfirmedForm``); an update's page has a
 second one that saves without texting. Publishing, which has no values, asks on GET
-instead. No JavaScript is needed.
+instead. Stopping offering a language texts nobody, but changes what every new member is
+offered, so it asks the same way (``admin/confirm_language.html``). No JavaScript is needed.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from ..auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from ..forms import PanelForm
 from ..models import Outcome, Role
+from ..models.staff import is_email_address
 from ..refs import MAX_ID
 
 NO_CHOICE = 0
@@ -168,6 +169,12 @@ class UserCreateForm(PanelForm):
         f"Initial password (at least {MIN_PASSWORD_LENGTH} characters)",
         validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
     )
+
+    def validate_email(self, field: EmailField) -> None:
+        # The page does not let the browser check (``novalidate``), so that every problem
+        # is shown at once, by each field, in the panel's words.
+        if not is_email_address(field.data or ""):
+            raise ValidationError("Enter an email address, such as name@example.org.")
 
 
 class UserUpdateForm(PanelForm):

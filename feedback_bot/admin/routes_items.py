@@ -109,6 +109,17 @@ def tag(items: Iterable[FeedbackItem], topic: Topic) -> int:
     return changed
 
 
+def tagged_message(topic: Topic, changed: int, selected: int) -> tuple[str, str]:
+    """What tagging ``selected`` items, ``changed`` of them newly, says, and its category."""
+    if not changed:
+        which = "The item" if selected == 1 else f"All {selected} items"
+        return f"{which} already had “{topic.name}”; nothing changed.", "info"
+    text = f"Tagged {changed} item(s) with “{topic.name}”."
+    if changed < selected:
+        text += f" {selected - changed} already had it."
+    return text, "success"
+
+
 def mark_triaged(items: Iterable[FeedbackItem]) -> int:
     """Mark new and reopened items triaged (audited); returns how many. A reopened item
     stays waiting (``loop.awaits_decision``: interim updates go on) until staff link it to
@@ -315,7 +326,7 @@ def bulk_action() -> ResponseReturnValue:
         topic = topic_for(form.topic_id.data, form.new_topic.data)
         changed = tag(items, topic)
         db.session.commit()
-        flash(f"Tagged {changed} item(s) with “{topic.name}”.", "success")
+        flash(*tagged_message(topic, changed, len(items)))
     elif action == BulkForm.LINK:
         decision = db.session.get(Decision, form.decision_id.data)
         if decision is None:
@@ -417,6 +428,9 @@ def item_tag(item_id: int) -> ResponseReturnValue:
         topic = topic_for(form.topic_id.data, form.new_topic.data)
         if tag([item], topic):
             flash(f"Tagged “{topic.name}”.", "success")
+        else:
+            # A name typed in another case finds the topic, which the item may have already.
+            flash(f"Already tagged “{topic.name}”; nothing changed.", "info")
         db.session.commit()
     else:
         flash_errors(form)

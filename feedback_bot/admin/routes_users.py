@@ -1,4 +1,4 @@
-"""Admins only: accounts and roles, and the audit log."""
+"""Admins only: accounts, roles and passwords, and the audit log."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import audit
+from ..auth.account import NewPasswordForm
 from ..auth.cli import parse_languages
 from ..auth.roles import roles_required
 from ..auth.routes import find_user
@@ -109,6 +110,30 @@ def user_update(user_id: int) -> ResponseReturnValue:
     db.session.commit()
     flash(f"Saved {user.email}.", "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/password", methods=["GET", "POST"])
+@roles_required(*ADMINS)
+def user_password(user_id: int) -> ResponseReturnValue:
+    """Set a new password for someone else's account (one they forgot, or that may be
+    known to someone who should not know it): every session of theirs ends."""
+    user = get_user(user_id)
+    if user.id == current_user.id:
+        # Without the current password, an admin's session left open would be enough.
+        return redirect(url_for("auth.own_password"))
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        user.set_password(form.password.data)
+        audit.record("user.password_set", user)
+        db.session.commit()
+        flash(
+            f"New password set for {user.email}, who is now signed out everywhere. Give it "
+            "to them in person or by a route other than email.",
+            "success",
+        )
+        return redirect(url_for("admin.users"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("admin/user_password.html", form=form, user=user), status
 
 
 @bp.get("/audit")

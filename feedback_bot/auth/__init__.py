@@ -1,4 +1,5 @@
-"""Staff accounts: signing in and out, the login rate limit, and ``flask users ...``.
+"""Staff accounts: signing in and out, the login rate limit, changing one's own password,
+and ``flask users ...``.
 
 ``init_app`` binds Flask-Login and Flask-Limiter to the app; the blueprint carries the
 login pages and, as its CLI group, the ``users`` commands.
@@ -71,4 +72,4 @@ def load_user(session_id: str) -> User | None:
     return user
 
 
-from . import cli, routes  # noqa: E402,F401
+from . import account, cli, routes  # noqa: E402,F401

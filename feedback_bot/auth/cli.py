@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
 from .. import audit
 from ..extensions import db
 from ..languages import available_locales
 from ..models import Role, User
+from ..models.staff import is_email_address
 from . import bp
 from .passwords import password_problem
 from .routes import find_user
 
-EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+def locale_key(code: str) -> str:
+    """How a typed code and a catalogue's name are compared: "ES" and "es", "pt-br" and
+    "pt_BR" are the same language, whatever the case or separator."""
+    return code.strip().replace("-", "_").casefold()
 
 
 def parse_languages(value: str, shipped: tuple[str, ...]) -> list[str]:
-    """``"ar, ur"`` as ``["ar", "ur"]``; ValueError naming any locale we do not ship."""
-    codes = [code.strip() for code in value.split(",") if code.strip()]
+    """``"ar, UR"`` as ``["ar", "ur"]``, each code spelled as its catalogue is ("pt-br" as
+    Babel's "pt_BR"), so that it matches the members' locales; ValueError naming any
+    locale we do not ship."""
+    spelling = {locale_key(code): code for code in shipped}
+    typed = [code.strip() for code in value.split(",") if code.strip()]
+    codes = [spelling.get(locale_key(code), code) for code in typed]
     unknown = [code for code in codes if code not in shipped]
     if unknown:
         raise ValueError(f"unknown language {', '.join(unknown)}; use {', '.join(shipped)}")
@@ -34,7 +41,7 @@ def parse_languages(value: str, shipped: tuple[str, ...]) -> list[str]:
 def create_user(email: str, role: str, password: str | None, languages: str) -> None:
     """Create a staff account."""
     email = email.strip()
-    if not EMAIL_SHAPE.match(email):
+    if not is_email_address(email):
         raise click.BadParameter("not an email address", param_hint="EMAIL")
     if find_user(email) is not None:
         raise click.ClickException(f"an account for {email} already exists")

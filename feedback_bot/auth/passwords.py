@@ -1,4 +1,5 @@
-"""What a password must be: one rule for the sign-in form, the panel's users page and the CLI.
+"""What a password must be: one rule for the sign-in form, the panel's users and password
+pages, and the CLI.
 
 The limits must agree: a password the users page or ``flask users`` accepts but the sign-in
 form refuses makes an account nobody can ever sign in to.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,17 @@ def normalise_email(email: str) -> str:
     In Python, not SQL: SQLite's lower() (and PostgreSQL's, under a C locale) leaves
     non-ASCII letters alone, so "Émile@" would never find "émile@", nor itself."""
     return email.strip().lower()
+
+
+# One "@", a dot in the domain, no spaces: enough to catch a name typed where the address
+# goes. Whether mail reaches it is for the person who owns it to find out.
+EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def is_email_address(text: str) -> bool:
+    """Whether ``text`` (trimmed) has the shape of an email address; one rule for the users
+    page and ``flask users create``."""
+    return EMAIL_SHAPE.match(text.strip()) is not None
 
 
 class User(UserMixin, db.Model):  # type: ignore[name-defined]
