@@ -135,6 +135,19 @@ def test_create_and_edit_a_decision_audited(app, client, staff):
         assert len(db.session.scalars(select(Decision)).all()) == 1
 
 
+def test_the_segment_counter_names_the_staff_language(make_app):
+    """The form counts the summary inside "what happened next" in the staff language, and
+    says which: a panel working in Polish counts, and names, the Polish message."""
+    app = make_app(STAFF_LOCALE="pl")
+    create_user(app, Role.STAFF)
+    client = app.test_client()
+    assert sign_in(client, "staff@example.org").status_code == 302
+
+    form = client.get("/admin/decisions/new").get_data(as_text=True)
+    assert 'data-frame-label="Whole message in Polski, as members get it"' in form
+    assert "Whole message in English" not in form
+
+
 # ------------------------------------------------------------------------- publishing
 
 

@@ -125,6 +125,7 @@ def test_staff_close_the_loop_and_interpreters_are_kept_out(
     page.fill('textarea[name="summary"]', SUMMARY)
     counter = page.locator("#summary-count")
     expect(counter).to_contain_text(f"{len(SUMMARY)} characters · GSM-7 · 1 segment")
+    expect(counter).to_contain_text("Whole message in English, as members get it: ")
     page.fill('textarea[name="summary"]', SUMMARY + " Dziękujemy!")  # ę is not GSM-7
     expect(counter).to_contain_text("UCS-2")
     expect(counter).to_have_attribute("data-segments", "2")

@@ -73,7 +73,7 @@
     // data-frame: the message a summary is sent in, "{summary}" where it goes
     // (templates.summary_frame), in the language of data-frame-label.
     const frame = area.dataset.frame || "";
-    const frameLabel = area.dataset.frameLabel || "Whole message in English";
+    const frameLabel = area.dataset.frameLabel || "Whole message";
     const values = area.dataset.values ? JSON.parse(area.dataset.values) : {};
     const update = function () {
       const own = countSegments(filled(area.value, values));
