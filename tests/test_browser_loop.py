@@ -37,6 +37,7 @@ from .browser import (
 )
 from .conftest import drain, send_sms
 from .test_auth import PASSWORD, create_user
+from .test_whatsapp import status_callback
 
 POLISH = "+48512345678"
 MASKED = "+48 •••• ••56 78"
@@ -182,6 +183,14 @@ def test_staff_close_the_loop_and_interpreters_are_kept_out(
     # The open decision page catches up by itself (panel.js polls the JSON endpoint).
     for key in ("pending", "queued", "sent", "delivered"):
         expect(page.locator(f'[data-count="{key}"]')).to_have_text(str(progress[key]))
+    undelivered = page.locator('[data-hint-for="undelivered"]')
+    expect(undelivered).to_be_hidden()
+    # The phone never got it: Twilio says so later, and the open page says what that means.
+    assert status_callback(client, told[0], "undelivered", "30003").status_code == 204
+    expect(page.locator('[data-count="undelivered"]')).to_have_text("1")
+    expect(undelivered).to_be_visible()
+    expect(undelivered).to_contain_text("Not delivered: Twilio sent it but the phone did not")
+    expect(page.locator('[data-hint-for="failed"]')).to_be_hidden()
 
     screenshot(page, "5-decision")
 

@@ -168,6 +168,8 @@
       Object.entries(data.progress || {}).forEach(function ([key, value]) {
         const cell = section.querySelector('[data-count="' + key + '"]');
         if (cell) cell.textContent = String(value);
+        const hint = section.querySelector('[data-hint-for="' + key + '"]');
+        if (hint) hint.hidden = !value;
       });
       section.querySelectorAll("[data-waiting]").forEach(function (part) {
         showWaiting(part, data[part.dataset.waiting]);
