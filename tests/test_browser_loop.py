@@ -265,6 +265,8 @@ def test_the_decision_page_says_who_is_waiting_and_who_can_unblock_them(
     expect(for_template).to_contain_text("Who can unblock them: an admin")
     expect(for_translation.locator("li")).to_have_text("ar: 1 member waiting")
     expect(for_translation.locator("[data-unblock]")).to_contain_text("an interpreter")
+    questions = page.locator('[data-waiting="questions_awaiting_whatsapp_template"]')
+    expect(questions).to_be_hidden()  # nobody has been told yet, so nobody asked
     screenshot(page, "decision-waiting")
 
     # An admin adds the template, an interpreter writes the Arabic summary.
@@ -280,6 +282,9 @@ def test_the_decision_page_says_who_is_waiting_and_who_can_unblock_them(
     drain(app)
     expect(page.locator('[data-count="awaiting_whatsapp_template"]')).to_have_text("0")
     expect(for_template).to_be_hidden()
+    # Told by the template, the Polish member is asked "Did we listen?", which has none.
+    expect(questions.locator("li")).to_have_text("pl: 1 question waiting")
+    expect(questions.locator("[data-unblock]")).to_contain_text("Who can unblock them: an admin")
     expect(for_translation.locator("li")).to_have_text("Nobody is waiting for a translation.")
     expect(for_translation.locator("[data-unblock]")).to_be_hidden()
     assert any(m["content_sid"] for m in fake_twilio.messages_to(f"whatsapp:{POLISH}"))

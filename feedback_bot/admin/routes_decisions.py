@@ -100,6 +100,7 @@ def progress_of(decision: Decision) -> dict[str, Any]:
         "progress": loop.progress(decision),
         "awaiting_translation": loop.awaiting_translation(decision),
         "awaiting_whatsapp_template": loop.awaiting_whatsapp_template(decision),
+        "questions_awaiting_whatsapp_template": loop.questions_awaiting_whatsapp_template(decision),
     }
 
 

@@ -139,8 +139,9 @@
   }
 
   // ------------------------------------------------------------------ live progress
-  // Members waiting, by language, for what only someone else can give (data-waiting names
-  // the progress JSON's key): the list, and who can unblock them while anyone waits.
+  // Members (or their messages: data-noun) waiting, by language, for what only someone else
+  // can give (data-waiting names the progress JSON's key): the list, and who can unblock
+  // them while anyone waits.
   function showWaiting(part, waiting) {
     const entries = Object.entries(waiting || {}).sort();
     const list = part.querySelector("[data-awaiting]");
@@ -154,7 +155,7 @@
     entries.forEach(function ([locale, count]) {
       const li = document.createElement("li");
       li.dataset.locale = locale;
-      li.textContent = locale + ": " + plural(count, "member") + " waiting";
+      li.textContent = locale + ": " + plural(count, list.dataset.noun || "member") + " waiting";
       list.appendChild(li);
     });
     const unblock = part.querySelector("[data-unblock]");
