@@ -1112,11 +1112,24 @@ def awaiting_whatsapp_template(decision: Decision) -> dict[str, int]:
     is past the 24-hour window, they have no SMS and nobody has added the template for
     their language (``whatsapp.window.route_outside_window``). Only an admin can unblock
     them, by adding it; the sweeper then sends it by itself."""
+    return _needing_template(decision, WHAT_NEXT_KINDS)
+
+
+def questions_awaiting_whatsapp_template(decision: Decision) -> dict[str, int]:
+    """The "Did we listen?" questions about the decision waiting, by language, for their
+    own WhatsApp template, as ``awaiting_whatsapp_template``: each is owed once "what
+    happened next" reached its member (``record_told``), often by a template, when the
+    24-hour window is long shut."""
+    return _needing_template(decision, (MessageKind.RATING_QUESTION,))
+
+
+def _needing_template(decision: Decision, kinds: Sequence[str]) -> dict[str, int]:
+    """The decision's messages of ``kinds`` waiting for a WhatsApp template, by language."""
     rows = db.session.execute(
         select(OutboundMessage.locale, func.count())
         .where(
             OutboundMessage.decision_id == decision.id,
-            OutboundMessage.kind.in_(WHAT_NEXT_KINDS),
+            OutboundMessage.kind.in_(kinds),
             OutboundMessage.status == OutboundStatus.NEEDS_TEMPLATE,
         )
         .group_by(OutboundMessage.locale)

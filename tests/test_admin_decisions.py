@@ -15,6 +15,8 @@ from feedback_bot.models import (
     DecisionTranslation,
     FeedbackItem,
     ItemStatus,
+    MessageKind,
+    OutboundMessage,
     ReviewState,
     Role,
 )
@@ -133,6 +135,19 @@ def test_create_and_edit_a_decision_audited(app, client, staff):
     assert "This field is required." in refused.get_data(as_text=True)
     with app.app_context():
         assert len(db.session.scalars(select(Decision)).all()) == 1
+
+
+def test_the_segment_counter_names_the_staff_language(make_app):
+    """The form counts the summary inside "what happened next" in the staff language, and
+    says which: a panel working in Polish counts, and names, the Polish message."""
+    app = make_app(STAFF_LOCALE="pl")
+    create_user(app, Role.STAFF)
+    client = app.test_client()
+    assert sign_in(client, "staff@example.org").status_code == 302
+
+    form = client.get("/admin/decisions/new").get_data(as_text=True)
+    assert 'data-frame-label="Whole message in Polski, as members get it"' in form
+    assert "Whole message in English" not in form
 
 
 # ------------------------------------------------------------------------- publishing
@@ -258,6 +273,46 @@ def test_progress_counts_are_served_as_json(app, client, items, staff):
     page = client.get(f"/admin/decisions/{decision_id}").get_data(as_text=True)
     assert 'data-progress-url="/admin/decisions/' in page
     assert f'data-count="linked">{progress["linked"]}<' in page
+
+
+# The counts of messages that did not arrive, as the page names them and a word of each hint.
+DID_NOT_ARRIVE = {
+    "undelivered": ("Not delivered:", "the phone did not receive it"),
+    "failed": ("Failed:", "It could not be sent"),
+    "cancelled": ("Cancelled:", "Nothing to do."),
+}
+
+
+def test_messages_that_did_not_arrive_are_counted_and_explained(
+    app, client, items, staff, fake_twilio
+):
+    """Not delivered, failed, cancelled: the page counts each, and while one is counted
+    says what it means and what to do."""
+    decision_id = new_decision(client)
+    client.post(f"/admin/items/{items['en']}/link", data={"decision_id": decision_id})
+    client.post(f"/admin/decisions/{decision_id}/publish")
+    drain(app)
+    page = client.get(f"/admin/decisions/{decision_id}").get_data(as_text=True)
+    for status in DID_NOT_ARRIVE:
+        assert f'data-count="{status}">0<' in page
+        assert f'data-hint-for="{status}" hidden' in page
+
+    for status, (label, hint) in DID_NOT_ARRIVE.items():
+        with app.app_context():
+            [row] = db.session.scalars(
+                select(OutboundMessage).where(OutboundMessage.kind == MessageKind.WHAT_NEXT)
+            )
+            row.status = status
+            db.session.commit()
+        progress = client.get(f"/admin/decisions/{decision_id}/progress").get_json()["progress"]
+        assert progress[status] == 1
+        page = client.get(f"/admin/decisions/{decision_id}").get_data(as_text=True)
+        assert f'data-count="{status}">1<' in page
+        shown = page.split(f'data-hint-for="{status}"', 1)[1].split("</li>", 1)[0]
+        assert not shown.startswith(" hidden")
+        assert f"<strong>{label}</strong>" in shown and hint in shown
+        for other in set(DID_NOT_ARRIVE) - {status}:
+            assert f'data-hint-for="{other}" hidden' in page
 
 
 def test_linking_to_a_published_decision_tells_the_member(app, client, items, staff, fake_twilio):

@@ -37,6 +37,7 @@ from .browser import (
 )
 from .conftest import drain, send_sms
 from .test_auth import PASSWORD, create_user
+from .test_whatsapp import status_callback
 
 POLISH = "+48512345678"
 MASKED = "+48 •••• ••56 78"
@@ -125,6 +126,7 @@ def test_staff_close_the_loop_and_interpreters_are_kept_out(
     page.fill('textarea[name="summary"]', SUMMARY)
     counter = page.locator("#summary-count")
     expect(counter).to_contain_text(f"{len(SUMMARY)} characters · GSM-7 · 1 segment")
+    expect(counter).to_contain_text("Whole message in English, as members get it: ")
     page.fill('textarea[name="summary"]', SUMMARY + " Dziękujemy!")  # ę is not GSM-7
     expect(counter).to_contain_text("UCS-2")
     expect(counter).to_have_attribute("data-segments", "2")
@@ -181,6 +183,14 @@ def test_staff_close_the_loop_and_interpreters_are_kept_out(
     # The open decision page catches up by itself (panel.js polls the JSON endpoint).
     for key in ("pending", "queued", "sent", "delivered"):
         expect(page.locator(f'[data-count="{key}"]')).to_have_text(str(progress[key]))
+    undelivered = page.locator('[data-hint-for="undelivered"]')
+    expect(undelivered).to_be_hidden()
+    # The phone never got it: Twilio says so later, and the open page says what that means.
+    assert status_callback(client, told[0], "undelivered", "30003").status_code == 204
+    expect(page.locator('[data-count="undelivered"]')).to_have_text("1")
+    expect(undelivered).to_be_visible()
+    expect(undelivered).to_contain_text("Not delivered: Twilio sent it but the phone did not")
+    expect(page.locator('[data-hint-for="failed"]')).to_be_hidden()
 
     screenshot(page, "5-decision")
 
@@ -255,6 +265,8 @@ def test_the_decision_page_says_who_is_waiting_and_who_can_unblock_them(
     expect(for_template).to_contain_text("Who can unblock them: an admin")
     expect(for_translation.locator("li")).to_have_text("ar: 1 member waiting")
     expect(for_translation.locator("[data-unblock]")).to_contain_text("an interpreter")
+    questions = page.locator('[data-waiting="questions_awaiting_whatsapp_template"]')
+    expect(questions).to_be_hidden()  # nobody has been told yet, so nobody asked
     screenshot(page, "decision-waiting")
 
     # An admin adds the template, an interpreter writes the Arabic summary.
@@ -270,6 +282,9 @@ def test_the_decision_page_says_who_is_waiting_and_who_can_unblock_them(
     drain(app)
     expect(page.locator('[data-count="awaiting_whatsapp_template"]')).to_have_text("0")
     expect(for_template).to_be_hidden()
+    # Told by the template, the Polish member is asked "Did we listen?", which has none.
+    expect(questions.locator("li")).to_have_text("pl: 1 question waiting")
+    expect(questions.locator("[data-unblock]")).to_contain_text("Who can unblock them: an admin")
     expect(for_translation.locator("li")).to_have_text("Nobody is waiting for a translation.")
     expect(for_translation.locator("[data-unblock]")).to_be_hidden()
     assert any(m["content_sid"] for m in fake_twilio.messages_to(f"whatsapp:{POLISH}"))

@@ -170,14 +170,33 @@ def test_staff_see_who_waits_for_a_template_and_who_can_unblock_them(app, client
     with app.app_context():
         sweep()
     drain(app)
-    assert client.get(f"{decision_url}/progress").get_json()["awaiting_whatsapp_template"] == {}
+    data = client.get(f"{decision_url}/progress").get_json()
+    assert data["awaiting_whatsapp_template"] == {}
     page = client.get(decision_url).get_data(as_text=True)
     assert 'data-count="awaiting_whatsapp_template">0<' in page
     assert 'data-waiting="awaiting_whatsapp_template" data-hide-when-none hidden' in page
-    # "What happened next" went; "Did we listen?", owed after it, waits for its own.
+    # "What happened next" went; "Did we listen?", owed after it, waits for its own: the
+    # item's timeline says so, and the decision's page counts it with who can unblock it.
     item = client.get(f"/admin/items/{row.item_id}").get_data(as_text=True)
     assert item.count("Who can unblock it: an admin") == 1
     assert "template for this message in pl" in item.split("Did we listen?", 1)[1]
+    assert data["questions_awaiting_whatsapp_template"] == {"pl": 1}
+    questions = page.split('data-waiting="questions_awaiting_whatsapp_template"', 1)[1]
+    questions = questions.split("</div>", 1)[0]
+    assert not questions.startswith(" data-hide-when-none hidden")
+    assert "“Did we listen?” waiting for a WhatsApp template" in questions
+    assert 'data-locale="pl">pl: 1 question waiting' in questions
+    assert "Who can unblock them: an admin" in questions
+    assert 'href="/admin/whatsapp-templates/">WhatsApp templates</a>' in questions
+
+    add_template(app, kind="rating_question")
+    with app.app_context():
+        sweep()
+    drain(app)
+    data = client.get(f"{decision_url}/progress").get_json()
+    assert data["questions_awaiting_whatsapp_template"] == {}
+    page = client.get(decision_url).get_data(as_text=True)
+    assert 'data-waiting="questions_awaiting_whatsapp_template" data-hide-when-none hidden' in page
 
 
 def test_without_template_a_member_who_also_texts_gets_an_sms(app, client, fake_twilio):

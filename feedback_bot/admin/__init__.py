@@ -107,4 +107,10 @@ def format_when(value: datetime | date | None) -> str:
     return value.isoformat()
 
 
-from . import routes_decisions, routes_items, routes_languages, routes_users  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    audit_log,
+    routes_decisions,
+    routes_items,
+    routes_languages,
+    routes_users,
+)

@@ -7,6 +7,7 @@ act, record the audit entry first so it commits with the action, and show progre
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, url_for
@@ -49,12 +50,57 @@ def message_frame() -> str:
     return summary_frame(current_app.config["STAFF_LOCALE"])
 
 
+@dataclass(frozen=True)
+class ProgressCount:
+    """One count of ``loop.progress`` as the decision's page shows it."""
+
+    key: str
+    label: str
+    # What the count means and what to do about it, shown while it is not zero.
+    hint: str = ""
+
+
+PROGRESS_COUNTS = (
+    ProgressCount("linked", "Linked members"),
+    ProgressCount("pending", "Pending"),
+    ProgressCount("queued", "Queued"),
+    ProgressCount("sent", "Sent"),
+    ProgressCount("delivered", "Delivered"),
+    ProgressCount(
+        "undelivered",
+        "Not delivered",
+        "Twilio sent it but the phone did not receive it (switched off, no signal, or a "
+        "number no longer in use). A WhatsApp message goes again by SMS if the member has "
+        "texted us; nothing else tries again. The linked feedback's timeline shows the "
+        "error code.",
+    ),
+    ProgressCount(
+        "failed",
+        "Failed",
+        "It could not be sent: Twilio refused it (a number that cannot receive messages, "
+        "say) or every attempt failed. The linked feedback's timeline shows the error code. "
+        "If you send an update of this decision, these members are told then.",
+    ),
+    ProgressCount(
+        "cancelled",
+        "Cancelled",
+        "Not sent, on purpose: the member opted out or asked to be forgotten, their feedback "
+        "was moved to another decision or closed, or a newer text replaced it before it "
+        "went. Nothing to do.",
+    ),
+    ProgressCount("waiting_quiet_hours", "Waiting for quiet hours to end"),
+    ProgressCount("awaiting_translation", "Awaiting translation"),
+    ProgressCount("awaiting_whatsapp_template", "Waiting for a WhatsApp template"),
+)
+
+
 def progress_of(decision: Decision) -> dict[str, Any]:
     return {
         "published": decision.published,
         "progress": loop.progress(decision),
         "awaiting_translation": loop.awaiting_translation(decision),
         "awaiting_whatsapp_template": loop.awaiting_whatsapp_template(decision),
+        "questions_awaiting_whatsapp_template": loop.questions_awaiting_whatsapp_template(decision),
     }
 
 
@@ -167,6 +213,7 @@ def decision_page(decision_id: int) -> ResponseReturnValue:
         decision=decision,
         items=linked_items(decision),
         status=progress_of(decision),
+        counts=PROGRESS_COUNTS,
         action_form=ActionForm(),
     )
 

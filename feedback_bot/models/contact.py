@@ -46,9 +46,14 @@ class Contact(db.Model):  # type: ignore[name-defined]
     @property
     def label(self) -> str:
         """A pseudonym staff can use without seeing the number."""
+        return self.label_of(self.id)
+
+    @staticmethod
+    def label_of(contact_id: int) -> str:
+        """The pseudonym of the contact with this id, without loading it."""
         from ..refs import encode_ref
 
-        return f"Member {encode_ref(self.id, salt=7)}"
+        return f"Member {encode_ref(contact_id, salt=7)}"
 
     @property
     def opted_out(self) -> bool:

@@ -73,7 +73,7 @@
     // data-frame: the message a summary is sent in, "{summary}" where it goes
     // (templates.summary_frame), in the language of data-frame-label.
     const frame = area.dataset.frame || "";
-    const frameLabel = area.dataset.frameLabel || "Whole message in English";
+    const frameLabel = area.dataset.frameLabel || "Whole message";
     const values = area.dataset.values ? JSON.parse(area.dataset.values) : {};
     const update = function () {
       const own = countSegments(filled(area.value, values));
@@ -139,8 +139,9 @@
   }
 
   // ------------------------------------------------------------------ live progress
-  // Members waiting, by language, for what only someone else can give (data-waiting names
-  // the progress JSON's key): the list, and who can unblock them while anyone waits.
+  // Members (or their messages: data-noun) waiting, by language, for what only someone else
+  // can give (data-waiting names the progress JSON's key): the list, and who can unblock
+  // them while anyone waits.
   function showWaiting(part, waiting) {
     const entries = Object.entries(waiting || {}).sort();
     const list = part.querySelector("[data-awaiting]");
@@ -154,7 +155,7 @@
     entries.forEach(function ([locale, count]) {
       const li = document.createElement("li");
       li.dataset.locale = locale;
-      li.textContent = locale + ": " + plural(count, "member") + " waiting";
+      li.textContent = locale + ": " + plural(count, list.dataset.noun || "member") + " waiting";
       list.appendChild(li);
     });
     const unblock = part.querySelector("[data-unblock]");
@@ -168,6 +169,8 @@
       Object.entries(data.progress || {}).forEach(function ([key, value]) {
         const cell = section.querySelector('[data-count="' + key + '"]');
         if (cell) cell.textContent = String(value);
+        const hint = section.querySelector('[data-hint-for="' + key + '"]');
+        if (hint) hint.hidden = !value;
       });
       section.querySelectorAll("[data-waiting]").forEach(function (part) {
         showWaiting(part, data[part.dataset.waiting]);
