@@ -44,6 +44,7 @@ from .loop import (
     WHAT_NEXT_KINDS,
     asked_about,
     cancel_unsent,
+    fan_out_for_member,
     rating_item,
     record_rating,
 )
@@ -84,6 +85,9 @@ class IntakeResult:
     item_id: int | None = None
     owed: list[int] = field(default_factory=list)
     media_ids: list[int] = field(default_factory=list)
+    # The member whose language this message changed: decisions they wait to hear of may
+    # have a summary in it (``loop.fan_out_for_member``, once this commits).
+    switched_language: int | None = None
 
 
 def store(payload: InboundPayload, received_at: datetime | None = None) -> int | None:
@@ -131,6 +135,8 @@ def accept(
     except Exception:
         db.session.rollback()
         raise
+    if result.switched_language is not None:
+        fan_out_for_member(result.switched_language)
     return result
 
 
@@ -263,7 +269,8 @@ def _process(
     message.contact_id = contact.id
     note_contact_activity(contact, payload.channel, now)
     if detected and contact.locale_source in GUESSED_SOURCES:
-        adopt_detected_language(contact, detected)
+        if adopt_detected_language(contact, detected):
+            result.switched_language = contact.id
 
     if payload.opt_out_type:
         # Twilio's Advanced Opt-Out has answered this keyword itself; we only record it.
@@ -290,6 +297,7 @@ def _process(
     if chosen:
         message.disposition = result.disposition = Disposition.MENU_REPLY
         change_language(contact, chosen)
+        result.switched_language = contact.id
         contact.language_menu_sent_at = None
         owed = owe_message(
             key=f"language_set:in:{inbound_id}",
@@ -464,17 +472,19 @@ def apply_opt_change(contact: Contact, opt_out: bool, sent_at: datetime) -> bool
     return True
 
 
-def adopt_detected_language(contact: Contact, detected: str) -> None:
+def adopt_detected_language(contact: Contact, detected: str) -> bool:
     """The member's language was only guessed (from their country, or the default: their
     first messages were a keyword, a greeting, an emoji or a voice note), and this message
     says which it is: it becomes theirs, as if their first message had said it. So does
     the language of their items still waiting to be read, which were given the guess.
+    True if that changed their language.
 
     Detection decides only once. After it, a message in another language changes nothing
     (a member may quote a sign or write a word in English); LANGUAGE changes it.
     """
     locale = offered_locale_for(detected, contact.region) or detected
-    if locale != contact.locale:
+    changed = locale != contact.locale
+    if changed:
         guessed = contact.locale
         switch_language(contact, locale, LocaleSource.DETECTED)
         db.session.execute(
@@ -488,6 +498,7 @@ def adopt_detected_language(contact: Contact, detected: str) -> None:
             .execution_options(synchronize_session="fetch")
         )
     contact.locale_source = LocaleSource.DETECTED
+    return changed
 
 
 def change_language(contact: Contact, locale: str) -> None:

@@ -419,6 +419,31 @@ def schedule_fan_out(decision: Decision) -> None:
     enqueue_fan_out(decision.id, decision.revision, decision.fan_out_requests)
 
 
+def fan_out_for_member(contact_id: int) -> None:
+    """The member changed language (chose one, or wrote in one): each published decision
+    they are still waiting to hear of runs its fan-out again, which owes them the decision
+    if it has a summary in their new language, or leaves them waiting for its translation
+    as before. Its own transaction, after the one that changed the language: a fan-out
+    locks the decision and then its members, the reverse of a message's order."""
+    decisions = db.session.scalars(
+        select(Decision)
+        .join(FeedbackItem, FeedbackItem.decision_id == Decision.id)
+        .where(
+            FeedbackItem.contact_id == contact_id,
+            FeedbackItem.status == ItemStatus.LINKED,
+            Decision.published_at.is_not(None),
+        )
+        .distinct()
+    ).all()
+    if not decisions:
+        return
+    for decision in decisions:
+        owe_fan_out(decision)
+    db.session.commit()
+    for decision in decisions:
+        schedule_fan_out(decision)
+
+
 def unfinished_fan_outs(limit: int, older_than: timedelta) -> list[tuple[int, int, int]]:
     """(decision id, revision, requests) of published decisions with a fan-out requested
     ``older_than`` ago that no run has finished since, for the sweeper."""
@@ -869,8 +894,14 @@ def rating_item(contact: Contact, body: str, now: datetime) -> Rating | None:
     return Rating(rated_by(question, item), answer, question.accepted_at)
 
 
+# The keycap marks a phone's "3️⃣" adds to its digit.
+KEYCAP = str.maketrans("", "", "\ufe0f\u20e3")
+
+
 def rating_of(body: str) -> str | None:
-    text = body.strip().rstrip(".")
+    """ "yes", "partly" or "no" for a reply of "1", "2" or "3" ("1!", "3️⃣", "1 thanks")
+    or their words; None for anything else."""
+    text = keywords.without_polite(body.translate(KEYCAP))
     # isdecimal, not isdigit: "²" is a digit that int() cannot read.
     if len(text) == 1 and text.isdecimal():
         return RATINGS.get(int(text))

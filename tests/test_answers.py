@@ -65,6 +65,11 @@ def last_disposition(app) -> str:
         ("yes please", "yes"),
         ("Yes!", "yes"),
         ("partly", "partly"),
+        ("Yes you did", "yes"),
+        ("1 thanks", "yes"),
+        ("1!", "yes"),
+        ("3\ufe0f\u20e3", "no"),  # a phone's keycap 3
+        ("Not at all", "no"),
     ],
 )
 def test_did_we_listen_answered_in_words(app, client, fake_twilio, reply, rating):
@@ -212,7 +217,26 @@ def test_an_interpreters_answer_words_count(app):
         assert keywords.rating_answer("Nage.") == "no"
 
 
-@pytest.mark.parametrize("reply", ["Thanks!", "thank you", "👍", "🙏🏽🙏🏽", "Diolch"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Thanks!",
+        "thank you",
+        "👍",
+        "🙏🏽🙏🏽",
+        "Diolch",
+        "Ok thanks",
+        "Thank you so much!",
+        "Cheers",
+        "Great, thanks",
+        "ok",
+        "Diolch yn fawr",
+        "Muchas gracias",
+        "Dziękuję bardzo",
+        "شكرا جزيلا",
+        "Shukriya",
+    ],
+)
 def test_thanks_for_a_message_of_ours_is_kept_with_its_item_and_not_answered(
     app, client, fake_twilio, reply
 ):

@@ -397,6 +397,18 @@ def test_sentence_that_contains_a_keyword_is_feedback(app, client, fake_twilio, 
     assert sent["body"] == rendered(app, "ack", "en", days=21, ref=item.ref)
 
 
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [("PARAR, gracias", "es"), ("СТОП будь ласка", "uk"), ("JOOJI fadlan", "so")],
+)
+def test_a_keyword_with_polite_words_is_answered_in_its_language(
+    app, client, fake_twilio, body, locale
+):
+    text(client, body)
+    drain(app)
+    assert bodies(fake_twilio) == [rendered(app, "stop", locale, org=ORG)]
+
+
 @pytest.mark.parametrize("body", ["Stop please", "STOP STOP", "opt out", "Please stop, thank you!"])
 def test_a_keyword_with_polite_words_around_it_is_that_keyword(app, client, fake_twilio, body):
     """Twilio's own opt-out reads only the bare word; somebody who writes "Stop please"
@@ -419,6 +431,19 @@ def test_a_keyword_with_polite_words_around_it_is_that_keyword(app, client, fake
         ("help please", "help"),
         ("LANGUAGE LANGUAGE", "language"),
         ("Please start, thanks", "start"),
+        # The ways people ask to stop or be forgotten, as members wrote them.
+        ("Please stop texting me", "stop"),
+        ("Stop messaging me", "stop"),
+        ("Unsubscribe me", "stop"),
+        ("No more messages please", "stop"),
+        ("Don't text me again", "stop"),
+        ("Please stop the messages", "stop"),
+        ("cancel my subscription", "stop"),
+        ("No más mensajes por favor", "stop"),
+        ("بند کریں", "stop"),
+        ("বন্ধ করুন", "stop"),
+        ("Please delete my data", "forget"),
+        ("Forget me", "forget"),
     ],
 )
 def test_polite_words_of_every_language_are_forgiven(app, body, action):
@@ -435,8 +460,12 @@ def test_polite_words_of_every_language_are_forgiven(app, body, action):
         "stop help",  # two actions: which?
         "thank you",  # no keyword at all
         "please",
-        "stop please please please please please",  # too long to be only a keyword
+        "stop " + "please " * 8,  # too long to be only a keyword
         "Please stop the roadworks at night",
+        "No heating since Monday",
+        "Thanks for nothing, the lift is still broken",
+        "end of the road lights broken",
+        "no more buses after 8pm",
     ],
 )
 def test_other_words_around_a_keyword_make_it_feedback(app, body):

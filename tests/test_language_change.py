@@ -158,3 +158,27 @@ def test_a_row_that_may_reach_the_member_is_left_as_it_is(app, client, held):
 
     [row] = [r for r in outbound(app) if r.kind == MessageKind.WHAT_NEXT]
     assert (row.body, row.locale) == (before, "en")
+
+
+def test_a_member_waiting_for_a_translation_who_chooses_a_language_that_has_one_is_told(
+    app, client, fake_twilio
+):
+    """Linked to a published decision with no Polish summary, a Polish member waits; they
+    choose English from the menu, which has one: the decision goes to them, in English."""
+    send_sms(client, "+48512345678", "Winda w naszym bloku jest zepsuta od tygodni.")
+    drain(app)
+    with app.app_context():
+        decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")
+        db.session.add(decision)
+        db.session.commit()
+        loop.link(decision, list(db.session.scalars(select(FeedbackItem))))
+        loop.publish(decision)
+    drain(app)
+    assert not any("1 March" in m["body"] for m in fake_twilio.messages)  # waits
+
+    send_sms(client, "+48512345678", "LANGUAGE")
+    send_sms(client, "+48512345678", "1")  # English
+    drain(app)
+
+    told = [m["body"] for m in fake_twilio.messages if "1 March" in m["body"]]
+    assert len(told) == 1 and told[0].startswith("About your feedback")

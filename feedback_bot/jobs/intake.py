@@ -6,6 +6,7 @@ import logging
 
 from ..extensions import db
 from ..intake import process_stored, waiting_before
+from ..loop import fan_out_for_member
 from . import enqueue_media
 from .send import send_outbound
 
@@ -45,6 +46,8 @@ def process_alone(inbound_id: int) -> str:
         raise
     if result.duplicate:
         return "already processed"
+    if result.switched_language is not None:
+        fan_out_for_member(result.switched_language)
     enqueue_media(result.media_ids)
     # Send the reply from this job rather than a job of its own: one queue round trip less
     # between a member's message and our answer. The row is committed and pending, so if

@@ -121,12 +121,14 @@ def language_of(text: str | None) -> str | None:
     from ..languages import enabled_locales
 
     locales = enabled_locales()
-    owners = _languages(locales, overrides_version()).get(normalise(text))
+    languages = _languages(locales, overrides_version())
+    # "PARAR, gracias" is Spanish as "PARAR" is; English polite words leave it so.
+    owners = languages.get(normalise(text)) or languages.get(without_polite(text))
     return next(iter(owners)) if owners is not None and len(owners) == 1 else None
 
 
 # The longest message read as a keyword with words around it ("please stop, thank you").
-MAX_PADDED_WORDS = 5
+MAX_PADDED_WORDS = 8
 
 
 def match(text: str | None) -> str | None:
@@ -146,16 +148,26 @@ def match(text: str | None) -> str | None:
 
 
 def _padded(words: list[str], table: dict[str, str], polite: frozenset[str]) -> str | None:
-    """The action of a short message that is one keyword with polite words around it, or
-    said twice ("stop stop"), or split by a space ("opt out", "stop all"); None if any
-    other word is in it, or keywords of two actions ("stop help": which?)."""
+    """The action of a short message that is one keyword with polite words around it
+    ("Please stop texting me, thanks"), or said twice ("stop stop"), or split by a space
+    ("opt out", "stop all"); None if any other word is in it, or keywords of two actions
+    ("stop help": which?)."""
     if len(words) < 2 or len(words) > MAX_PADDED_WORDS:
         return None
-    joined = table.get("".join(words))
-    if joined:
-        return joined
-    actions = {table.get(word) for word in words if word not in polite}
+    kept = [word for word in words if word not in polite]
+    found = table.get("".join(words)) or table.get(" ".join(kept))
+    if found or not kept:
+        return found
+    actions = {table.get(word) for word in kept}
     return next(iter(actions)) if len(actions) == 1 and None not in actions else None
+
+
+def without_polite(text: str) -> str:
+    """``text`` normalised, its polite words left out: the keyword or answer it holds."""
+    from ..languages import working_locales
+
+    polite = _polite(working_locales(), overrides_version())
+    return " ".join(word for word in normalise(text).split() if word not in polite)
 
 
 def courtesy(text: str | None) -> bool:
@@ -176,10 +188,9 @@ def rating_answer(text: str | None) -> str | None:
         return None
     from ..languages import working_locales
 
-    locales, version = working_locales(), overrides_version()
-    polite = _polite(locales, version)
-    words = [word for word in normalise(text).split() if word not in polite]
-    return _ratings(locales, version).get(" ".join(words))
+    ratings = _ratings(working_locales(), overrides_version())
+    # Whole first: "yes you did" holds "you", a polite word (of "thank you").
+    return ratings.get(normalise(text)) or ratings.get(without_polite(text))
 
 
 @lru_cache(maxsize=4)

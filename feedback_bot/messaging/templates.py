@@ -190,22 +190,32 @@ COUNT_OF_MSGID = {t.msgid: t.count for t in TEMPLATES.values() if t.count}
 # The msgstr is a comma-separated list of words in that language.
 KEYWORD_CONTEXT = "keyword"
 KEYWORD_MSGIDS: dict[str, str] = {
-    "stop": NP_("keyword", "STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT, REVOKE"),
+    # One line each: Babel reads a msgid only as one string literal.
+    "stop": NP_(
+        "keyword",
+        "STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT, REVOKE, STOPP, NO MORE, STOP IT, STOP TEXT, STOP TEXTING ME, STOP MESSAGING ME, STOP SENDING ME, UNSUBSCRIBE ME, OPT ME OUT, REMOVE ME, DONT TEXT ME, DONT TEXT ME AGAIN, DO NOT TEXT ME, CANCEL MY SUBSCRIPTION",  # noqa: E501
+    ),
     "start": NP_("keyword", "START, UNSTOP, OPTIN"),
     "help": NP_("keyword", "HELP, INFO"),
     "language": NP_("keyword", "LANGUAGE, LANG"),
-    "forget": NP_("keyword", "FORGET, ERASE"),
+    "forget": NP_(
+        "keyword",
+        "FORGET, ERASE, FORGET ME, DELETE ME, DELETE MY DATA, ERASE MY DATA, DELETE MY NUMBER",
+    ),
 }
 # Words a member may send around a keyword and still mean only it: "Stop please", "STOP,
 # thank you". Never a keyword alone, and never a word that could turn feedback into one:
 # "end it" or "end me" is somebody who needs a person to read it, not an opt-out.
-POLITE_MSGID = NP_("keyword", "PLEASE, PLS, PLZ, THANKS, THANK YOU, MESSAGES, TEXTS, SMS")
+POLITE_MSGID = NP_(
+    "keyword",
+    "PLEASE, PLS, PLZ, THANKS, THANK YOU, THX, TA, CHEERS, OK, OKAY, SO, MUCH, VERY, GREAT, THE, MESSAGES, TEXTS, SMS",  # noqa: E501
+)
 # Answers in words to "Did we listen?", beside its digits: a member who replies "no" means
 # 3. Read only while a question waits for its answer; at any other time they are feedback.
 RATING_WORD_MSGIDS: dict[str, str] = {
-    "yes": NP_("keyword", "YES, Y, YEAH, YEP, YOU DID"),
+    "yes": NP_("keyword", "YES, Y, YEAH, YEP, YOU DID, YES YOU DID"),
     "partly": NP_("keyword", "PARTLY, SOMEWHAT, A BIT, A LITTLE"),
-    "no": NP_("keyword", "NO, N, NOPE, NOT REALLY, YOU DID NOT, YOU DIDNT"),
+    "no": NP_("keyword", "NO, N, NOPE, NOT REALLY, NOT AT ALL, YOU DID NOT, YOU DIDNT"),
 }
 
 
