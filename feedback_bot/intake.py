@@ -49,7 +49,13 @@ from .loop import (
     record_rating,
 )
 from .messaging import keywords, our_numbers
-from .messaging.language import detect, menu_choice, menu_options, offered_locale_for
+from .messaging.language import (
+    detect,
+    menu_choice,
+    menu_options,
+    offered_locale_for,
+    region_of,
+)
 from .messaging.templates import UnknownTemplate, render
 from .models import (
     Contact,
@@ -223,7 +229,8 @@ def _process(
     inbound_id = message.id
     action = keywords.match(payload.body) if not payload.media else None
     # A keyword is too short for lingua; its language is the catalogue that lists it, if any.
-    detected = keywords.language_of(payload.body) if action else detect(payload.body)
+    region = region_of(payload.sender) if payload.sender_valid else None
+    detected = keywords.language_of(payload.body) if action else detect(payload.body, region)
     message.detected_locale = detected
     message.pending_payload = None
     message.sender_hash = None

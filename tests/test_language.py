@@ -290,6 +290,25 @@ def test_no_menu_for_a_member_who_chose_their_language(app, client, fake_twilio)
     ]
 
 
+@pytest.mark.parametrize(
+    "quote",
+    [
+        '"Ar gau tan ddydd Llun" on the library door again!',
+        "Croeso i Gymru sign on the A483 knocked down",
+    ],
+)
+def test_a_sign_quoted_in_welsh_leaves_a_british_member_in_english(app, client, quote):
+    """Mostly English, partly Welsh: lingua leans Welsh, but the English in it says the
+    writer reads English; whether the first message or after a guess."""
+    send_sms(client, UK_MEMBER, quote)
+    send_sms(client, "+447911123457", "👍")
+    send_sms(client, "+447911123457", quote)
+    drain(app)
+    contacts = rows(app, Contact)
+    assert [(c.locale, c.locale_source) for c in contacts] == [("en", "country")] * 2
+    assert [m.detected_locale for m in rows(app, InboundMessage)] == [None, None, None]
+
+
 def test_whatsapp_and_sms_share_the_members_language(app, client, fake_twilio):
     send_sms(client, UK_MEMBER, "Hola, el ascensor del bloque C lleva dos semanas roto.")
     send_sms(client, "whatsapp:" + UK_MEMBER, "The lift in Block C is still broken.")

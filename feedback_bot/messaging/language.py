@@ -26,6 +26,10 @@ from .keywords import normalise
 
 # Below this many letters a guess is noise ("ok", "👍", "K7Q2").
 MIN_LETTERS = 4
+# This much of lingua's confidence on the language of the writer's country makes a text
+# mixed, not one in another language ('"Ar gau tan ddydd Llun" on the door again!' is 0.2
+# English, 0.78 Welsh; a text wholly in Welsh is under 0.1 English).
+MIXED_WITH_COUNTRY = 0.15
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ def models_loaded(app_locales: tuple[str, ...]) -> bool:
 
 
 def detect(text: str | None, region: str | None = None) -> str | None:
-    """The offered locale ``text`` is written in, if lingua is confident enough."""
+    """The offered locale ``text`` is written in, if lingua is confident enough, and the
+    text is not partly in the language of ``region``, the writer's country."""
     if not text or sum(ch.isalpha() for ch in text) < MIN_LETTERS:
         return None
     detector = _detector(offered_locales())
@@ -90,7 +95,19 @@ def detect(text: str | None, region: str | None = None) -> str | None:
     best = confidences[0]
     if best.value < current_app.config["LANGUAGE_DETECTION_MIN_CONFIDENCE"]:
         return None
-    return offered_locale_for(best.language.iso_code_639_1.name.lower(), region)
+    locale = offered_locale_for(_code(best.language), region)
+    country = from_region(region)
+    if locale and country and locale != country:
+        # Partly in the language of the writer's country: a sign quoted in Welsh in an
+        # English message from a British number says nothing of the writer's language.
+        share = sum(c.value for c in confidences if _code(c.language) == country.split("_")[0])
+        if share >= MIXED_WITH_COUNTRY:
+            return None
+    return locale
+
+
+def _code(language: Language) -> str:
+    return language.iso_code_639_1.name.lower()
 
 
 def offered_locales() -> tuple[str, ...]:
