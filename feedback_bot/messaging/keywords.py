@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 
 from .overrides import overrides_version
@@ -84,14 +85,22 @@ def _optional_mark(ch: str) -> bool:
 @lru_cache(maxsize=4)
 def _table(locales: tuple[str, ...], version: int) -> dict[str, str]:
     """Normalised word -> action, over every locale (English last, so it always wins)."""
+    return _word_table(KEYWORD_MSGIDS, keywords_for, locales)
+
+
+def _word_table(
+    msgids: dict[str, str], words_for: Callable[[str, str], list[str]], locales: tuple[str, ...]
+) -> dict[str, str]:
+    """Normalised word -> the key of ``msgids`` whose list holds it in some locale
+    (``words_for(key, locale)``), or in English, which comes last and so always wins."""
     table: dict[str, str] = {}
     for locale in (*[loc for loc in locales if loc != "en"], "en"):
-        for action in ACTIONS:
-            for word in keywords_for(action, locale):
-                table[normalise(word)] = action
-    for action, msgid in KEYWORD_MSGIDS.items():
+        for key in msgids:
+            for word in words_for(key, locale):
+                table[normalise(word)] = key
+    for key, msgid in msgids.items():
         for word in split_words(msgid):
-            table[normalise(word)] = action
+            table[normalise(word)] = key
     return table
 
 
@@ -196,15 +205,7 @@ def rating_answer(text: str | None) -> str | None:
 @lru_cache(maxsize=4)
 def _ratings(locales: tuple[str, ...], version: int) -> dict[str, str]:
     """Normalised words -> answer, over every locale (English last, so it always wins)."""
-    table: dict[str, str] = {}
-    for locale in (*[loc for loc in locales if loc != "en"], "en"):
-        for answer in RATING_WORD_MSGIDS:
-            for word in rating_words_for(answer, locale):
-                table[normalise(word)] = answer
-    for answer, msgid in RATING_WORD_MSGIDS.items():
-        for word in split_words(msgid):
-            table[normalise(word)] = answer
-    return table
+    return _word_table(RATING_WORD_MSGIDS, rating_words_for, locales)
 
 
 @lru_cache(maxsize=4)
