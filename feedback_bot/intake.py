@@ -351,7 +351,7 @@ def _process(
     thanked = courtesy_reply(contact, payload, now)
     if thanked is not None:
         message.disposition = result.disposition = Disposition.COURTESY
-        message.item_id = result.item_id = thanked or None
+        message.item_id = result.item_id = thanked.item_id
         return result
 
     item = FeedbackItem(
@@ -392,18 +392,20 @@ def _process(
 COURTESY_WINDOW = timedelta(days=7)
 
 
-def courtesy_reply(contact: Contact, payload: InboundPayload, now: datetime) -> int | None:
+def courtesy_reply(
+    contact: Contact, payload: InboundPayload, now: datetime
+) -> OutboundMessage | None:
     """A "Thanks", "thank you!" or "👍" in answer to a message of ours from the last week:
-    the id of the item that message was about (0 if it was about none, a HELP reply say),
-    where staff see it; None if the message is anything more, or answers nothing of ours.
+    that message, whose item (if any: a HELP reply has none) is where staff see the thanks;
+    None if the message is anything more, or answers nothing of ours.
 
     Made a feedback item, it was acknowledged ("A person will read it") and the member
     thanked us again; it says nothing to act on, and wants no answer.
     """
     if payload.media or not keywords.courtesy(payload.body):
         return None
-    last = db.session.execute(
-        select(OutboundMessage.item_id)
+    return db.session.scalars(
+        select(OutboundMessage)
         .where(
             OutboundMessage.contact_id == contact.id,
             OutboundMessage.accepted_at.is_not(None),
@@ -413,9 +415,6 @@ def courtesy_reply(contact: Contact, payload: InboundPayload, now: datetime) -> 
         .order_by(OutboundMessage.accepted_at.desc(), OutboundMessage.id.desc())
         .limit(1)
     ).first()
-    if last is None:
-        return None
-    return last.item_id or 0
 
 
 def offer_languages(
@@ -634,9 +633,9 @@ def ask_again(
     now = message.received_at
     menu_sent = contact.language_menu_sent_at if menu_open(contact, now) else None
     asked = asked_about(contact, now)
-    question, item = asked if asked is not None else (None, None)
     # accepted_at: set on every question ``asked_about`` finds (it reached Twilio).
-    if question and (menu_sent is None or (question.accepted_at or now) > menu_sent):
+    if asked is not None and (menu_sent is None or (asked[0].accepted_at or now) > menu_sent):
+        question, item = asked
         owed = owe_message(
             key=f"rating_question:again:in:{message.id}",
             kind=MessageKind.RATING_QUESTION,

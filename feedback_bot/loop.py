@@ -894,18 +894,10 @@ def rating_item(contact: Contact, body: str, now: datetime) -> Rating | None:
     return Rating(rated_by(question, item), answer, question.accepted_at)
 
 
-# The keycap marks a phone's "3️⃣" adds to its digit.
-KEYCAP = str.maketrans("", "", "\ufe0f\u20e3")
-
-
 def rating_of(body: str) -> str | None:
-    """ "yes", "partly" or "no" for a reply of "1", "2" or "3" ("1!", "3️⃣", "1 thanks")
-    or their words; None for anything else."""
-    text = keywords.without_polite(body.translate(KEYCAP))
-    # isdecimal, not isdigit: "²" is a digit that int() cannot read.
-    if len(text) == 1 and text.isdecimal():
-        return RATINGS.get(int(text))
-    return keywords.rating_answer(body)
+    """ "yes", "partly" or "no" for a reply of "1", "2" or "3" or their words; None for
+    anything else (``keywords.rating_answer``)."""
+    return keywords.rating_answer(body, RATINGS)
 
 
 def rated_by(question: OutboundMessage, item: FeedbackItem) -> list[FeedbackItem]:

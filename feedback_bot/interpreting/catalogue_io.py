@@ -116,49 +116,47 @@ def entries(locale: str) -> dict[str, Entry]:
             )
             for form in range(rule.forms)
         ]
-    for action, msgid in KEYWORD_MSGIDS.items():
-        kind = f"keywords: {action}"
-        found.append(
-            Entry(
-                kind,
-                KEYWORD_CONTEXT,
-                msgid,
-                "Separate the words with commas. The English words always work too.",
-                message=kind,
-                title=f"Words that mean {action.upper()}",
-                sent_when=f"A member sends one of these words alone to {KEYWORD_PURPOSES[action]}.",
-            )
+    found += [
+        _word_list(
+            f"keywords: {action}",
+            msgid,
+            f"Words that mean {action.upper()}",
+            f"A member sends one of these words alone to {KEYWORD_PURPOSES[action]}.",
         )
-    kind = "keywords: polite words"
+        for action, msgid in KEYWORD_MSGIDS.items()
+    ]
     found.append(
-        Entry(
-            kind,
-            KEYWORD_CONTEXT,
+        _word_list(
+            "keywords: polite words",
             POLITE_MSGID,
+            "Polite words around a keyword",
+            'A member adds these to a keyword and still means only it ("Stop please").',
             "Separate the words with commas. Only words that add nothing: never one that "
             "could make a message mean more.",
-            message=kind,
-            title="Polite words around a keyword",
-            sent_when='A member adds these to a keyword and still means only it ("Stop please").',
         )
     )
-    for digit, (answer, msgid) in enumerate(RATING_WORD_MSGIDS.items(), 1):
-        kind = f"rating: {answer}"
-        found.append(
-            Entry(
-                kind,
-                KEYWORD_CONTEXT,
-                msgid,
-                "Separate the words with commas. The English words always work too.",
-                message=kind,
-                title=f'Words that answer "Did we listen?" with {answer}',
-                sent_when=(
-                    f"A member sends these instead of {digit}; read only while the question "
-                    "waits for its answer."
-                ),
-            )
+    found += [
+        _word_list(
+            f"rating: {answer}",
+            msgid,
+            f'Words that answer "Did we listen?" with {answer}',
+            f"A member sends these instead of {digit}; read only while the question waits "
+            "for its answer.",
         )
+        for digit, (answer, msgid) in enumerate(RATING_WORD_MSGIDS.items(), 1)
+    ]
     return {entry.kind: entry for entry in found}
+
+
+def _word_list(
+    kind: str,
+    msgid: str,
+    title: str,
+    sent_when: str,
+    note: str = "Separate the words with commas. The English words always work too.",
+) -> Entry:
+    """The entry of a list of words members send (keywords, polite words, answers)."""
+    return Entry(kind, KEYWORD_CONTEXT, msgid, note, message=kind, title=title, sent_when=sent_when)
 
 
 def known_entries(locale: str) -> set[tuple[str, str]]:

@@ -129,12 +129,17 @@ def language_of(text: str | None) -> str | None:
         return None
     from ..languages import enabled_locales
 
-    locales = enabled_locales()
-    languages = _languages(locales, overrides_version())
+    version = overrides_version()
+    languages = _languages(enabled_locales(), version)
     # "PARAR, gracias" is Spanish as "PARAR" is; English polite words leave it so.
-    owners = languages.get(normalise(text)) or languages.get(without_polite(text))
+    words = normalise(text)
+    polite = _polite(_working_locales(), version)
+    owners = languages.get(words) or languages.get(_without(words, polite))
     return next(iter(owners)) if owners is not None and len(owners) == 1 else None
 
+
+# The marks a phone's keycap "3️⃣" adds to its digit.
+KEYCAP = str.maketrans("", "", "\ufe0f\u20e3")
 
 # The longest message read as a keyword with words around it ("please stop, thank you").
 MAX_PADDED_WORDS = 8
@@ -149,9 +154,7 @@ def match(text: str | None) -> str | None:
         return None
     # Every language the service works in, offered or not: a member whose language was
     # switched off must still be able to say STOP in it.
-    from ..languages import working_locales
-
-    locales, version = working_locales(), overrides_version()
+    locales, version = _working_locales(), overrides_version()
     table = _table(locales, version)
     return table.get(word) or _padded(word.split(), table, _polite(locales, version))
 
@@ -171,12 +174,15 @@ def _padded(words: list[str], table: dict[str, str], polite: frozenset[str]) -> 
     return next(iter(actions)) if len(actions) == 1 and None not in actions else None
 
 
-def without_polite(text: str) -> str:
-    """``text`` normalised, its polite words left out: the keyword or answer it holds."""
+def _working_locales() -> tuple[str, ...]:
     from ..languages import working_locales
 
-    polite = _polite(working_locales(), overrides_version())
-    return " ".join(word for word in normalise(text).split() if word not in polite)
+    return working_locales()
+
+
+def _without(normalised: str, polite: frozenset[str]) -> str:
+    """``normalised`` text, its polite words left out: the keyword or answer it holds."""
+    return " ".join(word for word in normalised.split() if word not in polite)
 
 
 def courtesy(text: str | None) -> bool:
@@ -184,22 +190,24 @@ def courtesy(text: str | None) -> bool:
     word at all ("👍", "🙏🏽", "!!")."""
     if text is None or len(text) > 80:
         return False
-    from ..languages import working_locales
-
-    words = normalise(text).split()
-    return all(word in _polite(working_locales(), overrides_version()) for word in words)
+    return not _without(normalise(text), _polite(_working_locales(), overrides_version()))
 
 
-def rating_answer(text: str | None) -> str | None:
-    """ "yes", "partly" or "no", if ``text`` answers "Did we listen?" in words ("No",
-    "not really", "Tak", "yes please"); the caller knows whether a question waits."""
+def rating_answer(text: str | None, digits: dict[int, str] | None = None) -> str | None:
+    """ "yes", "partly" or "no", if ``text`` answers "Did we listen?": a digit of
+    ``digits``, if given ("1", "1!", "3️⃣", "1 thanks"), or the words of one ("No", "not really",
+    "Tak", "yes please"). The caller knows whether a question waits."""
     if not text or len(text) > 80:
         return None
-    from ..languages import working_locales
-
-    ratings = _ratings(working_locales(), overrides_version())
+    locales, version = _working_locales(), overrides_version()
+    words = normalise(text.translate(KEYCAP))
+    kept = _without(words, _polite(locales, version))
+    # isdecimal, not isdigit: "²" is a digit that int() cannot read.
+    if digits is not None and len(kept) == 1 and kept.isdecimal():
+        return digits.get(int(kept))
+    ratings = _ratings(locales, version)
     # Whole first: "yes you did" holds "you", a polite word (of "thank you").
-    return ratings.get(normalise(text)) or ratings.get(without_polite(text))
+    return ratings.get(words) or ratings.get(kept)
 
 
 @lru_cache(maxsize=4)

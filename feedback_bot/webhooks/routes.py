@@ -16,6 +16,7 @@ from ..dbutil import note_database_unavailable
 from ..delivery import record_status
 from ..extensions import db
 from ..jobs import enqueue_intake
+from ..loop import rating_of
 from ..messaging import keywords
 from ..messaging.language import detect
 from ..messaging.templates import render
@@ -113,9 +114,7 @@ def acknowledged_inline(payload: InboundPayload, redis_up: bool = True) -> bool:
     keyword = not payload.media and keywords.match(payload.body) is not None
     if keyword or not payload.sender_valid:
         return False
-    if not payload.media and (
-        keywords.bare_number(payload.body) or keywords.rating_answer(payload.body)
-    ):
+    if not payload.media and (keywords.bare_number(payload.body) or rating_of(payload.body)):
         # "3" or "no" may answer "Did we listen?", "2" the language menu: only intake can
         # tell, with the database, and it answers each once. "Thank you, we got your
         # message" would be a second, wrong reply; one that was feedback is acknowledged
