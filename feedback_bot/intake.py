@@ -693,13 +693,10 @@ def owe_keyword_reply(
         contact.language_menu_sent_at = now
         owed = reply(MessageKind.LANGUAGE_MENU, options=menu_options())
     elif action == "forget":
-        # Owe the confirmation first: it needs the number that forgetting erases.
-        owed = reply(MessageKind.FORGET)
         # The member's time, not the worker's: what they sent before it is erased too.
-        phone_hash = contact.phone_hash
-        members.forget(contact, keep_row_id=owed, asked_at=message.received_at)
-        # Whoever writes from this number next is somebody new, and not opted out.
-        opt_outs.note(phone_hash, False)
+        owed = members.forget_and_confirm(
+            contact, lambda: reply(MessageKind.FORGET), asked_at=message.received_at
+        )
     else:  # pragma: no cover - keywords.match only returns known actions
         raise ValueError(action)
     return [owed] if owed else []

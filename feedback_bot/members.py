@@ -27,13 +27,13 @@ happen); and a job already holding such a row would still race it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, delete, exists, or_, select, update
 
-from . import clock, twilio_erasure
+from . import clock, opt_outs, twilio_erasure
 from .dbutil import insert_entity_ignoring_conflict
 from .extensions import db
 from .messaging.language import choose_locale, region_of
@@ -129,6 +129,12 @@ def _forgotten_after(lookup: str | None, written_at: datetime) -> bool:
     )
 
 
+def lock(contact: Contact) -> None:
+    """Hold ``contact``'s row, read afresh, until the caller commits, as intake holds it
+    while it applies one of the member's messages (``find_or_create``)."""
+    db.session.refresh(contact, with_for_update=True)
+
+
 def _locked(lookup: str) -> Contact | None:
     return db.session.scalars(
         select(Contact).where(Contact.phone_hash == lookup).with_for_update()
@@ -221,6 +227,20 @@ def forget(
     contact.phone_ciphertext = None
     contact.region = None
     contact.forgotten_at = now
+
+
+def forget_and_confirm(
+    contact: Contact, confirmation: Callable[[], int | None], asked_at: datetime
+) -> int | None:
+    """A FORGET, texted or done by staff at the member's request: owe the confirmation
+    (``confirmation`` returns its row, or None if none can go) while the number it needs
+    is still here, then ``forget``, sparing that row. Returns it."""
+    owed = confirmation()
+    phone_hash = contact.phone_hash
+    forget(contact, keep_row_id=owed, asked_at=asked_at)
+    # Whoever writes from this number next is somebody new, and not opted out.
+    opt_outs.note(phone_hash, False)
+    return owed
 
 
 def erase_unread(message: InboundMessage) -> None:

@@ -99,3 +99,37 @@ def test_stopping_offering_a_language_asks_first(app, live_server, chromium, fak
         "Offer to members"
     )
     page.context.close()
+
+
+@pytest.mark.browser
+def test_erasing_a_member_who_asked_in_words_asks_first(
+    app, client, live_server, chromium, fake_twilio
+):
+    send_sms(client, POLISH, "Proszę usuńcie mój numer, przeprowadzam się za granicę w maju.")
+    drain(app)
+    with app.app_context():
+        item_id = db.session.scalars(select(FeedbackItem.id)).one()
+    create_user(app, Role.STAFF)
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "staff@example.org", PASSWORD)
+
+    page.goto(f"/admin/items/{item_id}")
+    screenshot(page, "item-member-requests")
+    page.click("[data-forget-member]")
+    expect(page.locator("h1")).to_contain_text("number and messages?")
+    expect(page.locator("[data-what-changes]")).to_contain_text("This cannot be undone.")
+    expect(page.locator("[data-last-message]")).to_have_attribute("lang", "pl")
+    screenshot(page, "confirm-forget-member")
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.locator("[data-forget-member]")).to_be_visible()
+
+    page.click("[data-forget-member]")
+    page.click("[data-confirm-send]")
+    expect(page.locator(".flash")).to_contain_text("erased: their number, and what they sent")
+    expect(page.locator("[data-member-requests]")).to_have_count(0)
+    expect(page.locator(".timeline")).to_contain_text("Erased at the member's request.")
+    drain(app)
+    with app.app_context():
+        item = db.session.get(FeedbackItem, item_id)
+        assert item.contact.forgotten
+    assert [m["body"] for m in fake_twilio.messages_to(POLISH)][-1].startswith("Usunęliśmy")

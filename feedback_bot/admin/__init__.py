@@ -112,5 +112,6 @@ from . import (  # noqa: E402,F401
     routes_decisions,
     routes_items,
     routes_languages,
+    routes_member_requests,
     routes_users,
 )

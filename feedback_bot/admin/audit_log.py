@@ -301,6 +301,21 @@ def _closed(entry: AuditEntry, names: Names) -> list[Part]:
     return [*parts, "."]
 
 
+@action("member.stop", "Messages to a member stopped at their request", "contact_id")
+def _stopped(entry: AuditEntry, names: Names) -> list[Part]:
+    return [f"Stopped messages to {_member(entry)}, as they asked on ", _item(entry, names), "."]
+
+
+@action("member.forget", "Member erased at their request", "contact_id")
+def _forgotten(entry: AuditEntry, names: Names) -> list[Part]:
+    return [f"Erased {_member(entry)}, as they asked on ", _item(entry, names), "."]
+
+
+def _member(entry: AuditEntry) -> str:
+    contact_id = _id(_detail(entry).get("contact_id"))
+    return Contact.label_of(contact_id) if contact_id else "a member"
+
+
 @action("contact.reveal", "Member's number revealed", "item_id")
 def _revealed(entry: AuditEntry, names: Names) -> list[Part]:
     # The number itself is in no entry: the member by pseudonym, and the item it was on.

@@ -241,14 +241,20 @@ ABOUT: dict[str, About] = {
         "Sent straight back when someone sends feedback while our database is briefly down.",
     ),
     "help": About("Help", "Sent when someone texts HELP."),
-    "stop": About("Stopped", "Sent when someone texts STOP: our last message until START."),
+    "stop": About(
+        "Stopped",
+        "Sent when someone texts STOP, or asks in other words and staff stop messages for "
+        "them: our last message until START.",
+    ),
     "start": About("Welcome back", "Sent when someone who had texted STOP texts START."),
     "language_menu": About("Language menu", "Sent when someone texts LANGUAGE."),
     "language_set": About(
         "Language chosen", "Sent when someone picks this language from the language menu."
     ),
     "forget": About(
-        "Data erased", "Sent when someone texts FORGET, once their number and messages are gone."
+        "Data erased",
+        "Sent when someone texts FORGET, or asks in other words and staff erase them, once "
+        "their number and messages are gone.",
     ),
     "what_next": About(
         "What happened next",

@@ -1,0 +1,137 @@
+"""Doing what a member asked in their own words: stop messages, or erase them
+(``member_requests``), from the page of the feedback that asks.
+
+Each asks first, like every action that texts a member (``confirming``): the page says what
+changes, and shows the member's last message from us in their language. Erasing cannot be
+undone, so it says that too.
+"""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import func, select
+
+from .. import audit, clock, member_requests
+from ..auth.roles import roles_required
+from ..extensions import db
+from ..jobs import enqueue_send
+from ..member_requests import Outcome, Result
+from ..messaging.templates import render
+from ..models import Contact, FeedbackItem, InboundMessage, MessageKind
+from . import TRIAGERS, bp, confirming
+from .forms import ConfirmedForm
+from .routes_items import flash_errors, get_item
+
+STOPPED = {
+    Outcome.ALREADY: ("This member has opted out already: we send them nothing.", "info"),
+    Outcome.FORGOTTEN: ("This member asked to be forgotten: we have no number to stop.", "info"),
+}
+FORGOTTEN = {
+    Outcome.ALREADY: ("This member has been erased already.", "info"),
+}
+
+
+@bp.post("/items/<int:item_id>/stop-messages")
+@roles_required(*TRIAGERS)
+def item_stop_messages(item_id: int) -> ResponseReturnValue:
+    item, contact = item_and_member(item_id)
+    form = ConfirmedForm()
+    back = url_for("admin.item_page", item_id=item.id)
+    if not form.validate_on_submit():
+        flash_errors(form)
+        return redirect(back)
+    if not form.is_confirmed():
+        return ask(form, item, contact, "stop", back)
+    result = member_requests.stop(item)
+    if result.outcome is Outcome.DONE:
+        audit.record("member.stop", item, contact_id=item.contact_id)
+        flash(f"Messages to {contact.label} stopped. {told(result)}", "success")
+    elif result.outcome is Outcome.STARTED_SINCE:
+        flash(
+            f"Not stopped: the member texted START on {result.started_at:%Y-%m-%d %H:%M} UTC, "
+            "after this feedback, and their latest word stands. If they have asked again "
+            "since, stop them from the feedback that asks.",
+            "error",
+        )
+    else:
+        flash(*STOPPED[result.outcome])
+    finish(result)
+    return redirect(back)
+
+
+@bp.post("/items/<int:item_id>/forget-member")
+@roles_required(*TRIAGERS)
+def item_forget_member(item_id: int) -> ResponseReturnValue:
+    item, contact = item_and_member(item_id)
+    form = ConfirmedForm()
+    back = url_for("admin.item_page", item_id=item.id)
+    if not form.validate_on_submit():
+        flash_errors(form)
+        return redirect(back)
+    if not form.is_confirmed():
+        return ask(form, item, contact, "forget", back)
+    result = member_requests.forget(item)
+    if result.outcome is Outcome.DONE:
+        audit.record("member.forget", item, contact_id=item.contact_id)
+        flash(
+            f"{contact.label} erased: their number, and what they sent, here and at "
+            f"Twilio. {told(result)}",
+            "success",
+        )
+    else:
+        flash(*FORGOTTEN[result.outcome])
+    finish(result)
+    return redirect(back)
+
+
+def item_and_member(item_id: int) -> tuple[FeedbackItem, Contact]:
+    item = get_item(item_id)
+    if item.contact is None:  # pragma: no cover - every item has its member
+        abort(404)
+    return item, item.contact
+
+
+def told(result: Result) -> str:
+    if result.owed is None:
+        return "They could not be told: WhatsApp allows no reply a day after their last message."
+    return "They are sent a last message saying so, in their language."
+
+
+def finish(result: Result) -> None:
+    """Commit, then send the confirmation."""
+    db.session.commit()
+    if result.owed is not None:
+        enqueue_send([result.owed])
+
+
+def ask(
+    form: ConfirmedForm, item: FeedbackItem, contact: Contact, request: str, cancel: str
+) -> str:
+    """The page that says what stopping or erasing the member does, and asks first."""
+    if request == "stop":
+        kind, values = MessageKind.STOP, {"org": current_app.config["ORG_NAME"]}
+        action = url_for("admin.item_stop_messages", item_id=item.id)
+    else:
+        kind, values = MessageKind.FORGET, {}
+        action = url_for("admin.item_forget_member", item_id=item.id)
+    staff_locale = current_app.config["STAFF_LOCALE"]
+    return confirming.ask(
+        "admin/confirm_member_request.html",
+        form,
+        request=request,
+        item=item,
+        contact=contact,
+        channel=member_requests.reply_channel(contact, item.channel, clock.now()),
+        message=render(kind, contact.locale, **values),
+        in_staff_language=(
+            render(kind, staff_locale, **values) if contact.locale != staff_locale else None
+        ),
+        messages=db.session.scalar(
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(InboundMessage.contact_id == contact.id)
+        ),
+        action=action,
+        cancel=cancel,
+    )
