@@ -41,6 +41,19 @@ def form_page() -> str:
     return referrer if referrer.startswith(request.host_url) else url_for("admin.inbox")
 
 
+# Why Flask-WTF refused the form, in words for the person who sent it; by its description.
+EXPIRED_BECAUSE = {
+    "The CSRF token has expired.": "The page was open longer than a form is allowed to wait.",
+    "The CSRF session token is missing.": (
+        "You are no longer signed in on this browser, or it did not keep the panel's cookie."
+    ),
+    "The CSRF tokens do not match.": (
+        "The form was opened before you last signed in, or in another browser session."
+    ),
+}
+EXPIRED_OTHERWISE = "The form did not carry this session's security code."
+
+
 def form_expired(error: CSRFError) -> ResponseReturnValue:
     """A form sent with a token that has expired, or from a session that has ended.
 
@@ -48,7 +61,10 @@ def form_expired(error: CSRFError) -> ResponseReturnValue:
     page says to reload the form, and shows what was typed in case the reload clears it.
     """
     page = render_template(
-        "errors/form_expired.html", typed=typed_text(), form_page=form_page(), reason=error
+        "errors/form_expired.html",
+        typed=typed_text(),
+        form_page=form_page(),
+        reason=EXPIRED_BECAUSE.get(error.description or "", EXPIRED_OTHERWISE),
     )
     response = make_response(page, 400)
     # It may show what was typed: not for the browser's cache.
@@ -60,6 +76,10 @@ def form_expired(error: CSRFError) -> ResponseReturnValue:
 class Explanation:
     title: str
     text: str
+    # Instead of ``text`` when the view said why (``description_given``): the general
+    # reason would contradict the particular one ("You do not work in this language."
+    # followed by "Your account's role does not include this page").
+    after_reason: str | None = None
 
 
 # What a person is told, for the errors the panel and the public page can run into.
@@ -73,6 +93,7 @@ EXPLANATIONS = {
     403: Explanation(
         "You cannot open this page",
         "Your account's role does not include this page. If your work needs it, ask an admin.",
+        "If your work needs it, ask an admin.",
     ),
     404: Explanation(
         "Page not found",
@@ -143,10 +164,12 @@ def render_error(error: HTTPException) -> str:
     explanation = EXPLANATIONS.get(code) or Explanation(error.name, error.description or "")
     referrer = request.referrer or ""
     came_from = referrer if referrer.startswith(request.host_url) else None
+    detail = description_given(error) if code in EXPLANATIONS else None
     return render_template(
         "errors/http_error.html",
         code=code,
         explanation=explanation,
-        detail=description_given(error) if code in EXPLANATIONS else None,
+        detail=detail,
+        text=(explanation.after_reason or explanation.text) if detail else explanation.text,
         came_from=came_from if came_from != request.url else None,
     )

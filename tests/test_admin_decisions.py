@@ -523,3 +523,17 @@ def test_a_new_outcome_alone_is_not_sent_as_an_update(app, client, items, staff,
     [update] = told(fake_twilio, ENGLISH, updated)
     assert update.startswith("An update about your feedback")
     assert len(told(fake_twilio, ENGLISH, SUMMARY)) == 1  # the first message only
+
+
+def test_the_decision_page_names_each_translations_state_in_words(app, client, staff):
+    with app.app_context():
+        decision = Decision(title="Street lights", summary=SUMMARY)
+        decision.translations.append(
+            DecisionTranslation(locale="pl", summary=SUMMARY_PL, state=ReviewState.NEEDS_REVIEW)
+        )
+        db.session.add(decision)
+        db.session.commit()
+        decision_id = decision.id
+    page = client.get(f"/admin/decisions/{decision_id}").get_data(as_text=True)
+    assert "Summary (pl, needs review)" in page
+    assert "needs_review" not in page

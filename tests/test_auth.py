@@ -522,7 +522,8 @@ def test_an_expired_form_says_so_and_keeps_what_was_typed(make_app, monkeypatch)
     assert response.headers["Cache-Control"] == "no-store"
     page = response.get_data(as_text=True)
     assert "This form has expired" in page and "Nothing was saved" in page
-    assert "The CSRF token has expired." in page
+    assert "Why: The page was open longer than a form is allowed to wait." in page
+    assert "CSRF" not in page
     assert f'href="http://localhost{decision_form}"' in page  # to open it again, fresh
     assert escape(summary) in page and token not in page
     with app.app_context():
@@ -539,6 +540,7 @@ def test_an_expired_form_says_so_and_keeps_what_was_typed(make_app, monkeypatch)
     assert refused.status_code == 400
     page = refused.get_data(as_text=True)
     assert "This form has expired" in page
+    assert "Why: You are no longer signed in on this browser" in page
     assert "staff@example.org" not in page and PASSWORD not in page
     assert 'href="/admin/items"' in page and "evil.example" not in page
 

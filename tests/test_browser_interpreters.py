@@ -262,3 +262,47 @@ def test_the_summary_counter_counts_the_whole_message_in_the_members_language(
     screenshot(page, "interp-summary-whole-message")
     page.fill('textarea[name="summary"]', odd)
     expect(counter).to_have_attribute("data-whole-segments", str(odd_whole))
+
+
+@pytest.mark.browser
+def test_saving_one_template_asks_before_losing_what_was_typed_in_another(
+    app, live_server, chromium
+):
+    """Each box saves on its own and the save reloads the page: text typed into another box
+    and not saved would go without a word, so the browser asks first."""
+    create_user(app, Role.INTERPRETER, languages="pl")
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "interpreter@example.org", PASSWORD, lands_on="/admin/translate/")
+    page.goto("/admin/translate/templates/pl")
+    unsaved = "%(org)s czyta każdą wiadomość. Napisz STOP, aby zrezygnować."
+    page.locator("#template-help textarea").fill(unsaved)
+    start_box = page.locator("#template-start textarea")
+    start_box.fill("Witamy ponownie. Napisz STOP, aby zrezygnować.")
+
+    asked: list[str] = []
+
+    def stay(dialog) -> None:
+        asked.append(dialog.type)
+        dialog.dismiss()
+
+    page.once("dialog", stay)
+    page.locator("#template-start button[type=submit]").click()
+    page.wait_for_timeout(500)
+    assert asked == ["beforeunload"]
+    expect(page.locator("#template-help textarea")).to_have_value(unsaved)
+    with app.app_context():
+        assert db.session.scalars(select(MessageOverride)).all() == []
+        db.session.remove()
+
+    # Saving the box that was typed in, with nothing typed elsewhere, asks nothing.
+    page.locator("#template-help textarea").fill(
+        page.locator("#template-help textarea").evaluate("t => t.defaultValue")
+    )
+    page.once("dialog", stay)
+    page.locator("#template-start button[type=submit]").click()
+    expect(page.locator(".flash")).to_be_visible()
+    assert asked == ["beforeunload"]
+    with app.app_context():
+        [saved] = db.session.scalars(select(MessageOverride)).all()
+        assert saved.text.startswith("Witamy ponownie.")
+        db.session.remove()

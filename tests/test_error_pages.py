@@ -42,12 +42,16 @@ def test_a_page_the_role_does_not_include_says_so_within_the_panel(app, client):
     assert "<h1>You cannot open this page</h1>" in html
     assert 'class="panel-nav"' in html  # the panel's navigation, to go on from
     assert "/" in links(html)  # the interpreter's start page
+    assert "role does not include this page." in html
 
 
 def test_what_the_view_said_about_a_refusal_is_shown(app, client):
     as_role(app, client, Role.INTERPRETER)  # no languages
     html = client.get("/admin/translate/templates/pl").get_data(as_text=True)
     assert "You do not work in this language." in html
+    # The role does include the page: only the language is not theirs.
+    assert "role does not include" not in html
+    assert "If your work needs it, ask an admin." in html
 
 
 def test_a_form_address_opened_as_a_page(app, client):

@@ -348,6 +348,8 @@ def test_the_editor_counts_segments_as_members_get_the_message(make_app):
         members_get = {
             "help": render("help", "cy", org=LONG_ORG),
             two_days: render("ack", "cy", ref=TYPICAL_REF, days=2),
+            # The summary comes on top, as the page says: it is not counted as "%(summary)s".
+            "what_next": render("what_next", "cy", ref=TYPICAL_REF, summary=""),
         }
     for kind, text in members_get.items():
         section = page.split(f'id="template-{kind}"', 1)[1].split("</section>", 1)[0]
@@ -357,6 +359,9 @@ def test_the_editor_counts_segments_as_members_get_the_message(make_app):
             f"{cost.segments} segment(s)"
         ) in section, section
     assert LONG_ORG in page.split('id="template-help"', 1)[1].split("</section>", 1)[0]
+    what_next = page.split('id="template-what_next"', 1)[1].split("</section>", 1)[0]
+    assert "the summary staff write comes on top" in what_next
+    assert "%(summary)s</code> as" not in what_next
 
 
 def test_the_editor_names_each_message_plainly_and_counts_as_the_workspace_does(app, client):

@@ -192,8 +192,8 @@ def _shipped_states(locale: str) -> dict[tuple[str, str], str | None]:
 def member_values(entry: Entry, locale: str) -> dict[str, str]:
     """What the app puts in the placeholders of ``entry``, as near as the editor can tell:
     the organisation's name, a typical reference, the number of days (the first one its
-    form is for, or the service's own), the language menu. Not the summary: staff write
-    it later. Counted with these, a translation's segments are those members pay for;
+    form is for, or the service's own), the language menu. The summary as nothing: staff
+    write it later. Counted with these, a translation's segments are those members pay for;
     counted with "%(org)s" instead of a long name, one that fits would not."""
     present = set(PLACEHOLDER.findall(entry.msgid))
     values = {}
@@ -212,6 +212,10 @@ def member_values(entry: Entry, locale: str) -> dict[str, str]:
     if "options" in present:
         # Only for the language menu: it reads the enabled languages (and asks Redis).
         values["options"] = menu_options()
+    if "summary" in present:
+        # Nothing: the page says the summary comes on top of the count. Left as typed, its
+        # eleven characters would be counted as if members read them.
+        values["summary"] = ""
     return values
 
 

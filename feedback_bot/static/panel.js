@@ -138,6 +138,26 @@
     });
   }
 
+  // ---------------------------------------------------------------- unsaved edits
+  // A page of many small forms (the template editor: one per box) saves one box at a time,
+  // and a save reloads the page. Text typed into another box would be lost without a word:
+  // the browser asks first. The box being saved is saved, so it does not count.
+  function setUpKeepEdits() {
+    let submitting = null;
+    document.addEventListener("submit", function (event) { submitting = event.target; });
+    window.addEventListener("beforeunload", function (event) {
+      const unsaved = Array.from(document.querySelectorAll("form textarea, form input[type=text]"))
+        .some(function (field) {
+          return field.form !== submitting && field.value !== field.defaultValue;
+        });
+      submitting = null;
+      if (unsaved) {
+        event.preventDefault();
+        event.returnValue = ""; // older browsers ask only when this is set
+      }
+    });
+  }
+
   // ------------------------------------------------------------------ live progress
   // Members (or their messages: data-noun) waiting, by language, for what only someone else
   // can give (data-waiting names the progress JSON's key): the list, and who can unblock
@@ -199,6 +219,7 @@
     document.querySelectorAll("form[data-bulk]").forEach(setUpBulk);
     document.querySelectorAll("form[data-confirm]").forEach(setUpConfirm);
     document.querySelectorAll("[data-progress-url]").forEach(setUpProgress);
+    if (document.querySelector("[data-keep-edits]")) setUpKeepEdits();
   });
 
   window.feedbackPanel = { countSegments: countSegments };
