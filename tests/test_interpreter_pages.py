@@ -100,6 +100,24 @@ def test_template_with_a_missing_placeholder_is_refused_by_name(app, client):
     assert "must keep %(ref)s" in response.get_data(as_text=True)
 
 
+def test_a_mistyped_placeholder_is_explained_on_the_page(app, client):
+    """ "%(days) dni": the s forgotten. The page says so, not "%(days) d is not in the
+    original", which is what a parser of the format makes of it."""
+    interpreter(app, client)
+    typed = "W ciągu %(days) dni napiszemy, co dalej. Nr %(ref)s. Odpowiedz STOP."
+    response = client.post(
+        "/admin/translate/templates/pl", data={"kind": "ack-1", "text": typed, "state": "reviewed"}
+    )
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert (
+        "Not saved: Write %(days)s exactly: the s after the bracket is missing (you wrote "
+        "“%(days)”)."
+    ) in page
+    assert "not in the original" not in page
+    assert f">{typed}</textarea>" in page
+
+
 @pytest.mark.parametrize(
     ("typed", "problem"),
     [

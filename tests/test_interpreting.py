@@ -25,7 +25,7 @@ from feedback_bot.languages import enabled_locales, set_enabled
 from feedback_bot.messaging import keywords
 from feedback_bot.messaging import overrides as overrides_module
 from feedback_bot.messaging.keywords import keyword_list_problems
-from feedback_bot.messaging.overrides import form_context
+from feedback_bot.messaging.overrides import form_context, plural_form
 from feedback_bot.messaging.templates import (
     KEYWORD_CONTEXT,
     KEYWORD_MSGIDS,
@@ -54,16 +54,97 @@ NEW_WELSH_ACK = (
 
 def test_placeholder_problems_name_the_placeholder():
     assert placeholder_problems("Ref %(ref)s in %(days)s days", "Cyf %(ref)s, %(days)s") == []
-    assert placeholder_problems("Ref %(ref)s", "Cyf") == ["The translation must keep %(ref)s."]
+    assert placeholder_problems("Ref %(ref)s", "Cyf") == [
+        "The translation must keep %(ref)s, which puts in the member's reference: write it "
+        "exactly like that."
+    ]
     assert placeholder_problems("Ref %(ref)s", "Cyf %(ref)s %(org)s") == [
         "%(org)s is not in the original; remove it."
     ]
     assert placeholder_problems("{ref} here", "{ref} yma {ref}") == [
-        "{ref} is not in the original; remove it."
+        "{ref} is in the original once; remove the extra one."
+    ]
+    assert placeholder_problems("Ref %(ref)s", "Cyf %(ref)s %(ref)s") == [
+        "%(ref)s is in the original once; remove the extra one."
     ]
     assert placeholder_problems("%(ref)s", "%(ref)s 100%") == [
         "A lone % sign breaks the message; write %% for a percent sign."
     ]
+
+
+POLISH_ACK = "W ciągu %(days)s dni napiszemy, co dalej. Nr %(ref)s. Odpowiedz STOP."
+
+
+@pytest.mark.parametrize(
+    ("typed", "wrote", "fault"),
+    [
+        # Parsed, "%(days) d" is a placeholder (a space flag and a d): "ni" follows it.
+        ("%(days) dni", "%(days)", "the s after the bracket is missing"),
+        ("%(days)dni", "%(days)", "the s after the bracket is missing"),
+        ("%(days)S dni", "%(days)S", "the s after the bracket must be a small s"),
+        ("%(days) s dni", "%(days) s", "take out the space between the bracket and the s"),
+        ("(days)s dni", "(days)s", "the % before the bracket is missing"),
+        ("% (days)s dni", "% (days)s", "take out the space between % and the bracket"),
+        ("%( days )s dni", "%( days )s", "take out the spaces inside the brackets"),
+        ("%(days s dni", "%(days s", "the closing bracket ) is missing"),
+        ("%（days）s dni", "%（days）s", "use plain round brackets ( ), as in the original"),
+        ("%(Days)s dni", "%(Days)s", "write days inside the brackets as the original does"),
+        (
+            "%(dni)s dni",
+            "%(dni)s",
+            "the word in brackets stays days, as in the original, even in your language",
+        ),
+        ("%days dni", "%days", "the brackets around days are missing"),
+        (
+            "{days} dni",
+            "{days}",
+            "this message writes it with % and round brackets, not curly ones",
+        ),
+        (
+            "%%(days)s dni",
+            "%%(days)s",
+            "write one % before the bracket: %% makes a percent sign",
+        ),
+    ],
+)
+def test_a_mistyped_placeholder_is_explained_in_plain_words(typed, wrote, fault):
+    """Each says what to change, with the placeholder as it must be written, and nothing
+    about a placeholder the parser made of the mistake ("%(days) d")."""
+    problem = f"Write %(days)s exactly: {fault} (you wrote “{wrote}”)."
+    translation = POLISH_ACK.replace("%(days)s dni", typed)
+    assert placeholder_problems(ACK, translation) == [problem]
+    # Where the form may say its number in words, the mistake is still one.
+    assert placeholder_problems(ACK, translation, optional={"days"}) == [problem]
+
+
+def test_brackets_and_percent_signs_of_the_text_are_left_alone():
+    assert placeholder_problems(ACK, POLISH_ACK + " 100%% (zwykle).") == []
+    assert placeholder_problems(ACK, POLISH_ACK + " (days)") == []
+    # Two names the original does not have: which one was meant for the reference?
+    still = "the word in brackets stays as the original writes it, in English. This message "
+    assert placeholder_problems(ACK, POLISH_ACK.replace("%(ref)s", "%(nr)s %(numer)s")) == [
+        f"%(nr)s is not in the original: {still}still needs %(ref)s.",
+        f"%(numer)s is not in the original: {still}still needs %(ref)s.",
+        "The translation must keep %(ref)s, which puts in the member's reference: write it "
+        "exactly like that.",
+    ]
+    in_words = "W ciągu (zwykle) %(dni)s dni"
+    assert placeholder_problems(ACK, POLISH_ACK.replace("W ciągu %(days)s dni", in_words)) == [
+        "Write %(days)s exactly: the word in brackets stays days, as in the original, even in "
+        "your language (you wrote “%(dni)s”)."
+    ]
+    assert placeholder_problems(ACK, POLISH_ACK + " %(org)s") == [
+        "%(org)s is not in the original; remove it."
+    ]
+
+
+def test_a_mistyped_placeholder_is_refused_in_plain_words(app):
+    few = form_context(plural_form("pl", 2))
+    with app.app_context(), pytest.raises(TranslationRefused) as refused:
+        save_override(None, "pl", ACK, POLISH_ACK.replace("%(days)s", "%(days)"), "reviewed", few)
+    assert str(refused.value) == (
+        "Write %(days)s exactly: the s after the bracket is missing (you wrote “%(days)”)."
+    )
 
 
 def test_a_missing_placeholder_is_refused(app):
@@ -213,12 +294,15 @@ def test_an_escaped_placeholder_is_not_a_placeholder(app):
     """ "%%(ref)s" is a percent sign and the text "(ref)s": members would read that, and
     no reference."""
     escaped = NEW_WELSH_ACK.replace("%(ref)s", "%%(ref)s")
-    assert placeholder_problems(ACK, escaped) == ["The translation must keep %(ref)s."]
+    assert placeholder_problems(ACK, escaped) == [
+        "Write %(ref)s exactly: write one % before the bracket: %% makes a percent sign (you "
+        "wrote “%%(ref)s”)."
+    ]
     assert placeholder_problems(ACK, NEW_WELSH_ACK + " %s") == [
         "A lone % sign breaks the message; write %% for a percent sign."
     ]
     assert placeholder_problems(ACK, NEW_WELSH_ACK + " 100%%") == []
-    with app.app_context(), pytest.raises(TranslationRefused, match=r"must keep %\(ref\)s"):
+    with app.app_context(), pytest.raises(TranslationRefused, match=r"Write %\(ref\)s exactly"):
         save_override(None, "cy", ACK, escaped, ReviewState.REVIEWED, WELSH_21)
 
 

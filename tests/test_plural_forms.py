@@ -203,12 +203,21 @@ def test_a_po_file_carries_every_form(app):
 
 def test_a_po_file_with_a_form_missing_its_reference_is_refused_by_form(app):
     catalog = Catalog(locale="ro")
-    catalog.add((ACK, ACK), ("%(days)s zi %(ref)s", "%(days)s zile", "%(days)s de zile %(ref)s"))
+    stop = "Răspundeți STOP pentru dezabonare."
+    forms = (
+        f"%(days)s zi %(ref)s. {stop}",
+        f"%(days)s zile. {stop}",
+        f"%(days)s de zile %(ref)s. {stop}",
+    )
+    catalog.add((ACK, ACK), forms)
     buffer = io.BytesIO()
     write_po(buffer, catalog)
     with app.app_context():
         report = read_import("ro", buffer.getvalue())
-    assert report.errors == [f"{ACK[:50]!r} (form 1): The translation must keep %(ref)s."]
+    assert report.errors == [
+        f"{ACK[:50]!r} (form 1): The translation must keep %(ref)s, which puts in the member's "
+        "reference: write it exactly like that."
+    ]
     assert {change.context for change in report.changes} == {form_context(0), form_context(2)}
 
 

@@ -39,6 +39,7 @@ from ..messaging.templates import (
 )
 from ..models import MessageOverride, ReviewState
 from .checks import translation_problems
+from .keyword_mentions import MemberText
 
 # The numbers a message's count takes (a number of days, INTERIM_UPDATE_DAYS or more), as
 # far as the editor looks. A form of the language only for numbers below them (English's
@@ -174,6 +175,25 @@ def is_translated(locale: str, context: str, msgid: str) -> bool:
     # the overrides changed). A form no member gets needs no translation.
     numbers = plural_rule(locale).samples(form, SENT_COUNTS)[:1]
     return all(translate(msgid, locale, count=number) != msgid for number in numbers)
+
+
+def member_texts(locale: str) -> list[MemberText]:
+    """Every message as members in ``locale`` get it now (an interpreter's draft is not
+    sent), each form of a message with forms, named as the editor names it."""
+    found = []
+    for entry in entries(locale).values():
+        if entry.context == KEYWORD_CONTEXT:
+            continue
+        if entry.form is None:
+            found.append(MemberText(entry.title, translate(entry.msgid, locale)))
+            continue
+        # A form no message takes is still in the catalogue, and may be one day.
+        rule = plural_rule(locale)
+        numbers = rule.samples(entry.form, SENT_COUNTS) or rule.samples(entry.form)
+        if numbers:
+            text = translate(entry.msgid, locale, count=numbers[0])
+            found.append(MemberText(f"{entry.title} ({entry.form_title})", text))
+    return found
 
 
 @dataclass(frozen=True)

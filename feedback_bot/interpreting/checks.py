@@ -10,13 +10,16 @@ from ..messaging.templates import (
     KEYWORD_MSGIDS,
     POLITE_MSGID,
     RATING_WORD_MSGIDS,
+    TEMPLATES,
 )
+from .keyword_mentions import keyword_problems
 from .placeholders import placeholder_problems
 
 ACTION_OF_KEYWORDS = {msgid: action for action, msgid in KEYWORD_MSGIDS.items()}
 # Polite words are checked as a list of their own: no number, no word of any action.
 ACTION_OF_KEYWORDS[POLITE_MSGID] = "polite"
 ANSWER_OF_WORDS = {msgid: answer for answer, msgid in RATING_WORD_MSGIDS.items()}
+MESSAGE_MSGIDS = {template.msgid for template in TEMPLATES.values()}
 
 
 def translation_problems(context: str, msgid: str, locale: str, text: str) -> list[str]:
@@ -26,6 +29,9 @@ def translation_problems(context: str, msgid: str, locale: str, text: str) -> li
     # in Arabic), as gettext's own plural forms may.
     count = COUNT_OF_MSGID.get(msgid) if form_of(context) is not None else None
     problems = placeholder_problems(msgid, text, optional={count} if count else set())
+    if context != KEYWORD_CONTEXT and msgid in MESSAGE_MSGIDS:
+        # Drafts too, as for placeholders: a draft is what will be sent once it is done.
+        problems += keyword_problems(msgid, locale, text)
     if context == KEYWORD_CONTEXT and msgid in ACTION_OF_KEYWORDS:
         problems += keyword_list_problems(ACTION_OF_KEYWORDS[msgid], locale, text)
     if context == KEYWORD_CONTEXT and msgid in ANSWER_OF_WORDS:

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from .. import audit, clock, loop
 from ..extensions import db
 from ..messaging.overrides import bump_version
+from ..messaging.templates import KEYWORD_CONTEXT, KEYWORD_MSGIDS
 from ..models import (
     Decision,
     DecisionTranslation,
@@ -16,8 +17,9 @@ from ..models import (
     ReviewState,
     User,
 )
-from .catalogue_io import known_entries
-from .checks import translation_problems
+from .catalogue_io import known_entries, member_texts
+from .checks import ACTION_OF_KEYWORDS, translation_problems
+from .keyword_mentions import dropped_word_problems
 
 
 class TranslationRefused(ValueError):
@@ -43,6 +45,10 @@ def save_override(
     if not text:
         raise TranslationRefused("The translation is empty.")
     problems = translation_problems(context, msgid, locale, text)
+    action = ACTION_OF_KEYWORDS.get(msgid) if context == KEYWORD_CONTEXT else None
+    if action is not None and action in KEYWORD_MSGIDS and state != ReviewState.DRAFT:
+        # A draft list is not matched, so it leaves every word members are told working.
+        problems += dropped_word_problems(action, locale, text, member_texts(locale))
     if problems:
         raise TranslationRefused(" ".join(problems))
     override = db.session.scalars(

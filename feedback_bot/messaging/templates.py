@@ -296,6 +296,16 @@ KEYWORD_PURPOSES: dict[str, str] = {
 }
 
 
+# What each placeholder puts in, for an interpreter told to keep it.
+PLACEHOLDER_MEANINGS = {
+    "ref": "the member's reference",
+    "days": "the number of days",
+    "org": "the organisation's name",
+    "options": "the list of languages",
+    "summary": "the decision's summary",
+}
+
+
 class UnknownTemplate(KeyError):
     pass
 
