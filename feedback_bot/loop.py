@@ -1114,11 +1114,13 @@ def progress(decision: Decision) -> dict[str, int]:
             counts["awaiting_whatsapp_template"] += count
         else:
             counts[status] += count
+    # Members, as the page says ("Linked members"), not their items: the messages above
+    # are one per item.
     counts["linked"] = (
         db.session.scalar(
-            select(func.count())
-            .select_from(FeedbackItem)
-            .where(FeedbackItem.decision_id == decision.id)
+            select(func.count(func.distinct(FeedbackItem.contact_id))).where(
+                FeedbackItem.decision_id == decision.id
+            )
         )
         or 0
     )
@@ -1135,7 +1137,7 @@ def awaiting_whatsapp_template(decision: Decision) -> dict[str, int]:
     is past the 24-hour window, they have no SMS and nobody has added the template for
     their language (``whatsapp.window.route_outside_window``). Only an admin can unblock
     them, by adding it; the sweeper then sends it by itself."""
-    return _needing_template(decision, WHAT_NEXT_KINDS)
+    return _needing_template(decision, WHAT_NEXT_KINDS, per_member=True)
 
 
 def questions_awaiting_whatsapp_template(decision: Decision) -> dict[str, int]:
@@ -1146,10 +1148,15 @@ def questions_awaiting_whatsapp_template(decision: Decision) -> dict[str, int]:
     return _needing_template(decision, (MessageKind.RATING_QUESTION,))
 
 
-def _needing_template(decision: Decision, kinds: Sequence[str]) -> dict[str, int]:
-    """The decision's messages of ``kinds`` waiting for a WhatsApp template, by language."""
+def _needing_template(
+    decision: Decision, kinds: Sequence[str], per_member: bool = False
+) -> dict[str, int]:
+    """The decision's messages of ``kinds`` waiting for a WhatsApp template, by language;
+    ``per_member``, the members they are for instead (one per item: a member with two
+    items has two waiting, and is one member waiting)."""
+    counted = func.count(func.distinct(OutboundMessage.contact_id)) if per_member else func.count()
     rows = db.session.execute(
-        select(OutboundMessage.locale, func.count())
+        select(OutboundMessage.locale, counted)
         .where(
             OutboundMessage.decision_id == decision.id,
             OutboundMessage.kind.in_(kinds),
@@ -1164,7 +1171,11 @@ def awaiting_translation(decision: Decision) -> dict[str, int]:
     """Members of a published decision waiting for a summary in their language: those the
     fan-out would owe a message now (``_owed``) but for the translation. A member told this
     version already, by a message that has not failed or been cancelled, is not waiting,
-    even when the translation they read has since been marked outdated."""
+    even when the translation they read has since been marked outdated.
+
+    Counted once each, however many of their items wait: the pages that show this say
+    "members" (an interpreter's "texts this summary to the 3 members waiting"), and a
+    member with two items is one person waiting, though they get one message per item."""
     if not decision.published:
         return {}
     staff_locale = current_app.config["STAFF_LOCALE"]
@@ -1182,7 +1193,7 @@ def awaiting_translation(decision: Decision) -> dict[str, int]:
     untranslated = [
         locale for locale in locales if decision.summary_in(locale, staff_locale) is None
     ]
-    waiting: Counter[str] = Counter()
+    waiting: dict[str, set[int]] = {}
     last_id = 0
     while untranslated:
         batch = db.session.execute(
@@ -1198,5 +1209,5 @@ def awaiting_translation(decision: Decision) -> dict[str, int]:
         earlier = _revisions_owed(decision.id, [item for item, _ in batch])
         for item, contact in batch:
             if _owed(item, contact, decision.revision, earlier):
-                waiting[contact.locale] += 1
-    return dict(waiting)
+                waiting.setdefault(contact.locale, set()).add(contact.id)
+    return {locale: len(members) for locale, members in waiting.items()}

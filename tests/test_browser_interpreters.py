@@ -2,7 +2,9 @@
 
 An interpreter who works in Arabic and Polish translates an Arabic member's message into
 English (staff then find it by an English word), writes the Polish summary a waiting Polish
-member is told at once, and is refused, by name, a template that drops ``%(ref)s``.
+member is told at once, and is refused, by name, a template that drops ``%(ref)s``. A Polish
+interpreter finds what is not finished: a draft decision's summary to have ready when it is
+published, a summary staff changed, a translation of feedback they saved as a draft.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def test_interpreter_translates_feedback_and_summary_in_the_browser(
     expect(queue).to_contain_text(ARABIC[:30])
     assert "1001234567" not in page.content()  # no number, not even part of one
     summaries = page.locator("#summary-queue tr", has_text=TITLE)
-    expect(summaries.locator("td").nth(2)).to_have_text("1")  # one member waiting
+    expect(summaries.locator("td[data-members]")).to_have_text("1")  # one member waiting
     screenshot(page, "interp-1-workspace")
 
     # ---- the Arabic message: shown right to left, translated into English
@@ -306,3 +308,120 @@ def test_saving_one_template_asks_before_losing_what_was_typed_in_another(
         [saved] = db.session.scalars(select(MessageOverride)).all()
         assert saved.text.startswith("Witamy ponownie.")
         db.session.remove()
+
+
+POLISH_LATER = "Na naszej ulicy od dwóch tygodni nie działa oświetlenie."
+BINS = "Bin collections"
+BINS_SUMMARY = "Bins will be collected on Tuesdays."
+LABELLED = """() => [...document.querySelectorAll("main textarea, main select, main input")]
+  .filter(control => !["hidden", "submit", "button"].includes(control.type))
+  .map(control => [control.name, control.labels.length])"""
+
+
+def each_control_has_one_label(page) -> None:
+    """The browser's own count of each box's labels: two when a label sits in another."""
+    controls = page.evaluate(LABELLED)
+    assert controls and all(count == 1 for _, count in controls), controls
+
+
+@pytest.mark.browser
+def test_interpreter_finds_unfinished_translations_in_the_workspace(
+    app, client, live_server, chromium, fake_twilio
+):
+    clock.freeze(MIDDAY)
+    # A Polish member was told a decision whose summary staff have changed since, without
+    # sending an update: its Polish translation is outdated, and nobody waits for it now.
+    assert send_sms(client, POLISH_MEMBER, POLISH).status_code == 200
+    drain(app)
+    with app.app_context():
+        from feedback_bot.models import DecisionTranslation
+
+        bins = Decision(title=BINS, summary=BINS_SUMMARY)
+        bins.translations.append(
+            DecisionTranslation(locale="pl", summary="Śmieci we wtorki.", state="reviewed")
+        )
+        db.session.add(bins)
+        db.session.commit()
+        loop.link(bins, list(db.session.scalars(select(FeedbackItem))))
+        loop.publish(bins)
+    drain(app)
+    with app.app_context():
+        bins = db.session.scalars(select(Decision)).one()
+        bins.summary = "Bins will be collected on Wednesdays."
+        loop.update_outcome(bins, notify_told=False, summary_changed=True)
+    # Another Polish member's feedback is linked to a decision staff have not published.
+    later = "+48512345679"
+    assert send_sms(client, later, POLISH_LATER).status_code == 200
+    drain(app)
+    with app.app_context():
+        item = db.session.scalars(
+            select(FeedbackItem).join(InboundMessage).where(InboundMessage.body == POLISH_LATER)
+        ).one()
+        item_id, message_id = item.id, item.messages[0].id
+        draft = Decision(title=TITLE, summary=SUMMARY)
+        db.session.add(draft)
+        db.session.commit()
+        loop.link(draft, [item])
+        draft_id = draft.id
+    create_user(app, Role.INTERPRETER, languages="pl")
+
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "interpreter@example.org", PASSWORD, lands_on="/admin/translate/")
+    rows = page.locator("#summary-queue tbody tr")
+    expect(rows).to_have_count(2)
+    # Members who wait from the moment it is published first; then the outdated one.
+    expect(rows.nth(0)).to_contain_text(TITLE)
+    expect(rows.nth(0)).to_contain_text("draft")
+    expect(rows.nth(0).locator("td[data-members]")).to_have_text("1 once published")
+    expect(rows.nth(1)).to_contain_text(BINS)
+    expect(rows.nth(1)).to_contain_text("outdated: the summary changed")
+    screenshot(page, "interp-5-unfinished")
+
+    # ---- the draft decision's summary, ready before it is published
+    rows.nth(0).get_by_role("link", name="Translate").click()
+    expect(page).to_have_url(re.compile(rf"/admin/translate/decision/{draft_id}/pl$"))
+    expect(page.locator("#sends-note")).to_contain_text("This decision is not published yet")
+    each_control_has_one_label(page)
+    page.get_by_label("Summary for members").fill(SUMMARY_PL)
+    page.get_by_label("State").select_option("reviewed")
+    page.click('button:has-text("Save summary")')
+    expect(page).to_have_url(re.compile(r"/admin/translate/$"))
+    expect(page.locator("#summary-queue tbody tr")).to_have_count(1)
+    expect(page.locator("#summary-queue")).not_to_contain_text(TITLE)
+
+    # ---- feedback saved as a draft stays in the list, marked so
+    queue = page.locator("#feedback-queue")
+    queue.locator("tr", has_text=POLISH_LATER).get_by_role("link", name="Translate").click()
+    expect(page).to_have_url(re.compile(rf"/admin/translate/feedback/{message_id}$"))
+    each_control_has_one_label(page)
+    expect(page.get_by_label("What the voice note says (in its own language)")).to_have_count(0)
+    page.get_by_label("Translation").fill("For two weeks the street lights")
+    page.get_by_label("State").select_option("draft")
+    page.click('button:has-text("Save translation")')
+    expect(page.locator(".flash-success")).to_contain_text("Saved as a draft")
+    row = page.locator("#feedback-queue tr", has_text=POLISH_LATER)
+    expect(row).to_contain_text("draft")
+
+    # ---- and is found again from the item's page, where the interpreter reads it
+    page.goto(f"/admin/items/{item_id}")
+    expect(page.locator(".timeline .translation")).to_contain_text("draft")
+    page.get_by_role("link", name="Edit the translation").click()
+    expect(page).to_have_url(re.compile(rf"/admin/translate/feedback/{message_id}$"))
+    expect(page.get_by_label("Translation")).to_have_value("For two weeks the street lights")
+    page.get_by_label("Translation").fill("The street lights have been out for two weeks.")
+    page.get_by_label("State").select_option("needs_review")
+    page.click('button:has-text("Save translation")')
+    expect(page.locator("#feedback-queue")).not_to_contain_text(POLISH_LATER)
+    expect(page.locator("#review-queue tr", has_text=POLISH_LATER)).to_contain_text("needs review")
+    screenshot(page, "interp-6-to-review")
+
+    # Published, the decision goes to its member in Polish at once: nobody waits.
+    with app.app_context():
+        loop.publish(db.session.get(Decision, draft_id))
+    drain(app)
+    told = [
+        body
+        for kind, body in kinds_sent_to(app, fake_twilio, later)
+        if kind == MessageKind.WHAT_NEXT
+    ]
+    assert len(told) == 1 and SUMMARY_PL in told[0]

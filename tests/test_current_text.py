@@ -348,8 +348,12 @@ def test_members_told_already_are_not_counted_as_waiting_for_a_translation(
         decision = db.session.get(Decision, decision_id)
         assert loop.awaiting_translation(decision) == {}
         assert loop.progress(decision)["awaiting_translation"] == 0
+    # Listed to translate again all the same (members linked later wait for it), with
+    # nobody waiting now.
     workspace = client.get("/admin/translate/").get_data(as_text=True)
-    assert "Nobody is waiting for a summary in your languages." in workspace
+    row = workspace.split(f'<tr data-decision="{decision_id}" data-locale="pl">', 1)[1]
+    row = row.split("</tr>", 1)[0]
+    assert "outdated: the summary changed" in row and '<td data-members="0">0</td>' in row
     saved = client.post(
         f"/admin/translate/decision/{decision_id}/pl",
         data={"summary": NEW_POLISH, "state": "reviewed"},

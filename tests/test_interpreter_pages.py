@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 
 import pytest
 from babel.messages.pofile import read_po, write_po
@@ -448,3 +450,130 @@ def test_languages_nobody_reviewed_count_their_members_in_words(app, client):
     send_sms(client, "+201001234568", ARABIC)
     drain(app)
     assert "(2 members)" in client.get("/admin/translate/").get_data(as_text=True)
+
+
+class Labels(HTMLParser):
+    """The form controls of a page, each with how many labels name it (a ``for`` that gives
+    its id, or a label around it with no ``for``), and how many labels sit inside another."""
+
+    CONTROLS = ("input", "select", "textarea")
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.controls: list[str] = []  # a name for each, to say which is wrong
+        self.ids: dict[str, int] = {}
+        self.named = Counter[int]()  # by a label around it
+        self.named_for = Counter[str]()  # by a label's "for", which may come before it
+        self.open: list[dict[str, object]] = []
+        self.nested = 0
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "label":
+            self.nested += bool(self.open)
+            self.open.append({"for": values.get("for"), "control": None})
+        elif tag in self.CONTROLS and values.get("type") not in ("hidden", "submit", "button"):
+            index = len(self.controls)
+            self.controls.append(f"<{tag} name={values.get('name')!r} id={values.get('id')!r}>")
+            if values.get("id"):
+                self.ids[str(values["id"])] = index
+            for label in self.open:  # a label with no "for" names its first control
+                if label["for"] is None and label["control"] is None:
+                    label["control"] = index
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label" and self.open:
+            label = self.open.pop()
+            if label["for"] is not None:
+                self.named_for[str(label["for"])] += 1
+            elif label["control"] is not None:
+                self.named[int(str(label["control"]))] += 1
+
+    def problems(self) -> list[str]:
+        named = self.named.copy()
+        for control_id, count in self.named_for.items():
+            named[self.ids.get(control_id, -1)] += count
+        found = [f"{self.nested} label(s) inside another"] if self.nested else []
+        found += [
+            f"{control} has {named[index]} labels"
+            for index, control in enumerate(self.controls)
+            if named[index] != 1
+        ]
+        if named[-1]:
+            found.append(f"{named[-1]} label(s) for no control of the page")
+        return found
+
+
+def test_each_control_of_the_translation_pages_has_one_label(app, client, fake_twilio):
+    """No label inside another (a field's own ``<label for>`` wrapped in a second one),
+    which gives a box two names and a screen reader two readings."""
+    from .test_media import VOICE
+
+    url = fake_twilio.add_media(VOICE, "audio/ogg")
+    send_sms(client, ARABIC_MEMBER, "", media=[(url, "audio/ogg")])
+    drain(app)
+    with app.app_context():
+        decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")
+        db.session.add(decision)
+        db.session.commit()
+        decision_id = decision.id
+        message_id = db.session.scalars(select(InboundMessage.id)).one()
+    interpreter(app, client)
+    pages = {
+        "feedback": f"/admin/translate/feedback/{message_id}",
+        "summary": f"/admin/translate/decision/{decision_id}/pl",
+        "templates": "/admin/translate/templates/pl",
+    }
+    for name, path in pages.items():
+        page = client.get(path).get_data(as_text=True)
+        labels = Labels(page)
+        assert len(labels.controls) >= 2, name
+        assert labels.problems() == [], name
+    feedback = Labels(client.get(pages["feedback"]).get_data(as_text=True))
+    assert any("name='transcript'" in control for control in feedback.controls)
+
+
+PHOTO = b"\xff\xd8\xff\xe0 a photo"
+
+
+def test_only_a_voice_note_gets_a_box_for_what_it_says(app, client, fake_twilio):
+    """A photo has nothing to write down in its own language: its page has the translation
+    box alone, and a transcript sent anyway is not kept."""
+    from .test_media import VOICE
+
+    photo = fake_twilio.add_media(PHOTO, "image/jpeg")
+    send_sms(client, ARABIC_MEMBER, ARABIC, media=[(photo, "image/jpeg")])
+    drain(app)
+    clock.freeze(clock.now() + timedelta(seconds=app.config["ACK_COALESCE_SECONDS"] + 1))
+    voice = fake_twilio.add_media(VOICE, "audio/ogg")
+    send_sms(client, ARABIC_MEMBER, "", media=[(voice, "audio/ogg")])
+    drain(app)
+    with app.app_context():
+        with_photo, with_voice = db.session.scalars(
+            select(InboundMessage.id).order_by(InboundMessage.id)
+        )
+    interpreter(app, client)
+
+    page = client.get(f"/admin/translate/feedback/{with_photo}").get_data(as_text=True)
+    assert 'alt="Photo sent by the member"' in page
+    assert "What the voice note says" not in page and 'name="transcript"' not in page
+    client.post(
+        f"/admin/translate/feedback/{with_photo}",
+        data={"text": "The lift is broken.", "transcript": "x", "state": "needs_review"},
+    )
+    page = client.get(f"/admin/translate/feedback/{with_voice}").get_data(as_text=True)
+    assert "What the voice note says (in its own language)" in page
+    assert 'name="transcript"' in page and 'dir="rtl"' in page
+    client.post(
+        f"/admin/translate/feedback/{with_voice}",
+        data={"text": "The lift is broken.", "transcript": "المصعد معطل", "state": "needs_review"},
+    )
+    with app.app_context():
+        transcripts = dict(
+            db.session.execute(
+                select(MessageTranslation.message_id, MessageTranslation.transcript)
+            ).all()
+        )
+    assert transcripts == {with_photo: None, with_voice: "المصعد معطل"}

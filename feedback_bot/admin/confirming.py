@@ -67,11 +67,18 @@ class Audience:
 
 def audience(items: Iterable[FeedbackItem], decision: Decision | None = None) -> Audience:
     """The members of ``items``, by language; with ``decision``, which of them wait for its
-    summary to be translated (``Decision.summary_in``)."""
+    summary to be translated (``Decision.summary_in``). A member with two of the items
+    counts once: the page says how many members it texts (each is sent a message per item).
+    """
     languages: Counter[str] = Counter()
     silent = 0
+    seen: set[int] = set()
     for item in items:
         contact = item.contact
+        if contact is not None:
+            if contact.id in seen:
+                continue
+            seen.add(contact.id)
         if contact is None or contact.forgotten or contact.opted_out:
             silent += 1
         else:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..forms import without_controls
+from ..interpreting import untranslated
 from ..models import (
     AuditEntry,
     Channel,
@@ -58,7 +59,8 @@ class InboxFilters:
     date_from: date | None = None
     date_to: date | None = None
     q: str = ""
-    # Items with a message in another language than the staff's and no translation of it.
+    # Items with a message in another language than the staff's and no translation of it
+    # but a draft (``untranslated_item_ids``).
     needs_translation: bool = False
 
     @classmethod
@@ -166,11 +168,11 @@ def _ref_id(term: str) -> int | None:
 
 
 def untranslated_item_ids() -> Select[Any]:
+    """Items with a member's message in another language than the staff's that nobody has
+    finished translating: a draft translation still needs one
+    (``untranslated.needs_translation``)."""
     staff = current_app.config["STAFF_LOCALE"]
     language = func.coalesce(InboundMessage.detected_locale, FeedbackItem.locale)
-    translated = select(MessageTranslation.id).where(
-        MessageTranslation.message_id == InboundMessage.id, MessageTranslation.locale == staff
-    )
     return (
         select(InboundMessage.item_id)
         .join(FeedbackItem, InboundMessage.item_id == FeedbackItem.id)
@@ -178,7 +180,7 @@ def untranslated_item_ids() -> Select[Any]:
             InboundMessage.disposition == "feedback",
             InboundMessage.erased_at.is_(None),
             language != staff,
-            ~translated.exists(),
+            untranslated.needs_translation(staff),
         )
     )
 

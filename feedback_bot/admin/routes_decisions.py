@@ -17,6 +17,7 @@ from flask_login import current_user
 from .. import audit, loop
 from ..auth.roles import roles_required
 from ..extensions import db
+from ..interpreters.access import languages_to_translate
 from ..messaging.templates import summary_frame
 from ..models import Decision
 from . import READERS, TRIAGERS, bp, confirming
@@ -215,6 +216,9 @@ def decision_page(decision_id: int) -> ResponseReturnValue:
         status=progress_of(decision),
         counts=PROGRESS_COUNTS,
         action_form=ActionForm(),
+        # An interpreter's way to the summary in their languages: before it is published,
+        # or to revise it later, whoever waits.
+        translate_into=languages_to_translate(),
     )
 
 

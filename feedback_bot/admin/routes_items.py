@@ -19,6 +19,7 @@ from wtforms import SelectChoice
 from .. import audit, loop
 from ..auth.roles import roles_required
 from ..extensions import db
+from ..interpreters.access import languages_to_translate
 from ..models import Channel, Contact, Decision, FeedbackItem, ItemStatus, Topic
 from ..pagination import paginate
 from ..privacy import mask_phone, vault
@@ -399,6 +400,8 @@ def render_item(item: FeedbackItem, revealed: str | None = None) -> str:
         link_form=link_form,
         close_form=CloseForm(),
         action_form=ActionForm(),
+        # An interpreter reading the item translates its messages from here.
+        translate_from=languages_to_translate(),
     )
 
 

@@ -8,7 +8,7 @@ language is translated before it is offered.
 from __future__ import annotations
 
 from babel import Locale
-from flask import abort
+from flask import abort, current_app
 from flask_login import current_user
 
 from ..languages import working_locales
@@ -20,6 +20,16 @@ def my_languages() -> list[str]:
     if current_user.has_role(Role.ADMIN):
         return languages
     return [code for code in current_user.language_list if code in languages]
+
+
+def languages_to_translate() -> list[str]:
+    """The languages the signed-in user translates members' words from and summaries into,
+    for the links to do so on the panel's own pages: theirs but the staff language, which
+    needs no translating. None for those who do not translate (staff)."""
+    if not current_user.has_role(Role.ADMIN, Role.INTERPRETER):
+        return []
+    staff = current_app.config["STAFF_LOCALE"]
+    return [code for code in my_languages() if code != staff]
 
 
 def require_language(locale: str) -> None:

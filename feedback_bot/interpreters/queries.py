@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select
+from sqlalchemy.orm import selectinload
 
 from .. import loop
 from ..extensions import db
+from ..interpreting import untranslated
 from ..interpreting.catalogue_io import (
     SENT_COUNTS,
     Entry,
@@ -29,6 +31,7 @@ from ..messaging.templates import KEYWORD_CONTEXT, PLACEHOLDER
 from ..models import (
     Contact,
     Decision,
+    DecisionTranslation,
     Disposition,
     FeedbackItem,
     InboundMessage,
@@ -38,42 +41,151 @@ from ..models import (
 from ..refs import TYPICAL_REF
 
 
-def feedback_queue(languages: list[str], limit: int = 100) -> list[InboundMessage]:
-    """Members' messages in these languages with no translation into the staff language yet."""
+def _feedback_in(languages: list[str]) -> Select[tuple[InboundMessage]]:
+    """Members' feedback, not erased, written in one of ``languages`` other than the staff
+    language, with its translations at hand."""
     staff = current_app.config["STAFF_LOCALE"]
-    wanted = [code for code in languages if code != staff]
-    if not wanted:
-        return []
     language = func.coalesce(InboundMessage.detected_locale, FeedbackItem.locale)
-    translated = select(MessageTranslation.id).where(
-        MessageTranslation.message_id == InboundMessage.id, MessageTranslation.locale == staff
+    return (
+        select(InboundMessage)
+        .join(FeedbackItem, InboundMessage.item_id == FeedbackItem.id)
+        .where(
+            InboundMessage.disposition == Disposition.FEEDBACK,
+            InboundMessage.erased_at.is_(None),
+            language.in_([code for code in languages if code != staff]),
+        )
+        .options(selectinload(InboundMessage.translations))
     )
+
+
+def feedback_queue(languages: list[str], limit: int = 100) -> list[InboundMessage]:
+    """Members' messages in these languages that nobody has finished translating into the
+    staff language: none yet, or a draft to finish (``untranslated.needs_translation``:
+    staff's "Needs translation" lists the same). Oldest first."""
+    staff = current_app.config["STAFF_LOCALE"]
     return list(
         db.session.scalars(
-            select(InboundMessage)
-            .join(FeedbackItem, InboundMessage.item_id == FeedbackItem.id)
-            .where(
-                InboundMessage.disposition == Disposition.FEEDBACK,
-                InboundMessage.erased_at.is_(None),
-                language.in_(wanted),
-                ~translated.exists(),
-            )
-            .order_by(InboundMessage.received_at)
+            _feedback_in(languages)
+            .where(untranslated.needs_translation(staff))
+            .order_by(InboundMessage.received_at, InboundMessage.id)
             .limit(limit)
         )
     )
 
 
-def summaries_waiting(languages: list[str]) -> list[tuple[Decision, str, int]]:
-    """(decision, language, members waiting) for published decisions missing a summary."""
-    waiting = []
-    for decision in db.session.scalars(
-        select(Decision).where(Decision.published_at.is_not(None)).order_by(Decision.id)
-    ):
-        for locale, count in loop.awaiting_translation(decision).items():
-            if locale in languages:
-                waiting.append((decision, locale, count))
-    return waiting
+def translations_to_review(languages: list[str], limit: int = 100) -> list[InboundMessage]:
+    """Members' messages in these languages whose translation into the staff language is
+    marked "Needs review": staff read it already; someone fluent should check it. Those
+    translated longest ago first."""
+    staff = current_app.config["STAFF_LOCALE"]
+    return list(
+        db.session.scalars(
+            _feedback_in(languages)
+            .join(MessageTranslation, MessageTranslation.message_id == InboundMessage.id)
+            .where(
+                MessageTranslation.locale == staff,
+                MessageTranslation.state == ReviewState.NEEDS_REVIEW,
+            )
+            .order_by(MessageTranslation.updated_at, InboundMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SummaryToTranslate:
+    """A decision's summary, as it stands, not yet translated into one language."""
+
+    decision: Decision
+    locale: str
+    # What is there instead: a draft, one outdated since staff changed the summary, or None.
+    translation: DecisionTranslation | None
+    # Members waiting for it now (a published decision) or from the moment it is published
+    # (a draft linked to their feedback), each once however many items they have.
+    members: int
+
+    @property
+    def state(self) -> str | None:
+        return self.translation.state if self.translation else None
+
+    @property
+    def urgency(self) -> tuple[int, int, int]:
+        """Its place in the list (``summaries_to_translate``), most urgent first."""
+        if self.members:
+            tier = 0 if self.decision.published else 1
+        else:
+            tier = 2 if self.decision.published else 3
+        return (tier, -self.members, self.decision.id)
+
+
+def summaries_to_translate(languages: list[str]) -> list[SummaryToTranslate]:
+    """Decision summaries, published or drafts, with no current translation (none, only a
+    draft, or one outdated since staff changed the summary) into these languages, most
+    urgent first:
+
+    1. published, with members waiting now: the most first;
+    2. drafts linked to members of the language, who wait from the moment it is published:
+       translated now, the summary goes to them with everyone else's;
+    3. published, with an outdated or draft translation nobody waits for now: members
+       linked later wait for it, and so do those told if staff send an update;
+    4. drafts nobody of the language is linked to yet, so the summary is ready if they are.
+
+    Oldest decision first within each. A published decision with no translation at all
+    into a language nobody waits for is left out: no member of it is linked (they would be
+    waiting, or have been told, which needed a translation), and every old decision in
+    every language would bury the work members wait for. Nor a decision with no summary yet.
+    """
+    staff = current_app.config["STAFF_LOCALE"]
+    wanted = [code for code in languages if code != staff]
+    if not wanted:
+        return []
+    decisions = [
+        decision
+        for decision in db.session.scalars(
+            select(Decision).options(selectinload(Decision.translations)).order_by(Decision.id)
+        )
+        if decision.summary.strip()
+    ]
+    linked = _members_linked([d.id for d in decisions if not d.published], wanted)
+    work = []
+    for decision in decisions:
+        missing = [code for code in wanted if decision.summary_in(code, staff) is None]
+        if not missing:
+            continue
+        if decision.published:
+            members = loop.awaiting_translation(decision)
+        else:
+            members = linked.get(decision.id, {})
+        for code in missing:
+            translation = next((t for t in decision.translations if t.locale == code), None)
+            count = members.get(code, 0)
+            if decision.published and not count and translation is None:
+                continue
+            work.append(SummaryToTranslate(decision, code, translation, count))
+    return sorted(work, key=lambda row: row.urgency)
+
+
+def _members_linked(decision_ids: list[int], languages: list[str]) -> dict[int, dict[str, int]]:
+    """Decision id -> language -> members of it with feedback linked to the decision whom
+    publishing would text: not those who opted out or asked to be forgotten."""
+    if not decision_ids:
+        return {}
+    rows = db.session.execute(
+        select(FeedbackItem.decision_id, Contact.locale, func.count(func.distinct(Contact.id)))
+        .join(Contact, FeedbackItem.contact_id == Contact.id)
+        .where(
+            FeedbackItem.decision_id.in_(decision_ids),
+            Contact.locale.in_(languages),
+            Contact.forgotten_at.is_(None),
+            Contact.opted_out_at.is_(None),
+        )
+        .group_by(FeedbackItem.decision_id, Contact.locale)
+    ).all()
+    linked: dict[int, dict[str, int]] = {}
+    for decision_id, locale, count in rows:
+        if decision_id is not None:
+            linked.setdefault(decision_id, {})[locale] = count
+    return linked
 
 
 @dataclass(frozen=True)

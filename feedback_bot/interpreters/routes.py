@@ -47,12 +47,17 @@ from .queries import (
     filled,
     languages_in_use_without_review,
     member_values,
-    summaries_waiting,
+    summaries_to_translate,
     template_messages,
+    translations_to_review,
 )
 
 TRANSLATORS = ("admin", "interpreter")
 DRAFT_SAVED = "Saved as a draft: members do not get it until you mark it Needs review or Reviewed."
+FEEDBACK_DRAFT_SAVED = (
+    "Saved as a draft. It stays in your list of feedback to translate, and staff still see "
+    "the item as needing translation, until you mark it Needs review or Reviewed."
+)
 
 
 @bp.app_context_processor
@@ -78,10 +83,18 @@ def workspace() -> ResponseReturnValue:
         "interpreters/workspace.html",
         languages=languages,
         queue=feedback_queue(languages),
-        summaries=summaries_waiting(languages),
+        to_review=translations_to_review(languages),
+        summaries=summaries_to_translate(languages),
         completeness=completeness(languages),
         unreviewed_in_use=languages_in_use_without_review(),
     )
+
+
+def has_voice_note(message: InboundMessage) -> bool:
+    """Whether the member sent a voice note (audio) with ``message``: its words are written
+    down in its own language before they are translated. A photo has nothing to write down.
+    """
+    return any(media.content_type.startswith("audio/") for media in message.media)
 
 
 def message_language(message: InboundMessage) -> str:
@@ -108,14 +121,21 @@ def translate_feedback(message_id: int) -> ResponseReturnValue:
         )
     ).one_or_none()
     form = FeedbackTranslationForm(obj=existing)
+    voice_note = has_voice_note(message)
     if form.validate_on_submit():
+        transcript = form.transcript.data if voice_note else None
         try:
             save_message_translation(
-                current_user, message, staff, form.text.data, form.transcript.data, form.state.data
+                current_user, message, staff, form.text.data, transcript, form.state.data
             )
         except MessageErased:
             return render_template("interpreters/erased.html"), 410
-        flash("Translation saved. Staff now see it beside the original.", "success")
+        flash(
+            FEEDBACK_DRAFT_SAVED
+            if form.state.data == ReviewState.DRAFT
+            else "Translation saved. Staff now see it beside the original.",
+            "success",
+        )
         return redirect(url_for("interpreters.workspace"))
     return render_template(
         "interpreters/feedback.html",
@@ -123,6 +143,8 @@ def translate_feedback(message_id: int) -> ResponseReturnValue:
         language=language,
         staff_locale=staff,
         form=form,
+        translation=existing,
+        voice_note=voice_note,
     )
 
 
