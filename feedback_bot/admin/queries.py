@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..forms import without_controls
+from ..interpreting.written_in import untranslated_feedback
 from ..models import (
     AuditEntry,
     Channel,
@@ -166,21 +166,9 @@ def _ref_id(term: str) -> int | None:
 
 
 def untranslated_item_ids() -> Select[Any]:
-    staff = current_app.config["STAFF_LOCALE"]
-    language = func.coalesce(InboundMessage.detected_locale, FeedbackItem.locale)
-    translated = select(MessageTranslation.id).where(
-        MessageTranslation.message_id == InboundMessage.id, MessageTranslation.locale == staff
-    )
-    return (
-        select(InboundMessage.item_id)
-        .join(FeedbackItem, InboundMessage.item_id == FeedbackItem.id)
-        .where(
-            InboundMessage.disposition == "feedback",
-            InboundMessage.erased_at.is_(None),
-            language != staff,
-            ~translated.exists(),
-        )
-    )
+    """Items with a message the interpreters' queue lists (in a language not the staff's,
+    or in one nobody recognised) and nobody has translated yet."""
+    return untranslated_feedback(InboundMessage.item_id)
 
 
 def inbox_query(filters: InboxFilters) -> Select[tuple[FeedbackItem]]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 
 from .. import loop
 from ..extensions import db
@@ -22,42 +22,28 @@ from ..interpreting.catalogue_io import (
     state_of,
     working_text,
 )
-from ..messaging.language import menu_options
+from ..interpreting.written_in import language_column, untranslated_feedback
+from ..messaging.language import UNRECOGNISED, menu_options
 from ..messaging.overrides import form_context
 from ..messaging.segments import SmsCost, sms_cost
 from ..messaging.templates import KEYWORD_CONTEXT, PLACEHOLDER
 from ..models import (
     Contact,
     Decision,
-    Disposition,
-    FeedbackItem,
     InboundMessage,
-    MessageTranslation,
     ReviewState,
 )
 from ..refs import TYPICAL_REF
 
 
 def feedback_queue(languages: list[str], limit: int = 100) -> list[InboundMessage]:
-    """Members' messages in these languages with no translation into the staff language yet."""
-    staff = current_app.config["STAFF_LOCALE"]
-    wanted = [code for code in languages if code != staff]
-    if not wanted:
-        return []
-    language = func.coalesce(InboundMessage.detected_locale, FeedbackItem.locale)
-    translated = select(MessageTranslation.id).where(
-        MessageTranslation.message_id == InboundMessage.id, MessageTranslation.locale == staff
-    )
+    """Members' messages in these languages with no translation into the staff language
+    yet, and those in a language nobody recognised, which any interpreter may know."""
+    language = language_column()
     return list(
         db.session.scalars(
-            select(InboundMessage)
-            .join(FeedbackItem, InboundMessage.item_id == FeedbackItem.id)
-            .where(
-                InboundMessage.disposition == Disposition.FEEDBACK,
-                InboundMessage.erased_at.is_(None),
-                language.in_(wanted),
-                ~translated.exists(),
-            )
+            untranslated_feedback(InboundMessage)
+            .where(or_(language.in_(languages), language == UNRECOGNISED))
             .order_by(InboundMessage.received_at)
             .limit(limit)
         )
