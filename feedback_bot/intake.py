@@ -50,9 +50,12 @@ from .loop import (
 )
 from .messaging import keywords, our_numbers
 from .messaging.language import (
+    UNRECOGNISED,
     detect,
+    is_sentence,
     menu_choice,
     menu_options,
+    named_languages,
     offered_locale_for,
     region_of,
 )
@@ -79,9 +82,6 @@ log = logging.getLogger(__name__)
 # A language given to a member before any of their messages said which they write in: the
 # first message that does says it (``adopt_detected_language``).
 GUESSED_SOURCES = (LocaleSource.COUNTRY, LocaleSource.DEFAULT)
-# Letters enough for a sentence, whose language lingua could tell if we offered it: fewer
-# ("ok", "hi", a name) say nothing either way.
-SENTENCE_LETTERS = 40
 
 
 @dataclass
@@ -231,7 +231,10 @@ def _process(
     # A keyword is too short for lingua; its language is the catalogue that lists it, if any.
     region = region_of(payload.sender) if payload.sender_valid else None
     detected = keywords.language_of(payload.body) if action else detect(payload.body, region)
-    message.detected_locale = detected
+    # The message's own language, whatever its writer's: a sentence lingua could not place
+    # is marked so, and never takes the language we answer them in (see ``UNRECOGNISED``).
+    unplaced = not action and detected is None and is_sentence(payload.body)
+    message.detected_locale = UNRECOGNISED if unplaced else detected
     message.pending_payload = None
     message.sender_hash = None
     message.disposition = Disposition.FEEDBACK
@@ -429,7 +432,7 @@ def offer_languages(
         return None
     if contact.language_menu_sent_at is not None:  # offered, or asked for, before
         return None
-    if sum(ch.isalpha() for ch in payload.body) < SENTENCE_LETTERS:
+    if not is_sentence(payload.body):
         return None
     contact.language_menu_sent_at = message.received_at
     return owe_message(
@@ -627,12 +630,18 @@ def ask_again(
     """A number that answers nothing while a question waits for one ("4" to "Did we
     listen?", "12" to the language menu): the question again, which says what to reply,
     rather than "a person will read it" for a "4". The one asked last, as for an answer.
-    None if no question waits: the number is feedback."""
-    if not keywords.bare_number(payload.body):
-        return None
+    None if no question waits: the number is feedback.
+
+    So too a language we do not offer named in answer to the menu ("Français", "German",
+    "Tagalog"): the menu again, which shows what we do offer. Taken for feedback, it joined
+    the item the menu followed, unanswered, or was told "a person will read it" in a
+    language its writer had just said they do not read. Only the menu asks for a name."""
     now = message.received_at
     menu_sent = contact.language_menu_sent_at if menu_open(contact, now) else None
-    asked = asked_about(contact, now)
+    number = keywords.bare_number(payload.body)
+    if not number and not (menu_sent is not None and named_languages(payload.body)):
+        return None
+    asked = asked_about(contact, now) if number else None
     # accepted_at: set on every question ``asked_about`` finds (it reached Twilio).
     if asked is not None and (menu_sent is None or (asked[0].accepted_at or now) > menu_sent):
         question, item = asked

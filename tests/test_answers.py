@@ -14,7 +14,7 @@ from feedback_bot.extensions import db
 from feedback_bot.interpreting.saving import TranslationRefused, save_override
 from feedback_bot.languages import enabled_locales
 from feedback_bot.messaging import keywords
-from feedback_bot.messaging.language import menu_choice, menu_options
+from feedback_bot.messaging.language import menu_choice, menu_options, named_languages
 from feedback_bot.messaging.templates import (
     KEYWORD_CONTEXT,
     RATING_WORD_MSGIDS,
@@ -299,3 +299,116 @@ def test_the_item_page_shows_a_thank_you_as_one(app, client, fake_twilio):
     page = client.get(f"/admin/items/{item.id}").get_data(as_text=True)
     assert "Thank you 👍" in page
     assert "thanks for our message, not answered" in page
+
+
+FRENCH_MEMBER = "+33612345678"
+FRENCH = "Bonjour, la piscine est fermée depuis deux semaines et personne ne nous dit pourquoi."
+
+
+@pytest.mark.parametrize(
+    "reply", ["Français", "French", "Deutsch", "Tagalog", "FRANCAIS", "norsk bokmål", "Kiswahili"]
+)
+def test_a_language_we_do_not_offer_named_to_the_menu_sends_it_again(
+    app, client, fake_twilio, reply
+):
+    clock.freeze(DAYTIME)
+    send_sms(client, UK, "LANGUAGE")
+    drain(app)
+    menu = fake_twilio.messages[-1]["body"]
+
+    send_sms(client, UK, reply)
+    drain(app)
+
+    # The menu again, which shows what we offer: not "a person will read it".
+    assert [m["body"] for m in fake_twilio.messages] == [menu, menu]
+    assert last_disposition(app) == Disposition.ASKED_AGAIN
+    assert items(app) == []
+    with app.app_context():
+        contact = db.session.scalars(select(Contact)).one()
+        # Lingua reads "norsk bokmål" as Welsh: a name is no text in a language.
+        assert (contact.locale, contact.locale_source) == ("en", "country")
+
+
+def test_a_language_named_after_the_menu_we_offered_is_neither_merged_nor_acknowledged(
+    app, client, fake_twilio
+):
+    """The menu follows the acknowledgement of a sentence in a language we do not offer;
+    the member answers it by naming theirs, at once (the item is still open for more
+    messages) and again later."""
+    clock.freeze(DAYTIME)
+    send_sms(client, FRENCH_MEMBER, FRENCH)
+    drain(app)
+    [item] = items(app)
+    ack, menu = (m["body"] for m in fake_twilio.messages)
+    assert ack == rendered(app, "ack", ref=item.ref, days=21)
+    assert menu == rendered(app, "language_menu", options=menu_options_in(app))
+
+    clock.freeze(DAYTIME + timedelta(seconds=30))
+    send_sms(client, FRENCH_MEMBER, "Français")
+    drain(app)
+    clock.freeze(DAYTIME + timedelta(minutes=10))
+    send_sms(client, FRENCH_MEMBER, "French")
+    drain(app)
+
+    assert [m["body"] for m in fake_twilio.messages] == [ack, menu, menu, menu]
+    assert [i.id for i in items(app)] == [item.id]
+    with app.app_context():
+        merged = db.session.scalars(
+            select(InboundMessage.body).where(InboundMessage.item_id == item.id)
+        ).all()
+    assert merged == [FRENCH]
+
+    clock.freeze(DAYTIME + timedelta(minutes=11))
+    send_sms(client, FRENCH_MEMBER, "Polski")
+    drain(app)
+    with app.app_context():
+        contact = db.session.scalars(select(Contact)).one()
+        assert (contact.locale, contact.locale_source) == ("pl", "chosen")
+
+    # With no menu waiting, a language's name is feedback like any other word.
+    clock.freeze(DAYTIME + timedelta(hours=3))
+    send_sms(client, FRENCH_MEMBER, "Deutsch")
+    drain(app)
+    assert len(items(app)) == 2
+
+
+def menu_options_in(app) -> str:
+    with app.app_context():
+        return menu_options()
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Français", "fr"),
+        ("french", "fr"),
+        ("Deutsch!", "de"),
+        ("Tagalog", "tl"),
+        ("Tiếng Việt", "vi"),
+        ("TIENG VIET", "vi"),
+        ("Brazilian Portuguese", "pt_BR"),
+        ("Русский", "ru"),
+        ("فارسی", "fa"),
+        ("Polski", "pl"),
+    ],
+)
+def test_a_language_is_known_by_its_own_name_or_its_english_one(app, text, code):
+    with app.app_context():
+        assert code in named_languages(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["ok", "hello", "👍", "", "2", "Le français, s'il vous plaît", "no heating"]
+)
+def test_other_words_name_no_language(app, text):
+    with app.app_context():
+        assert named_languages(text) == ()
+
+
+def test_a_name_of_an_offered_language_in_english_or_with_its_country_picks_it(make_app):
+    app = make_app(STAFF_LOCALE="cy")
+    with app.app_context():
+        assert menu_choice("Polish") == "pl"  # in English, under Welsh staff
+        assert menu_choice("Pwyleg") == "pl"  # in the staff language
+        assert menu_choice("British English") == "en"
+        assert menu_choice("Brazilian Portuguese") is None  # not offered

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint
 from flask_login import current_user
 
+from ..messaging.language import UNRECOGNISED
 from ..messaging.templates import ABOUT
 from ..models import Disposition, ItemStatus, OutboundStatus, Outcome, Role
 
@@ -95,6 +96,7 @@ def panel_helpers() -> dict[str, Any]:
         "DISPOSITION_LABELS": DISPOSITION_LABELS,
         "OUTCOME_LABELS": Outcome.LABELS,
         "media_label": media_label,
+        "UNRECOGNISED": UNRECOGNISED,
     }
 
 

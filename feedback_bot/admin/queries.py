@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..forms import without_controls
-from ..interpreting import untranslated
+from ..interpreting.written_in import untranslated_feedback
 from ..models import (
     AuditEntry,
     Channel,
@@ -168,21 +167,9 @@ def _ref_id(term: str) -> int | None:
 
 
 def untranslated_item_ids() -> Select[Any]:
-    """Items with a member's message in another language than the staff's that nobody has
-    finished translating: a draft translation still needs one
-    (``untranslated.needs_translation``)."""
-    staff = current_app.config["STAFF_LOCALE"]
-    language = func.coalesce(InboundMessage.detected_locale, FeedbackItem.locale)
-    return (
-        select(InboundMessage.item_id)
-        .join(FeedbackItem, InboundMessage.item_id == FeedbackItem.id)
-        .where(
-            InboundMessage.disposition == "feedback",
-            InboundMessage.erased_at.is_(None),
-            language != staff,
-            untranslated.needs_translation(staff),
-        )
-    )
+    """Items with a message the interpreters' queue lists (in a language not the staff's,
+    or in one nobody recognised) and nobody has translated yet."""
+    return untranslated_feedback(InboundMessage.item_id)
 
 
 def inbox_query(filters: InboxFilters) -> Select[tuple[FeedbackItem]]:

@@ -12,6 +12,7 @@ from flask import abort, current_app
 from flask_login import current_user
 
 from ..languages import working_locales
+from ..messaging.language import UNRECOGNISED
 from ..models import Role
 
 
@@ -40,7 +41,10 @@ def require_language(locale: str) -> None:
 
 
 def direction(locale: str) -> str:
-    """ "rtl" for Arabic, Urdu and other right-to-left scripts, so text is edited that way."""
+    """ "rtl" for Arabic, Urdu and other right-to-left scripts, so text is edited that way;
+    "auto" for a language nobody recognised, whose script the browser tells."""
+    if locale == UNRECOGNISED:
+        return "auto"
     try:
         return "rtl" if Locale.parse(locale).character_order == "right-to-left" else "ltr"
     except (ValueError, TypeError):

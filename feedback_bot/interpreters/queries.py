@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import loop
@@ -24,7 +24,8 @@ from ..interpreting.catalogue_io import (
     state_of,
     working_text,
 )
-from ..messaging.language import menu_options
+from ..interpreting.written_in import feedback, language_column
+from ..messaging.language import UNRECOGNISED, menu_options
 from ..messaging.overrides import form_context
 from ..messaging.segments import SmsCost, sms_cost
 from ..messaging.templates import KEYWORD_CONTEXT, PLACEHOLDER
@@ -32,7 +33,6 @@ from ..models import (
     Contact,
     Decision,
     DecisionTranslation,
-    Disposition,
     FeedbackItem,
     InboundMessage,
     MessageTranslation,
@@ -42,18 +42,13 @@ from ..refs import TYPICAL_REF
 
 
 def _feedback_in(languages: list[str]) -> Select[tuple[InboundMessage]]:
-    """Members' feedback, not erased, written in one of ``languages`` other than the staff
-    language, with its translations at hand."""
-    staff = current_app.config["STAFF_LOCALE"]
-    language = func.coalesce(InboundMessage.detected_locale, FeedbackItem.locale)
+    """Members' feedback in one of ``languages`` other than the staff language, or in one
+    nobody recognised, which any interpreter may know (``written_in``); with its
+    translations at hand."""
+    language = language_column()
     return (
-        select(InboundMessage)
-        .join(FeedbackItem, InboundMessage.item_id == FeedbackItem.id)
-        .where(
-            InboundMessage.disposition == Disposition.FEEDBACK,
-            InboundMessage.erased_at.is_(None),
-            language.in_([code for code in languages if code != staff]),
-        )
+        feedback(InboundMessage)
+        .where(or_(language.in_(languages), language == UNRECOGNISED))
         .options(selectinload(InboundMessage.translations))
     )
 

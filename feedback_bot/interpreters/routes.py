@@ -26,10 +26,11 @@ from ..interpreting.saving import (
     save_message_translation,
     save_override,
 )
-from ..messaging.language import native_name
+from ..interpreting.written_in import language_label, message_language
+from ..messaging.language import UNRECOGNISED, native_name
 from ..messaging.segments import sms_cost
 from ..messaging.templates import summary_frame
-from ..models import Decision, FeedbackItem, InboundMessage, MessageTranslation, ReviewState
+from ..models import Decision, InboundMessage, MessageTranslation, ReviewState
 from ..privacy import redact_phone_numbers
 from . import bp
 from .access import direction, my_languages, require_language
@@ -62,7 +63,12 @@ FEEDBACK_DRAFT_SAVED = (
 
 @bp.app_context_processor
 def language_helpers() -> dict[str, object]:
-    return {"text_direction": direction, "native_name": native_name}
+    return {
+        "text_direction": direction,
+        "native_name": native_name,
+        "language_label": language_label,
+        "message_language": message_language,
+    }
 
 
 @bp.app_template_filter("without_phone_numbers")
@@ -97,11 +103,6 @@ def has_voice_note(message: InboundMessage) -> bool:
     return any(media.content_type.startswith("audio/") for media in message.media)
 
 
-def message_language(message: InboundMessage) -> str:
-    item = db.session.get(FeedbackItem, message.item_id) if message.item_id else None
-    return message.detected_locale or (item.locale if item else current_app.config["STAFF_LOCALE"])
-
-
 @bp.route("/feedback/<int:message_id>", methods=["GET", "POST"])
 @roles_required(*TRANSLATORS)
 def translate_feedback(message_id: int) -> ResponseReturnValue:
@@ -113,7 +114,8 @@ def translate_feedback(message_id: int) -> ResponseReturnValue:
     if message.erased_at is not None:
         return render_template("interpreters/erased.html"), 410
     language = message_language(message)
-    require_language(language)
+    if language != UNRECOGNISED:  # any interpreter may know what nobody recognised
+        require_language(language)
     staff = current_app.config["STAFF_LOCALE"]
     existing = db.session.scalars(
         db.select(MessageTranslation).where(

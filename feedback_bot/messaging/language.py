@@ -18,6 +18,7 @@ from functools import lru_cache
 import phonenumbers
 from babel import Locale, parse_locale
 from babel.languages import get_official_languages
+from babel.localedata import locale_identifiers
 from flask import current_app
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
@@ -26,6 +27,15 @@ from .keywords import normalise
 
 # Below this many letters a guess is noise ("ok", "👍", "K7Q2").
 MIN_LETTERS = 4
+# Letters enough for a sentence, whose language lingua could tell if we offered it: fewer
+# ("ok", "hi", a name) say nothing either way.
+SENTENCE_LETTERS = 40
+# BCP 47's tag for an undetermined language: the ``detected_locale`` of a sentence whose
+# language lingua could not place among those we offer (French, Tigrinya, Urdu in Latin
+# letters). Interpreters of every language see it, for any of them may know it, and
+# staff see it needs translating; it is never given the writer's own language, which is
+# only what we answer them in.
+UNRECOGNISED = "und"
 # This much of lingua's confidence on the language of the writer's country makes a text
 # mixed, not one in another language ('"Ar gau tan ddydd Llun" on the door again!' is 0.2
 # English, 0.78 Welsh; a text wholly in Welsh is under 0.1 English).
@@ -70,7 +80,9 @@ def _detector(locales: tuple[str, ...]) -> LanguageDetector:
 
 def warm_up(app_locales: tuple[str, ...]) -> None:
     """Load every model now (seconds of CPU) rather than in the first message that needs
-    them: the models land in lingua's shared cache, where ``_detector``'s finds them."""
+    them: the models land in lingua's shared cache, where ``_detector``'s finds them. The
+    names of the world's languages too (half a second)."""
+    _own_and_english_names()
     if app_locales in _preloaded:
         return
     languages = _languages(app_locales)
@@ -83,10 +95,20 @@ def models_loaded(app_locales: tuple[str, ...]) -> bool:
     return app_locales in _preloaded
 
 
+def is_sentence(text: str | None) -> bool:
+    """``text`` has letters enough to tell its language (``SENTENCE_LETTERS``)."""
+    return sum(ch.isalpha() for ch in text or "") >= SENTENCE_LETTERS
+
+
 def detect(text: str | None, region: str | None = None) -> str | None:
     """The offered locale ``text`` is written in, if lingua is confident enough, and the
     text is not partly in the language of ``region``, the writer's country."""
     if not text or sum(ch.isalpha() for ch in text) < MIN_LETTERS:
+        return None
+    named = named_languages(text)
+    if named and not any(offered_locale_for(code, region) for code in named):
+        # The name of a language we do not offer ("Deutsch", "Norsk bokmål") is no text
+        # in one we do, whatever lingua reads in it (Welsh, for "Norsk bokmål").
         return None
     detector = _detector(offered_locales())
     confidences = detector.compute_language_confidence_values(text)
@@ -188,7 +210,8 @@ def native_name(locale: str) -> str:
 def menu_choice(text: str | None) -> str | None:
     """The locale a reply to the menu picks: "2", " 2. ", "٢" (any digit script), a name as
     the menu shows it or as typed without its accents ("Espanol"), its name in the staff
-    language ("Spanish"), or a code ("pt_br")."""
+    language ("Spanish"), or a code ("pt_br"); or any name ``named_languages`` knows of a
+    language we offer ("Polish" under Welsh staff, "Brazilian Portuguese")."""
     if not text:
         return None
     stripped = text.strip().rstrip(".)")
@@ -209,4 +232,64 @@ def menu_choice(text: str | None) -> str | None:
         names = {native_name(locale), Locale.parse(locale).get_display_name(staff_locale) or ""}
         if word and word in {normalise(name) for name in names} | {normalise(locale)}:
             return locale
-    return None
+    return next(filter(None, map(offered_locale_for, named_languages(stripped))), None)
+
+
+# Babel's names that name no language: "Unknown language", "Multiple languages", "No
+# linguistic content", and the root of its locale tree.
+NOT_LANGUAGES = frozenset({"und", "mul", "zxx", "mis", "root"})
+# A language's name is a word or two ("Deutsch", "Norsk bokmål", "Brazilian Portuguese");
+# a longer text is a sentence about something, even one that names a language.
+MAX_NAME_WORDS = 2
+
+
+def named_languages(text: str | None) -> tuple[str, ...]:
+    """The languages (Babel's codes) ``text`` is the name of, and nothing more: any
+    language's name in that language ("Français", "Deutsch", "Tiếng Việt"), in English
+    ("French", "Tagalog") or in the staff language, compared as keywords are (case, the
+    accents a member may leave out and punctuation aside). Empty if it names none.
+
+    A member answers the language menu with the language they read, offered or not: one
+    we do not offer is answered with the menu again (``intake.ask_again``), not taken
+    for feedback and told "a person will read it" in a language they do not read."""
+    word = normalise(text or "")
+    if not word or len(word.split()) > MAX_NAME_WORDS:
+        return ()
+    found = _own_and_english_names().get(word, ())
+    staff_locale = current_app.config["STAFF_LOCALE"]
+    return found + tuple(c for c in _names_in(staff_locale).get(word, ()) if c not in found)
+
+
+@lru_cache(maxsize=1)
+def _own_and_english_names() -> dict[str, tuple[str, ...]]:
+    """Normalised name -> codes: each language's names in itself (and its variants':
+    "français canadien"), from every locale Babel has that names no country, and every
+    language's name in English. About a thousand names; half a second to read."""
+    names: dict[str, tuple[str, ...]] = {}
+    for identifier in locale_identifiers():
+        locale = Locale.parse(identifier)
+        if locale.territory or locale.language in NOT_LANGUAGES:
+            continue
+        own = locale.language
+        for code, name in locale.languages.items():
+            if code == own or code.startswith(own + "_"):
+                _add_name(names, name, code)
+    for name, codes in _names_in("en").items():
+        for code in codes:
+            _add_name(names, name, code)
+    return names
+
+
+@lru_cache(maxsize=4)
+def _names_in(locale: str) -> dict[str, tuple[str, ...]]:
+    """Normalised name -> codes, of every language as ``locale`` names it."""
+    names: dict[str, tuple[str, ...]] = {}
+    for code, name in Locale.parse(locale).languages.items():
+        _add_name(names, name, code)
+    return names
+
+
+def _add_name(names: dict[str, tuple[str, ...]], name: str, code: str) -> None:
+    key = normalise(name)
+    if key and code.split("_")[0] not in NOT_LANGUAGES and code not in names.get(key, ()):
+        names[key] = (*names.get(key, ()), code)

@@ -43,7 +43,8 @@ class Disposition:
     KEYWORD = "keyword"  # STOP, HELP, LANGUAGE, ... handled, not feedback
     MENU_REPLY = "menu_reply"  # a number answering the language menu
     RATING = "rating"  # 1, 2 or 3 (or its words) answering "Did we listen?"
-    # A number that answered no question while one waited: the question went again.
+    # A number that answered no question while one waited, or a language we do not offer
+    # named in answer to the language menu: the question went again.
     ASKED_AGAIN = "asked_again"
     # "Thanks" or an emoji answering a message of ours: kept with its item, not answered.
     COURTESY = "courtesy"
@@ -110,6 +111,8 @@ class InboundMessage(db.Model):  # type: ignore[name-defined]
     body: Mapped[str | None] = mapped_column(Text)
     num_media: Mapped[int] = mapped_column(Integer, default=0)
     disposition: Mapped[str] = mapped_column(String(16))
+    # The language of the message itself (not its writer's): "und" for a sentence in none we
+    # could place (``messaging.language.UNRECOGNISED``), None when too short to tell.
     detected_locale: Mapped[str | None] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
