@@ -28,6 +28,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         instance_relative_config=True,
         instance_path=str(Path(instance_path).resolve()) if instance_path else None,
     )
+    # Every template reads members' words through it, as its reader may (``admin.reading``):
+    # set before anything (Flask-Babel, a blueprint's filters) builds the environment.
+    from .admin.reading import PanelEnvironment
+
+    app.jinja_environment = PanelEnvironment
     app.config.update(settings.defaults())
     if test_config is None:
         load_dotenv(Path.cwd() / ".env")

@@ -425,3 +425,30 @@ def test_interpreter_finds_unfinished_translations_in_the_workspace(
         if kind == MessageKind.WHAT_NEXT
     ]
     assert len(told) == 1 and SUMMARY_PL in told[0]
+
+
+def test_an_interpreter_reads_an_item_without_the_number_its_member_typed(
+    app, client, live_server, chromium
+):
+    """A member wrote their number for staff to call them back: the interpreter who opens
+    the item reads the rest of their words, and staff the number too."""
+    typed = "Please call me on 07911 123456 about the lift"
+    assert send_sms(client, "+447956000111", typed).status_code == 200
+    drain(app)
+    with app.app_context():
+        item_id = db.session.scalars(select(FeedbackItem.id)).one()
+    create_user(app, Role.INTERPRETER, languages="pl")
+    create_user(app, Role.STAFF)
+
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "interpreter@example.org", PASSWORD, lands_on="/admin/translate/")
+    page.goto(f"/admin/items/{item_id}")
+    body = page.locator(".timeline li.inbound p.body")
+    expect(body).to_have_text("Please call me on [phone number removed] about the lift")
+    assert "07911" not in page.content() and "123456" not in page.content()
+    screenshot(page, "interp-item-without-number")
+
+    staff = new_page(chromium, live_server.url)
+    sign_in(staff, "staff@example.org", PASSWORD)
+    staff.goto(f"/admin/items/{item_id}")
+    expect(staff.locator(".timeline li.inbound p.body")).to_have_text(typed)

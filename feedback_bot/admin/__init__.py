@@ -20,7 +20,8 @@ bp = Blueprint("admin", __name__)
 
 READERS = Role.ALL  # read feedback and decisions (interpreters without contact details)
 TRIAGERS = (Role.ADMIN, Role.STAFF)  # tag, link, close, write and publish decisions
-CONTACT_VIEWERS = (Role.ADMIN, Role.STAFF)  # masked numbers and pseudonyms' numbers
+# Masked numbers, and numbers members typed into their messages (``reading``).
+CONTACT_VIEWERS = (Role.ADMIN, Role.STAFF)
 REVEALERS = (Role.ADMIN,)  # a member's full number, audited
 ADMINS = (Role.ADMIN,)  # users, settings, the audit log
 TRANSLATORS = (Role.ADMIN, Role.INTERPRETER)  # the translation workspace

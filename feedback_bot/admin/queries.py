@@ -1,7 +1,7 @@
 """What the panel reads: the inbox and its filters, an item's timeline, decisions, audit.
 
-The message search is its own function (``matching_item_ids``) so that a search over
-translations can be joined to it later without touching the inbox.
+The message search is its own function (``matching_item_ids``): it searches members'
+words, and their translations, as the signed-in user may read them (``reading``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..interpreting.written_in import untranslated_feedback
 from ..models import (
     AuditEntry,
     Channel,
+    Contact,
     Decision,
     FeedbackItem,
     InboundMessage,
@@ -31,6 +32,7 @@ from ..models import (
     Topic,
 )
 from ..refs import ALPHABET, MAX_ID, decode_ref
+from .reading import may_read_numbers, readable
 
 STATUSES = (
     ItemStatus.NEW,
@@ -128,6 +130,15 @@ def _like_pattern(term: str) -> str:
 def matching_item_ids(q: str) -> list[Any]:
     """One subquery of item ids per search word: items with every word somewhere in them,
     in a member's own words or in an interpreter's translation of them, or as its reference.
+
+    A word is looked for in the text as the searcher reads it (``reading``). Someone who
+    may not see contact details reads members' words with typed phone numbers blanked
+    out, so for them a word found only inside one is not found: searching "0601", "+44"
+    or "ext." lists no item on the strength of a number it would not show, and so cannot
+    confirm that a message holds one, or which digits it has. Their search finds no more
+    than they could by reading every message themselves (a reference, which is not a
+    member's words, is found by anyone). Not "ignore words with digits in them": that
+    still finds "+" and "ext.", and loses the bus route, the year and the flat number.
     """
     terms = [term for term in q.split() if term][:MAX_SEARCH_TERMS]
     return [_items_matching(term) for term in terms]
@@ -147,11 +158,48 @@ def _items_matching(term: str) -> Any:
             MessageTranslation.text.ilike(pattern, escape="\\"),
         )
     )
+    if not may_read_numbers():
+        messages = select(InboundMessage.id, InboundMessage.body)
+        in_text = in_text.where(
+            InboundMessage.id.not_in(_found_only_in_numbers(messages, term, pattern))
+        )
+        translations = select(MessageTranslation.id, MessageTranslation.text).join(
+            InboundMessage, MessageTranslation.message_id == InboundMessage.id
+        )
+        in_translation = in_translation.where(
+            MessageTranslation.id.not_in(_found_only_in_numbers(translations, term, pattern))
+        )
     queries = [in_text, in_translation]
     ref_id = _ref_id(term)
     if ref_id is not None:
         queries.append(select(FeedbackItem.id).where(FeedbackItem.id == ref_id))
     return union(*queries)
+
+
+def _found_only_in_numbers(rows: Select[Any, Any], term: str, pattern: str) -> list[int]:
+    """Of ``rows`` (id and members' words, from a query that reaches ``InboundMessage``),
+    the ids of those that have ``term`` only inside a phone number the signed-in user may
+    not read (``reading.readable``).
+
+    Worked out in Python, as the numbers are (by phonenumbers, in the member's region),
+    over the rows the database finds the term in; only those with a digit cost more than a
+    glance (``privacy.redact_phone_numbers``). A row the database matched by its own idea
+    of case, in which Python's ``casefold`` does not find the term at all, matched outside
+    any number (a number is digits, punctuation and ASCII letters such as "ext."): it stays.
+    """
+    words = rows.selected_columns[1]
+    found = db.session.execute(
+        rows.add_columns(Contact.region)
+        .join(FeedbackItem, FeedbackItem.id == InboundMessage.item_id)
+        .outerjoin(Contact, Contact.id == FeedbackItem.contact_id)
+        .where(words.ilike(pattern, escape="\\"))
+    )
+    wanted = term.casefold()
+    return [
+        row_id
+        for row_id, text, region in found
+        if wanted in text.casefold() and wanted not in readable(text, region).casefold()
+    ]
 
 
 def _ref_id(term: str) -> int | None:

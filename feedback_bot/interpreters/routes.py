@@ -1,4 +1,6 @@
-"""The interpreters' pages. Nothing here shows a member's number or who they are."""
+"""The interpreters' pages. Nothing here shows a member's number or who they are: not even
+one they typed into their message, which templates and the translation form read as an
+interpreter may (``admin.reading``)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from .. import loop
+from ..admin.reading import AsRead
 from ..auth.roles import roles_required
 from ..extensions import db
 from ..interpreting.catalogue_io import entries, export_po, read_import
@@ -31,7 +34,6 @@ from ..messaging.language import UNRECOGNISED, native_name
 from ..messaging.segments import sms_cost
 from ..messaging.templates import summary_frame
 from ..models import Decision, InboundMessage, MessageTranslation, ReviewState
-from ..privacy import redact_phone_numbers
 from . import bp
 from .access import direction, my_languages, require_language
 from .forms import (
@@ -69,16 +71,6 @@ def language_helpers() -> dict[str, object]:
         "language_label": language_label,
         "message_language": message_language,
     }
-
-
-@bp.app_template_filter("without_phone_numbers")
-def without_phone_numbers(message: InboundMessage) -> str | None:
-    """A member's text as interpreters read it: a phone number they typed in it is for
-    staff, who may call them back; interpreters never see one."""
-    if message.body is None:
-        return None
-    region = message.item.contact.region if message.item and message.item.contact else None
-    return redact_phone_numbers(message.body, region)
 
 
 @bp.get("/")
@@ -122,7 +114,9 @@ def translate_feedback(message_id: int) -> ResponseReturnValue:
             MessageTranslation.message_id == message.id, MessageTranslation.locale == staff
         )
     ).one_or_none()
-    form = FeedbackTranslationForm(obj=existing)
+    # What is saved is what they were shown: a number typed into a translation by an admin,
+    # who reads the original as written, is not put before an interpreter to keep.
+    form = FeedbackTranslationForm(obj=AsRead(existing) if existing else None)
     voice_note = has_voice_note(message)
     if form.validate_on_submit():
         transcript = form.transcript.data if voice_note else None

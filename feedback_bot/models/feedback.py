@@ -13,7 +13,7 @@ from ..extensions import db
 from ..refs import encode_ref
 from .contact import Contact
 from .decision import Decision, Topic, item_topic
-from .types import UTCDateTime
+from .types import MEMBER_WORDS, UTCDateTime
 
 if TYPE_CHECKING:
     from .translation import MessageTranslation
@@ -108,7 +108,7 @@ class InboundMessage(db.Model):  # type: ignore[name-defined]
     channel: Mapped[str] = mapped_column(String(16))
     # The number of ours it was sent to (not personal data).
     to_address: Mapped[str] = mapped_column(String(64))
-    body: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text, info={MEMBER_WORDS: True})
     num_media: Mapped[int] = mapped_column(Integer, default=0)
     disposition: Mapped[str] = mapped_column(String(16))
     # The language of the message itself (not its writer's): "und" for a sentence in none we
@@ -131,6 +131,13 @@ class InboundMessage(db.Model):  # type: ignore[name-defined]
     translations: Mapped[list[MessageTranslation]] = relationship(
         back_populates="message", order_by="MessageTranslation.locale", cascade="all, delete-orphan"
     )
+
+    @property
+    def writer_region(self) -> str | None:
+        """The region of the member's number: a number they typed is written the way
+        numbers are there ("07911 123456" is British), and found by it (``MEMBER_WORDS``)."""
+        contact = self.item.contact if self.item is not None else None
+        return contact.region if contact is not None else None
 
 
 class InboundMedia(db.Model):  # type: ignore[name-defined]

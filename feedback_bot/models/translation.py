@@ -11,7 +11,7 @@ from .. import clock
 from ..extensions import db
 from .decision import ReviewState
 from .feedback import InboundMessage
-from .types import UTCDateTime
+from .types import MEMBER_WORDS, UTCDateTime
 
 
 class MessageTranslation(db.Model):  # type: ignore[name-defined]
@@ -25,9 +25,9 @@ class MessageTranslation(db.Model):  # type: ignore[name-defined]
         ForeignKey("inbound_message.id", ondelete="CASCADE"), index=True
     )
     locale: Mapped[str] = mapped_column(String(16))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text, info={MEMBER_WORDS: True})
     # For a voice note: what was said, in the member's own language.
-    transcript: Mapped[str | None] = mapped_column(Text)
+    transcript: Mapped[str | None] = mapped_column(Text, info={MEMBER_WORDS: True})
     # A machine draft stays a draft until an interpreter confirms it.
     machine_draft: Mapped[bool] = mapped_column(default=False)
     state: Mapped[str] = mapped_column(String(16), default=ReviewState.DRAFT)
@@ -35,6 +35,11 @@ class MessageTranslation(db.Model):  # type: ignore[name-defined]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
     message: Mapped[InboundMessage] = relationship(back_populates="translations")
+
+    @property
+    def writer_region(self) -> str | None:
+        """The region of the member whose words these are (``MEMBER_WORDS``)."""
+        return self.message.writer_region
 
 
 class MessageOverride(db.Model):  # type: ignore[name-defined]

@@ -8,6 +8,11 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 
+# In a column's ``info``: it holds a member's own words, or a translation or transcript of
+# them, in which they may have typed their phone number. The panel reads such a column
+# only through ``admin.reading``, which decides what of it the signed-in user may see.
+MEMBER_WORDS = "member_words"
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Always aware UTC in Python, whatever the database keeps.
