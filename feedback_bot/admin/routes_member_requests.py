@@ -23,73 +23,69 @@ from . import TRIAGERS, bp, confirming
 from .forms import ConfirmedForm
 from .routes_items import flash_errors, get_item
 
-STOPPED = {
-    Outcome.ALREADY: ("This member has opted out already: we send them nothing.", "info"),
-    Outcome.FORGOTTEN: ("This member asked to be forgotten: we have no number to stop.", "info"),
-}
-FORGOTTEN = {
-    Outcome.ALREADY: ("This member has been erased already.", "info"),
-}
+# The two requests, by the name the routes, the confirmation page and the audit log use.
+STOP, FORGET = "stop", "forget"
 
 
 @bp.post("/items/<int:item_id>/stop-messages")
 @roles_required(*TRIAGERS)
 def item_stop_messages(item_id: int) -> ResponseReturnValue:
-    item, contact = item_and_member(item_id)
-    form = ConfirmedForm()
-    back = url_for("admin.item_page", item_id=item.id)
-    if not form.validate_on_submit():
-        flash_errors(form)
-        return redirect(back)
-    if not form.is_confirmed():
-        return ask(form, item, contact, "stop", back)
-    result = member_requests.stop(item)
-    if result.outcome is Outcome.DONE:
-        audit.record("member.stop", item, contact_id=item.contact_id)
-        flash(f"Messages to {contact.label} stopped. {told(result)}", "success")
-    elif result.outcome is Outcome.STARTED_SINCE:
-        flash(
-            f"Not stopped: the member texted START on {result.started_at:%Y-%m-%d %H:%M} UTC, "
-            "after this feedback, and their latest word stands. If they have asked again "
-            "since, stop them from the feedback that asks.",
-            "error",
-        )
-    else:
-        flash(*STOPPED[result.outcome])
-    finish(result)
-    return redirect(back)
+    return carry_out(item_id, STOP)
 
 
 @bp.post("/items/<int:item_id>/forget-member")
 @roles_required(*TRIAGERS)
 def item_forget_member(item_id: int) -> ResponseReturnValue:
-    item, contact = item_and_member(item_id)
+    return carry_out(item_id, FORGET)
+
+
+def carry_out(item_id: int, request: str) -> ResponseReturnValue:
+    """Ask first (``ask``); once confirmed, do ``request`` (audited), say what came of it,
+    and go back to the item."""
+    item = get_item(item_id)
+    contact = item.contact
+    if contact is None:  # pragma: no cover - every item has its member
+        abort(404)
     form = ConfirmedForm()
     back = url_for("admin.item_page", item_id=item.id)
     if not form.validate_on_submit():
         flash_errors(form)
         return redirect(back)
     if not form.is_confirmed():
-        return ask(form, item, contact, "forget", back)
-    result = member_requests.forget(item)
+        return ask(form, item, contact, request, back)
+    result = member_requests.stop(item) if request == STOP else member_requests.forget(item)
     if result.outcome is Outcome.DONE:
-        audit.record("member.forget", item, contact_id=item.contact_id)
-        flash(
-            f"{contact.label} erased: their number, and what they sent, here and at "
-            f"Twilio. {told(result)}",
-            "success",
-        )
-    else:
-        flash(*FORGOTTEN[result.outcome])
-    finish(result)
+        audit.record(f"member.{request}", item, contact_id=contact.id)
+    flash(*outcome_message(request, result, contact))
+    # Commit, then send the confirmation.
+    db.session.commit()
+    if result.owed is not None:
+        enqueue_send([result.owed])
     return redirect(back)
 
 
-def item_and_member(item_id: int) -> tuple[FeedbackItem, Contact]:
-    item = get_item(item_id)
-    if item.contact is None:  # pragma: no cover - every item has its member
-        abort(404)
-    return item, item.contact
+def outcome_message(request: str, result: Result, contact: Contact) -> tuple[str, str]:
+    """The flash that says what came of ``request``, and its category."""
+    if result.outcome is Outcome.DONE and request == STOP:
+        return f"Messages to {contact.label} stopped. {told(result)}", "success"
+    if result.outcome is Outcome.DONE:
+        return (
+            f"{contact.label} erased: their number, and what they sent, here and at Twilio. "
+            f"{told(result)}",
+            "success",
+        )
+    if result.outcome is Outcome.STARTED_SINCE:
+        return (
+            f"Not stopped: the member texted START on {result.started_at:%Y-%m-%d %H:%M} UTC, "
+            "after this feedback, and their latest word stands. If they have asked again "
+            "since, stop them from the feedback that asks.",
+            "error",
+        )
+    if result.outcome is Outcome.FORGOTTEN:
+        return "This member asked to be forgotten: we have no number to stop.", "info"
+    if request == STOP:
+        return "This member has opted out already: we send them nothing.", "info"
+    return "This member has been erased already.", "info"
 
 
 def told(result: Result) -> str:
@@ -98,18 +94,11 @@ def told(result: Result) -> str:
     return "They are sent a last message saying so, in their language."
 
 
-def finish(result: Result) -> None:
-    """Commit, then send the confirmation."""
-    db.session.commit()
-    if result.owed is not None:
-        enqueue_send([result.owed])
-
-
 def ask(
     form: ConfirmedForm, item: FeedbackItem, contact: Contact, request: str, cancel: str
 ) -> str:
     """The page that says what stopping or erasing the member does, and asks first."""
-    if request == "stop":
+    if request == STOP:
         kind, values = MessageKind.STOP, {"org": current_app.config["ORG_NAME"]}
         action = url_for("admin.item_stop_messages", item_id=item.id)
     else:
