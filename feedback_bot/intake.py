@@ -51,7 +51,8 @@ from .loop import (
 from .messaging import keywords, our_numbers
 from .messaging.language import (
     UNRECOGNISED,
-    detect,
+    Detection,
+    detection,
     is_sentence,
     menu_choice,
     menu_options,
@@ -230,11 +231,15 @@ def _process(
     action = keywords.match(payload.body) if not payload.media else None
     # A keyword is too short for lingua; its language is the catalogue that lists it, if any.
     region = region_of(payload.sender) if payload.sender_valid else None
-    detected = keywords.language_of(payload.body) if action else detect(payload.body, region)
-    # The message's own language, whatever its writer's: a sentence lingua could not place
-    # is marked so, and never takes the language we answer them in (see ``UNRECOGNISED``).
-    unplaced = not action and detected is None and is_sentence(payload.body)
-    message.detected_locale = UNRECOGNISED if unplaced else detected
+    found = (
+        Detection(keywords.language_of(payload.body)) if action else detection(payload.body, region)
+    )
+    detected = found.locale
+    # The message's own language, whatever its writer's: a sentence partly in the language
+    # of their country is in that one, for reading it; a sentence lingua could not place is
+    # marked so, and never takes the language we answer them in (see ``UNRECOGNISED``).
+    unplaced = not action and found == Detection() and is_sentence(payload.body)
+    message.detected_locale = UNRECOGNISED if unplaced else (detected or found.mixed_with)
     message.pending_payload = None
     message.sender_hash = None
     message.disposition = Disposition.FEEDBACK

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import phonenumbers
 from babel import Locale, parse_locale
@@ -100,23 +101,41 @@ def is_sentence(text: str | None) -> bool:
     return sum(ch.isalpha() for ch in text or "") >= SENTENCE_LETTERS
 
 
+class Detection(NamedTuple):
+    """What lingua made of a text (``detection``)."""
+
+    # The offered locale it is written in, if lingua is confident enough.
+    locale: str | None = None
+    # Instead, the offered locale of the writer's country, when the text is partly in it
+    # and mostly in another language (an English message quoting a Welsh sign).
+    mixed_with: str | None = None
+
+
 def detect(text: str | None, region: str | None = None) -> str | None:
     """The offered locale ``text`` is written in, if lingua is confident enough, and the
     text is not partly in the language of ``region``, the writer's country."""
+    return detection(text, region).locale
+
+
+def detection(text: str | None, region: str | None = None) -> Detection:
+    """``detect``'s answer, and why it has none when the text is partly in the language of
+    the writer's country: that says nothing of the writer's language, but the text is
+    still one that speakers of it read (staff of a British service read an English message
+    quoting a Welsh sign)."""
     if not text or sum(ch.isalpha() for ch in text) < MIN_LETTERS:
-        return None
+        return Detection()
     named = named_languages(text)
     if named and not any(offered_locale_for(code, region) for code in named):
         # The name of a language we do not offer ("Deutsch", "Norsk bokmål") is no text
         # in one we do, whatever lingua reads in it (Welsh, for "Norsk bokmål").
-        return None
+        return Detection()
     detector = _detector(offered_locales())
     confidences = detector.compute_language_confidence_values(text)
     if not confidences:
-        return None
+        return Detection()
     best = confidences[0]
     if best.value < current_app.config["LANGUAGE_DETECTION_MIN_CONFIDENCE"]:
-        return None
+        return Detection()
     locale = offered_locale_for(_code(best.language), region)
     country = from_region(region)
     if locale and country and locale != country:
@@ -124,8 +143,8 @@ def detect(text: str | None, region: str | None = None) -> str | None:
         # English message from a British number says nothing of the writer's language.
         share = sum(c.value for c in confidences if _code(c.language) == country.split("_")[0])
         if share >= MIXED_WITH_COUNTRY:
-            return None
-    return locale
+            return Detection(mixed_with=country)
+    return Detection(locale)
 
 
 def _code(language: Language) -> str:
