@@ -140,10 +140,14 @@ def seed(password: str | None) -> None:
             summary="We will repair the Block C lift by Friday and check it every week.",
             translations=[
                 DecisionTranslation(
-                    locale="pl", summary="Naprawimy windę w bloku C do piątku.", state="reviewed"
+                    locale="pl",
+                    summary="Naprawimy windę w bloku C do piątku i co tydzień ją sprawdzimy.",
+                    state="reviewed",
                 ),
                 DecisionTranslation(
-                    locale="ar", summary="سنصلح مصعد المبنى C بحلول يوم الجمعة.", state="reviewed"
+                    locale="ar",
+                    summary="سنصلح مصعد المبنى C بحلول يوم الجمعة وسنفحصه كل أسبوع.",
+                    state="reviewed",
                 ),
             ],
         )
