@@ -401,8 +401,15 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     PostgreSQL gets a connect timeout: an unreachable server would otherwise hold a
     webhook for minutes (the operating system's TCP timeout), past Twilio's 15 seconds,
     when the webhook should be answering inline and spooling the message instead.
+
+    Every mode hides a statement's parameters from the text of a database error: they
+    are a member's message and the hash of their number, and the error's text goes to
+    the log with its traceback (logs never hold a message body; the logging filter masks
+    what looks like a number, not words). The statement itself, which holds no member's
+    data, still says what failed.
     """
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options.setdefault("hide_parameters", True)
     if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
         connect_args = dict(options.get("connect_args") or {})
         connect_args.setdefault("connect_timeout", config["DATABASE_CONNECT_TIMEOUT_SECONDS"])
