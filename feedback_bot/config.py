@@ -179,6 +179,9 @@ def defaults() -> dict[str, Any]:
         "INTAKE_STUCK_SECONDS": 5,
         # A decision's fan-out requested this long ago and not finished has lost its job.
         "FAN_OUT_STUCK_SECONDS": 60,
+        # /healthz/work fails when a stored message has waited this long for its intake
+        # job: it takes a second when workers run, and the sweeper replaces a lost job.
+        "INTAKE_BACKLOG_ALERT_SECONDS": 120,
         "SWEEP_INTERVAL_SECONDS": 30,
         "SWEEP_BATCH_SIZE": 500,
         "QUEUE_NAME": "feedback",
@@ -243,6 +246,9 @@ def from_environment(
     config["SENDING_STUCK_SECONDS"] = env_int(environ, "SENDING_STUCK_SECONDS", 60, 1)
     config["INTAKE_STUCK_SECONDS"] = env_int(environ, "INTAKE_STUCK_SECONDS", 5, 0)
     config["FAN_OUT_STUCK_SECONDS"] = env_int(environ, "FAN_OUT_STUCK_SECONDS", 60, 0)
+    config["INTAKE_BACKLOG_ALERT_SECONDS"] = env_int(
+        environ, "INTAKE_BACKLOG_ALERT_SECONDS", 120, 1
+    )
     config["DATABASE_CONNECT_TIMEOUT_SECONDS"] = env_int(
         environ, "DATABASE_CONNECT_TIMEOUT_SECONDS", 5, 1
     )

@@ -10,13 +10,11 @@ the drain waits for the schema rather than setting the message aside as a dead l
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.exc import DataError, ProgrammingError
 from werkzeug.datastructures import MultiDict
 
@@ -32,30 +30,6 @@ from .conftest import signed_post, twilio_params
 MEMBER = "+447911123456"
 SECRET = "The damp in flat 4 is making my daughter ill."
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-EMPTY_SCHEMA = "unmigrated"
-
-
-@pytest.fixture
-def unmigrated(database_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """Overrides for an app whose database has none of our tables: a new SQLite file, or
-    (PostgreSQL) the test database seen through an empty schema."""
-    if not database_url.startswith("postgresql"):
-        yield {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'unmigrated.sqlite3'}"}
-        return
-    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {EMPTY_SCHEMA} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {EMPTY_SCHEMA}"))
-    try:
-        yield {
-            "SQLALCHEMY_ENGINE_OPTIONS": {
-                "connect_args": {"options": f"-c search_path={EMPTY_SCHEMA}"}
-            }
-        }
-    finally:
-        with engine.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {EMPTY_SCHEMA} CASCADE"))
-        engine.dispose()
 
 
 def stored_bodies() -> list[str | None]:
