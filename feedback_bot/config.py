@@ -179,6 +179,9 @@ def defaults() -> dict[str, Any]:
         "INTAKE_STUCK_SECONDS": 5,
         # A decision's fan-out requested this long ago and not finished has lost its job.
         "FAN_OUT_STUCK_SECONDS": 60,
+        # /healthz/work fails when a stored message has waited this long for its intake
+        # job: it takes a second when workers run, and the sweeper replaces a lost job.
+        "INTAKE_BACKLOG_ALERT_SECONDS": 120,
         "SWEEP_INTERVAL_SECONDS": 30,
         "SWEEP_BATCH_SIZE": 500,
         "QUEUE_NAME": "feedback",
@@ -243,6 +246,9 @@ def from_environment(
     config["SENDING_STUCK_SECONDS"] = env_int(environ, "SENDING_STUCK_SECONDS", 60, 1)
     config["INTAKE_STUCK_SECONDS"] = env_int(environ, "INTAKE_STUCK_SECONDS", 5, 0)
     config["FAN_OUT_STUCK_SECONDS"] = env_int(environ, "FAN_OUT_STUCK_SECONDS", 60, 0)
+    config["INTAKE_BACKLOG_ALERT_SECONDS"] = env_int(
+        environ, "INTAKE_BACKLOG_ALERT_SECONDS", 120, 1
+    )
     config["DATABASE_CONNECT_TIMEOUT_SECONDS"] = env_int(
         environ, "DATABASE_CONNECT_TIMEOUT_SECONDS", 5, 1
     )
@@ -401,8 +407,15 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     PostgreSQL gets a connect timeout: an unreachable server would otherwise hold a
     webhook for minutes (the operating system's TCP timeout), past Twilio's 15 seconds,
     when the webhook should be answering inline and spooling the message instead.
+
+    Every mode hides a statement's parameters from the text of a database error: they
+    are a member's message and the hash of their number, and the error's text goes to
+    the log with its traceback (logs never hold a message body; the logging filter masks
+    what looks like a number, not words). The statement itself, which holds no member's
+    data, still says what failed.
     """
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options.setdefault("hide_parameters", True)
     if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
         connect_args = dict(options.get("connect_args") or {})
         connect_args.setdefault("connect_timeout", config["DATABASE_CONNECT_TIMEOUT_SECONDS"])

@@ -26,8 +26,8 @@ still encrypted) and ``feedback:spool:status:failed`` (status callbacks), and
 FORGET from its sender (``forget_dead_letters``): once the cause is fixed, move an entry
 back (``LMOVE feedback:spool:failed feedback:spool LEFT LEFT``, to the head, as it is
 older than what waits; or the file back up into ``SPOOL_DIR``) and the next sweep takes
-it. A database outage is no entry's fault: it counts against none, and every entry
-waits, in order.
+it. A database outage is no entry's fault, nor is a database not migrated yet or a
+missing grant (``dberrors``): they count against none, and every entry waits, in order.
 """
 
 from __future__ import annotations
@@ -50,10 +50,9 @@ from flask import current_app
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from . import clock
+from .dberrors import database_unusable
 from .jobs import after_intake, redis_connection
 from .privacy import vault
 from .webhooks.payload import InboundPayload
@@ -71,9 +70,6 @@ FAILED_FOLDER = "failed"
 # One sweep apart: a fault that clears in a few minutes (a deploy fixing intake) loses
 # nothing, and a poisoned entry is out of the way soon after.
 MAX_ATTEMPTS = 5
-# The database is down or unreachable (as the webhook decides it), or every connection is
-# busy: the entry is not at fault. Anything else is, or is a bug to be loud about.
-DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeoutError)
 STORED_KEY = "feedback:stored:{sid}"
 # Twilio's retries of a webhook come within minutes; a day covers them all.
 STORED_TTL_SECONDS = 86400
@@ -320,10 +316,13 @@ def _attempt(entry: str, apply: Callable[[str], None], kind: str, dead_letters: 
         apply(entry)
     except RedisError:
         raise  # Redis is down: the drain cannot go on, and the entry is not at fault
-    except DATABASE_DOWN:
-        log.warning("database still unavailable; spooled entries wait")
-        return Outcome.WAIT
     except Exception as exc:
+        # The database cannot store anything now (down, busy, not migrated, not
+        # permitted), as the webhook decides it: the entry is not at fault, and a missing
+        # table must not make a dead letter of every message kept through it.
+        if database_unusable(exc):
+            log.warning("database unavailable (%s); spooled entries wait", type(exc).__name__)
+            return Outcome.WAIT
         return _failed(entry, exc, kind, dead_letters)
     return Outcome.DONE
 

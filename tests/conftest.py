@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, create_engine, or_, select, text
 
 from feedback_bot import clock, create_app
 from feedback_bot.extensions import db
@@ -216,6 +216,33 @@ def make_app(
     clock.freeze(None)
     for app in built:
         release_connections(app)
+
+
+EMPTY_SCHEMA = "unmigrated"
+
+
+@pytest.fixture
+def unmigrated(database_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Overrides for an app (``make_app(**unmigrated)``) whose database has none of our
+    tables, as before ``flask db upgrade``: a new SQLite file, or (PostgreSQL) the test
+    database seen through an empty schema."""
+    if not database_url.startswith("postgresql"):
+        yield {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'unmigrated.sqlite3'}"}
+        return
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {EMPTY_SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {EMPTY_SCHEMA}"))
+    try:
+        yield {
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                "connect_args": {"options": f"-c search_path={EMPTY_SCHEMA}"}
+            }
+        }
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {EMPTY_SCHEMA} CASCADE"))
+        engine.dispose()
 
 
 def flush_redis(redis_url: str) -> None:

@@ -1,4 +1,5 @@
-"""GET /healthz: are the database and Redis reachable?"""
+"""GET /healthz (can this web process take requests?) and /healthz/work (is the work
+getting done?)."""
 
 from flask import Blueprint
 

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import members, opt_outs, spool, twilio_erasure
+from ..dberrors import database_unusable
 from ..extensions import db
 from ..intake import unprocessed
 from ..loop import owe_interim_updates, unfinished_fan_outs
@@ -89,11 +90,15 @@ def _run(name: str, step: Callable[[], int]) -> int:
     """Run one step; if it fails, log it and count 0, for the next step to run."""
     try:
         return step()
-    except spool.DATABASE_DOWN as exc:
-        # Every step fails alike while the database is down: a line each, not a traceback.
-        log.warning("sweep step %s skipped, database unavailable (%s)", name, type(exc).__name__)
-    except Exception:
-        log.exception("sweep step %s failed; the other steps still run", name)
+    except Exception as exc:
+        if database_unusable(exc):
+            # Every step fails alike while the database is down (or not migrated yet): a
+            # line each, not a traceback.
+            log.warning(
+                "sweep step %s skipped, database unavailable (%s)", name, type(exc).__name__
+            )
+        else:
+            log.exception("sweep step %s failed; the other steps still run", name)
     _rollback()
     return 0
 

@@ -7,11 +7,12 @@ from datetime import datetime
 from functools import partial
 
 from flask import Response, abort, current_app, request
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
 from .. import clock, intake, opt_outs, spool
+from ..dberrors import database_unusable
 from ..dbutil import note_database_unavailable
 from ..delivery import record_status
 from ..extensions import db
@@ -26,9 +27,6 @@ from .payload import InboundPayload, PayloadError, parse
 from .signature import require_twilio_signature
 
 log = logging.getLogger(__name__)
-
-# A database that is down or unreachable; anything else is a bug and should be loud.
-DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def twiml(response: MessagingResponse | None = None) -> Response:
@@ -64,7 +62,13 @@ def inbound_message() -> Response:
     # and retries a webhook it thinks failed, so the request does as little as it can.
     try:
         inbound_id = intake.store(payload, received_at)
-    except DATABASE_UNAVAILABLE:
+    except SQLAlchemyError as exc:
+        # Twilio does not deliver a message again after a 500: whatever keeps the
+        # database from storing it (down, busy, not migrated yet, a missing grant), the
+        # spool keeps it. Only the database refusing this message's own values is the
+        # request's fault, loud, and never spooled (see ``dberrors``).
+        if not database_unusable(exc):
+            raise
         db.session.rollback()
         return accept_without_database(payload, received_at)
 
@@ -140,7 +144,10 @@ def delivery_status() -> tuple[str, int]:
     error_code = (request.form.get("ErrorCode") or "").replace("\x00", "").strip()[:16] or None
     try:
         record_status(sid, status, error_code, clock.now())
-    except DATABASE_UNAVAILABLE:
+    except SQLAlchemyError as exc:
+        if not database_unusable(exc):  # as for an inbound message (see ``dberrors``)
+            raise
+        db.session.rollback()
         # Twilio does not retry a status callback: keep it until the database is back
         # (a failed WhatsApp message is owed its SMS fallback), or say we could not.
         if not spool.keep_status(sid, status, error_code):
