@@ -10,8 +10,10 @@ from __future__ import annotations
 import faulthandler
 import logging
 import signal
+import sys
 
 from feedback_bot import create_app
+from feedback_bot.config import ConfigError
 from feedback_bot.jobs.orphans import stop_children_with_this_process
 from feedback_bot.jobs.pool import run_pool
 from feedback_bot.jobs.worker import run_until_stopped
@@ -23,7 +25,12 @@ def main() -> None:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     # RQ's scheduler and a pool's workers are forked from here: none outlives its parent.
     stop_children_with_this_process()
-    app = create_app()
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        # The operator's mistake, said in one line (and exit 1), not a traceback to read
+        # through; any other exception is a bug, and keeps its traceback.
+        sys.exit(f"Error: {exc}")
     processes = int(app.config["WORKER_PROCESSES"])
     if processes > 1:
         # The pool's parent loads the models before forking, so that its workers share

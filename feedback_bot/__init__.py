@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
 from dotenv import load_dotenv
 from flask import Flask
 from flask_wtf.csrf import CSRFError
@@ -20,7 +21,23 @@ from .refs import MAX_ID
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from the environment, or from ``test_config`` in tests."""
+    """Build the app from the environment, or from ``test_config`` in tests.
+
+    Under the ``flask`` command a ``ConfigError`` becomes click's own error, which click
+    prints as one line ("Error: REDIS_URL ...") before exiting 1: the operator's mistake,
+    not a traceback to read through. Every other exception keeps its traceback: that is a
+    bug, and the traceback is how it is found. (gunicorn prints a ``ConfigError`` as one
+    line by itself, and ``worker.py`` catches it.)
+    """
+    try:
+        return build_app(test_config)
+    except settings.ConfigError as exc:
+        if click.get_current_context(silent=True) is None:
+            raise
+        raise click.ClickException(str(exc)) from exc
+
+
+def build_app(test_config: Mapping[str, Any] | None) -> Flask:
     # FEEDBACK_INSTANCE_PATH moves generated secrets, SQLite and spool out of the checkout.
     instance_path = os.environ.get("FEEDBACK_INSTANCE_PATH") if test_config is None else None
     app = Flask(

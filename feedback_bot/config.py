@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import URL, make_url
@@ -69,12 +69,24 @@ PASSTHROUGH = (
 # ("x", "secret", "changeme") that a hurried deployment leaves behind.
 MIN_SECRET_KEY_LENGTH = 16
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-WHATSAPP_ADDRESS = re.compile(r"whatsapp:\+[1-9]\d{5,14}")
+E164 = r"\+[1-9]\d{5,14}"
+WHATSAPP_ADDRESS = re.compile(rf"whatsapp:{E164}")
+SMS_ADDRESS = re.compile(E164)
+# Twilio's SIDs: two letters for the kind, then 32 hexadecimal digits.
+ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+# Path segments of the app's own routes: a PUBLIC_BASE_URL holding one is a webhook's
+# address pasted in, and every URL built on it (signatures, callbacks) doubles that path.
+OWN_ROUTES = ("webhooks", "admin", "healthz")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 class ConfigError(RuntimeError):
-    """The configuration cannot work; the message says what to set."""
+    """The configuration cannot work; the message says what to set.
+
+    A RuntimeError: gunicorn prints one of those, raised while the master loads the app, as
+    a one-line "Error: ..." and exits 1, without a traceback.
+    """
 
 
 def setting(environ: Mapping[str, str], name: str) -> str | None:
@@ -298,7 +310,9 @@ def check_production(environ: Mapping[str, str], config: Mapping[str, Any]) -> N
         raise ConfigError(
             "feedback-bot will not start in production without: "
             + ", ".join(missing)
-            + ". Set FEEDBACK_ENV=development to run locally with generated defaults."
+            + ". Set each in the environment of every web, worker and release process "
+            "(README: Running in production)."
+            + ("" if setting(environ, "FEEDBACK_ENV") else LOCAL_HINT)
         )
     if env_bool(environ, "FLASK_DEBUG"):
         raise ConfigError(
@@ -320,6 +334,15 @@ def check_production(environ: Mapping[str, str], config: Mapping[str, Any]) -> N
             "DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host/db) in "
             f"production, not {database.get_backend_name()}"
         )
+
+
+# Only when FEEDBACK_ENV is not set at all: somebody who may have meant to try the app on
+# their own machine. Never after FEEDBACK_ENV=production, which says this is a server: there
+# development would serve the unauthenticated phone simulator and send cookies over HTTP.
+LOCAL_HINT = (
+    " (FEEDBACK_ENV is not set, so this is production. To try feedback-bot on your own "
+    "machine instead, run python3 dev.py run; never on a server.)"
+)
 
 
 def _fake_twilio(config: Mapping[str, Any]) -> bool:
@@ -444,21 +467,72 @@ def validate(config: Mapping[str, Any]) -> None:
     _check_redis_url(config.get("REDIS_URL"))
     _check_web_url("PUBLIC_BASE_URL", config.get("PUBLIC_BASE_URL"), required=True)
     _check_web_url("TWILIO_API_BASE_URL", config.get("TWILIO_API_BASE_URL"), required=False)
+    _check_twilio_ids(config)
     whatsapp = config.get("TWILIO_WHATSAPP_FROM")
     if whatsapp and not WHATSAPP_ADDRESS.fullmatch(str(whatsapp)):
         raise ConfigError(
             "TWILIO_WHATSAPP_FROM must be whatsapp: and the number in E.164 form, "
             "e.g. whatsapp:+447700900123"
         )
-    if str(config.get("TWILIO_SMS_FROM") or "").startswith("whatsapp:"):
-        raise ConfigError(
-            "TWILIO_SMS_FROM is an SMS number; put whatsapp: numbers in TWILIO_WHATSAPP_FROM"
-        )
+    _check_sms_from(config.get("TWILIO_SMS_FROM"))
     for name in ("QUIET_HOURS_START", "QUIET_HOURS_END"):
         if not 0 <= int(config[name]) <= 23:
             raise ConfigError(f"{name} must be an hour from 0 to 23, got {config[name]!r}")
     if config.get("FEEDBACK_ENV") == "production":
         _check_production_app(config)
+        _check_public_base_url_for_production(str(config["PUBLIC_BASE_URL"]))
+
+
+def _check_twilio_ids(config: Mapping[str, Any]) -> None:
+    """The SIDs' shape: a wrong one otherwise fails only at the first send, as 20003 or
+    20404, retried for hours."""
+    sid = config.get("TWILIO_ACCOUNT_SID")
+    if sid and not ACCOUNT_SID.fullmatch(str(sid)):
+        raise ConfigError(
+            "TWILIO_ACCOUNT_SID must be AC followed by 32 hexadecimal digits (Twilio "
+            "Console, Account Info), e.g. AC0123456789abcdef0123456789abcdef"
+        )
+    service = config.get("TWILIO_MESSAGING_SERVICE_SID")
+    if service and not MESSAGING_SERVICE_SID.fullmatch(str(service)):
+        raise ConfigError(
+            "TWILIO_MESSAGING_SERVICE_SID must be MG followed by 32 hexadecimal digits, "
+            f"got {service!r}"
+        )
+
+
+def _check_sms_from(number: Any) -> None:
+    if not number:
+        return
+    text = str(number)
+    if text.startswith("whatsapp:"):
+        raise ConfigError(
+            "TWILIO_SMS_FROM is an SMS number; put whatsapp: numbers in TWILIO_WHATSAPP_FROM"
+        )
+    if MESSAGING_SERVICE_SID.fullmatch(text):
+        raise ConfigError(
+            "TWILIO_SMS_FROM holds a Messaging Service SID; put it in "
+            "TWILIO_MESSAGING_SERVICE_SID, and TWILIO_SMS_FROM the number in E.164 form "
+            "(or leave it unset)"
+        )
+    if not SMS_ADDRESS.fullmatch(text):
+        # Twilio takes E.164 only, and members' messages arrive addressed so: a national
+        # form would neither send nor match our number on the way in.
+        raise ConfigError(
+            "TWILIO_SMS_FROM must be the number in E.164 form, + and the country code, "
+            f"e.g. +447700900123; got {text!r}"
+        )
+
+
+def _check_public_base_url_for_production(url: str) -> None:
+    """Twilio signs the https:// address it calls; an http:// base checks every signature
+    against another URL, and the panel's cookies are sent over HTTPS only. A local stack
+    (a fake Twilio on this machine, the test suite's) may use http:// on a loopback host."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            "PUBLIC_BASE_URL must start with https:// in production (Twilio signs the "
+            f"https:// address it calls), e.g. https://{parts.hostname}; got {url!r}"
+        )
 
 
 def _check_production_app(config: Mapping[str, Any]) -> None:
@@ -513,6 +587,18 @@ def _check_redis_url(url: Any) -> None:
             "REDIS_URL must start with redis://, rediss:// or unix:// "
             f"(e.g. redis://host:6379/0); {found}"
         )
+    # The database number: the path of redis:// and rediss://, ?db= for all three. Whether
+    # the server has that many databases (16 unless its ``databases`` says more) only the
+    # server knows: a number beyond them fails at the first connection, and /healthz says so.
+    numbers = parse_qs(parts.query).get("db", [])
+    if parts.scheme != "unix" and parts.path.strip("/"):
+        numbers.append(parts.path.strip("/"))
+    for number in numbers:
+        if not (number.isascii() and number.isdigit()):
+            raise ConfigError(
+                "REDIS_URL: the database must be a number from 0 (e.g. redis://host:6379/0), "
+                f"got {number!r}"
+            )
 
 
 def _check_web_url(name: str, url: Any, *, required: bool) -> None:
@@ -528,3 +614,13 @@ def _check_web_url(name: str, url: Any, *, required: bool) -> None:
         )
     if parts.query or parts.fragment:
         raise ConfigError(f"{name} must not have a query or a fragment, got {url!r}")
+    if name == "PUBLIC_BASE_URL" and any(
+        segment in OWN_ROUTES for segment in parts.path.split("/")
+    ):
+        # A prefix path is fine: mounted under one (gunicorn's SCRIPT_NAME), the app's own
+        # paths come after it, and ``public_url`` adds them to this URL as it is.
+        raise ConfigError(
+            "PUBLIC_BASE_URL must be the app's own address, scheme and host (and the prefix "
+            f"it is mounted under, if any), e.g. https://{parts.netloc}, not a page's or a "
+            f"webhook's; got {url!r}"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import make_response, render_template, request, url_for
+from flask import current_app, make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -52,6 +52,33 @@ EXPIRED_BECAUSE = {
     ),
 }
 EXPIRED_OTHERWISE = "The form did not carry this session's security code."
+# Not one of Flask-WTF's descriptions: what "session token is missing" means when the
+# browser could never have kept the session (``over_plain_http``).
+EXPIRED_BECAUSE["plain HTTP"] = (
+    "The panel was opened over plain HTTP, and its sign-in cookie is kept and sent over "
+    "HTTPS only. Open the panel at its https:// address; reloading this page will not help."
+)
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def over_plain_http(error: CSRFError) -> bool:
+    """Whether the form failed because the panel is served over plain HTTP in production.
+
+    Production's session cookie is Secure: a browser at an http:// address (other than
+    this machine's, which browsers trust) never sends it back, so every form, signing in
+    included, "expires". Only when the session token is missing, no session cookie came,
+    and nothing says the browser was on HTTPS after all (a proxy's X-Forwarded-Proto or an
+    https:// referrer, as when PROXY_FIX_HOPS is not set behind a TLS proxy).
+    """
+    return bool(
+        error.description == "The CSRF session token is missing."
+        and current_app.config.get("SESSION_COOKIE_SECURE")
+        and not request.is_secure
+        and request.host.rsplit(":", 1)[0].strip("[]") not in LOOPBACK_HOSTS
+        and current_app.config["SESSION_COOKIE_NAME"] not in request.cookies
+        and request.headers.get("X-Forwarded-Proto", "").lower() != "https"
+        and not (request.referrer or "").startswith("https://")
+    )
 
 
 def form_expired(error: CSRFError) -> ResponseReturnValue:
@@ -60,11 +87,21 @@ def form_expired(error: CSRFError) -> ResponseReturnValue:
     Going back and sending the same page again would send the same stale token, so the
     page says to reload the form, and shows what was typed in case the reload clears it.
     """
+    needs_https = over_plain_http(error)
+    if needs_https:
+        log.warning(
+            "form refused: the panel was reached over plain HTTP at %s; in production it "
+            "must be served over HTTPS (its session cookie is Secure)",
+            request.host,
+        )
+    why = "plain HTTP" if needs_https else error.description or ""
     page = render_template(
         "errors/form_expired.html",
         typed=typed_text(),
         form_page=form_page(),
-        reason=EXPIRED_BECAUSE.get(error.description or "", EXPIRED_OTHERWISE),
+        needs_https=needs_https,
+        https_page="https://" + request.host + request.path,
+        reason=EXPIRED_BECAUSE.get(why, EXPIRED_OTHERWISE),
     )
     response = make_response(page, 400)
     # It may show what was typed: not for the browser's cache.

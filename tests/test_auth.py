@@ -800,3 +800,50 @@ def test_audit_log_is_paginated_and_admin_only(app, client):
     assert "Page 1 of 2" in first
     only = client.get("/admin/audit?action=test.42").get_data(as_text=True)
     assert "<code>test.42</code>" in only and "<code>test.41</code>" not in only
+
+
+def test_signing_in_over_plain_http_in_production_says_the_panel_needs_https(make_app):
+    """Production's session cookie is Secure: a browser at an http:// address never sends
+    it back, so signing in "expired" for ever. The page says what is wrong, HTTPS."""
+    app = make_app(WTF_CSRF_ENABLED=True, SESSION_COOKIE_SECURE=True)
+    create_user(app, Role.STAFF)
+    # What the browser sends over plain HTTP: the form's token, never the Secure cookie.
+    token = csrf_token_from(
+        app.test_client().get("/login", base_url="http://panel.example.org").get_data(True)
+    )
+    plain = app.test_client()
+
+    response = plain.post(
+        "/login",
+        data={"email": "staff@example.org", "password": PASSWORD, "csrf_token": token},
+        base_url="http://panel.example.org",
+    )
+
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "opened over plain HTTP" in page and "HTTPS only" in page
+    assert 'href="https://panel.example.org/login"' in page
+    assert "reload the page" not in page
+
+
+@pytest.mark.parametrize(
+    ("base_url", "headers"),
+    [
+        ("https://panel.example.org", {}),  # HTTPS: the session has really gone
+        ("http://localhost", {}),  # browsers keep Secure cookies for this machine
+        ("http://panel.example.org", {"X-Forwarded-Proto": "https"}),  # TLS at a proxy
+    ],
+)
+def test_a_missing_session_elsewhere_is_not_blamed_on_http(make_app, base_url, headers):
+    app = make_app(WTF_CSRF_ENABLED=True, SESSION_COOKIE_SECURE=True)
+    token = csrf_token_from(app.test_client().get("/login").get_data(as_text=True))
+    response = app.test_client().post(
+        "/login",
+        data={"email": "staff@example.org", "password": PASSWORD, "csrf_token": token},
+        base_url=base_url,
+        headers=headers,
+    )
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "plain HTTP" not in page
+    assert "reload the page" in page

@@ -617,3 +617,26 @@ def test_odd_inputs_never_cause_a_server_error(app, client, fake_twilio, pairs):
         return
     assert len(rows(app, InboundMessage)) == 1
     assert len(outbound(app)) <= 1  # at most one reply owed, whatever it was
+
+
+def test_a_refused_signature_logs_the_url_it_was_checked_against(make_app, caplog):
+    """A PUBLIC_BASE_URL that is not the address Twilio calls fails every signature: the
+    log shows the URL that was checked, and where it came from, so the mismatch can be
+    seen. Never the token, nor what the member sent."""
+    app = make_app(PUBLIC_BASE_URL="http://feedback.example.org")
+    params = twilio_params(MEMBER, "My secret complaint")
+    signature = sign_request(AUTH_TOKEN, URL, params)  # Twilio signs the https:// address
+
+    with caplog.at_level("WARNING", logger="feedback_bot.webhooks.signature"):
+        response = signed_post(app.test_client(), PATH, params, signature=signature)
+
+    assert response.status_code == 403
+    [record] = [r for r in caplog.records if r.name == "feedback_bot.webhooks.signature"]
+    said = record.getMessage()
+    assert record.levelname == "WARNING"
+    assert "http://feedback.example.org" + PATH in said
+    assert "PUBLIC_BASE_URL" in said
+    assert AUTH_TOKEN not in said
+    assert "secret complaint" not in said
+    assert MEMBER not in said and MEMBER[1:] not in said
+    assert signature not in said

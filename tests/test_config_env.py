@@ -297,3 +297,79 @@ def test_a_stray_dotenv_does_not_turn_a_deployment_into_development(tmp_path, mo
             monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match="FEEDBACK_ENV=development"):
         create_app()
+
+
+# What an operator's first deployment got wrong: each refused at start, naming the setting
+# and the form it takes, rather than failing at the first send or the first webhook.
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("TWILIO_ACCOUNT_SID", "hello", "AC followed by 32 hexadecimal digits"),
+        ("TWILIO_ACCOUNT_SID", "AC" + "0" * 31, "AC followed by 32 hexadecimal digits"),
+        ("TWILIO_ACCOUNT_SID", "SK" + "0" * 32, "AC followed by 32 hexadecimal digits"),
+        ("TWILIO_SMS_FROM", "07911123456", "E.164"),
+        ("TWILIO_SMS_FROM", "+44 7911 123456", "E.164"),
+        ("TWILIO_SMS_FROM", "MG" + "a" * 32, "TWILIO_MESSAGING_SERVICE_SID"),
+        ("TWILIO_MESSAGING_SERVICE_SID", "MG123", "MG followed by 32 hexadecimal digits"),
+        ("TWILIO_WHATSAPP_FROM", "whatsapp:07911123456", "whatsapp:+447700900123"),
+        ("REDIS_URL", "redis://redis.example.org:6379/one", "number from 0"),
+        ("REDIS_URL", "redis://redis.example.org:6379/-1", "number from 0"),
+        ("REDIS_URL", "unix:///run/redis.sock?db=x", "number from 0"),
+        ("PUBLIC_BASE_URL", "http://feedback.example.org", "https://"),
+        ("PUBLIC_BASE_URL", "https://fb.example.org/webhooks/twilio/messages", "scheme and host"),
+        ("PUBLIC_BASE_URL", "https://fb.example.org/bot/admin/", "scheme and host"),
+    ],
+)
+def test_a_wrongly_formed_setting_is_refused_at_start(tmp_path, name, value, says):
+    message = refused({**PRODUCTION, name: value}, tmp_path)
+    assert message.startswith(name)
+    assert says in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TWILIO_ACCOUNT_SID", "AC" + "0123456789ABCDEF" * 2),
+        ("TWILIO_MESSAGING_SERVICE_SID", "MG" + "0123456789abcdef" * 2),
+        ("TWILIO_SMS_FROM", "+15005550006"),
+        ("REDIS_URL", "redis://redis.example.org:6379/99"),
+        ("REDIS_URL", "redis://redis.example.org:6379/"),
+        ("REDIS_URL", "unix:///run/redis.sock?db=3"),
+        ("PUBLIC_BASE_URL", "https://fb.example.org:8443"),
+        ("PUBLIC_BASE_URL", "https://example.org/feedback/"),
+    ],
+)
+def test_well_formed_settings_are_accepted(tmp_path, name, value):
+    assert load({**PRODUCTION, name: value}, tmp_path)[name] == value
+
+
+def test_a_messaging_service_may_stand_in_for_the_sms_number(tmp_path):
+    environ = {**PRODUCTION, "TWILIO_MESSAGING_SERVICE_SID": "MG" + "1" * 32}
+    del environ["TWILIO_SMS_FROM"]
+    assert load(environ, tmp_path)["TWILIO_MESSAGING_SERVICE_SID"] == "MG" + "1" * 32
+
+
+def test_plain_http_is_for_a_local_stack_only(tmp_path):
+    # A production stack on this machine against a fake Twilio (the test suite's, faults/).
+    url = "http://127.0.0.1:8000"
+    assert load({**PRODUCTION, "PUBLIC_BASE_URL": url}, tmp_path)["PUBLIC_BASE_URL"] == url
+    assert load({**DEVELOPMENT, "PUBLIC_BASE_URL": "http://192.168.1.5:5000"}, tmp_path)
+
+
+def test_production_says_how_to_fix_a_missing_setting_never_to_run_development(tmp_path):
+    environ = {**PRODUCTION, "SECRET_KEY": ""}
+    message = refused(environ, tmp_path)
+    assert "SECRET_KEY" in message
+    assert "README" in message
+    assert "development" not in message
+
+
+def test_without_feedback_env_at_all_the_way_to_run_locally_is_mentioned(tmp_path):
+    environ = {name: value for name, value in PRODUCTION.items() if name != "FEEDBACK_ENV"}
+    environ["SECRET_KEY"] = ""
+    message = refused(environ, tmp_path)
+    assert "FEEDBACK_ENV is not set" in message
+    assert "python3 dev.py run" in message
+    assert "never on a server" in message
+    assert "Set FEEDBACK_ENV=development" not in message

@@ -173,3 +173,27 @@ def test_a_message_is_retried_through_most_of_a_day_of_failures(monkeypatch):
     with app.app_context():
         waits = [backoff_seconds(attempt) for attempt in range(1, defaults()["SEND_MAX_ATTEMPTS"])]
     assert sum(waits) >= 12 * 3600, f"gives up after {sum(waits) / 3600:.1f} h at the least"
+
+
+def test_refused_credentials_are_an_error_naming_the_settings_and_still_retried(
+    app, client, fake_twilio, caplog
+):
+    """20003 (HTTP 401): an operator fixes the credentials while the rows wait, but must
+    hear of it at once, not 14 hours later when the first message is given up."""
+    row_id = owe_reply(app, client)
+    fake_twilio.fail_next(1, status=401, code=20003)
+
+    with caplog.at_level("INFO", logger="feedback_bot.jobs.send"):
+        outcome, row = attempt_once(app, row_id)
+
+    assert outcome == "retrying: 20003"
+    assert (row.status, row.error_code) == (OutboundStatus.PENDING, "20003")
+    said = [
+        r
+        for r in caplog.records
+        if r.name == "feedback_bot.jobs.send" and "20003" in r.getMessage()
+    ]
+    assert [r.levelname for r in said] == ["ERROR"]  # once, and as an error
+    assert "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN" in said[0].getMessage()
+    drain(app)
+    assert fake_twilio.messages_to(MEMBER)

@@ -239,7 +239,21 @@ def retry_later(row: OutboundMessage, exc: TransientSendError) -> str:
     enqueue_retry(row.id, row.attempts, when, row.kind)
     # Time of day only: a full date and time reads as a phone number to the log redaction.
     at = when.strftime("%H:%M:%S")
-    log.info("outbound %s attempt %s: %s; retrying at %s UTC", row.id, row.attempts, exc.code, at)
+    if exc.credentials_refused:
+        # Every message waits on this, for as long as SEND_MAX_ATTEMPTS lasts (14 to 28
+        # hours): an error, each time, naming what to fix, not a line among the routine ones.
+        log.error(
+            "outbound %s attempt %s: Twilio refused our credentials (%s); check "
+            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN. Retrying at %s UTC",
+            row.id,
+            row.attempts,
+            exc.code,
+            at,
+        )
+    else:
+        log.info(
+            "outbound %s attempt %s: %s; retrying at %s UTC", row.id, row.attempts, exc.code, at
+        )
     return f"retrying: {exc.code}"
 
 

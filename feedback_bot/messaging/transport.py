@@ -43,6 +43,10 @@ class TransientSendError(SendError):
 
     ``uncertain``: Twilio may have the message even so (a timeout, a dropped connection, a
     5xx answer), so the next attempt asks Twilio before sending again.
+
+    ``credentials_refused``: Twilio refused our account's credentials (401). Retried like
+    the rest, but worth an error in the log every time: nothing gets out until an operator
+    fixes the settings.
     """
 
     def __init__(
@@ -51,10 +55,12 @@ class TransientSendError(SendError):
         message: str,
         retry_after: float | None = None,
         uncertain: bool = False,
+        credentials_refused: bool = False,
     ) -> None:
         super().__init__(code, message)
         self.retry_after = retry_after
         self.uncertain = uncertain
+        self.credentials_refused = credentials_refused
 
 
 class PermanentSendError(SendError):
@@ -68,6 +74,7 @@ OUTSIDE_WHATSAPP_WINDOW = "63016"
 # 4xx answers that pass: too many messages queued for the sender (21611), and the
 # account's credentials refused (20003), which an operator fixes while the row waits.
 PASSING_CLIENT_ERRORS = frozenset({"21611", "20003"})
+AUTHENTICATION_FAILED = "20003"
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,8 @@ def twilio_errors_classified() -> Iterator[None]:
 def classify_rest_error(exc: TwilioRestException) -> SendError:
     code = str(exc.code) if exc.code is not None else str(exc.status)
     message = exc.msg if isinstance(exc.msg, str) else str(exc)
+    if exc.status == 401 or code == AUTHENTICATION_FAILED:
+        return TransientSendError(code, message, credentials_refused=True)
     if exc.status == 429 or code == "20429" or code in PASSING_CLIENT_ERRORS:
         return TransientSendError(code, message)
     if exc.status >= 500:

@@ -29,10 +29,21 @@ def require_twilio_signature(view: Callable[..., Any]) -> Callable[..., Any]:
         if not token:
             log.error("webhook refused: TWILIO_AUTH_TOKEN is not set, signatures cannot be checked")
             abort(403, "signature cannot be checked")
-        if not signature or not RequestValidator(token).validate(
-            signed_url(), request.form, signature
-        ):
-            log.warning("webhook refused: missing or invalid X-Twilio-Signature")
+        url = signed_url()
+        if not signature or not RequestValidator(token).validate(url, request.form, signature):
+            # What an operator needs to see a PUBLIC_BASE_URL that is not the address
+            # Twilio calls (http:// for https://, another host, a path twice): the URL
+            # checked, and the address the request reached us at. Never the token, nor the
+            # form, which holds a phone number and a member's message.
+            log.warning(
+                "webhook refused: %s X-Twilio-Signature, checked against %s (built from "
+                "PUBLIC_BASE_URL; the request reached this app as %s). If every webhook "
+                "is refused, PUBLIC_BASE_URL is not the address Twilio calls, or "
+                "TWILIO_AUTH_TOKEN is not this account's",
+                "invalid" if signature else "missing",
+                url,
+                request.host_url,
+            )
             abort(403, "invalid signature")
         return view(*args, **kwargs)
 
