@@ -15,6 +15,7 @@ from feedback_bot import create_app
 from feedback_bot.jobs.orphans import stop_children_with_this_process
 from feedback_bot.jobs.pool import run_pool
 from feedback_bot.jobs.worker import run_until_stopped
+from feedback_bot.keys import check_at_start
 
 
 def main() -> None:
@@ -24,6 +25,8 @@ def main() -> None:
     # RQ's scheduler and a pool's workers are forked from here: none outlives its parent.
     stop_children_with_this_process()
     app = create_app()
+    # Refuse to work with keys that cannot read what is stored (feedback_bot/keys.py).
+    check_at_start(app)
     processes = int(app.config["WORKER_PROCESSES"])
     if processes > 1:
         # The pool's parent loads the models before forking, so that its workers share
