@@ -17,6 +17,7 @@ from feedback_bot.config import ConfigError
 from feedback_bot.jobs.orphans import stop_children_with_this_process
 from feedback_bot.jobs.pool import run_pool
 from feedback_bot.jobs.worker import run_until_stopped
+from feedback_bot.keys import check_at_start
 
 
 def main() -> None:
@@ -27,6 +28,8 @@ def main() -> None:
     stop_children_with_this_process()
     try:
         app = create_app()
+        # Refuse to work with keys that cannot read what is stored (feedback_bot/keys.py).
+        check_at_start(app)
     except ConfigError as exc:
         # The operator's mistake, said in one line (and exit 1), not a traceback to read
         # through; any other exception is a bug, and keeps its traceback.

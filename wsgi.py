@@ -3,6 +3,7 @@
 import os
 
 from feedback_bot import create_app
+from feedback_bot.keys import check_at_start
 
 # Load the language models at start, not in the first request that needs them. Web
 # processes detect a language only while the database is down (to answer inline in the
@@ -10,3 +11,5 @@ from feedback_bot import create_app
 os.environ.setdefault("PRELOAD_LANGUAGE_MODELS", "1")
 
 app = create_app()
+# Refuse to serve with keys that cannot read what is stored (feedback_bot/keys.py).
+check_at_start(app)

@@ -134,9 +134,10 @@ def register_subsystems(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from . import demo
+    from . import demo, keys
 
     demo.init_app(app)
+    keys.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

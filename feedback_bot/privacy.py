@@ -24,6 +24,7 @@ from phonenumbers import Leniency
 class Vault:
     def __init__(self, keys: str) -> None:
         key_list = [key.strip() for key in keys.split(",") if key.strip()]
+        self.keys = key_list
         self._fernet = MultiFernet([Fernet(key.encode()) for key in key_list])
         self._hash_key = HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"feedback-bot phone lookup"
@@ -40,6 +41,19 @@ class Vault:
 
     def lookup_hash(self, e164: str) -> str:
         return hmac.new(self._hash_key, e164.encode(), hashlib.sha256).hexdigest()
+
+    def rotate(self, token: str) -> str:
+        """``token`` encrypted again with the newest key, keeping the time it carries (the
+        spool reads an old entry's time from it)."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("cannot decrypt: wrong FEEDBACK_ENCRYPTION_KEY?") from exc
+
+    def newest_only(self) -> Vault:
+        """The vault once the older keys are removed: its lookup hash is keyed by the
+        newest key (``flask keys rotate --rehash``)."""
+        return Vault(self.keys[0])
 
 
 def vault() -> Vault:
