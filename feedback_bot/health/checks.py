@@ -161,16 +161,23 @@ def work() -> Report:
     return report
 
 
-def _check_intake(report: Report, now: datetime, threshold: int) -> None:
+def intake_backlog(now: datetime) -> tuple[int, float]:
+    """Stored messages no intake job has processed yet, and the oldest one's age in seconds
+    (0 if none): unanswered until a worker gets to them."""
     waiting, oldest = db.session.execute(
         select(func.count(), func.min(InboundMessage.received_at)).where(
             InboundMessage.disposition == Disposition.RECEIVED
         )
     ).one()
     age = (now - _aware(oldest)).total_seconds() if oldest is not None else 0.0
+    return waiting, max(age, 0.0)
+
+
+def _check_intake(report: Report, now: datetime, threshold: int) -> None:
+    waiting, age = intake_backlog(now)
     report.details["intake"] = {
         "waiting": waiting,
-        "oldest_seconds": round(max(age, 0.0)),
+        "oldest_seconds": round(age),
         "threshold_seconds": threshold,
     }
     if age > threshold:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import click
 from flask import Flask
 from sqlalchemy import func, select
 
 from .. import clock
 from ..extensions import db
-from ..models import Disposition, InboundMessage, OutboundMessage
+from ..models import OutboundMessage
 
 
 @click.group("outbox", help="Inspect and sweep the outbox.")
@@ -34,21 +32,16 @@ def status_command() -> None:
     ).all()
     # A message waits here, unanswered, until a worker's intake job processes it: with the
     # workers down the outbox stays empty and only this says that anything is waiting.
-    waiting, oldest = db.session.execute(
-        select(func.count(), func.min(InboundMessage.received_at)).where(
-            InboundMessage.disposition == Disposition.RECEIVED
-        )
-    ).one()
+    from ..health.checks import intake_backlog
+
+    waiting, age = intake_backlog(clock.now())
     if not rows and not waiting:
         click.echo("nothing waiting")
         return
     for status, count in sorted(rows):
         click.echo(f"{status:12} {count}")
     if waiting:
-        if oldest.tzinfo is None:  # SQLite hands it back naive; it is UTC
-            oldest = oldest.replace(tzinfo=UTC)
-        age = max(int((clock.now() - oldest).total_seconds()), 0)
-        click.echo(f"inbound messages not processed yet: {waiting} (oldest {age}s ago)")
+        click.echo(f"inbound messages not processed yet: {waiting} (oldest {int(age)}s ago)")
 
 
 def register_cli(app: Flask) -> None:
