@@ -15,7 +15,7 @@ from typing import Any, cast
 from flask import current_app
 from sqlalchemy import CursorResult, Executable, and_, func, or_, select, update
 
-from . import clock
+from . import clock, sending_locks
 from .dbutil import insert_ignoring_conflict, insert_many_ignoring_conflict
 from .extensions import db
 from .logs import redact
@@ -357,8 +357,10 @@ def due_rows(limit: int) -> list[tuple[int, int, str, datetime | None]]:
 def release_stuck(older_than: timedelta, limit: int) -> list[int]:
     """Rows left in SENDING by a worker that died; back to PENDING, to be checked first.
 
-    The worker may have died after Twilio accepted the message and before we stored its
-    SID, so ``unconfirmed_since`` makes the next attempt ask Twilio before sending.
+    Only a row whose sending lock is free: a worker still holding it is alive, however
+    long it has taken (``sending_locks``). The worker may have died after Twilio accepted
+    the message and before we stored its SID, so ``unconfirmed_since`` makes the next
+    attempt ask Twilio before sending.
     """
     cutoff = clock.now() - older_than
     stuck = db.session.execute(
@@ -371,24 +373,31 @@ def release_stuck(older_than: timedelta, limit: int) -> list[int]:
     ).all()
     released = []
     for row_id, attempts, started in stuck:
-        changed = rowcount(
-            update(OutboundMessage)
-            .where(
-                and_(
-                    OutboundMessage.id == row_id,
-                    OutboundMessage.status == OutboundStatus.SENDING,
-                    OutboundMessage.attempts == attempts,
-                )
-            )
-            .values(
-                status=OutboundStatus.PENDING,
-                next_attempt_at=None,
-                unconfirmed_since=func.coalesce(OutboundMessage.unconfirmed_since, started),
-                updated_at=clock.now(),
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if changed:
-            released.append(row_id)
-    db.session.commit()
+        with sending_locks.unattended(row_id) as free:
+            if free and _release(row_id, attempts, started):
+                released.append(row_id)
     return released
+
+
+def _release(row_id: int, attempts: int, started: datetime | None) -> bool:
+    """Put a stuck row back to PENDING, if it is still the attempt we saw; commits, while
+    the caller still holds the row's lock."""
+    changed = rowcount(
+        update(OutboundMessage)
+        .where(
+            and_(
+                OutboundMessage.id == row_id,
+                OutboundMessage.status == OutboundStatus.SENDING,
+                OutboundMessage.attempts == attempts,
+            )
+        )
+        .values(
+            status=OutboundStatus.PENDING,
+            next_attempt_at=None,
+            unconfirmed_since=func.coalesce(OutboundMessage.unconfirmed_since, started),
+            updated_at=clock.now(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return bool(changed)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from .. import clock, twilio_erasure
+from .. import clock, sending_locks, twilio_erasure
 from ..delivery import apply_early_events
 from ..extensions import db
 from ..intake import apply_opt_change
@@ -33,6 +33,7 @@ from ..outbox import (
     sids_held,
 )
 from ..privacy import vault
+from ..sending_locks import LockLost, SendingLock
 from ..webhooks.urls import status_callback_url
 from ..whatsapp.window import (
     retries_outside_window,
@@ -51,8 +52,17 @@ def send_outbound(row_id: int) -> str:
     """Send outbox row ``row_id`` if it is still owed. Returns what happened, for the logs.
 
     Safe to run any number of times: the claim is a compare-and-set, so only one run can
-    take a pending row, and a row already sent is never pending.
+    take a pending row, and a row already sent is never pending. The row's sending lock,
+    taken first and held until the attempt ends, tells the sweeper this worker is alive
+    however long the attempt takes (``sending_locks``).
     """
+    with sending_locks.sending(row_id) as lock:
+        if lock is None:
+            return "another worker is sending it"
+        return _send_claimed(row_id, lock)
+
+
+def _send_claimed(row_id: int, lock: SendingLock) -> str:
     row = claim(row_id)
     if row is None:
         return "not due or already handled"
@@ -87,7 +97,12 @@ def send_outbound(row_id: int) -> str:
             return "waiting for a WhatsApp template"
 
     try:
-        return attempt(row, contact)
+        return attempt(row, contact, lock)
+    except LockLost as exc:
+        # Nothing was sent: the row goes back as it was, unless the sweeper gave it away.
+        log.warning("outbound %s: not sent, %s", row_id, exc)
+        put_back(row, clock.now(), "its sending lock was lost")
+        return "not sent: its sending lock was lost"
     except TransientSendError as exc:
         return retry_later(row, exc)
     except PermanentSendError as exc:
@@ -138,9 +153,10 @@ def still_waiting(row: OutboundMessage) -> bool:
     return row.item_id is not None and waits_in_silence(row.item_id)
 
 
-def attempt(row: OutboundMessage, contact: Contact | None) -> str:
+def attempt(row: OutboundMessage, contact: Contact | None, lock: SendingLock) -> str:
     """One attempt at a claimed row: wait for its turn, then send it (or find that an
-    earlier attempt did). Raises ``SendError`` for Twilio's refusals and failures."""
+    earlier attempt did). Raises ``SendError`` for Twilio's refusals and failures, and
+    ``LockLost`` if the row may have been handed to another worker meanwhile."""
     envelope = envelope_for(row)
     held = hold_for_pacing(row, envelope)
     if held:
@@ -152,6 +168,7 @@ def attempt(row: OutboundMessage, contact: Contact | None) -> str:
             accept(row, earlier)
             log.info("outbound %s had already reached Twilio as %s", row.id, earlier.sid)
             return "already sent"
+    lock.confirm()
     accepted = transport().send(envelope)
     accept(row, accepted)
     log.info("outbound %s accepted as %s", row.id, accepted.sid)
