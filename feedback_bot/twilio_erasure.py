@@ -29,7 +29,7 @@ from . import clock, spool
 from .dbutil import hand_out_due, insert_many_ignoring_conflict
 from .extensions import db
 from .messaging import transport
-from .messaging.transport import SendError
+from .messaging.transport import SendError, TransientSendError
 from .models import TwilioErasure, TwilioSearch
 from .privacy import vault
 
@@ -79,7 +79,7 @@ def erase_at_twilio(erasure_id: int) -> str:
         transport().delete_message(sid)
     except SendError as exc:
         if exc.code != NOT_FOUND:
-            return _failed(TwilioErasure, erasure_id, attempts, owed_at, exc.code)
+            return _failed(TwilioErasure, erasure_id, attempts, owed_at, exc)
     _record(
         TwilioErasure, erasure_id, attempts=attempts, erased_at=clock.now(), next_attempt_at=None
     )
@@ -107,7 +107,7 @@ def search_at_twilio(search_id: int) -> str:
         found = {sid for to in (e164, f"whatsapp:{e164}") for sid in transport().sent_to(to, until)}
     except SendError as exc:
         # Given up, the number goes even so: it was kept for this search alone.
-        return _failed(TwilioSearch, search_id, attempts, until, exc.code, address_ciphertext=None)
+        return _failed(TwilioSearch, search_id, attempts, until, exc, address_ciphertext=None)
     owe(found)
     _record(
         TwilioSearch,
@@ -127,11 +127,12 @@ def _failed(
     row_id: int,
     attempts: int,
     owed_at: datetime,
-    code: str,
+    exc: SendError,
     **given_up: object,
 ) -> str:
     """Put a deletion or search back for later, or give it up once ``GIVE_UP_AFTER`` has
     passed, recording ``given_up`` with it."""
+    code = exc.code
     now = clock.now()
     what = model.__tablename__.removeprefix("twilio_")
     if now - owed_at >= GIVE_UP_AFTER:
@@ -147,7 +148,19 @@ def _failed(
         last_error=code[:32],
         next_attempt_at=now + backoff(attempts),
     )
-    log.info("twilio %s %s attempt %s: %s; will retry", what, row_id, attempts, code)
+    if isinstance(exc, TransientSendError) and exc.credentials_refused:
+        # Nothing is erased at Twilio until an operator fixes the settings: say so as an
+        # error each time, as the send path does, not among the routine retries.
+        log.error(
+            "twilio %s %s attempt %s: Twilio refused our credentials (%s); check "
+            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN. Will retry",
+            what,
+            row_id,
+            attempts,
+            code,
+        )
+    else:
+        log.info("twilio %s %s attempt %s: %s; will retry", what, row_id, attempts, code)
     return f"will retry: {code}"
 
 

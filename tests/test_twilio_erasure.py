@@ -276,3 +276,28 @@ def test_a_message_sent_as_forget_commits_is_deleted_at_twilio(app, client, fake
         accepted = transport().send(envelope_for(row))
         accept(row, accepted)
     assert accepted.sid in erasures(app)
+
+
+def test_refused_credentials_are_an_error_naming_the_settings_and_still_retried(
+    app, client, fake_twilio, caplog
+):
+    """20003 (HTTP 401) on the deletions and searches FORGET owes: nothing is erased at
+    Twilio until an operator fixes the settings, so each attempt says so as an error."""
+    theirs, _ = member_then_forget(app, client, fake_twilio)
+    right = fake_twilio.auth_token
+    fake_twilio.auth_token = "a-token-we-do-not-have"
+    try:
+        with caplog.at_level("INFO", logger="feedback_bot.twilio_erasure"):
+            sweep_at(app, T0 + FIRST_TRY_AFTER)
+    finally:
+        fake_twilio.auth_token = right
+    said = [r for r in caplog.records if r.name == "feedback_bot.twilio_erasure"]
+    refused = [r for r in said if "20003" in r.getMessage()]
+    assert refused
+    assert {r.levelname for r in refused} == {"ERROR"}
+    assert all("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN" in r.getMessage() for r in refused)
+    assert all(row.erased_at is None for row in erasures(app).values())
+
+    sweep_at(app, T0 + FIRST_TRY_AFTER + timedelta(days=1))  # fixed: retried, and done
+    rows = erasures(app)
+    assert all(rows[sid].erased_at is not None for sid in theirs)
