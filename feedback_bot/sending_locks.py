@@ -17,7 +17,8 @@ holds the lock just before it calls Twilio. What is left is a worker whose lock 
 during the call itself and whose row the sweeper then hands on before the call returns:
 SENDING_STUCK_SECONDS, well above TWILIO_TIMEOUT_SECONDS, keeps that out.
 
-SQLite (the embedded stack, one machine) has no such locks: there, age alone decides.
+SQLite (the embedded stack) has no such locks, and age alone decides there: safe with
+its one worker process, whose sweeper runs between its jobs, never during one.
 """
 
 from __future__ import annotations
