@@ -24,8 +24,10 @@ from sqlalchemy import func, select
 from . import clock, members
 from .extensions import db
 from .intake import apply_opt_change
+from .messaging.pacing import quiet_until
 from .models import Channel, Contact, FeedbackItem, InboundMessage, MessageKind
 from .outbox import owe_message
+from .privacy import vault
 from .whatsapp.window import window_open
 
 
@@ -43,6 +45,8 @@ class Result:
     owed: int | None = None
     # When the START that stands came, for STARTED_SINCE.
     started_at: datetime | None = None
+    # When the confirmation goes, if not at once (night where the member is).
+    held_until: datetime | None = None
 
 
 def reply_channel(contact: Contact, channel: str, now: datetime) -> str | None:
@@ -75,15 +79,30 @@ def stop(item: FeedbackItem) -> Result:
     channel = reply_channel(contact, item.channel, now)
     if channel is None:
         return Result(Outcome.DONE)
+    held_until = stop_confirmation_held_until(contact, now)
     owed = owe_message(
         key=f"stop:staff:{contact.id}:{now.isoformat()}",
         kind=MessageKind.STOP,
         contact=contact,
         channel=channel,
         item=item,
+        not_before=held_until,
         org=current_app.config["ORG_NAME"],
     )
-    return Result(Outcome.DONE, owed)
+    return Result(Outcome.DONE, owed, held_until=held_until if owed is not None else None)
+
+
+def stop_confirmation_held_until(contact: Contact, now: datetime) -> datetime | None:
+    """When quiet hours end for the member, if it is night where they are now.
+
+    A STOP's confirmation goes at once when it answers the member's STOP: they are
+    waiting for it. Done by staff, hours or days after the member asked, it is a message
+    out of the blue, and waits for the morning like every other such message. A FORGET's
+    does not wait: it is the last use of a number we have been asked to erase.
+    """
+    if contact.phone_ciphertext is None:
+        return None
+    return quiet_until(vault().decrypt(contact.phone_ciphertext), now)
 
 
 def forget(item: FeedbackItem) -> Result:

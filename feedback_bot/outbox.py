@@ -78,11 +78,13 @@ def outbox_row(
     decision_id: int | None = None,
     decision_revision: int | None = None,
     fallback_of_id: int | None = None,
+    not_before: datetime | None = None,
     **values: Any,
 ) -> dict[str, Any] | None:
     """The columns of an outbox row, rendered and encrypted; None if the member has no
     number any more (forgotten). ``decision_revision``: which version of the decision a
-    "what happened next" (or a follow-up of one) tells."""
+    "what happened next" (or a follow-up of one) tells. ``not_before``: the row is not due
+    until then (the sweeper enqueues it once it is)."""
     locale = locale or contact.locale
     if to_e164 is None:
         if contact.phone_ciphertext is None:
@@ -105,6 +107,7 @@ def outbox_row(
         "to_ciphertext": vault().encrypt(address_for(to_e164, channel)),
         "status": status,
         "attempts": 0,
+        "next_attempt_at": not_before,
         "created_at": now,
         "updated_at": now,
     }

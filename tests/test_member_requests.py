@@ -4,13 +4,14 @@ language; each asks first, and a later START from the member wins over an older 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import select
 
 from feedback_bot import clock, loop
 from feedback_bot.extensions import db
+from feedback_bot.jobs.sweep import sweep
 from feedback_bot.models import (
     Contact,
     Decision,
@@ -107,6 +108,56 @@ def test_stopping_asks_first_then_stops_and_tells_the_member_in_their_language(
     drain(app)
     assert bodies_to(fake_twilio, POLISH)[-1] == rendered(app, "start", "pl")
     assert not contact_of(app, item_id).opted_out
+
+
+# 23:30 in Warsaw, inside quiet hours (21 to 8); they end at 08:00 there, 07:00 UTC.
+WARSAW_NIGHT = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
+WARSAW_MORNING = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+
+
+def test_stopped_by_staff_at_night_the_member_is_told_in_the_morning(app, client, fake_twilio):
+    """Done hours after the member asked, the confirmation comes out of the blue: it waits
+    for the morning, as any such message does. The stop itself is at once."""
+    clock.freeze(DAYTIME)
+    item_id = write_in(app, client, POLISH, ASKS_TO_STOP)
+    as_role(app, client, Role.STAFF)
+    clock.freeze(WARSAW_NIGHT)
+
+    asked = client.post(f"/admin/items/{item_id}/stop-messages")
+    assert "It is night where they are, so it goes at 07:00 UTC" in text_of(asked)
+    done = confirm(client, asked)
+    page = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "goes at 07:00 UTC, when it is no longer night where they are" in page
+    drain(app)
+    assert contact_of(app, item_id).opted_out
+    assert len(bodies_to(fake_twilio, POLISH)) == 1  # the acknowledgement, no more yet
+
+    clock.freeze(WARSAW_MORNING - timedelta(minutes=1))
+    with app.app_context():
+        sweep()
+    drain(app)
+    assert len(bodies_to(fake_twilio, POLISH)) == 1
+    clock.freeze(WARSAW_MORNING)
+    with app.app_context():
+        sweep()
+    drain(app)
+    assert bodies_to(fake_twilio, POLISH)[1:] == [rendered(app, "stop", "pl", org=ORG)]
+
+
+def test_erased_by_staff_at_night_the_member_is_told_at_once(app, client, fake_twilio):
+    """A FORGET's confirmation is the last use of a number we were asked to erase: it does
+    not keep it overnight."""
+    clock.freeze(DAYTIME)
+    item_id = write_in(app, client, POLISH, ASKS_TO_BE_ERASED)
+    as_role(app, client, Role.STAFF)
+    clock.freeze(WARSAW_NIGHT)
+
+    asked = client.post(f"/admin/items/{item_id}/forget-member")
+    assert "It is night where they are" not in text_of(asked)
+    confirm(client, asked)
+    drain(app)
+    assert bodies_to(fake_twilio, POLISH)[1:] == [rendered(app, "forget", "pl")]
+    assert all(row.to_ciphertext is None for row in outbound(app))
 
 
 def test_stopping_again_or_after_a_later_start_changes_nothing(app, client, fake_twilio):

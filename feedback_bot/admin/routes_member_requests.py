@@ -91,6 +91,11 @@ def outcome_message(request: str, result: Result, contact: Contact) -> tuple[str
 def told(result: Result) -> str:
     if result.owed is None:
         return "They could not be told: WhatsApp allows no reply a day after their last message."
+    if result.held_until is not None:
+        return (
+            "A last message saying so, in their language, goes at "
+            f"{result.held_until:%H:%M} UTC, when it is no longer night where they are."
+        )
     return "They are sent a last message saying so, in their language."
 
 
@@ -98,9 +103,12 @@ def ask(
     form: ConfirmedForm, item: FeedbackItem, contact: Contact, request: str, cancel: str
 ) -> str:
     """The page that says what stopping or erasing the member does, and asks first."""
+    now = clock.now()
+    held_until = None
     if request == STOP:
         kind, values = MessageKind.STOP, {"org": current_app.config["ORG_NAME"]}
         action = url_for("admin.item_stop_messages", item_id=item.id)
+        held_until = member_requests.stop_confirmation_held_until(contact, now)
     else:
         kind, values = MessageKind.FORGET, {}
         action = url_for("admin.item_forget_member", item_id=item.id)
@@ -111,7 +119,8 @@ def ask(
         request=request,
         item=item,
         contact=contact,
-        channel=member_requests.reply_channel(contact, item.channel, clock.now()),
+        channel=member_requests.reply_channel(contact, item.channel, now),
+        held_until=held_until,
         message=render(kind, contact.locale, **values),
         in_staff_language=(
             render(kind, staff_locale, **values) if contact.locale != staff_locale else None
