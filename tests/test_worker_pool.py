@@ -4,13 +4,18 @@ language models, then forks N workers that share them, and forks a new one when 
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
 import psutil
 import pytest
+from redis import Redis
 
 from faults import stack
+from feedback_bot.jobs import pool as pool_module
+from feedback_bot.jobs import redis_connection
+from feedback_bot.jobs.pool import FeedbackWorkerPool
 from feedback_bot.jobs.worker import MODELS_LOADED
 
 from .conftest import send_sms
@@ -85,3 +90,65 @@ def test_pooled_workers_share_the_models_and_a_dead_one_is_replaced(
         if process.poll() is None:
             print(log_path.read_text()[-3000:])
         kill_worker(process)  # its process group: a scheduler the killed worker left too
+
+
+def starts_within(pool, seconds: float) -> int:
+    """How many workers the pool starts while it checks on them, as it does every second
+    (here every 50 ms, so that a restart at once shows as many)."""
+    started = 0
+    original = pool.start_worker
+
+    def counted(*args, **kwargs):
+        nonlocal started
+        started += 1
+        original(*args, **kwargs)
+
+    pool.start_worker = counted
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pool.check_workers()
+        time.sleep(0.05)
+    pool.start_worker = original
+    return started
+
+
+def connection_of(app) -> Redis:
+    with app.app_context():
+        return redis_connection()
+
+
+def exits_at_once() -> None:
+    raise SystemExit(1)  # as a worker that fails as it starts
+
+
+def test_a_worker_that_fails_as_it_starts_is_restarted_ever_more_slowly(app, monkeypatch, caplog):
+    monkeypatch.setattr(pool_module, "run_forked", lambda _app: exits_at_once())
+    pool = FeedbackWorkerPool(["feedback"], connection=connection_of(app), num_workers=1)
+    pool.flask_app = app
+    pool.status = pool.Status.STARTED
+    pool.start_worker()
+
+    # Started, exited; again after 1 s, exited; again after 2 s: three starts in 3.6 s,
+    # where restarting at once every check would have made some seventy.
+    assert starts_within(pool, 3.6) == 2
+    said = [r.getMessage() for r in caplog.records if r.name == "feedback_bot.jobs.pool"]
+    assert "exited with status 1" in said[0] and "the next starts in 1 s" in said[0]
+    assert "the next starts in 2 s" in said[1]
+
+
+def test_a_worker_killed_by_a_signal_is_replaced_at_once(app, monkeypatch):
+    monkeypatch.setattr(pool_module, "run_forked", lambda _app: time.sleep(30))
+    pool = FeedbackWorkerPool(["feedback"], connection=connection_of(app), num_workers=1)
+    pool.flask_app = app
+    pool.status = pool.Status.STARTED
+    pool.start_worker()
+    try:
+        for _ in range(3):  # as the OOM killer would, three times in a row
+            [worker] = pool.worker_dict.values()
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.process.join(5)
+            assert starts_within(pool, 0.2) == 1
+    finally:
+        for worker in pool.worker_dict.values():
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.process.join(5)
