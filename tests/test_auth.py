@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from typing import Any
@@ -39,10 +40,22 @@ def create_user(
         user = User(
             email=email or f"{role}@example.org", role=role, languages=languages, active=active
         )
-        user.set_password(password)
+        if password == PASSWORD:
+            # Made by set_password once for the whole run: scrypt is slow on purpose, and
+            # most tests only need somebody signed in. Signing in still checks it.
+            user.password_hash = usual_password_hash()
+        else:
+            user.set_password(password)
         db.session.add(user)
         db.session.commit()
         return user.id
+
+
+@functools.cache
+def usual_password_hash() -> str:
+    user = User()
+    user.set_password(PASSWORD)
+    return user.password_hash
 
 
 def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, **extra: Any) -> Any:
