@@ -48,15 +48,17 @@ def test_workers_at_once_get_distinct_slots_in_order(make_app):
             done.append(time.monotonic())
 
     threads = [threading.Thread(target=send) for _ in range(8)]
+    started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     interval = pacing.send_interval(20)
     assert next_slot_us(app) - max(before, 0) >= 8 * interval * 1_000_000 - 1
-    done.sort()
-    # The last went at least seven intervals after the first (sleep never ends early).
-    assert done[-1] - done[0] >= 7 * interval - 0.005
+    # The first slot is now or later, so the last is at least seven intervals after we
+    # began (sleep never ends early). Measured from the start, not from the first to be
+    # done: on a busy machine that one can be noted late, which says nothing of the gaps.
+    assert max(done) - started >= 7 * interval - 0.005
 
 
 def test_a_slot_too_far_off_is_not_reserved(make_app):
