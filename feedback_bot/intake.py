@@ -691,6 +691,7 @@ def owe_keyword_reply(
         )
 
     opt_change = action in ("stop", "start")
+    was_opted_out = contact.opted_out
     if opt_change and not apply_opt_change(contact, action == "stop", message.received_at):
         # The member sent a STOP or START after this one, and has had its answer: this
         # one's would contradict their latest word (or repeat it), so nothing is sent.
@@ -699,9 +700,11 @@ def owe_keyword_reply(
     owed: int | None
     if action == "stop":
         owed = reply(MessageKind.STOP, org=org)
-    elif action == "start":
+    elif action == "start" and was_opted_out:
         owed = reply(MessageKind.START)
-    elif action == "help":
+    elif action in ("start", "help"):
+        # START from somebody who never stopped us has nothing to restart: "Welcome back"
+        # would puzzle them. They get what HELP says: what we are, and the keywords.
         owed = reply(MessageKind.HELP, org=org)
     elif action == "language":
         contact.language_menu_sent_at = now

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +23,8 @@ from feedback_bot.models import (
 )
 
 from .conftest import drain, outbound, send_sms
+
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 MEMBER = "+447911123456"
 ORG = "Riverside Council"
@@ -92,9 +94,14 @@ def test_feedback_after_stop_is_stored_but_not_answered(app, client, fake_twilio
 
 
 def test_acknowledgement_owed_before_stop_is_never_sent(app, client, fake_twilio):
+    # The clock held still: the retry is not due until it moves, however long the machine
+    # takes to reach the STOP (a retry due first would rightly go before it).
+    clock.freeze(NOON)
     fake_twilio.fail_next(1, status=500)  # the acknowledgement waits for its retry ...
     text(client, "The streetlight outside number 12 is out.")
     text(client, "STOP")  # ... and the member says STOP meanwhile
+    drain(app)
+    clock.freeze(NOON + timedelta(minutes=1))
     drain(app)
 
     assert bodies(fake_twilio) == [rendered(app, "stop", "en", org=ORG)]
@@ -119,6 +126,17 @@ def test_start_brings_a_member_back(app, client, fake_twilio):
     drain(app)
     assert len(fake_twilio.messages) == 3
     assert "A person will read it" in fake_twilio.messages[2]["body"]
+
+
+def test_start_from_a_member_who_never_stopped_says_what_we_are(app, client, fake_twilio):
+    """Nothing to restart: "Welcome back" would puzzle them. HELP's text says what we are
+    and which words work, and their first message is not acknowledged as feedback."""
+    text(client, "START")
+    drain(app)
+
+    assert bodies(fake_twilio) == [rendered(app, "help", "en", org=ORG)]
+    [contact] = rows(app, Contact)
+    assert contact.opted_out_at is None
 
 
 # --------------------------------------------------------------------------- HELP

@@ -85,7 +85,9 @@ def test_a_stop_processed_after_a_later_start_changes_nothing(app, client, fake_
     contact = member(app)
     assert not contact.opted_out
     assert contact.opt_changed_at == T0 + timedelta(seconds=10)
-    assert texts(fake_twilio)[1:] == [rendered(app, "start")]
+    # The START found nothing stopped, so it was answered as HELP is: the STOP before it
+    # came too late to count.
+    assert texts(fake_twilio)[1:] == [rendered(app, "help", org=ORG)]
     with app.app_context():
         stop = db.session.scalars(select(InboundMessage).where(InboundMessage.body == "STOP")).one()
         assert stop.disposition == Disposition.KEYWORD  # recorded, not applied
