@@ -81,6 +81,17 @@ def wait_until_unheld(app, row_id: int) -> None:
             time.sleep(0.02)
 
 
+def assert_sent_once(app, fake_twilio, row_id: int) -> None:
+    """Twilio has the message once, and the row holds that one's SID."""
+    assert len(fake_twilio.messages) == 1
+    with app.app_context():
+        row = db.session.get(OutboundMessage, row_id)
+        assert (row.status, row.twilio_sid) == (
+            OutboundStatus.QUEUED,
+            fake_twilio.messages[0]["sid"],
+        )
+
+
 def long_after(app) -> None:
     """Move the clock far past SENDING_STUCK_SECONDS: the row looks abandoned by its age."""
     clock.freeze(clock.now() + timedelta(seconds=app.config["SENDING_STUCK_SECONDS"] * 10))
@@ -101,13 +112,7 @@ def test_a_slow_worker_keeps_its_row_and_the_message_goes_once(
     assert swept["released"] == 0
     assert second == "another worker is sending it"
     assert worker.go_on() == "sent"
-    assert len(fake_twilio.messages) == 1
-    with app.app_context():
-        row = db.session.get(OutboundMessage, row_id)
-        assert (row.status, row.twilio_sid) == (
-            OutboundStatus.QUEUED,
-            fake_twilio.messages[0]["sid"],
-        )
+    assert_sent_once(app, fake_twilio, row_id)
 
 
 def test_a_worker_whose_lock_the_database_ended_does_not_send(
@@ -134,13 +139,7 @@ def test_a_worker_whose_lock_the_database_ended_does_not_send(
     assert swept["released"] == 1
     assert second == "sent"
     assert worker.go_on() == "not sent: its sending lock was lost"
-    assert len(fake_twilio.messages) == 1
-    with app.app_context():
-        row = db.session.get(OutboundMessage, row_id)
-        assert (row.status, row.twilio_sid) == (
-            OutboundStatus.QUEUED,
-            fake_twilio.messages[0]["sid"],
-        )
+    assert_sent_once(app, fake_twilio, row_id)
 
 
 def test_a_row_whose_worker_died_is_released_and_sent_once(app, client, fake_twilio):
