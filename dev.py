@@ -15,10 +15,11 @@ catalogues (the app also compiles any that are missing or stale when it starts).
 (``python worker.py``) and the web app (``flask run``) as child processes until Ctrl-C or
 SIGTERM, which stops all three. If any of them dies, everything stops and the exit code
 is 1. ``--demo`` first seeds demo data (``flask demo seed``) and shows what it printed: the
-demo accounts' password. ``test`` runs ``python -m pytest`` with the given arguments and
-exits with its code. ``flask`` runs ``flask --app feedback_bot COMMAND ...`` as ``run`` runs
-its children (development, the .env settings, the embedded Redis: the one ``run`` started,
-or one of its own for the length of the command), and exits with its code.
+demo accounts' password, said again under the panel's address once everything serves.
+``test`` runs ``python -m pytest`` with the given arguments and exits with its code.
+``flask`` runs ``flask --app feedback_bot COMMAND ...`` as ``run`` runs its children
+(development, the .env settings, the embedded Redis: the one ``run`` started, or one of its
+own for the length of the command), and exits with its code.
 
 Everything dev.py starts runs with ``FEEDBACK_ENV=development`` in its environment; the app
 refuses a .env file that sets it (see ``feedback_bot.config``), so dev.py never writes it.
@@ -81,11 +82,25 @@ class Stop(BaseException):
 
 
 def say(message: str = "") -> None:
-    print(message, flush=True)
+    write(sys.stdout, message)
 
 
 def warn(message: str) -> None:
-    print(f"dev.py: {message}", file=sys.stderr, flush=True)
+    write(sys.stderr, f"dev.py: {message}")
+
+
+def write(stream: Any, text: str) -> None:
+    """Print ``text``, or nothing once nobody reads it: ``dev.py run | tee run.log`` loses
+    its reader to the same Ctrl-C that tells dev.py to stop, and what dev.py then has to
+    say must not keep it from stopping what it started."""
+    try:
+        print(text, file=stream, flush=True)
+    except OSError:  # BrokenPipeError, or the terminal gone
+        with contextlib.suppress(OSError, ValueError):
+            # Later writes, and the interpreter's own flush at exit, go nowhere quietly.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
 
 
 def die(message: str) -> NoReturn:
@@ -192,17 +207,19 @@ def flask_command(*args: str) -> list[str]:
 
 def run_step(
     description: str, command: list[str], env: dict[str, str], show_output: bool = False
-) -> None:
+) -> str:
     """Run a setup command quietly; show what it said if it failed, or if ``show_output``
-    (its standard output: what it has to tell, without its log lines)."""
+    (its standard output: what it has to tell, without its log lines). Returns that."""
     result = subprocess.run(  # noqa: S603 - argument list built here, no shell
         command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip()
         raise Failure(f"{description} failed (exit {result.returncode}):\n{output}")
-    if show_output and result.stdout.strip():
-        say(result.stdout.rstrip())
+    told = result.stdout.strip()
+    if show_output and told:
+        say(told)
+    return told
 
 
 def compile_catalogues(env: dict[str, str]) -> None:
@@ -378,6 +395,9 @@ class Stack:
         self.url_host = "127.0.0.1" if host in {"0.0.0.0", ""} else host  # noqa: S104
         self.redis: EmbeddedRedis | None = None
         self.children: list[Child] = []
+        # What the demo seed said (the accounts' password), said again once serving: the
+        # worker's first jobs log dozens of lines in between.
+        self.seeded = ""
         self.hurry = False
 
     # ------------------------------------------------------------------ starting
@@ -401,7 +421,7 @@ class Stack:
         if self.demo:
             say("Seeding demo data ...")
             # It prints the demo accounts' password (or that there was nothing to seed).
-            run_step(
+            self.seeded = run_step(
                 "flask demo seed",
                 flask_command("demo", "seed", *self.demo_args),
                 env,
@@ -450,6 +470,9 @@ class Stack:
             say(f"feedback-bot is running: {base}/simulator/")
         else:
             say(f"feedback-bot is running: {base}/ (the simulator is off: SIMULATOR_ENABLED)")
+        say(f"The staff panel: {base}/login")
+        if self.seeded:
+            say(self.seeded)
         for child in self.children:
             say(f"  {child.name:8} pid {child.pid}")
         if self.redis is not None:
@@ -519,21 +542,23 @@ def command_run(host: str, port: int, demo: bool = False, password: str = "") ->
     for signum in STOP_SIGNALS:
         signal.signal(signum, raise_stop)
     stack = Stack(host, port, demo, password)
+    stopped: Stop | None = None
     try:
         stack.start()
         stack.supervise()
     except Stop as stop:
+        stopped = stop
         say(f"\nStopping feedback-bot ({signal.Signals(stop.signum).name}) ...")
-        stack.stop()
-        say("Stopped.")
-        return 0
     except Failure as failure:
         warn(str(failure))
+    finally:
+        # Whatever happened in the handlers above too (a second Ctrl-C, output that
+        # nobody reads any more): nothing dev.py started outlives it.
         stack.stop()
+    if stopped is None:
         return 1
-    except BaseException:
-        stack.stop()
-        raise
+    say("Stopped.")
+    return 0
 
 
 def command_flask(flask_args: list[str]) -> int:

@@ -39,6 +39,12 @@ MEMBERS = [
     ("+447911123460", "sms", "Can the library open on Sundays?"),
 ]
 
+DEMO_ACCOUNTS = (
+    ("admin@example.org", Role.ADMIN, ""),
+    ("staff@example.org", Role.STAFF, ""),
+    ("interpreter@example.org", Role.INTERPRETER, "ar,pl,ur"),
+)
+
 
 def at(days_ago: float, hour: int = 10) -> datetime:
     today = datetime.now(UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
@@ -97,6 +103,23 @@ def publish(decision: Decision, items: list[FeedbackItem], when: datetime) -> No
     send_everything_due()
 
 
+def how_to_sign_in() -> str:
+    """For a database seeded before (or filled by hand): the password printed then is the
+    one thing a newcomer has lost, and a new ``--password`` is not applied to it."""
+    emails = [email for email, _, _ in DEMO_ACCOUNTS]
+    found = set(db.session.scalars(select(User.email).where(User.email.in_(emails))))
+    if found:
+        first = next(email for email in emails if email in found)
+        return (
+            "The demo accounts keep the password printed when they were made; to choose "
+            f"another: python3 dev.py flask users set-password {first}"
+        )
+    return (
+        "It has no demo accounts: create one with python3 dev.py flask users create "
+        "you@example.org --role admin, or delete the database to start over."
+    )
+
+
 @click.group("demo", help="Demo data for development.")
 def demo_cli() -> None:
     pass
@@ -110,14 +133,10 @@ def seed(password: str | None) -> None:
     if current_app.config["FEEDBACK_ENV"] == "production":
         raise click.ClickException("demo data is for development only")
     if db.session.scalar(select(func.count()).select_from(FeedbackItem)):
-        click.echo("The database already has feedback; nothing seeded.")
+        click.echo(f"The database already has feedback; nothing seeded. {how_to_sign_in()}")
         return
     password = password or secrets.token_urlsafe(9)
-    for email, role, languages in (
-        ("admin@example.org", Role.ADMIN, ""),
-        ("staff@example.org", Role.STAFF, ""),
-        ("interpreter@example.org", Role.INTERPRETER, "ar,pl,ur"),
-    ):
+    for email, role, languages in DEMO_ACCOUNTS:
         user = User(email=email, role=role, languages=languages)
         user.set_password(password)
         db.session.add(user)

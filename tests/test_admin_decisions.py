@@ -220,7 +220,7 @@ def test_a_decision_with_no_feedback_says_nobody_is_told_and_still_publishes(
     )
     page = client.get(f"/admin/decisions/{linked}/publish").get_data(as_text=True)
     assert "no member will be told" not in page
-    assert "<strong>1</strong> linked item:" in page and "Publish and tell members" in page
+    assert "<strong>1</strong> linked item;" in page and "Publish and tell members" in page
 
 
 def test_members_without_a_translation_wait_and_are_shown(app, client, items, staff, fake_twilio):
@@ -230,7 +230,7 @@ def test_members_without_a_translation_wait_and_are_shown(app, client, items, st
         data={"item_ids": list(items.values()), "action": "link", "decision_id": decision_id},
     )
     confirm = client.get(f"/admin/decisions/{decision_id}/publish").get_data(as_text=True)
-    assert "data-untranslated" in confirm and "pl (1 item)" in confirm
+    assert "data-untranslated" in confirm and "pl (1 member)" in confirm
 
     client.post(f"/admin/decisions/{decision_id}/publish")
     drain(app)
@@ -243,6 +243,43 @@ def test_members_without_a_translation_wait_and_are_shown(app, client, items, st
     assert data["progress"]["awaiting_translation"] == 1
     page = client.get(f"/admin/decisions/{decision_id}").get_data(as_text=True)
     assert 'data-locale="pl">pl: 1 member waiting' in page
+
+
+def test_publishing_counts_members_in_the_language_they_are_texted_in(
+    app, client, items, staff, fake_twilio
+):
+    """The confirmation says what the fan-out does: a member who wrote in English and chose
+    Polish since is told in Polish, so waits for a Polish summary; one who texted STOP is
+    not told at all."""
+    send_sms(client, ENGLISH, "LANGUAGE")
+    send_sms(client, ENGLISH, "Polski")
+    stopped = "+447911123499"
+    send_sms(client, stopped, "The street lights on Mill Road are still out, a week now.")
+    send_sms(client, stopped, "STOP")
+    drain(app)
+    with app.app_context():
+        item_ids = list(db.session.scalars(select(FeedbackItem.id)))
+    assert len(item_ids) == 3
+    decision_id = new_decision(client)
+    client.post(
+        "/admin/items/bulk",
+        data={"item_ids": item_ids, "action": "link", "decision_id": decision_id},
+    )
+
+    page = client.get(f"/admin/decisions/{decision_id}/publish").get_data(as_text=True)
+
+    texted = re.search(r"<p data-texted>(.*?)</p>", page, re.S)
+    assert texted is not None
+    said = " ".join(texted.group(1).split())
+    assert "<strong>3</strong> linked items; <strong>2</strong> members texted: pl 2." in said
+    assert "1 gets no messages from us (opted out, or asked to be forgotten)." in said
+    assert "pl (2 members)" in page
+
+    client.post(f"/admin/decisions/{decision_id}/publish")
+    drain(app)
+    data = client.get(f"/admin/decisions/{decision_id}/progress").get_json()
+    assert data["awaiting_translation"] == {"pl": 2}  # as the page said
+    assert told(fake_twilio, ENGLISH, SUMMARY) == []
 
 
 def test_publish_needs_a_summary(app, client, items, staff):

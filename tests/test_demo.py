@@ -5,6 +5,8 @@ from sqlalchemy import func, select
 from feedback_bot.extensions import db
 from feedback_bot.models import Decision, FeedbackItem, OutboundMessage, User
 
+from .conftest import send_sms
+
 
 def test_demo_seed_creates_a_closed_loop(app, fake_twilio):
     result = app.test_cli_runner().invoke(args=["demo", "seed", "--password", "demo-pass"])
@@ -21,8 +23,25 @@ def test_demo_seed_creates_a_closed_loop(app, fake_twilio):
         assert {"ack", "what_next", "rating_question"} <= kinds
     assert fake_twilio.messages  # sent through the real send job
 
-    again = app.test_cli_runner().invoke(args=["demo", "seed"])
+    again = app.test_cli_runner().invoke(args=["demo", "seed", "--password", "another-pass"])
     assert "nothing seeded" in again.output
+    # The password printed the first time has scrolled away, and the new one is not
+    # applied: the seed says how to get in.
+    assert "keep the password printed when they were made" in again.output
+    assert "python3 dev.py flask users set-password admin@example.org" in again.output
+
+
+def test_demo_seed_on_a_database_filled_by_hand_says_how_to_make_an_account(
+    app, client, fake_twilio
+):
+    sent = send_sms(client, "+447911123456", "Hello, the bins were not collected")
+    assert sent.status_code == 200
+
+    result = app.test_cli_runner().invoke(args=["demo", "seed"])
+
+    assert "nothing seeded" in result.output
+    assert "no demo accounts" in result.output
+    assert "python3 dev.py flask users create you@example.org --role admin" in result.output
 
 
 def test_demo_seed_refuses_production(make_app):

@@ -293,9 +293,73 @@ def test_dev_run_demo_prints_the_password_of_the_demo_accounts(tmp_path: Path) -
     output = Output(process)
     try:
         output.wait_for(RUNNING, timeout=120 if install_is_current() else 600)
-        assert PASSWORD in output.text
-        assert "admin@example.org" in output.text
+        # Said again where the newcomer looks once it runs: the worker's first jobs log
+        # dozens of lines after the seed first said it.
+        banner = output.wait_for(re.compile(r"Press Ctrl-C"), timeout=10).string
+        after_running = output.text.split("feedback-bot is running:", 1)[1]
+        assert banner in after_running
+        banner_lines = after_running.split(banner)[0]
+        assert f"The staff panel: http://127.0.0.1:{port}/login" in banner_lines
+        assert "admin@example.org, staff@example.org or interpreter@example.org" in banner_lines
+        assert f"with the password: {PASSWORD}" in banner_lines
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, output.text
     finally:
         stop_everything(process, output, {}, tmp_path / "instance" / "redis.db")
+
+
+def test_ctrl_c_stops_everything_when_nobody_reads_the_output_any_more(tmp_path: Path) -> None:
+    """``python3 dev.py run | tee run.log``: the same Ctrl-C ends tee, so what dev.py says
+    while stopping goes to a pipe with no reader. It must stop what it started all the
+    same, the embedded Redis included."""
+    port = free_port()
+    env = dev_environment(tmp_path)
+    database = tmp_path / "instance" / "redis.db"
+    reader, writer = os.pipe()
+    process = subprocess.Popen(
+        [bare_python(), str(ROOT / "dev.py"), "run", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=writer,
+        stderr=writer,
+    )
+    os.close(writer)
+    seen: list[str] = []
+
+    def read_until_serving() -> None:
+        # tee: reads until the banner is out, then goes, as the Ctrl-C will make it.
+        with os.fdopen(reader, encoding="utf-8", errors="replace") as stream:
+            for line in stream:
+                seen.append(line)
+                if line.startswith("Press Ctrl-C"):
+                    return
+
+    tee = threading.Thread(target=read_until_serving, daemon=True)
+    tee.start()
+    pids: dict[str, int] = {}
+    try:
+        tee.join(timeout=90 if install_is_current() else 600)
+        assert not tee.is_alive(), "".join(seen)
+        for line in seen:
+            match = PROCESS.match(line)
+            if match:
+                pids[match.group(1)] = int(match.group(2))
+        assert set(pids) == {"worker", "web app", "redis"}, "".join(seen)
+        # The reader is gone; the worker logs on (the sweeper), so the pipe breaks.
+
+        process.send_signal(signal.SIGINT)
+
+        assert process.wait(timeout=30) == 0
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(alive(pid) for pid in pids.values()):
+            time.sleep(0.1)
+        for name, pid in pids.items():
+            assert not alive(pid), f"the {name} (pid {pid}) is still running"
+        assert redis_servers_for(database) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for pid in [*pids.values(), *redis_servers_for(database)]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,9 +15,10 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
+from feedback_bot import clock, loop
 from feedback_bot.config import defaults
 from feedback_bot.extensions import db
-from feedback_bot.models import FeedbackItem, InboundMedia, InboundMessage
+from feedback_bot.models import Decision, FeedbackItem, InboundMedia, InboundMessage
 
 from .conftest import SMS_NUMBER, WHATSAPP_NUMBER, drain, outbound
 
@@ -292,8 +294,10 @@ def test_a_new_number_has_an_empty_conversation(sim: FlaskClient) -> None:
         "channel": "sms",
         "transport": "console",
         "contact": None,
+        "forgotten": False,
         "messages": [],
         "pending": 0,
+        "scheduled": [],
     }
 
 
@@ -305,6 +309,84 @@ def test_keywords_are_answered_through_the_simulator_too(sim_app: Flask, sim: Fl
     assert mine["disposition"] == "keyword"
     assert reply["kind"] == "help"
     assert "Riverside Council" in reply["body"]
+
+
+def test_after_forget_the_phone_still_shows_the_conversation_and_the_confirmation(
+    sim_app: Flask, sim: FlaskClient
+) -> None:
+    """FORGET leaves nothing that leads from the number to the member; the phone keeps
+    what it showed, so the member reads the last message we send them, as on a real one."""
+    post(sim, body="The lift in Block C has been broken for two weeks.")
+    drain(sim_app)
+    watching = sim_app.test_client()  # another browser, that only looked at this number
+    assert len(conversation(watching)["messages"]) == 2
+
+    # The first thing this number says in a second browser: nothing polled it there yet.
+    elsewhere = sim_app.test_client()
+    assert post(elsewhere, body="FORGET").get_json()["disposition"] == "keyword"
+    drain(sim_app)
+
+    for browser in (sim, watching, elsewhere):
+        shown = conversation(browser)
+        assert shown["contact"] is None
+        assert shown["forgotten"] is True
+        assert shown["pending"] == 0
+        feedback, ack, forget, confirmation = shown["messages"]
+        # Our side erased what they sent; they still read what we sent them.
+        assert (feedback["direction"], feedback["body"], feedback["erased"]) == ("in", None, True)
+        assert (forget["direction"], forget["body"], forget["erased"]) == ("in", None, True)
+        assert ack["kind"] == "ack"
+        assert confirmation["kind"] == "forget"
+        assert confirmation["status"] == "delivered"
+        assert confirmation["body"].startswith("We have erased your phone number")
+
+    # A browser that never saw the member finds nothing: the number leads nowhere.
+    assert conversation(sim_app.test_client())["messages"] == []
+
+    # Writing again starts afresh, under the old conversation.
+    post(sim, body="Hello again, it is about the bins this time.")
+    drain(sim_app)
+    again = conversation(sim)
+    assert again["contact"] is not None
+    assert again["forgotten"] is True
+    *old, hello, ack = again["messages"]
+    assert [m["direction"] for m in old] == ["in", "out", "in", "out"]
+    assert hello["body"] == "Hello again, it is about the bins this time."
+    assert ack["kind"] == "ack" and ack["ref"] == hello["ref"] != old[1]["ref"]
+
+
+def test_a_reply_held_for_quiet_hours_says_until_when(make_app: Any, tmp_path: Any) -> None:
+    """A "what happened next" at night where the member lives is put back, not lost: the
+    page says until when, instead of asking whether the worker runs."""
+    app = make_app(
+        SIMULATOR_ENABLED=True,
+        TWILIO_ACCOUNT_SID=None,
+        TWILIO_AUTH_TOKEN=None,
+        SIMULATOR_MEDIA_DIR=str(tmp_path / "simulator-media"),
+        QUIET_HOURS_START=10,
+        QUIET_HOURS_END=14,
+    )
+    clock.freeze(datetime(2026, 12, 7, 12, 0, tzinfo=UTC))  # noon in London, in quiet hours
+    sim = app.test_client()
+    post(sim, body="The lift in Block C has been broken for two weeks.")
+    drain(app)  # the acknowledgement answers them, so it goes at once
+    assert conversation(sim)["scheduled"] == []
+    with app.app_context():
+        item = db.session.scalars(select(FeedbackItem)).one()
+        decision = Decision(title="Lift", summary="We will repair the lift by Friday.")
+        db.session.add(decision)
+        db.session.commit()
+        loop.link(decision, [item])
+        loop.publish(decision)
+        db.session.remove()
+    drain(app)
+
+    shown = conversation(sim)
+
+    assert shown["pending"] == 1
+    assert shown["scheduled"] == [
+        {"kind": "what_next", "at": "2026-12-07T14:00:00+00:00", "reason": "quiet hours"}
+    ]
 
 
 @pytest.mark.parametrize(

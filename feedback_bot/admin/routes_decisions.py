@@ -6,7 +6,6 @@ act, record the audit entry first so it commits with the action, and show progre
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,18 +247,13 @@ def decision_publish(decision_id: int) -> ResponseReturnValue:
         flash("Published. Members are being told what happened next.", "success")
         return redirect(url_for("admin.decision_page", decision_id=decision.id))
     items = linked_items(decision)
-    by_language = sorted(Counter(item.locale for item in items).items())
-    staff_locale = current_app.config["STAFF_LOCALE"]
     return render_template(
         "admin/publish.html",
         decision=decision,
         items=items,
-        by_language=by_language,
-        untranslated={
-            locale: count
-            for locale, count in by_language
-            if decision.summary_in(locale, staff_locale) is None
-        },
+        # Members in the language they are texted in now, which LANGUAGE may have changed
+        # since they wrote, as the fan-out sends (``loop``); not the items' languages.
+        audience=confirming.audience(items, decision),
         form=form,
         cancel=url_for("admin.decision_page", decision_id=decision.id),
     )

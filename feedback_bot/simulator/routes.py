@@ -17,14 +17,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, jsonify, render_template, request, send_from_directory, url_for
+from flask import (
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import InternalServerError, NotFound, RequestEntityTooLarge
 
+from .. import clock
 from ..extensions import db
 from ..intake import accept
 from ..jobs import after_intake
@@ -70,6 +79,11 @@ CONTENT_TYPE_ALIASES = {
 }
 STORED_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]{2,5}$")
 JSON_ENDPOINTS = {"simulator.send", "simulator.conversation"}
+# The members this browser has been, by number (``remember_member``): a phone keeps the
+# conversation after FORGET, though nothing on our side links the number to it any more.
+MEMBERS_SEEN = "simulator_members"
+NUMBERS_REMEMBERED = 20
+MEMBERS_PER_NUMBER = 5
 
 
 class SimulatorError(Exception):
@@ -181,6 +195,12 @@ def send() -> ResponseReturnValue:
     # What the webhook does once the signature is checked.
     result = accept(payload)
     after_intake(result)
+    # Before the next poll can: a FORGET leaves nothing that leads from the number to them.
+    sender = db.session.scalar(
+        select(InboundMessage.contact_id).where(InboundMessage.message_sid == payload.message_sid)
+    )
+    if sender is not None:
+        remember_member(number, sender)
 
     return jsonify(
         ok=True,
@@ -203,44 +223,61 @@ def conversation() -> ResponseReturnValue:
         "channel": channel,
         "transport": transport().name,
         "contact": None,
+        "forgotten": False,
         "messages": [],
         "pending": 0,
+        "scheduled": [],
     }
     contact = db.session.scalars(
         select(Contact).where(Contact.phone_hash == vault().lookup_hash(number))
     ).one_or_none()
-    if contact is None:
+    forgotten = forgotten_members(number)
+    if contact is None and not forgotten:
         return jsonify(reply)
 
-    reply["contact"] = {
-        "label": contact.label,
-        "locale": contact.locale,
-        "opted_out": contact.opted_out,
-    }
+    members = list(forgotten)
+    if contact is not None:
+        remember_member(number, contact.id)
+        members.append(contact.id)
+        reply["contact"] = {
+            "label": contact.label,
+            "locale": contact.locale,
+            "opted_out": contact.opted_out,
+        }
+    reply["forgotten"] = bool(forgotten)
     inbound = db.session.scalars(
         select(InboundMessage)
-        .where(InboundMessage.contact_id == contact.id, InboundMessage.channel == channel)
+        .where(InboundMessage.contact_id.in_(members), InboundMessage.channel == channel)
         .options(selectinload(InboundMessage.media))
         .order_by(InboundMessage.id)
     ).all()
     outbound = db.session.scalars(
         select(OutboundMessage)
         .where(
-            OutboundMessage.contact_id == contact.id,
+            OutboundMessage.contact_id.in_(members),
             OutboundMessage.channel == channel,
             OutboundMessage.status.not_in(OutboundStatus.OPEN),
         )
         .order_by(OutboundMessage.id)
     ).all()
-    reply["pending"] = db.session.scalar(
-        select(func.count())
-        .select_from(OutboundMessage)
-        .where(
-            OutboundMessage.contact_id == contact.id,
+    still_open = db.session.scalars(
+        select(OutboundMessage).where(
+            OutboundMessage.contact_id.in_(members),
             OutboundMessage.channel == channel,
             OutboundMessage.status.in_(OutboundStatus.OPEN),
         )
-    )
+    ).all()
+    reply["pending"] = len(still_open)
+    # Rows put back until later (quiet hours where the member lives, the send rate, a
+    # retry's backoff): the worker is running, and the page says when instead of asking.
+    now = clock.now()
+    reply["scheduled"] = [
+        {"kind": row.kind, "at": row.next_attempt_at.isoformat(), "reason": row.error_message}
+        for row in sorted(still_open, key=lambda row: (row.next_attempt_at or now, row.id))
+        if row.status == OutboundStatus.PENDING
+        and row.next_attempt_at is not None
+        and row.next_attempt_at > now
+    ]
 
     entries: list[tuple[datetime, int, int, dict[str, Any]]] = []
     for message in inbound:
@@ -263,6 +300,31 @@ def media(name: str) -> ResponseReturnValue:
     response = send_from_directory(media_dir(), name, mimetype=MEDIA_TYPES[extension])
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def remember_member(number: str, contact_id: int) -> None:
+    """Note in this browser's session that ``number`` was member ``contact_id``."""
+    seen: dict[str, list[int]] = dict(session.get(MEMBERS_SEEN) or {})
+    ids = seen.pop(number, None) or []
+    if contact_id in ids:
+        return  # known: the cookie stays as it is
+    # Bounded, not ordered (the session is stored with its keys sorted): more numbers
+    # than a developer tries at once.
+    others = list(seen.items())[: NUMBERS_REMEMBERED - 1]
+    session[MEMBERS_SEEN] = {**dict(others), number: [*ids, contact_id][-MEMBERS_PER_NUMBER:]}
+
+
+def forgotten_members(number: str) -> list[int]:
+    """The members this browser has seen ``number`` be who have since been forgotten
+    (FORGET, or staff erasing them): their messages stay on the phone, their own erased."""
+    ids = (session.get(MEMBERS_SEEN) or {}).get(number) or []
+    if not ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(Contact.id).where(Contact.id.in_(ids), Contact.forgotten_at.is_not(None))
+        )
+    )
 
 
 def inbound_entry(message: InboundMessage) -> dict[str, Any]:

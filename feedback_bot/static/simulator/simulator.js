@@ -138,9 +138,11 @@
 
   function timeLabel(iso) {
     const when = new Date(iso);
-    return Number.isNaN(when.getTime())
-      ? ""
-      : when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (Number.isNaN(when.getTime())) return "";
+    const time = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    // As a phone does: the day too, for anything not from today (the demo's weeks).
+    if (when.toDateString() === new Date().toDateString()) return time;
+    return when.toLocaleDateString([], { day: "numeric", month: "short" }) + " " + time;
   }
 
   function metaText(message) {
@@ -257,12 +259,26 @@
     empty.hidden = newOrder.length > 0;
     if (added && (atBottom || newOrder.length <= 2)) pane.scrollTop = pane.scrollHeight;
 
-    memberOut.textContent = data.contact
-      ? data.contact.label + " · replies in " + data.contact.locale +
-        (data.contact.opted_out ? " · opted out (STOP)" : "")
-      : "new (no messages yet)";
+    if (data.contact) {
+      memberOut.textContent = data.contact.label + " · replies in " + data.contact.locale +
+        (data.contact.opted_out ? " · opted out (STOP)" : "");
+    } else if (data.forgotten) {
+      memberOut.textContent = "forgotten (FORGET): the next message starts afresh";
+    } else {
+      memberOut.textContent = "new (no messages yet)";
+    }
 
-    if (data.pending > 0) {
+    const later = data.scheduled || [];
+    if (data.pending > 0 && later.length >= data.pending) {
+      // Every reply still owed waits for a time (quiet hours where the member lives, the
+      // send rate, a retry): the worker is running, so say when rather than ask.
+      pendingSince = null;
+      const first = later[0];
+      setStatus(
+        (data.pending === 1 ? "A reply waits" : data.pending + " replies wait") +
+          " until " + timeLabel(first.at) + (first.reason ? " (" + first.reason + ")" : "") + "."
+      );
+    } else if (data.pending > 0) {
       pendingSince = pendingSince || Date.now();
       if (Date.now() - pendingSince > WORKER_HINT_MS) {
         setStatus("A reply is still waiting for the worker. Is it running? (python worker.py)", true);
