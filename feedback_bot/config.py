@@ -44,6 +44,9 @@ PRODUCTION_REQUIRED = (
     "DATABASE_URL",
     "REDIS_URL",
     "PUBLIC_BASE_URL",
+    # Who is texting: HELP and STOP replies name it, and the development default
+    # ("Feedback reads every message and replies") tells a member nothing.
+    "ORG_NAME",
 )
 
 # Read as they are (stripped) when set.

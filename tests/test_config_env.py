@@ -28,6 +28,7 @@ PRODUCTION = {
     "TWILIO_AUTH_TOKEN": "0123456789abcdef0123456789abcdef",
     "TWILIO_SMS_FROM": "+447700900123",
     "TWILIO_WHATSAPP_FROM": "whatsapp:+447700900124",
+    "ORG_NAME": "Riverside Council",
 }
 
 DEVELOPMENT = {"FEEDBACK_ENV": "development", "REDIS_URL": "unix:///tmp/redis.sock"}
@@ -69,6 +70,7 @@ def test_the_complete_production_configuration_loads(tmp_path):
         "PUBLIC_BASE_URL",
         "TWILIO_ACCOUNT_SID",
         "TWILIO_AUTH_TOKEN",
+        "ORG_NAME",
     ],
 )
 @pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
