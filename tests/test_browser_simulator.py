@@ -14,14 +14,12 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
-from sqlalchemy import select
 
-from feedback_bot import clock, loop
-from feedback_bot.extensions import db
-from feedback_bot.models import Decision, FeedbackItem
+from feedback_bot import clock
 
 from .browser import DEFAULT_TIMEOUT_MS, LiveServer, screenshot
 from .conftest import drain
+from .test_simulator import publish_about_the_lift
 
 MEMBER = "+447911123456"  # the simulator's default number
 # A day that is not today for the browser, in quiet hours (10 to 14) in London.
@@ -89,14 +87,7 @@ def test_a_reply_held_for_quiet_hours_says_until_when(app: Flask, phone: Page) -
     expect(ack).to_have_count(1)
     # Not today: the day as well as the time, as a phone shows an older message.
     expect(ack.locator(".meta")).to_contain_text(" · 3 Mar 12:00")
-    with app.app_context():
-        item = db.session.scalars(select(FeedbackItem)).one()
-        decision = Decision(title="Lift", summary="We will repair the lift by Friday.")
-        db.session.add(decision)
-        db.session.commit()
-        loop.link(decision, [item])
-        loop.publish(decision)
-        db.session.remove()
+    publish_about_the_lift(app)
     drain(app)
 
     status = phone.locator("#status-line")

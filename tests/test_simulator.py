@@ -48,6 +48,18 @@ def sim(sim_app: Flask) -> FlaskClient:
     return sim_app.test_client()
 
 
+def publish_about_the_lift(app) -> None:
+    """Staff link the only feedback to a decision about the lift, and publish it."""
+    with app.app_context():
+        item = db.session.scalars(select(FeedbackItem)).one()
+        decision = Decision(title="Lift", summary="We will repair the lift by Friday.")
+        db.session.add(decision)
+        db.session.commit()
+        loop.link(decision, [item])
+        loop.publish(decision)
+        db.session.remove()
+
+
 def post(client: FlaskClient, headers: dict[str, str] | None = None, **fields: Any) -> Any:
     """POST the page's form. Encoded in memory: for a large body Werkzeug's test client would
     spool to a temporary file it never closes (a ResourceWarning, an error under -W error)."""
@@ -371,14 +383,7 @@ def test_a_reply_held_for_quiet_hours_says_until_when(make_app: Any, tmp_path: A
     post(sim, body="The lift in Block C has been broken for two weeks.")
     drain(app)  # the acknowledgement answers them, so it goes at once
     assert conversation(sim)["scheduled"] == []
-    with app.app_context():
-        item = db.session.scalars(select(FeedbackItem)).one()
-        decision = Decision(title="Lift", summary="We will repair the lift by Friday.")
-        db.session.add(decision)
-        db.session.commit()
-        loop.link(decision, [item])
-        loop.publish(decision)
-        db.session.remove()
+    publish_about_the_lift(app)
     drain(app)
 
     shown = conversation(sim)
