@@ -171,7 +171,16 @@ def base_config(database_url: str, redis_url: str, fake: FakeTwilio, tmp: Path) 
         "ORG_NAME": "Riverside Council",
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
+        # No quiet hours: a test whose clock runs free must not hold "what happened next"
+        # for the morning because the suite runs in the evening. A test of quiet hours sets
+        # them (``QUIET_HOURS``) and freezes the clock at night.
+        "QUIET_HOURS_START": 0,
+        "QUIET_HOURS_END": 0,
     }
+
+
+# The production default, for the tests of quiet hours: ``make_app(**QUIET_HOURS)``.
+QUIET_HOURS = {"QUIET_HOURS_START": 21, "QUIET_HOURS_END": 8}
 
 
 _schema_ready: set[str] = set()
@@ -294,6 +303,13 @@ def release_connections(app: Flask) -> None:
 @pytest.fixture
 def app(make_app: Any) -> Flask:
     return make_app()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def quiet_hours(app: Flask) -> None:
+    """Quiet hours on ``app`` as production has them by default (21 to 8), for a test of
+    what they hold; it freezes the clock at night."""
+    app.config.update(QUIET_HOURS)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ link it again, which reopens it."""
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -210,6 +211,7 @@ def test_bulk_close_tells_each_member_in_their_language(app, client, fake_twilio
     assert sorted(e.target_id for e in audit_entries(app, "item.close")) == [english, polish]
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_the_closure_waits_out_quiet_hours(app, client, fake_twilio):
     item_id = closed_and_told(app, client, UK, LIFT, NIGHT)
 
@@ -310,6 +312,7 @@ def test_linking_a_closed_item_reopens_it_and_the_member_is_told_the_decision(
     assert "reopening it" in client.get(f"/admin/items/{item_id}").get_data(as_text=True)
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_closing_cancels_what_happened_next_not_sent_yet_and_linking_again_tells_it(
     app, client, fake_twilio
 ):
@@ -342,6 +345,7 @@ def test_closing_cancels_what_happened_next_not_sent_yet_and_linking_again_tells
     assert state_of(app, item_id) == (ItemStatus.TOLD, decision_id)
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_linking_cancels_a_closure_not_sent_yet_and_a_new_closure_is_told_again(
     app, client, fake_twilio
 ):
@@ -404,6 +408,7 @@ def test_a_yes_after_the_closure_is_recorded_and_the_item_stays_closed(app, clie
         assert bodies_to(fake_twilio, UK)[-1] == render(MessageKind.RATING_THANKS, "en")
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_a_closure_that_went_after_the_item_was_linked_again_asks_nothing(app, client):
     """A worker held the closure while staff linked the item again: the decision will ask
     whether the member felt heard, not the closure."""
@@ -458,6 +463,7 @@ def test_after_staff_link_the_item_again_the_closure_question_is_not_asked_or_an
         assert (item.status, item.rating, item.reopened_at) == (ItemStatus.LINKED, None, None)
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_linking_cancels_a_closure_question_not_sent_yet(app, client):
     """The closure reached Twilio just before quiet hours; its question waits for the
     morning. Staff link the item meanwhile: the question never goes."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -162,6 +163,7 @@ def test_a_member_told_a_decision_is_not_sent_another(app, client, fake_twilio):
     assert audit_entries(app, "item.link") == []
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_moving_an_item_before_its_decision_went_sends_only_the_new_one(app, client, fake_twilio):
     """Linked to a published decision at night, the member's message waits for the
     morning; staff move the item to another decision meanwhile. In the morning the member
@@ -188,6 +190,7 @@ def test_moving_an_item_before_its_decision_went_sends_only_the_new_one(app, cli
     assert rows[other] in (OutboundStatus.QUEUED, OutboundStatus.SENT, OutboundStatus.DELIVERED)
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_an_item_being_told_its_decision_is_not_moved(app, client, fake_twilio):
     """A worker holds the member's "what happened next": it may reach them whatever we do,
     so the item is not linked to another decision under it."""

@@ -92,6 +92,7 @@ def told_with(fake_twilio, number: str, text: str) -> list[str]:
     return [body for body in bodies_to(fake_twilio, number) if text in (body or "")]
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_messages_held_for_the_night_go_with_the_text_edited_before_morning(
     app, client, fake_twilio
 ):
@@ -151,6 +152,7 @@ def test_messages_held_for_the_night_go_with_the_text_edited_before_morning(
         assert loop.awaiting_translation(db.session.get(Decision, decision_id)) == {}
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_an_edit_through_the_panel_replaces_the_text_waiting_for_the_morning(
     app, client, fake_twilio
 ):
@@ -177,6 +179,7 @@ def test_an_edit_through_the_panel_replaces_the_text_waiting_for_the_morning(
     ]
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_a_translation_corrected_before_its_message_went_is_sent_corrected(
     app, client, fake_twilio
 ):
@@ -204,6 +207,7 @@ def test_a_translation_corrected_before_its_message_went_is_sent_corrected(
     ]
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_a_held_update_corrected_without_telling_goes_corrected_as_an_update(
     app, client, fake_twilio
 ):
@@ -290,6 +294,7 @@ def old_text(fake_twilio) -> list[dict]:
     return [m for m in sent if POLISH_SUMMARY in (m["body"] or "")]
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_an_sms_fallback_held_for_the_night_goes_with_the_current_text(app, client, fake_twilio):
     """Told on WhatsApp in the evening; WhatsApp reports it undelivered at night, and the
     SMS fallback waits for the morning. An interpreter corrects the translation before

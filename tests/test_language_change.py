@@ -24,7 +24,7 @@ from feedback_bot.models import (
 )
 from feedback_bot.outbox import claim
 
-from .conftest import drain, outbound, send_sms
+from .conftest import QUIET_HOURS, drain, outbound, send_sms
 from .test_loop import (
     NIGHT,
     POLISH_SUMMARY,
@@ -75,6 +75,7 @@ def what_next_held_at_night(app: Flask, client: FlaskClient, translations: dict[
     return decision_id
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_what_happened_next_held_for_the_morning_goes_in_the_language_chosen_since(
     app, client, fake_twilio
 ):
@@ -92,6 +93,7 @@ def test_what_happened_next_held_for_the_morning_goes_in_the_language_chosen_sin
     assert (row.locale, row.variables["summary"]) == ("pl", POLISH_SUMMARY)
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_without_a_translation_the_member_waits_for_one_like_anyone_in_that_language(
     app, client, fake_twilio
 ):
@@ -122,7 +124,7 @@ def test_without_a_translation_the_member_waits_for_one_like_anyone_in_that_lang
 def test_a_template_message_held_for_the_morning_is_rendered_again(make_app, fake_twilio):
     """ "Still working on it", owed at night after 22 days of waiting, then the member
     switches to Polish before the morning."""
-    app = make_app(INTERIM_UPDATE_DAYS=21)
+    app = make_app(INTERIM_UPDATE_DAYS=21, **QUIET_HOURS)
     client = app.test_client()
     clock.freeze(datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
     send_sms(client, UK, LIFT)
@@ -140,6 +142,7 @@ def test_a_template_message_held_for_the_morning_is_rendered_again(make_app, fak
 
 
 @pytest.mark.parametrize("held", ["by a worker sending it", "in doubt after a timeout"])
+@pytest.mark.usefixtures("quiet_hours")
 def test_a_row_that_may_reach_the_member_is_left_as_it_is(app, client, held):
     what_next_held_at_night(app, client, {"pl": POLISH_SUMMARY})
     with app.app_context():

@@ -144,6 +144,7 @@ def render_in(app, kind: str, **values) -> str:
         return render(kind, "en", **values)
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_quiet_hours_hold_what_happened_next_but_not_acknowledgements(app, client, fake_twilio):
     late = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)  # 22:30 in London
     clock.freeze(late)
@@ -480,6 +481,7 @@ def test_an_update_sent_before_the_first_fan_out_ran_tells_each_member_once(
     assert len(told) == 1 and not told[0].startswith("An update")
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_an_interim_update_owed_before_a_decision_is_not_sent_after_it(make_app, fake_twilio):
     """The interim update was owed while the member waited, then held (quiet hours here);
     meanwhile staff linked the item to a decision and published it. "Still working on it"
@@ -566,6 +568,7 @@ def test_a_member_waiting_for_a_translation_gets_interim_updates_until_it_comes(
     assert len([r for r in outbound(app) if r.kind == "interim"]) == 1  # told: no more
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_a_reopened_item_gets_interim_updates_again(make_app, fake_twilio):
     """A "no" reopens the item; the member is then waiting again, and hears from us every
     INTERIM_UPDATE_DAYS like anyone waiting, counted from the reopening."""
@@ -606,6 +609,7 @@ def what_next_rows(app) -> dict[int, tuple[str, str]]:
     }
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_an_update_before_the_first_message_went_replaces_it(app, client, fake_twilio):
     """Published at night: "what happened next" waits for the morning. Staff change the
     decision before then: the member gets the decision once, as it now stands, and is
@@ -634,6 +638,7 @@ def test_an_update_before_the_first_message_went_replaces_it(app, client, fake_t
     }
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_an_update_before_the_last_update_went_replaces_it(app, client, fake_twilio):
     """Told in the day; two updates in the evening, both held for the morning: the member
     gets one "An update", with the latest text."""
@@ -906,6 +911,7 @@ def test_a_digit_answers_the_question_asked_last_menu_or_rating(app, client, fak
         assert item.contact.locale != "en"  # the menu's second language
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_an_answer_to_an_older_question_does_not_use_up_one_still_held(app, client, fake_twilio):
     """Told of a decision and asked; then told of a second one in the evening, whose
     question waits for the morning. The member answers the first that night: the

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -115,6 +116,7 @@ WARSAW_NIGHT = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
 WARSAW_MORNING = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_stopped_by_staff_at_night_the_member_is_told_in_the_morning(app, client, fake_twilio):
     """Done hours after the member asked, the confirmation comes out of the blue: it waits
     for the morning, as any such message does. The stop itself is at once."""
@@ -144,6 +146,7 @@ def test_stopped_by_staff_at_night_the_member_is_told_in_the_morning(app, client
     assert bodies_to(fake_twilio, POLISH)[1:] == [rendered(app, "stop", "pl", org=ORG)]
 
 
+@pytest.mark.usefixtures("quiet_hours")
 def test_erased_by_staff_at_night_the_member_is_told_at_once(app, client, fake_twilio):
     """A FORGET's confirmation is the last use of a number we were asked to erase: it does
     not keep it overnight."""
