@@ -681,3 +681,32 @@ def test_an_interpreter_reaches_every_control_by_keyboard(
     tab_through(page)
     page.goto(f"/admin/translate/decision/{panel.draft}/ur")
     tab_through(page)
+
+
+@pytest.mark.browser
+def test_the_live_progress_can_be_paused_and_resumed(panel: Panel, pages: dict[str, Page]) -> None:
+    """WCAG 2.2.2: the decision page's counts update by themselves every few seconds, so
+    whoever is reading them can hold them still. The page's clock is Playwright's, run
+    forward by hand: no waiting for real intervals."""
+    page = pages[Role.STAFF].context.new_page()  # signed in; its own clock
+    try:
+        page.clock.install()
+        polls: list[str] = []
+        page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/progress") else None)
+        page.goto(f"/admin/decisions/{panel.published}")
+        page.clock.run_for(7_000)
+        assert len(polls) == 2  # every 3 s
+
+        pause = page.get_by_role("button", name="Pause updates")
+        pause.focus()
+        page.keyboard.press("Enter")
+        expect(pause).to_have_attribute("aria-pressed", "true")
+        page.clock.run_for(30_000)
+        assert len(polls) == 2
+
+        page.keyboard.press("Enter")
+        expect(pause).to_have_attribute("aria-pressed", "false")
+        page.clock.run_for(3_000)
+        assert len(polls) == 3
+    finally:
+        page.close()

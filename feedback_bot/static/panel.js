@@ -196,8 +196,16 @@
         showWaiting(part, data[part.dataset.waiting]);
       });
     };
+    const pause = section.querySelector("[data-pause-progress]");
+    if (pause) {
+      pause.addEventListener("click", function () {
+        const paused = pause.getAttribute("aria-pressed") !== "true";
+        pause.setAttribute("aria-pressed", String(paused));
+      });
+    }
     const poll = function () {
       if (document.hidden) return;
+      if (pause && pause.getAttribute("aria-pressed") === "true") return;
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (response) {
           if (!response.ok) throw new Error("HTTP " + response.status);
