@@ -406,6 +406,12 @@ def test_staff_pages_are_accessible(panel: Panel, pages: dict[str, Page]) -> Non
     expect(page.locator("[data-confirm-step]")).to_be_visible()
     audit.check("confirm update")
     audit.go("dashboard", "/admin/dashboard/")
+    # The table's language rows name each language in its own script, marked as written
+    # in it (the charts' bars are drawn, and described in the figure's text).
+    for code, name, direction in (("pl", "Polski", "ltr"), ("ar", "العربية", "rtl")):
+        row_name = page.locator(f'[data-group="{code}"] th [lang="{code}"]')
+        expect(row_name).to_have_text(name)
+        expect(row_name).to_have_attribute("dir", direction)
     audit.go("own password", "/account/password")
     missing = page.goto("/admin/items/999999")
     assert missing is not None and missing.status == 404
