@@ -29,7 +29,7 @@ from . import clock, spool
 from .dbutil import hand_out_due, insert_many_ignoring_conflict
 from .extensions import db
 from .messaging import transport
-from .messaging.transport import SendError, TransientSendError
+from .messaging.transport import SendError, TransientSendError, credentials_refused_advice
 from .models import TwilioErasure, TwilioSearch
 from .privacy import vault
 
@@ -152,12 +152,11 @@ def _failed(
         # Nothing is erased at Twilio until an operator fixes the settings: say so as an
         # error each time, as the send path does, not among the routine retries.
         log.error(
-            "twilio %s %s attempt %s: Twilio refused our credentials (%s); check "
-            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN. Will retry",
+            "twilio %s %s attempt %s: %s. Will retry",
             what,
             row_id,
             attempts,
-            code,
+            credentials_refused_advice(code),
         )
     else:
         log.info("twilio %s %s attempt %s: %s; will retry", what, row_id, attempts, code)

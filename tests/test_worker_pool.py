@@ -96,19 +96,19 @@ def starts_within(pool, seconds: float) -> int:
     """How many workers the pool starts while it checks on them, as it does every second
     (here every 50 ms, so that a restart at once shows as many)."""
     started = 0
-    original = pool.start_worker
+    original = pool.get_worker_process
 
     def counted(*args, **kwargs):
         nonlocal started
         started += 1
-        original(*args, **kwargs)
+        return original(*args, **kwargs)
 
-    pool.start_worker = counted
+    pool.get_worker_process = counted  # each worker started is a process made
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         pool.check_workers()
         time.sleep(0.05)
-    pool.start_worker = original
+    pool.get_worker_process = original
     return started
 
 

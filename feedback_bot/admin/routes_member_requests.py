@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from .. import audit, clock, member_requests
 from ..auth.roles import roles_required
 from ..extensions import db
-from ..jobs import enqueue_send
+from ..jobs import enqueue_retry, enqueue_send
 from ..member_requests import Outcome, Result
 from ..messaging.templates import render
 from ..models import Contact, FeedbackItem, InboundMessage, MessageKind
@@ -59,7 +59,10 @@ def carry_out(item_id: int, request: str) -> ResponseReturnValue:
     flash(*outcome_message(request, result, contact))
     # Commit, then send the confirmation.
     db.session.commit()
-    if result.owed is not None:
+    if result.owed is not None and result.held_until is not None:
+        # Not due until the morning: its job is scheduled for then, as a deferral's is.
+        enqueue_retry(result.owed, 0, result.held_until, MessageKind.STOP)
+    elif result.owed is not None:
         enqueue_send([result.owed])
     return redirect(back)
 

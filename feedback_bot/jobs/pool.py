@@ -81,11 +81,18 @@ class FeedbackWorkerPool(WorkerPool):
             delay,
         )
 
-    def check_workers(self, respawn: bool = True) -> None:
-        # Reaped first: a worker found dead by this check sets the wait before its
-        # replacement, which the check then keeps to.
-        self.reap_workers()
-        super().check_workers(respawn=respawn and time.monotonic() >= self._respawn_after)
+    def start_worker(
+        self,
+        count: int | None = None,
+        burst: bool = True,
+        _sleep: float = 0,
+        logging_level: str = "INFO",
+    ) -> None:
+        # RQ's check asks for one in place of each worker it found dead, the moment it
+        # reaped them (``handle_dead_worker``, which set the pause): not before the pause ends.
+        if time.monotonic() < self._respawn_after:
+            return
+        super().start_worker(count, burst=burst, _sleep=_sleep, logging_level=logging_level)
 
 
 def run_forked(app: Flask) -> None:

@@ -21,6 +21,7 @@ from ..messaging.transport import (
     Envelope,
     PermanentSendError,
     TransientSendError,
+    credentials_refused_advice,
 )
 from ..models import Contact, MessageKind, OutboundMessage
 from ..outbox import (
@@ -260,11 +261,10 @@ def retry_later(row: OutboundMessage, exc: TransientSendError) -> str:
         # Every message waits on this, for as long as SEND_MAX_ATTEMPTS lasts (14 to 28
         # hours): an error, each time, naming what to fix, not a line among the routine ones.
         log.error(
-            "outbound %s attempt %s: Twilio refused our credentials (%s); check "
-            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN. Retrying at %s UTC",
+            "outbound %s attempt %s: %s. Retrying at %s UTC",
             row.id,
             row.attempts,
-            exc.code,
+            credentials_refused_advice(exc.code),
             at,
         )
     else:

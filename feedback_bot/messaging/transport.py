@@ -63,6 +63,14 @@ class TransientSendError(SendError):
         self.credentials_refused = credentials_refused
 
 
+def credentials_refused_advice(code: str) -> str:
+    """What every log line about Twilio refusing our account says, wherever it happens: what
+    to fix."""
+    return (
+        f"Twilio refused our credentials ({code}); check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+    )
+
+
 class PermanentSendError(SendError):
     """Trying again would fail the same way: a bad number, an unsubscribed member."""
 
