@@ -62,9 +62,28 @@ class HeldWorker:
         return self.outcome
 
 
+@pytest.fixture
+def held_worker(app, monkeypatch):
+    """Start a ``HeldWorker``; one a failed test left held is let go (and joined) before
+    the next test's database is set up under it."""
+    workers: list[HeldWorker] = []
+
+    def start(row_id: int) -> HeldWorker:
+        workers.append(HeldWorker(app, row_id, monkeypatch))
+        return workers[-1]
+
+    yield start
+    for worker in workers:
+        worker._released.set()
+        worker._thread.join(30)
+
+
+# pg_locks lists the whole server's locks, and an advisory lock belongs to one database:
+# other test processes, each with a database of its own, hold locks on their own row 1.
 HOLDERS = (
     "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = :space"
-    " AND objid = :row AND granted"
+    " AND objid = :row AND objsubid = 2 AND granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
 
 
@@ -98,10 +117,10 @@ def long_after(app) -> None:
 
 
 def test_a_slow_worker_keeps_its_row_and_the_message_goes_once(
-    app, client, fake_twilio, monkeypatch
+    app, client, fake_twilio, held_worker
 ):
     row_id = owe_reply(app, client)
-    worker = HeldWorker(app, row_id, monkeypatch)
+    worker = held_worker(row_id)
 
     long_after(app)
     with app.app_context():
@@ -116,12 +135,12 @@ def test_a_slow_worker_keeps_its_row_and_the_message_goes_once(
 
 
 def test_a_worker_whose_lock_the_database_ended_does_not_send(
-    app, client, fake_twilio, monkeypatch
+    app, client, fake_twilio, held_worker
 ):
     """A database restart ends the lock's session while the worker lives on; the sweeper
     then rightly hands the row on, and the first worker must not send it as well."""
     row_id = owe_reply(app, client)
-    worker = HeldWorker(app, row_id, monkeypatch)
+    worker = held_worker(row_id)
 
     with app.app_context():
         ended = db.session.scalar(
