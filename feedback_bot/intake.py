@@ -330,7 +330,11 @@ def _process(
         message.item_id = result.item_id = rated_item.id
         reply_kind = record_rating(rated.items, rated.answer, now)
         refs = ", ".join(item.ref for item in sorted(rated.items, key=lambda item: item.id))
-        extra: dict[str, Any] = {"ref": refs} if reply_kind == MessageKind.RATING_REOPENED else {}
+        extra: dict[str, Any] = (
+            {"ref": refs, "days": current_app.config["INTERIM_UPDATE_DAYS"]}
+            if reply_kind == MessageKind.RATING_REOPENED
+            else {}
+        )
         owed = owe_message(
             key=f"{reply_kind}:in:{inbound_id}",
             kind=reply_kind,

@@ -83,7 +83,8 @@ def test_did_we_listen_answered_in_words(app, client, fake_twilio, reply, rating
     assert item.status == (ItemStatus.REOPENED if rating == "no" else ItemStatus.TOLD)
     assert last_disposition(app) == Disposition.RATING
     thanks = "rating_reopened" if rating == "no" else "rating_thanks"
-    values = {"ref": item.ref} if rating == "no" else {}
+    days = app.config["INTERIM_UPDATE_DAYS"]
+    values = {"ref": item.ref, "days": days} if rating == "no" else {}
     assert fake_twilio.messages[-1]["body"] == rendered(app, thanks, **values)
 
 

@@ -383,7 +383,12 @@ def test_a_no_after_the_closure_has_a_person_look_again(app, client, fake_twilio
         item = db.session.get(FeedbackItem, item_id)
         assert (item.status, item.rating, item.reopened_at) == (ItemStatus.REOPENED, "no", DAYTIME)
         assert loop.awaits_decision(item)  # "still working on it" again, until staff act
-        reopened = render(MessageKind.RATING_REOPENED, "pl", ref=item.ref)
+        reopened = render(
+            MessageKind.RATING_REOPENED,
+            "pl",
+            ref=item.ref,
+            days=app.config["INTERIM_UPDATE_DAYS"],
+        )
     assert bodies_to(fake_twilio, POLISH)[-1] == reopened
     ref = ref_of(app, item_id)
     assert ref in client.get("/admin/items?status=reopened").get_data(as_text=True)

@@ -131,7 +131,11 @@ def test_rating_reply_is_recorded_and_no_reopens(app, client, fake_twilio):
         item = db.session.scalars(select(FeedbackItem)).one()
         assert (item.rating, item.status) == ("no", ItemStatus.REOPENED)
         assert db.session.query(FeedbackItem).count() == 1  # not new feedback
-    assert fake_twilio.messages[-1]["body"] == render_in(app, "rating_reopened", ref=item.ref)
+    days = app.config["INTERIM_UPDATE_DAYS"]
+    reply = fake_twilio.messages[-1]["body"]
+    assert reply == render_in(app, "rating_reopened", ref=item.ref, days=days)
+    # When they will hear from us: the interim update's period starts again at the "3".
+    assert f"write to you within {days} days" in reply
 
     send_sms(client, UK, "2")  # already rated: now it is just feedback
     drain(app)
@@ -736,7 +740,9 @@ def test_a_no_to_one_question_about_two_items_reopens_both(app, client, fake_twi
     with app.app_context():
         items = list(db.session.scalars(select(FeedbackItem).order_by(FeedbackItem.id)))
         assert [(item.rating, item.status) for item in items] == [("no", ItemStatus.REOPENED)] * 2
-    assert bodies_to(fake_twilio, UK)[-1] == render_in(app, "rating_reopened", ref=", ".join(refs))
+    assert bodies_to(fake_twilio, UK)[-1] == render_in(
+        app, "rating_reopened", ref=", ".join(refs), days=app.config["INTERIM_UPDATE_DAYS"]
+    )
 
 
 def later_feedback_told_of_the_decision(app, client, when: datetime) -> None:
@@ -856,7 +862,9 @@ def test_an_answer_sent_during_a_database_outage_gets_one_reply(make_app, fake_t
         item = db.session.scalars(select(FeedbackItem)).one()  # not new feedback
         assert (item.rating, item.status) == ("no", ItemStatus.REOPENED)
     replies = bodies_to(fake_twilio, UK)
-    assert replies[-1] == render_in(app, "rating_reopened", ref=item.ref)
+    assert replies[-1] == render_in(
+        app, "rating_reopened", ref=item.ref, days=app.config["INTERIM_UPDATE_DAYS"]
+    )
     assert render_in(app, "ack_inline", days=21) not in replies
 
 

@@ -106,7 +106,7 @@ def test_a_form_may_say_its_number_in_words_but_keeps_everything_else(app):
             save_override(None, "ar", ACK, "خلال يومين", ReviewState.REVIEWED, two_days)
         # A message without forms keeps every placeholder, the number too.
         with pytest.raises(TranslationRefused, match=r"must keep %\(ref\)s"):
-            save_override(None, "ar", TEMPLATES["rating_reopened"].msgid, "شكرًا", "reviewed")
+            save_override(None, "ar", TEMPLATES["closed_no_action"].msgid, "شكرًا", "reviewed")
 
 
 def test_a_form_the_language_does_not_have_is_refused(app):

@@ -152,11 +152,13 @@ TEMPLATES: dict[str, Template] = {
         ),
         Template(
             "rating_reopened",
-            N_(
-                "Thank you for telling us. A person will look at your feedback %(ref)s again. "
-                "Reply STOP to stop."
+            NN_(
+                "Thank you for telling us. A person will look at your feedback %(ref)s again "
+                "and write to you within %(days)s days. Reply STOP to stop."
             ),
-            "Answer to a rating of no: the feedback is reopened.",
+            "Answer to a rating of no: the feedback is reopened. days: when they will hear "
+            "from us again (what staff decide, or that we are still working on it).",
+            count="days",
         ),
         Template(
             "interim",
