@@ -8,6 +8,7 @@ It refuses to run in production.
 from __future__ import annotations
 
 import secrets
+import string
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -42,8 +43,16 @@ MEMBERS = [
 DEMO_ACCOUNTS = (
     ("admin@example.org", Role.ADMIN, ""),
     ("staff@example.org", Role.STAFF, ""),
-    ("interpreter@example.org", Role.INTERPRETER, "ar,pl,ur"),
+    ("interpreter@example.org", Role.INTERPRETER, "ar,cy,pl,ur"),
 )
+# Letters and digits only: typed back as ``--demo-password``, a generated password that
+# began with "-" (as ``secrets.token_urlsafe``'s can) would be taken for an option.
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+PASSWORD_LENGTH = 14  # about 83 bits
+
+
+def generated_password() -> str:
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
 
 
 def at(days_ago: float, hour: int = 10) -> datetime:
@@ -135,7 +144,7 @@ def seed(password: str | None) -> None:
     if db.session.scalar(select(func.count()).select_from(FeedbackItem)):
         click.echo(f"The database already has feedback; nothing seeded. {how_to_sign_in()}")
         return
-    password = password or secrets.token_urlsafe(9)
+    password = password or generated_password()
     for email, role, languages in DEMO_ACCOUNTS:
         user = User(email=email, role=role, languages=languages)
         user.set_password(password)

@@ -2,6 +2,7 @@
 
 from sqlalchemy import func, select
 
+from feedback_bot.demo import generated_password
 from feedback_bot.extensions import db
 from feedback_bot.models import Decision, FeedbackItem, OutboundMessage, User
 
@@ -42,6 +43,19 @@ def test_demo_seed_on_a_database_filled_by_hand_says_how_to_make_an_account(
     assert "nothing seeded" in result.output
     assert "no demo accounts" in result.output
     assert "python3 dev.py flask users create you@example.org --role admin" in result.output
+
+
+def test_a_generated_demo_password_can_be_typed_back_as_an_option_value(app, fake_twilio):
+    """Printed to be typed back (``--demo-password``): never a leading "-", which the
+    command line would take for an option, nor anything a shell would read."""
+    result = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    password = result.output.rsplit("with the password: ", 1)[1].strip()
+    assert len(password) >= 12 and password.isalnum() and password.isascii()
+    assert all(generated_password().isalnum() for _ in range(1000))
+    with app.app_context():
+        interpreter = db.session.scalars(select(User).where(User.role == "interpreter")).one()
+        assert interpreter.check_password(password)
 
 
 def test_demo_seed_refuses_production(make_app):
