@@ -200,13 +200,20 @@ def reset_database(app: Flask) -> None:
                 downgrade(revision="base")
             upgrade()
             _schema_ready.add(url)
+        # Children first. DELETE, not TRUNCATE: on PostgreSQL a TRUNCATE of every table
+        # gives each a new file, synced at commit, about 30 ms a test against 3 ms.
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as connection:
+            for table in tables:
+                connection.execute(text(f"DELETE FROM {table}"))
             if db.engine.dialect.name == "postgresql":
-                connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            else:
-                for table in tables:
-                    connection.execute(text(f"DELETE FROM {table}"))
+                # Ids from 1 again, as SQLite's do in an emptied table.
+                connection.execute(
+                    text(
+                        "SELECT setval(oid, 1, false) FROM pg_class"
+                        " WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"
+                    )
+                )
 
 
 class SharedTemplateCode(BytecodeCache):
