@@ -148,6 +148,16 @@ def test_the_language_switcher_offers_every_shipped_language(app, client):
     assert re.findall(r'lang="(\w+)" hreflang="\w+" dir="\w+" aria-current="true"', html) == ["en"]
 
 
+def test_a_keyboard_skips_the_ten_languages_in_one_step_in_the_pages_language(app, client):
+    """The first link on the page, before the language switcher, leads to the content."""
+    for query, words in (("", "Skip to main content"), ("?lang=pl", "Przejdź do treści głównej")):
+        html = page(client, query)
+        first_link = re.search(r"<a [^>]*>[^<]*</a>", html)
+        assert first_link is not None
+        assert first_link[0] == f'<a class="skip-link" href="#main">{words}</a>', query
+        assert '<main id="main">' in html
+
+
 def test_unknown_language_is_ignored_and_accept_language_is_honoured(app, client):
     html = page(client, "?lang=xx")
     assert '<html lang="en" dir="ltr">' in html
