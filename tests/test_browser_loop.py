@@ -127,11 +127,18 @@ def test_staff_close_the_loop_and_interpreters_are_kept_out(
     counter = page.locator("#summary-count")
     expect(counter).to_contain_text(f"{len(SUMMARY)} characters · GSM-7 · 1 segment")
     expect(counter).to_contain_text("Whole message in English, as members get it: ")
+    # The counter is not read out at each key; its status says only a change of cost.
+    expect(counter).to_have_attribute("aria-live", "off")
+    said = page.locator('[data-counter-announcer="summary-count"]')
+    expect(said).to_have_attribute("role", "status")
+    expect(said).to_have_text("")  # still one segment, GSM-7: nothing to say
     page.fill('textarea[name="summary"]', SUMMARY + " Dziękujemy!")  # ę is not GSM-7
     expect(counter).to_contain_text("UCS-2")
     expect(counter).to_have_attribute("data-segments", "2")
+    expect(said).to_have_text(re.compile(r"^Summary: 2 segments, UCS-2\. Whole message in English"))
     page.fill('textarea[name="summary"]', SUMMARY)
     expect(counter).to_have_attribute("data-encoding", "GSM-7")
+    expect(said).to_contain_text("Summary: 1 segment, GSM-7.")
     # The counter agrees with how Twilio bills (the fake's count) on every edge.
     for sample in SEGMENT_SAMPLES:
         counted = page.evaluate("s => window.feedbackPanel.countSegments(s).segments", sample)

@@ -75,18 +75,33 @@
     const frame = area.dataset.frame || "";
     const frameLabel = area.dataset.frameLabel || "Whole message";
     const values = area.dataset.values ? JSON.parse(area.dataset.values) : {};
+    // The counter changes with every key pressed, too often to be read out (the template
+    // marks it aria-live="off"). A status of its own says what costs money, when it
+    // changes: the number of segments and the encoding.
+    const announcer = document.createElement("span");
+    announcer.className = "visually-hidden";
+    announcer.setAttribute("role", "status");
+    announcer.dataset.counterAnnouncer = area.dataset.segmentCounter;
+    output.after(announcer);
+    let said = null;
     const update = function () {
+      const label = area.dataset.counterLabel || "Summary";
       const own = countSegments(filled(area.value, values));
       output.dataset.encoding = own.encoding;
       output.dataset.segments = String(own.segments);
-      let text = (area.dataset.counterLabel || "Summary") + ": " + describe(own);
+      let text = label + ": " + describe(own);
+      let cost = label + ": " + plural(own.segments, "segment") + ", " + own.encoding;
       if (frame.includes("{summary}")) {
         // split/join, not replace: a "$&" in the summary is text, not a pattern.
         const whole = countSegments(frame.split("{summary}").join(area.value));
         output.dataset.wholeSegments = String(whole.segments);
-        text += "\n" + frameLabel + ": " + plural(whole.segments, "segment") + ", " + whole.encoding;
+        const wholeCost = frameLabel + ": " + plural(whole.segments, "segment") + ", " + whole.encoding;
+        text += "\n" + wholeCost;
+        cost += ". " + wholeCost;
       }
       output.textContent = text;
+      if (said !== null && cost !== said) announcer.textContent = cost;
+      said = cost;  // on the page's load, nothing is said: nothing has changed
     };
     area.addEventListener("input", update);
     update();
