@@ -55,9 +55,12 @@ class HeldWorker:
         self._thread.start()
         assert self.waiting.wait(10), "the worker never reached its send"
 
-    def go_on(self) -> str | None:
+    def let_go(self) -> None:
         self._released.set()
         self._thread.join(30)
+
+    def go_on(self) -> str | None:
+        self.let_go()
         assert not self._thread.is_alive()
         return self.outcome
 
@@ -74,8 +77,7 @@ def held_worker(app, monkeypatch):
 
     yield start
     for worker in workers:
-        worker._released.set()
-        worker._thread.join(30)
+        worker.let_go()
 
 
 # pg_locks lists the whole server's locks, and an advisory lock belongs to one database:
