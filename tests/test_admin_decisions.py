@@ -24,6 +24,9 @@ from feedback_bot.models import (
 from .conftest import drain, outbound, send_sms
 from .test_auth import audit_entries, create_user, sign_in
 
+POLISH_NAMED = '<span lang="pl" dir="ltr">Polski</span> (pl)'  # how staff pages name a language
+ENGLISH_NAMED = '<span lang="en" dir="ltr">English</span> (en)'
+
 ENGLISH = "+447911123456"
 POLISH = "+48512345678"
 SUMMARY = "We will repair the street lights on Mill Road by the end of May."
@@ -165,7 +168,7 @@ def test_publish_tells_each_linked_member_in_their_language(app, client, items, 
     assert confirm.status_code == 200
     page = confirm.get_data(as_text=True)
     assert "<strong>2</strong> linked items" in page
-    assert "en 1, pl 1" in page
+    assert f"{ENGLISH_NAMED} 1, {POLISH_NAMED} 1" in page
     assert "data-untranslated" not in page
     assert decision_state(app, decision_id).published_at is None  # GET only asks
 
@@ -230,7 +233,7 @@ def test_members_without_a_translation_wait_and_are_shown(app, client, items, st
         data={"item_ids": list(items.values()), "action": "link", "decision_id": decision_id},
     )
     confirm = client.get(f"/admin/decisions/{decision_id}/publish").get_data(as_text=True)
-    assert "data-untranslated" in confirm and "pl (1 member)" in confirm
+    assert "data-untranslated" in confirm and f"{POLISH_NAMED}: 1 member" in confirm
 
     client.post(f"/admin/decisions/{decision_id}/publish")
     drain(app)
@@ -242,7 +245,7 @@ def test_members_without_a_translation_wait_and_are_shown(app, client, items, st
     assert data["awaiting_translation"] == {"pl": 1}
     assert data["progress"]["awaiting_translation"] == 1
     page = client.get(f"/admin/decisions/{decision_id}").get_data(as_text=True)
-    assert 'data-locale="pl">pl: 1 member waiting' in page
+    assert f'data-locale="pl">{POLISH_NAMED}: 1 member waiting' in page
 
 
 def test_publishing_counts_members_in_the_language_they_are_texted_in(
@@ -271,9 +274,12 @@ def test_publishing_counts_members_in_the_language_they_are_texted_in(
     texted = re.search(r"<p data-texted>(.*?)</p>", page, re.S)
     assert texted is not None
     said = " ".join(texted.group(1).split())
-    assert "<strong>3</strong> linked items; <strong>2</strong> members texted: pl 2." in said
+    assert (
+        f"<strong>3</strong> linked items; <strong>2</strong> members texted: {POLISH_NAMED} 2."
+        in said
+    )
     assert "1 gets no messages from us (opted out, or asked to be forgotten)." in said
-    assert "pl (2 members)" in page
+    assert f"{POLISH_NAMED}: 2 members" in page
 
     client.post(f"/admin/decisions/{decision_id}/publish")
     drain(app)
@@ -365,7 +371,7 @@ def test_linking_to_a_published_decision_tells_the_member(app, client, items, st
     page = " ".join(asked.get_data(as_text=True).split())
     assert "and text the member?" in page
     assert "linking texts the member now" in page
-    assert "<strong>1</strong> member texted: pl 1." in page
+    assert f"<strong>1</strong> member texted: {POLISH_NAMED} 1." in page
     assert SUMMARY in page
     assert 'name="confirmed" value="yes"' in page
     drain(app)
@@ -414,7 +420,7 @@ def test_changing_a_published_outcome_can_update_those_told(app, client, items, 
     assert asked.status_code == 200
     page = " ".join(asked.get_data(as_text=True).split())
     assert "Save and text 1 member already told?" in page
-    assert "<strong>1</strong> member texted: en 1." in page
+    assert f"<strong>1</strong> member texted: {ENGLISH_NAMED} 1." in page
     assert updated in page
     assert decision_state(app, decision_id).summary == SUMMARY
     assert audit_entries(app, "decision.update_outcome") == []
@@ -572,5 +578,5 @@ def test_the_decision_page_names_each_translations_state_in_words(app, client, s
         db.session.commit()
         decision_id = decision.id
     page = client.get(f"/admin/decisions/{decision_id}").get_data(as_text=True)
-    assert "Summary (pl, needs review)" in page
+    assert f"Summary in {POLISH_NAMED}, needs review" in page
     assert "needs_review" not in page

@@ -229,6 +229,25 @@ def test_item_page_shows_the_whole_timeline(app, client, items, fake_twilio):
     assert client.get("/admin/items/999999").status_code == 404
 
 
+def test_staff_pages_name_each_language_not_only_its_code(app, client, items):
+    """ "pl" or "uk" alone means little to staff: the inbox, its filter and an item's page
+    say the language's own name, marked as written in it, with the code beside it."""
+    drain(app)
+    as_role(app, client, Role.STAFF)
+    polish = '<span lang="pl" dir="ltr">Polski</span> (pl)'
+
+    inbox = client.get("/admin/items").get_data(as_text=True)
+    row = inbox.split(f'data-item="{items["pl"]}"', 1)[1].split("</tr>", 1)[0]
+    assert f"<td>{polish}</td>" in row
+    assert '<option value="pl" lang="pl" >Polski (pl)</option>' in inbox
+    assert '<option value="es" lang="es" >Español (es)</option>' in inbox
+
+    page = client.get(f"/admin/items/{items['pl']}").get_data(as_text=True)
+    assert f"<dt>Language</dt><dd>{polish}</dd>" in page
+    assert f"detected {polish}" in page  # the member's message
+    assert f"Acknowledgement · {polish} ·" in page  # our answer to it
+
+
 # --------------------------------------------------------------------------- numbers
 
 

@@ -268,9 +268,9 @@ def test_the_decision_page_says_who_is_waiting_and_who_can_unblock_them(
     for_template = page.locator('[data-waiting="awaiting_whatsapp_template"]')
     for_translation = page.locator('[data-waiting="awaiting_translation"]')
     expect(page.locator('[data-count="awaiting_whatsapp_template"]')).to_have_text("1")
-    expect(for_template.locator("li")).to_have_text("pl: 1 member waiting")
+    expect(for_template.locator("li")).to_have_text("Polski (pl): 1 member waiting")
     expect(for_template).to_contain_text("Who can unblock them: an admin")
-    expect(for_translation.locator("li")).to_have_text("ar: 1 member waiting")
+    expect(for_translation.locator("li")).to_have_text("العربية (ar): 1 member waiting")
     expect(for_translation.locator("[data-unblock]")).to_contain_text("an interpreter")
     questions = page.locator('[data-waiting="questions_awaiting_whatsapp_template"]')
     expect(questions).to_be_hidden()  # nobody has been told yet, so nobody asked
@@ -290,7 +290,9 @@ def test_the_decision_page_says_who_is_waiting_and_who_can_unblock_them(
     expect(page.locator('[data-count="awaiting_whatsapp_template"]')).to_have_text("0")
     expect(for_template).to_be_hidden()
     # Told by the template, the Polish member is asked "Did we listen?", which has none.
-    expect(questions.locator("li")).to_have_text("pl: 1 question waiting")
+    # The list panel.js drew names the language as the page does, marked as written in it.
+    expect(questions.locator("li")).to_have_text("Polski (pl): 1 question waiting")
+    expect(questions.locator('li span[lang="pl"][dir="ltr"]')).to_have_text("Polski")
     expect(questions.locator("[data-unblock]")).to_contain_text("Who can unblock them: an admin")
     expect(for_translation.locator("li")).to_have_text("Nobody is waiting for a translation.")
     expect(for_translation.locator("[data-unblock]")).to_be_hidden()

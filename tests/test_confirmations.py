@@ -99,8 +99,8 @@ def test_bulk_linking_to_a_published_decision_asks_first(app, client, fake_twili
     page = text_of(asked)
     assert "Link 2 items to “Street lights” and text their members?" in page
     assert "linking texts each member now" in page
-    assert "2 members texted: en 1, pl 1." in page
-    assert "No summary yet in pl (1)" in page
+    assert "2 members texted: English (en) 1, Polski (pl) 1." in page
+    assert "No summary yet in Polski (pl): 1" in page
     assert SUMMARY in page
     assert 'href="/admin/items?status=new">Cancel' in asked.get_data(as_text=True)
     drain(app)
@@ -230,7 +230,7 @@ def test_closing_asks_first_and_says_it_texts_the_member(app, client, fake_twili
     page = text_of(asked)
     assert f"Close {ref_of(app, item_id)} as no action and text the member?" in page
     assert "Closing texts the member now" in page and "“Did we listen?”" in page
-    assert "1 member texted: en 1." in page
+    assert "1 member texted: English (en) 1." in page
     assert "Closing unlinks it from “Street lights”" in page
     assert REASON in page
     assert f'href="/admin/items/{item_id}">Cancel' in asked.get_data(as_text=True)
@@ -262,7 +262,7 @@ def test_bulk_closing_asks_first_and_carries_the_reason_as_typed(app, client, fa
     )
     page = text_of(asked)
     assert "Close 1 item as no action and text their members?" in page
-    assert "1 member texted: en 1." in page
+    assert "1 member texted: English (en) 1." in page
     assert "1 of the selected items stays as it is: closed already" in page
     assert len(fake_twilio.messages) == sent
 
@@ -299,8 +299,10 @@ def test_an_update_says_how_many_it_texts_and_can_be_saved_without_texting(
     )
     page = text_of(asked)
     assert "Save and text 2 members already told?" in page
-    assert "2 members texted: en 1, pl 1." in page
-    assert "members in pl are texted once an interpreter has translated the new one" in page
+    assert "2 members texted: English (en) 1, Polski (pl) 1." in page
+    assert (
+        "members in Polski (pl) are texted once an interpreter has translated the new one" in page
+    )
     assert 'name="notify_told"' not in re.sub(r"<button[^>]*>", "", asked.get_data(as_text=True))
 
     # "Save without texting anyone": the hidden values alone.

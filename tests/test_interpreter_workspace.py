@@ -29,6 +29,8 @@ from .test_auth import create_user, sign_in
 from .test_confirmations import text_of
 from .test_interpreter_pages import ARABIC, ARABIC_MEMBER
 
+POLISH_NAMED = '<span lang="pl" dir="ltr">Polski</span> (pl)'  # how staff pages name a language
+
 MIDDAY = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 POLISH_MEMBERS = ("+48512345678", "+48512345679", "+48512345670")
 POLISH = "Winda w naszym bloku jest zepsuta od tygodni."
@@ -133,7 +135,9 @@ def test_a_summary_staff_changed_is_listed_to_translate_again_though_nobody_wait
         data={"title": "Lift", "outcome": "adopted", "summary": changed},
     )
     assert response.status_code == 302
-    assert "Summary (pl, outdated)" in page_of(staff, f"/admin/decisions/{decision_id}")
+    assert f"Summary in {POLISH_NAMED}, outdated" in page_of(
+        staff, f"/admin/decisions/{decision_id}"
+    )
     with app.app_context():
         assert loop.awaiting_translation(db.session.get(Decision, decision_id)) == {}
 
@@ -322,7 +326,7 @@ def test_pages_that_say_members_count_each_member_once(make_app, fake_twilio):
 
     staff = signed_in(app, Role.STAFF)
     page = page_of(staff, f"/admin/decisions/{decision_id}")
-    assert 'data-locale="pl">pl: 2 members waiting' in page
+    assert f'data-locale="pl">{POLISH_NAMED}: 2 members waiting' in page
     assert 'data-count="linked">2<' in page
 
     interpreter = signed_in(app, Role.INTERPRETER, languages="pl")
@@ -353,7 +357,7 @@ def test_linking_two_items_of_one_member_texts_one_member(make_app, fake_twilio)
         data={"item_ids": [first, again], "action": "link", "decision_id": decision_id},
     )
     assert asked.status_code == 200
-    assert "1 member texted: pl 1." in text_of(asked)
+    assert "1 member texted: Polski (pl) 1." in text_of(asked)
 
 
 def test_members_waiting_for_a_whatsapp_template_are_counted_once(make_app, fake_twilio):
@@ -373,6 +377,6 @@ def test_members_waiting_for_a_whatsapp_template_are_counted_once(make_app, fake
         assert loop.awaiting_whatsapp_template(decision) == {"pl": 1}
     staff = signed_in(app, Role.STAFF)
     page = page_of(staff, f"/admin/decisions/{waiting[0].decision_id}")
-    assert 'data-locale="pl">pl: 1 member waiting' in part(
+    assert f'data-locale="pl">{POLISH_NAMED}: 1 member waiting' in part(
         page, 'data-waiting="awaiting_whatsapp_template"', "</div>"
     )

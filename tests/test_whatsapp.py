@@ -23,6 +23,8 @@ from feedback_bot.models import (
 
 from .conftest import ACCOUNT_SID, drain, outbound, send_sms, signed_post
 
+POLISH_NAMED = '<span lang="pl" dir="ltr">Polski</span> (pl)'  # how staff pages name a language
+
 NUMBER = "+48512345678"
 WHATSAPP = f"whatsapp:{NUMBER}"
 POLISH_SUMMARY = "Naprawimy windę do 1 marca."
@@ -150,7 +152,7 @@ def test_staff_see_who_waits_for_a_template_and_who_can_unblock_them(app, client
     assert 'data-count="awaiting_whatsapp_template">1<' in page
     waiting = page.split('data-waiting="awaiting_whatsapp_template"', 1)[1].split("</div>")[0]
     assert not waiting.startswith(" data-hide-when-none hidden")
-    assert 'data-locale="pl">pl: 1 member waiting' in waiting
+    assert f'data-locale="pl">{POLISH_NAMED}: 1 member waiting' in waiting
     assert "Who can unblock them: an admin" in waiting
     assert "/admin/whatsapp-templates/" not in waiting  # staff cannot open it
 
@@ -179,13 +181,13 @@ def test_staff_see_who_waits_for_a_template_and_who_can_unblock_them(app, client
     # item's timeline says so, and the decision's page counts it with who can unblock it.
     item = client.get(f"/admin/items/{row.item_id}").get_data(as_text=True)
     assert item.count("Who can unblock it: an admin") == 1
-    assert "template for this message in pl" in item.split("Did we listen?", 1)[1]
+    assert f"template for this message in {POLISH_NAMED}" in item.split("Did we listen?", 1)[1]
     assert data["questions_awaiting_whatsapp_template"] == {"pl": 1}
     questions = page.split('data-waiting="questions_awaiting_whatsapp_template"', 1)[1]
     questions = questions.split("</div>", 1)[0]
     assert not questions.startswith(" data-hide-when-none hidden")
     assert "“Did we listen?” waiting for a WhatsApp template" in questions
-    assert 'data-locale="pl">pl: 1 question waiting' in questions
+    assert f'data-locale="pl">{POLISH_NAMED}: 1 question waiting' in questions
     assert "Who can unblock them: an admin" in questions
     assert 'href="/admin/whatsapp-templates/">WhatsApp templates</a>' in questions
 

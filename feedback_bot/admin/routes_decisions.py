@@ -16,7 +16,8 @@ from flask_login import current_user
 from .. import audit, loop
 from ..auth.roles import roles_required
 from ..extensions import db
-from ..interpreters.access import languages_to_translate
+from ..interpreters.access import direction, languages_to_translate
+from ..messaging.language import native_name
 from ..messaging.templates import summary_frame
 from ..models import Decision
 from . import READERS, TRIAGERS, bp, confirming
@@ -95,12 +96,19 @@ PROGRESS_COUNTS = (
 
 
 def progress_of(decision: Decision) -> dict[str, Any]:
-    return {
-        "published": decision.published,
-        "progress": loop.progress(decision),
+    waiting = {
         "awaiting_translation": loop.awaiting_translation(decision),
         "awaiting_whatsapp_template": loop.awaiting_whatsapp_template(decision),
         "questions_awaiting_whatsapp_template": loop.questions_awaiting_whatsapp_template(decision),
+    }
+    # The lists name each language as the page does (``language_and_code``); panel.js
+    # cannot look a name up, so it comes with the counts.
+    codes = {code for counts in waiting.values() for code in counts}
+    return {
+        "published": decision.published,
+        "progress": loop.progress(decision),
+        **waiting,
+        "languages": {code: {"name": native_name(code), "dir": direction(code)} for code in codes},
     }
 
 

@@ -177,7 +177,7 @@
   // Members (or their messages: data-noun) waiting, by language, for what only someone else
   // can give (data-waiting names the progress JSON's key): the list, and who can unblock
   // them while anyone waits.
-  function showWaiting(part, waiting) {
+  function showWaiting(part, waiting, languages) {
     const entries = Object.entries(waiting || {}).sort();
     const list = part.querySelector("[data-awaiting]");
     list.replaceChildren();
@@ -190,7 +190,18 @@
     entries.forEach(function ([locale, count]) {
       const li = document.createElement("li");
       li.dataset.locale = locale;
-      li.textContent = locale + ": " + plural(count, list.dataset.noun || "member") + " waiting";
+      // As the page first named it: the language's own name, marked as written in it.
+      const language = (languages || {})[locale];
+      if (language) {
+        const name = document.createElement("span");
+        name.lang = locale;
+        name.dir = language.dir;
+        name.textContent = language.name;
+        li.append(name, " (" + locale + ")");
+      } else {
+        li.append(locale);
+      }
+      li.append(": " + plural(count, list.dataset.noun || "member") + " waiting");
       list.appendChild(li);
     });
     const unblock = part.querySelector("[data-unblock]");
@@ -208,7 +219,7 @@
         if (hint) hint.hidden = !value;
       });
       section.querySelectorAll("[data-waiting]").forEach(function (part) {
-        showWaiting(part, data[part.dataset.waiting]);
+        showWaiting(part, data[part.dataset.waiting], data.languages);
       });
     };
     const pause = section.querySelector("[data-pause-progress]");
