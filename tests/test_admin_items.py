@@ -230,7 +230,7 @@ def test_item_page_shows_the_whole_timeline(app, client, items, fake_twilio):
 
 
 def test_staff_pages_name_each_language_not_only_its_code(app, client, items):
-    """ "pl" or "uk" alone means little to staff: the inbox, its filter and an item's page
+    """A code alone ("pl", "uk") means little to staff: the inbox, its filter and an item's page
     say the language's own name, marked as written in it, with the code beside it."""
     drain(app)
     as_role(app, client, Role.STAFF)

@@ -167,6 +167,8 @@ def test_staff_see_who_waits_for_a_template_and_who_can_unblock_them(app, client
         assert 'href="/admin/whatsapp-templates/">WhatsApp templates</a>' in (
             client.get(url).get_data(as_text=True)
         )
+    templates_page = client.get("/admin/whatsapp-templates/").get_data(as_text=True)
+    assert f"<tr><td>what_next</td><td>{POLISH_NAMED}</td><td>1</td></tr>" in templates_page
 
     add_template(app)
     with app.app_context():
@@ -183,6 +185,10 @@ def test_staff_see_who_waits_for_a_template_and_who_can_unblock_them(app, client
     assert item.count("Who can unblock it: an admin") == 1
     assert f"template for this message in {POLISH_NAMED}" in item.split("Did we listen?", 1)[1]
     assert data["questions_awaiting_whatsapp_template"] == {"pl": 1}
+    # Names for panel.js to draw the lists with, as the page does.
+    assert data["languages"] == {"pl": {"name": "Polski", "dir": "ltr"}}
+    saved = client.get("/admin/whatsapp-templates/").get_data(as_text=True)
+    assert f"<td>what_next</td><td>{POLISH_NAMED}</td><td><code>{TEMPLATE_SID}</code>" in saved
     questions = page.split('data-waiting="questions_awaiting_whatsapp_template"', 1)[1]
     questions = questions.split("</div>", 1)[0]
     assert not questions.startswith(" data-hide-when-none hidden")
