@@ -140,6 +140,23 @@ def test_create_and_edit_a_decision_audited(app, client, staff):
         assert len(db.session.scalars(select(Decision)).all()) == 1
 
 
+def test_a_form_says_which_fields_are_required_unless_all_are(app, client, staff):
+    """The eye is told which fields must be filled before sending, not after: the decision
+    form marks its title, and only its title. A screen reader hears the field's own
+    "required", so the mark is hidden from it. The sign-in form, all of it required, has
+    no mark to repeat on every line."""
+    form = client.get("/admin/decisions/new").get_data(as_text=True)
+    mark = '<span class="required-mark" aria-hidden="true">(required)</span>'
+    assert f'<label for="title">Title {mark}</label>' in form
+    assert form.count(mark) == 1
+    assert re.search(r'<input[^>]*id="title"[^>]*required', form)
+
+    client.post("/logout")
+    login = client.get("/login").get_data(as_text=True)
+    assert '<label for="email">Email</label>' in login
+    assert "required-mark" not in login
+
+
 def test_the_segment_counter_names_the_staff_language(make_app):
     """The form counts the summary inside "what happened next" in the staff language, and
     says which: a panel working in Polish counts, and names, the Polish message."""

@@ -172,7 +172,7 @@ def test_staff_close_the_loop_and_interpreters_are_kept_out(
     expect(page.locator('[data-count="linked"]')).to_have_text("1")
     page.click("[data-publish]")
     expect(page.locator("h1")).to_contain_text("Publish")
-    expect(page.locator("main")).to_contain_text("pl 1")
+    expect(page.locator("main")).to_contain_text("Polski (pl) 1")
     screenshot(page, "4-publish")
     page.click("[data-confirm-publish]")
     expect(page.locator(".flash")).to_contain_text("Published")
