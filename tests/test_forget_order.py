@@ -19,6 +19,7 @@ from feedback_bot.extensions import db
 from feedback_bot.jobs.intake import process_alone, process_inbound
 from feedback_bot.jobs.send import send_outbound
 from feedback_bot.jobs.sweep import sweep
+from feedback_bot.loop import fan_out
 from feedback_bot.members import forget
 from feedback_bot.messaging.templates import render
 from feedback_bot.models import (
@@ -153,7 +154,7 @@ def test_a_message_owed_while_forget_commits_is_never_sent(app, client, fake_twi
         db.session.commit()
         decision_id = decision.id
 
-    read_members = loop._revisions_owed
+    read_members = fan_out.revisions_owed
     forgotten: list[threading.Thread] = []
     with app.app_context():
         row_locks = db.engine.dialect.name == "postgresql"
@@ -170,7 +171,7 @@ def test_a_message_owed_while_forget_commits_is_never_sent(app, client, fake_twi
                 job.run()
         return read_members(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "_revisions_owed", forget_meanwhile)
+    monkeypatch.setattr(fan_out, "revisions_owed", forget_meanwhile)
     with app.app_context():
         loop.notify_decision(decision_id)
     monkeypatch.undo()

@@ -11,6 +11,7 @@ from feedback_bot import clock, loop
 from feedback_bot.extensions import db
 from feedback_bot.jobs import redis_connection
 from feedback_bot.jobs.sweep import sweep
+from feedback_bot.loop import ratings
 from feedback_bot.messaging.templates import render
 from feedback_bot.models import (
     Decision,
@@ -264,7 +265,7 @@ def test_a_worker_dying_as_twilio_accepts_never_leaves_the_item_untold(
     from feedback_bot.jobs.send import send_outbound
 
     with app.app_context(), monkeypatch.context() as patch:
-        patch.setattr(loop, "owe_message", worker_dies)
+        patch.setattr(ratings, "owe_message", worker_dies)  # the question, owed once told
         with pytest.raises(SystemExit):
             send_outbound(row_id)
         db.session.rollback()

@@ -167,7 +167,7 @@ def plan_link(decision: Decision, items: list[FeedbackItem]) -> LinkPlan:
     is linked even to the decision it still names (closed before closing unlinked). So is
     an item its member reopened ("Did we listen?" "No"), which keeps its decision while it
     waits: linking it again is how staff answer the member, who is then told the decision
-    again (``loop._relinked_since``). An item whose member was told another decision, or
+    again (``loop.fan_out._relinked_since``). An item whose member was told another decision, or
     is being told it, stays as it is (``loop.told``)."""
     candidates = [
         item

@@ -128,7 +128,7 @@ def _owe_again(row: OutboundMessage, contact: Contact, key: str, channel: str) -
         item=row.item,
         decision_id=row.decision_id,
         # The same version of the decision as the row it follows: the fan-out counts the
-        # follow-up as that version owed (``loop._revisions_owed``).
+        # follow-up as that version owed (``loop.fan_out.revisions_owed``).
         decision_revision=row.decision_revision,
         fallback_of_id=row.id,
         **row.variables,
