@@ -143,3 +143,11 @@ def test_a_batch_lock_lets_workers_record_sends_but_not_staff_edit(app):
         finally:
             db.session.rollback()
             db.session.remove()
+
+
+def test_a_fan_out_queued_before_loop_became_a_package_still_runs():
+    """Jobs queued by a release with ``feedback_bot/loop.py`` name their function
+    ``feedback_bot.loop.notify_decision``: a worker of this release must still find it."""
+    from rq.utils import import_attribute
+
+    assert import_attribute("feedback_bot.loop.notify_decision") is loop.notify_decision
