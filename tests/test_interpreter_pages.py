@@ -41,6 +41,9 @@ def interpreter(app, client, languages: str = "ar,pl") -> None:
         db.session.commit()
 
 
+REQUIRED_MARK = '<span class="required-mark" aria-hidden="true">(required)</span>'
+
+
 def test_interpreter_translates_arabic_feedback(app, client):
     send_sms(client, ARABIC_MEMBER, ARABIC)
     drain(app)
@@ -53,6 +56,11 @@ def test_interpreter_translates_arabic_feedback(app, client):
         message_id = db.session.scalars(select(InboundMessage.id)).one()
     form = client.get(f"/admin/translate/feedback/{message_id}").get_data(as_text=True)
     assert 'dir="rtl"' in form
+    # The translation must be written, what a voice note says need not: the label says so.
+    assert form.count(REQUIRED_MARK) == 1
+    assert f'<label for="text">Translation {REQUIRED_MARK}</label>' in form
+    # A form of one file has nothing to tell apart.
+    assert REQUIRED_MARK not in client.get("/admin/translate/templates/ar").get_data(as_text=True)
 
     response = client.post(
         f"/admin/translate/feedback/{message_id}",
