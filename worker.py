@@ -13,7 +13,7 @@ import signal
 import sys
 
 from feedback_bot import create_app
-from feedback_bot.config import ConfigError
+from feedback_bot.config import ConfigError, cautions
 from feedback_bot.jobs.orphans import stop_children_with_this_process
 from feedback_bot.jobs.pool import run_pool
 from feedback_bot.jobs.worker import run_until_stopped
@@ -34,6 +34,9 @@ def main() -> None:
         # The operator's mistake, said in one line (and exit 1), not a traceback to read
         # through; any other exception is a bug, and keeps its traceback.
         sys.exit(f"Error: {exc}")
+    log = logging.getLogger(__name__)
+    for caution in cautions(app.config):
+        log.warning("%s", caution)
     processes = int(app.config["WORKER_PROCESSES"])
     if processes > 1:
         # The pool's parent loads the models before forking, so that its workers share
@@ -45,7 +48,7 @@ def main() -> None:
     # are empty, or with the first message that needs them (seconds; lingua holds the
     # interpreter meanwhile, so loading them in a thread beside the worker would not free
     # it either).
-    logging.getLogger(__name__).info("worker starting")
+    log.info("worker starting")
     run_until_stopped(app)
 
 

@@ -486,6 +486,23 @@ def validate(config: Mapping[str, Any]) -> None:
         _check_public_base_url_for_production(str(config["PUBLIC_BASE_URL"]))
 
 
+def cautions(config: Mapping[str, Any]) -> list[str]:
+    """Settings that work but weaken a promise: said when a worker starts, not refused
+    (the tests' short timings use some of them on purpose)."""
+    found = []
+    stuck, timeout = config["SENDING_STUCK_SECONDS"], config["TWILIO_TIMEOUT_SECONDS"]
+    if stuck <= timeout:
+        # ``sending_locks``: a row is released only when its worker's lock is gone, and a
+        # database restart ends that lock while the worker may still wait on Twilio.
+        found.append(
+            f"SENDING_STUCK_SECONDS ({stuck}) is not above TWILIO_TIMEOUT_SECONDS "
+            f"({timeout:g}): if the database restarts while a worker waits for Twilio, the "
+            "sweeper can give its message to another worker, and the member gets it twice. "
+            "Keep it well above (the defaults are 60 and 10)."
+        )
+    return found
+
+
 def _check_twilio_ids(config: Mapping[str, Any]) -> None:
     """The SIDs' shape: a wrong one otherwise fails only at the first send, as 20003 or
     20404, retried for hours."""

@@ -15,7 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from feedback_bot import create_app
-from feedback_bot.config import ConfigError, defaults, from_environment, validate
+from feedback_bot.config import ConfigError, cautions, defaults, from_environment, validate
 
 PRODUCTION = {
     "FEEDBACK_ENV": "production",
@@ -30,6 +30,8 @@ PRODUCTION = {
     "TWILIO_WHATSAPP_FROM": "whatsapp:+447700900124",
     "ORG_NAME": "Riverside Council",
 }
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DEVELOPMENT = {"FEEDBACK_ENV": "development", "REDIS_URL": "unix:///tmp/redis.sock"}
 
@@ -375,3 +377,44 @@ def test_without_feedback_env_at_all_the_way_to_run_locally_is_mentioned(tmp_pat
     assert "python3 dev.py run" in message
     assert "never on a server" in message
     assert "Set FEEDBACK_ENV=development" not in message
+
+
+def test_the_production_defaults_raise_no_caution(tmp_path):
+    assert cautions(load(PRODUCTION, tmp_path)) == []
+
+
+def test_a_sweep_that_could_hand_on_a_send_in_progress_is_cautioned(tmp_path):
+    """A "sending" row no older than Twilio's timeout may be a worker still waiting for
+    Twilio: released, it can go twice. Legal (the tests use it), but said."""
+    for stuck in ("5", "10"):
+        [caution] = cautions(load({**PRODUCTION, "SENDING_STUCK_SECONDS": stuck}, tmp_path))
+        assert caution.startswith(
+            f"SENDING_STUCK_SECONDS ({stuck}) is not above TWILIO_TIMEOUT_SECONDS (10)"
+        )
+        assert "the member gets it twice" in caution
+    assert cautions(load({**PRODUCTION, "SENDING_STUCK_SECONDS": "11"}, tmp_path)) == []
+    short = {**PRODUCTION, "SENDING_STUCK_SECONDS": "3", "TWILIO_TIMEOUT_SECONDS": "2.5"}
+    assert cautions(load(short, tmp_path)) == []
+
+
+def test_a_worker_says_its_cautions_when_it_starts(make_app, monkeypatch, capfd):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("worker", ROOT / "worker.py")
+    assert spec is not None and spec.loader is not None
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    app = make_app(SENDING_STUCK_SECONDS=2, TWILIO_TIMEOUT_SECONDS=5.0, WORKER_PROCESSES=1)
+    ran: list[object] = []
+    monkeypatch.setattr(worker, "stop_children_with_this_process", lambda: None)
+    monkeypatch.setattr(worker, "create_app", lambda: app)
+    monkeypatch.setattr(worker, "check_at_start", lambda app: None)
+    monkeypatch.setattr(worker, "run_until_stopped", ran.append)
+
+    capfd.readouterr()
+    worker.main()
+    assert ran == [app]
+    # The operator reads it in the worker's log (stderr), at WARNING.
+    said = [line for line in capfd.readouterr().err.splitlines() if "SENDING_STUCK" in line]
+    assert len(said) == 1 and "WARNI" in said[0]
+    assert "SENDING_STUCK_SECONDS (2) is not above TWILIO_TIMEOUT_SECONDS (5)" in said[0]
