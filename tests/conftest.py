@@ -157,7 +157,10 @@ def base_config(database_url: str, redis_url: str, fake: FakeTwilio, tmp: Path) 
         "TWILIO_SMS_FROM": SMS_NUMBER,
         "TWILIO_WHATSAPP_FROM": WHATSAPP_NUMBER,
         "TWILIO_API_BASE_URL": fake.base_url,
-        "TWILIO_TIMEOUT_SECONDS": 1.0,
+        # Longer than any stall of a busy machine (a process loading language models on
+        # the other core): a media fetch timed out at 1 s once, and its test found no file.
+        # No test waits for this timeout; those that hang the fake set their own.
+        "TWILIO_TIMEOUT_SECONDS": 5.0,
         "SEND_BACKOFF_BASE_SECONDS": 0.01,
         "SEND_BACKOFF_MAX_SECONDS": 0.05,
         "SEND_MAX_ATTEMPTS": 30,

@@ -192,6 +192,73 @@ def test_summary_translation_releases_waiting_members(app, client, fake_twilio):
     assert "Nobody is waiting for this summary now: saving texts nobody." in page
 
 
+def test_interpreters_translate_the_public_pages_title_and_reason(app, client):
+    """The workspace lists a published decision whose summary is in Polish but whose title
+    and why the public page still shows in English; the summary's page takes all three,
+    each kept with the English it translates. A title staff change is asked for again, with
+    the old translation beside the box, not in it."""
+    with app.app_context():
+        decision = Decision(
+            title="Lift",
+            summary="We will repair the lift by 1 March.",
+            reason="It is the only step-free way up.",
+            published_at=clock.now(),
+        )
+        decision.translations.append(
+            DecisionTranslation(locale="pl", summary="Naprawimy windę do 1 marca.")
+        )
+        db.session.add(decision)
+        db.session.commit()
+        decision_id = decision.id
+    interpreter(app, client)
+
+    def listed() -> str | None:
+        page = client.get("/admin/translate/").get_data(as_text=True)
+        row = re.search(
+            rf'<tr data-decision="{decision_id}" data-locale="pl">(.*?)</tr>', page, re.S
+        )
+        return row.group(1) if row else None
+
+    row = listed()
+    assert row is not None and 'data-missing="title why"' in row
+    assert f'href="/admin/translate/decision/{decision_id}/pl"' in row
+    url = f"/admin/translate/decision/{decision_id}/pl"
+    form = client.get(url).get_data(as_text=True)
+    assert '<blockquote id="source-title" lang="en">Lift</blockquote>' in form
+    assert (
+        '<blockquote id="source-reason" lang="en">It is the only step-free way up.</blockquote>'
+        in form
+    )
+
+    response = client.post(
+        url,
+        data={
+            "summary": "Naprawimy windę do 1 marca.",
+            "title": "Winda",
+            "reason": "To jedyna droga na górę bez schodów.",
+            "state": "reviewed",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        saved = db.session.scalars(select(DecisionTranslation)).one()
+        assert (saved.title, saved.title_source) == ("Winda", "Lift")
+        assert saved.reason_source == "It is the only step-free way up."
+    assert listed() is None
+
+    with app.app_context():
+        db.session.get(Decision, decision_id).title = "Lift in Block C"
+        db.session.commit()
+    row = listed()
+    assert row is not None and 'data-missing="title"' in row
+    form = client.get(url).get_data(as_text=True)
+    assert "The title changed since it was translated" in form
+    assert 'The earlier translation: <span lang="pl" dir="ltr">Winda</span>' in form
+    assert re.search(r'<input[^>]*id="title"[^>]*value=""', form)
+    assert 'value="To jedyna droga na górę bez schodów."' not in form  # a textarea holds it
+    assert "To jedyna droga na górę bez schodów.</textarea>" in form  # still current
+
+
 def test_the_summary_page_of_a_draft_decision_says_saving_texts_nobody(app, client):
     with app.app_context():
         decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")

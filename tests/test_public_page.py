@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from feedback_bot import clock, loop
 from feedback_bot.extensions import db
+from feedback_bot.interpreting.saving import save_decision_summary
 from feedback_bot.models import Contact, Decision, DecisionTranslation, FeedbackItem, Role
 
 from .conftest import drain, send_sms
@@ -117,6 +118,58 @@ def test_polish_page_shows_the_polish_summary(app, client):
     assert POLISH_SUMMARY in page(client)
     with client.session_transaction() as session:
         assert session["locale"] == "pl"
+
+
+POLISH_TITLE = "Naprawa windy"
+POLISH_REASON = "Winda to jedyna droga na górę bez schodów."
+
+
+def translate_title_and_reason(app: Flask, decision_id: int, state: str = "reviewed") -> None:
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        save_decision_summary(
+            None, decision, "pl", POLISH_SUMMARY, state, title=POLISH_TITLE, reason=POLISH_REASON
+        )
+
+
+def test_the_polish_page_shows_the_title_and_reason_an_interpreter_translated(app, client):
+    """Title, summary and why, all in Polish, each marked as such; the English page is as
+    staff wrote it."""
+    ids = seed(app, client)
+    assert "Lift repairs" in page(client, "?lang=pl")  # nobody has translated them yet
+    translate_title_and_reason(app, ids["published"])
+
+    html = page(client, "?lang=pl")
+    assert re.search(r'<h2 id="decision-1" lang="pl" dir="ltr">Naprawa windy</h2>', html)
+    assert f'<p lang="pl" dir="ltr">{POLISH_REASON}</p>' in html
+    assert "Lift repairs" not in html and REASON not in html
+    english = page(client, "?lang=en")
+    assert re.search(r'<h2 id="decision-1" lang="en" dir="ltr">Lift repairs</h2>', english)
+    assert POLISH_TITLE not in english
+
+
+def test_a_title_staff_change_reads_in_their_language_until_translated_again(app, client):
+    """A translation of the old title would say something staff no longer do: the page
+    shows the new title as written, and the reason, unchanged, still in Polish."""
+    ids = seed(app, client)
+    translate_title_and_reason(app, ids["published"])
+    with app.app_context():
+        db.session.get(Decision, ids["published"]).title = "Lift repairs in Block C"
+        db.session.commit()
+
+    html = page(client, "?lang=pl")
+    assert re.search(r'lang="en" dir="ltr">Lift repairs in Block C</h2>', html)
+    assert POLISH_TITLE not in html
+    assert f'<p lang="pl" dir="ltr">{POLISH_REASON}</p>' in html
+
+
+def test_a_draft_translation_of_the_title_is_not_shown(app, client):
+    ids = seed(app, client)
+    translate_title_and_reason(app, ids["published"], state="draft")
+
+    html = page(client, "?lang=pl")
+    assert POLISH_TITLE not in html and POLISH_REASON not in html
+    assert "Lift repairs" in html
 
 
 def test_a_language_without_a_translation_falls_back_to_the_staff_summary(app, client):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import SelectField, TextAreaField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -23,6 +23,9 @@ class FeedbackTranslationForm(PanelForm):
 
 class SummaryTranslationForm(PanelForm):
     summary = TextAreaField("Summary for members", [DataRequired(), Length(max=1_600)])
+    # The public page's, beside the summary; members are never texted either.
+    title = StringField("Title, for the public page", [Optional(), Length(max=200)])
+    reason = TextAreaField("Why, for the public page", [Optional(), Length(max=5_000)])
     state = SelectField("State", choices=STATE_CHOICES, default=ReviewState.NEEDS_REVIEW)
 
 

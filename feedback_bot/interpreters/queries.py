@@ -160,6 +160,45 @@ def summaries_to_translate(languages: list[str]) -> list[SummaryToTranslate]:
     return sorted(work, key=lambda row: row.urgency)
 
 
+@dataclass(frozen=True)
+class PublicTextToTranslate:
+    """A published decision whose title or reason the public page shows in the staff
+    language on its page in ``locale``."""
+
+    decision: Decision
+    locale: str
+    missing: tuple[str, ...]  # "title", "why"
+
+
+def public_texts_to_translate(languages: list[str]) -> list[PublicTextToTranslate]:
+    """Published decisions, newest first, whose summary is translated into these languages
+    but whose title or reason (when it has one) is not, or not as it stands: the public
+    page shows those in the staff language. A decision whose summary is not translated
+    either is in ``summaries_to_translate``, whose page asks for all three."""
+    staff = current_app.config["STAFF_LOCALE"]
+    wanted = [code for code in languages if code != staff]
+    if not wanted:
+        return []
+    work = []
+    for decision in db.session.scalars(
+        select(Decision)
+        .where(Decision.published_at.is_not(None))
+        .options(selectinload(Decision.translations))
+        .order_by(Decision.published_at.desc(), Decision.id.desc())
+    ):
+        for code in wanted:
+            if decision.summary_in(code, staff) is None:
+                continue
+            missing = []
+            if decision.title_in(code, staff) is None:
+                missing.append("title")
+            if decision.reason and decision.reason_in(code, staff) is None:
+                missing.append("why")
+            if missing:
+                work.append(PublicTextToTranslate(decision, code, tuple(missing)))
+    return work
+
+
 def _members_linked(decision_ids: list[int], languages: list[str]) -> dict[int, dict[str, int]]:
     """Decision id -> language -> members of it with feedback linked to the decision whom
     publishing would text: not those who opted out or asked to be forgotten."""

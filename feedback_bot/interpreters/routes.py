@@ -50,6 +50,7 @@ from .queries import (
     filled,
     languages_in_use_without_review,
     member_values,
+    public_texts_to_translate,
     summaries_to_translate,
     template_messages,
     translations_to_review,
@@ -83,6 +84,7 @@ def workspace() -> ResponseReturnValue:
         queue=feedback_queue(languages),
         to_review=translations_to_review(languages),
         summaries=summaries_to_translate(languages),
+        public_texts=public_texts_to_translate(languages),
         completeness=completeness(languages),
         unreviewed_in_use=languages_in_use_without_review(),
     )
@@ -156,9 +158,31 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
         # "Outdated" is not a choice (the next save translates it again): without this the
         # select shows nothing chosen and the browser submits its first option, Draft.
         form.state.data = ReviewState.NEEDS_REVIEW
+    # A title or reason staff changed since it was translated: the public page shows the
+    # staff text until it is translated again (``Decision.title_in``). Its old translation
+    # is shown beside the box, not in it: saved as it was, it would pass for a translation
+    # of the new text.
+    title_changed = bool(existing and existing.title and existing.title_source != decision.title)
+    reason_changed = bool(
+        existing and existing.reason and existing.reason_source != decision.reason
+    )
+    if not form.is_submitted():
+        if title_changed:
+            form.title.data = ""
+        if reason_changed:
+            form.reason.data = ""
     if form.validate_on_submit():
         waiting = loop.awaiting_translation(decision).get(locale, 0)
-        save_decision_summary(current_user, decision, locale, form.summary.data, form.state.data)
+        save_decision_summary(
+            current_user,
+            decision,
+            locale,
+            form.summary.data,
+            form.state.data,
+            title=form.title.data or "",
+            # The page asks for a reason only when the decision has one.
+            reason=(form.reason.data or "") if decision.reason else None,
+        )
         flash(summary_saved_message(form.state.data, waiting), "success")
         return redirect(url_for("interpreters.workspace"))
     return render_template(
@@ -167,6 +191,9 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
         locale=locale,
         form=form,
         outdated=outdated,
+        earlier=existing,
+        title_changed=title_changed,
+        reason_changed=reason_changed,
         frame=summary_frame(locale),
         # Said before saving: whom a save texts, as ``save_decision_summary`` then does.
         waiting=loop.awaiting_translation(decision).get(locale, 0),

@@ -75,10 +75,19 @@ def save_override(
 
 
 def save_decision_summary(
-    user: User | None, decision: Decision, locale: str, summary: str, state: str
+    user: User | None,
+    decision: Decision,
+    locale: str,
+    summary: str,
+    state: str,
+    title: str | None = None,
+    reason: str | None = None,
 ) -> DecisionTranslation:
     """Store a summary translation; members waiting for it are then told, by themselves
-    (unless it is a draft, which members never get)."""
+    (unless it is a draft, which members never get).
+
+    ``title`` and ``reason``, for the public page, are kept with the staff text they
+    translate (``Decision.title_in``); "" removes one, None leaves it as it was."""
     summary = cleaned(summary)
     if not summary:
         raise TranslationRefused("The summary is empty.")
@@ -88,6 +97,12 @@ def save_decision_summary(
         decision.translations.append(translation)
     translation.summary = summary
     translation.state = state
+    if title is not None:
+        translation.title = cleaned(title) or None
+        translation.title_source = decision.title if translation.title else None
+    if reason is not None:
+        translation.reason = cleaned(reason) or None
+        translation.reason_source = decision.reason if translation.reason else None
     translation.translated_by_id = user.id if user else None
     db.session.flush()
     audit.record("translation.decision", decision, locale=locale, state=state)

@@ -98,6 +98,33 @@ class Decision(db.Model):  # type: ignore[name-defined]
                 return translation.summary
         return None
 
+    def title_in(self, locale: str, staff_locale: str) -> str | None:
+        """The public page's title in ``locale``, or None while nobody has translated it
+        as it stands (``DecisionTranslation.title_source``)."""
+        if locale == staff_locale:
+            return self.title
+        translation = self._public_translation(locale)
+        if translation and translation.title and translation.title_source == self.title:
+            return translation.title
+        return None
+
+    def reason_in(self, locale: str, staff_locale: str) -> str | None:
+        """The public page's "why" in ``locale``, as ``title_in``."""
+        if locale == staff_locale:
+            return self.reason or None
+        translation = self._public_translation(locale)
+        if translation and translation.reason and translation.reason_source == self.reason:
+            return translation.reason
+        return None
+
+    def _public_translation(self, locale: str) -> DecisionTranslation | None:
+        # Not a draft: nobody reads a draft. An outdated one is outdated by its summary,
+        # and its title may still be the decision's (the sources say).
+        return next(
+            (t for t in self.translations if t.locale == locale and t.state != ReviewState.DRAFT),
+            None,
+        )
+
 
 class DecisionTranslation(db.Model):  # type: ignore[name-defined]
     __tablename__ = "decision_translation"
@@ -107,6 +134,14 @@ class DecisionTranslation(db.Model):  # type: ignore[name-defined]
     decision_id: Mapped[int] = mapped_column(ForeignKey("decision.id", ondelete="CASCADE"))
     locale: Mapped[str] = mapped_column(String(16))
     summary: Mapped[str] = mapped_column(Text)
+    # The public page's title and "why" in this language, each with the staff text it
+    # translates: shown only while that is still the decision's, so a title staff change
+    # reads in the staff language until it is translated again. Members' messages carry
+    # neither, so nobody waits for them.
+    title: Mapped[str | None] = mapped_column(String(200))
+    title_source: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    reason_source: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default=ReviewState.NEEDS_REVIEW)
     translated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

@@ -67,9 +67,11 @@ class PublicDecision:
     """Everything the public page may show about one decision."""
 
     title: str
+    title_locale: str
     outcome: str
     outcome_label: str
     reason: str
+    reason_locale: str
     summary: str
     summary_locale: str
     feedback_count: int
@@ -91,15 +93,20 @@ def feedback_counts(decision_ids: Sequence[int]) -> dict[int, int]:
 def public_decision(
     decision: Decision, count: int, locale: str, staff_locale: str
 ) -> PublicDecision:
-    """``decision`` as the public sees it, its summary in ``locale`` when translated."""
+    """``decision`` as the public sees it: its title, summary and reason in ``locale``
+    where an interpreter has translated them, each in the staff language otherwise."""
     translated = decision.summary_in(locale, staff_locale)
+    title = decision.title_in(locale, staff_locale)
+    reason = decision.reason_in(locale, staff_locale)
     published_at = decision.published_at
     assert published_at is not None  # only published decisions are read
     return PublicDecision(
-        title=decision.title,
+        title=title if title is not None else decision.title,
+        title_locale=locale if title is not None else staff_locale,
         outcome=decision.outcome,
         outcome_label=outcome_label(decision.outcome),
-        reason=decision.reason,
+        reason=reason if reason is not None else decision.reason,
+        reason_locale=locale if reason is not None else staff_locale,
         summary=translated if translated is not None else decision.summary,
         summary_locale=locale if translated is not None else staff_locale,
         feedback_count=count,
@@ -131,8 +138,6 @@ def you_said_we_did() -> ResponseReturnValue:
             languages=languages,
             page_locale=locale,
             page_direction=text_direction(locale),
-            staff_locale=staff_locale,
-            staff_direction=text_direction(staff_locale),
             direction_of=text_direction,
         )
     )
