@@ -25,11 +25,10 @@ from feedback_bot.models import (
 )
 
 from .conftest import drain, outbound, send_sms
+from .test_admin_decisions import POLISH_NAMED
 from .test_auth import create_user, sign_in
 from .test_confirmations import text_of
 from .test_interpreter_pages import ARABIC, ARABIC_MEMBER
-
-POLISH_NAMED = '<span lang="pl" dir="ltr">Polski</span> (pl)'  # how staff pages name a language
 
 MIDDAY = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 POLISH_MEMBERS = ("+48512345678", "+48512345679", "+48512345670")

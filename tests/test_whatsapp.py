@@ -22,8 +22,7 @@ from feedback_bot.models import (
 )
 
 from .conftest import ACCOUNT_SID, drain, outbound, send_sms, signed_post
-
-POLISH_NAMED = '<span lang="pl" dir="ltr">Polski</span> (pl)'  # how staff pages name a language
+from .test_admin_decisions import POLISH_NAMED
 
 NUMBER = "+48512345678"
 WHATSAPP = f"whatsapp:{NUMBER}"

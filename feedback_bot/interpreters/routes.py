@@ -162,10 +162,8 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
     # staff text until it is translated again (``Decision.title_in``). Its old translation
     # is shown beside the box, not in it: saved as it was, it would pass for a translation
     # of the new text.
-    title_changed = bool(existing and existing.title and existing.title_source != decision.title)
-    reason_changed = bool(
-        existing and existing.reason and existing.reason_source != decision.reason
-    )
+    title_changed = bool(existing and existing.title and not existing.title_current)
+    reason_changed = bool(existing and existing.reason and not existing.reason_current)
     if not form.is_submitted():
         if title_changed:
             form.title.data = ""

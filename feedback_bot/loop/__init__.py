@@ -13,10 +13,9 @@ Each function that changes something commits first and only then enqueues, so a 
 never look for a row that is not there yet.
 """
 
-from .closing import CLOSABLE, closable, close_no_action, closure_key
+from .closing import closable, close_no_action
 from .decisions import link, mark_translations_outdated, publish, told, told_of, update_outcome
 from .fan_out import (
-    FAN_OUT_BATCH,
     TEXT_CHANGED,
     UNSENT,
     WHAT_NEXT_KINDS,
@@ -27,9 +26,8 @@ from .fan_out import (
     owe_fan_out,
     schedule_fan_out,
     unfinished_fan_outs,
-    what_next_key,
 )
-from .interim import awaits_decision, interim_key, owe_interim_updates, waits_in_silence
+from .interim import awaits_decision, owe_interim_updates, waits_in_silence
 from .progress import (
     awaiting_translation,
     awaiting_whatsapp_template,
@@ -37,11 +35,8 @@ from .progress import (
     questions_awaiting_whatsapp_template,
 )
 from .ratings import (
-    RATINGS,
-    Rating,
     asked_about,
     leads_somewhere,
-    rated_by,
     rating_item,
     rating_of,
     record_rating,
@@ -49,13 +44,9 @@ from .ratings import (
 )
 
 __all__ = [
-    "CLOSABLE",
-    "FAN_OUT_BATCH",
-    "RATINGS",
     "TEXT_CHANGED",
     "UNSENT",
     "WHAT_NEXT_KINDS",
-    "Rating",
     "asked_about",
     "awaiting_translation",
     "awaiting_whatsapp_template",
@@ -63,9 +54,7 @@ __all__ = [
     "cancel_unsent",
     "closable",
     "close_no_action",
-    "closure_key",
     "fan_out_for_member",
-    "interim_key",
     "leads_somewhere",
     "link",
     "lock_for_batch",
@@ -76,7 +65,6 @@ __all__ = [
     "progress",
     "publish",
     "questions_awaiting_whatsapp_template",
-    "rated_by",
     "rating_item",
     "rating_of",
     "record_rating",
@@ -87,5 +75,4 @@ __all__ = [
     "unfinished_fan_outs",
     "update_outcome",
     "waits_in_silence",
-    "what_next_key",
 ]

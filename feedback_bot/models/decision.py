@@ -104,18 +104,14 @@ class Decision(db.Model):  # type: ignore[name-defined]
         if locale == staff_locale:
             return self.title
         translation = self._public_translation(locale)
-        if translation and translation.title and translation.title_source == self.title:
-            return translation.title
-        return None
+        return translation.title if translation and translation.title_current else None
 
     def reason_in(self, locale: str, staff_locale: str) -> str | None:
         """The public page's "why" in ``locale``, as ``title_in``."""
         if locale == staff_locale:
             return self.reason or None
         translation = self._public_translation(locale)
-        if translation and translation.reason and translation.reason_source == self.reason:
-            return translation.reason
-        return None
+        return translation.reason if translation and translation.reason_current else None
 
     def _public_translation(self, locale: str) -> DecisionTranslation | None:
         # Not a draft: nobody reads a draft. An outdated one is outdated by its summary,
@@ -149,3 +145,13 @@ class DecisionTranslation(db.Model):  # type: ignore[name-defined]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
     decision: Mapped[Decision] = relationship(back_populates="translations")
+
+    @property
+    def title_current(self) -> bool:
+        """A translated title, of the decision's title as it stands."""
+        return bool(self.title) and self.title_source == self.decision.title
+
+    @property
+    def reason_current(self) -> bool:
+        """A translated reason, of the decision's reason as it stands."""
+        return bool(self.reason) and self.reason_source == self.decision.reason
