@@ -275,6 +275,10 @@ def test_dashboard_shows_the_numbers_and_svg_charts(app, client, fake_twilio):
         assert f"<figcaption>{title}</figcaption>" in html, title  # and its visible caption
     for label in ("English (en)", "Polski (pl)", "SMS", "WhatsApp"):
         assert f">{label}</text>" in html, label
+    # A language's own name is drawn as written in it; a channel's is the page's language.
+    assert re.search(r'<text class="bar-label"[^>]* lang="pl">Polski \(pl\)</text>', html)
+    assert re.search(r'<text class="bar-label"[^>]* lang="en">English \(en\)</text>', html)
+    assert not re.search(r'<text class="bar-label"[^>]* lang="[^"]*">SMS</text>', html)
     assert "<title>Polski (pl): 0%</title>" in html  # told, by language
     assert "<title>WhatsApp: no data</title>" in html  # no acknowledgement time
     assert "<title>Yes: 1</title>" in html

@@ -33,6 +33,7 @@ class Bar:
     label: str
     value: float | None
     text: str  # the value as shown beside the bar and read out
+    lang: str | None = None  # the language the label is written in, if not the page's
 
 
 def bar_chart(
@@ -45,16 +46,20 @@ def bar_chart(
     reference_label: str = "",
     missing: str = "no data",
     chart_id: str | None = None,
+    label_langs: Sequence[str | None] = (),
 ) -> Markup:
     """A horizontal bar chart of ``pairs`` as inline SVG markup.
 
     ``fmt`` formats a value for people; ``max_value`` fixes the scale (1.0 for shares) or
     defaults to the largest value; ``reference`` draws a dashed line across every bar (the
     overall figure, so a group below it stands out); a ``None`` value is drawn as no bar
-    and the ``missing`` text.
+    and the ``missing`` text. ``label_langs`` gives, bar by bar, the language a label is
+    written in (a language's own name), so that it is drawn with that language's glyphs.
     """
+    langs = [*label_langs, *[None] * (len(pairs) - len(label_langs))]
     bars = [
-        Bar(label, value, fmt(value) if value is not None else missing) for label, value in pairs
+        Bar(label, value, fmt(value) if value is not None else missing, lang)
+        for (label, value), lang in zip(pairs, langs, strict=True)
     ]
     ident = chart_id or _ident(title, bars)
     known = [b.value for b in bars if b.value is not None]
@@ -90,9 +95,10 @@ def bar_chart(
         width = x_of(bar.value) if bar.value is not None else 0.0
         parts.append('<g class="bar-row">')
         parts.append(f"<title>{escape(bar.label)}: {escape(bar.text)}</title>")
+        lang = f' lang="{escape(bar.lang)}"' if bar.lang else ""
         parts.append(
             f'<text class="bar-label" x="{x0 - 8}" y="{middle:.1f}" text-anchor="end" '
-            f'dominant-baseline="middle">{escape(_shorten(bar.label))}</text>'
+            f'dominant-baseline="middle"{lang}>{escape(_shorten(bar.label))}</text>'
         )
         parts.append(
             f'<rect class="bar-track" x="{x0}" y="{y}" width="{plot_width}" '

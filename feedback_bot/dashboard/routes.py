@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from .. import metrics
 from ..auth.roles import roles_required
-from ..messaging.language import native_name
+from ..messaging.language import UNRECOGNISED, native_name
 from ..models import Channel, Role
 from . import bp
 from .charts import bar_chart, count, days, duration, percent
@@ -49,6 +49,11 @@ def locale_label(locale: str) -> str:
         return locale
 
 
+def written_in(locale: str) -> str | None:
+    """The language a label ``locale_label`` made is written in: the language's own."""
+    return None if locale == UNRECOGNISED else locale
+
+
 def channel_label(channel: str) -> str:
     return CHANNEL_LABELS.get(channel, channel)
 
@@ -78,6 +83,7 @@ def breakdown(
     groups: Sequence[metrics.GroupHealth],
     overall: metrics.GroupHealth,
     label: Callable[[str], str],
+    label_lang: Callable[[str], str | None] = lambda key: None,
 ) -> Breakdown:
     charts = [
         chart(
@@ -88,6 +94,7 @@ def breakdown(
             reference=getattr(overall, spec.attribute),
             reference_label="All feedback",
             chart_id=f"{ident}-{spec.attribute}",
+            label_langs=[label_lang(group.key) for group in groups],
         )
         for spec in CHART_SPECS
     ]
@@ -107,7 +114,7 @@ def index() -> ResponseReturnValue:
         chart_id="ratings-overall",
     )
     breakdowns = [
-        breakdown("by-language", "Language", health.by_locale, overall, locale_label),
+        breakdown("by-language", "Language", health.by_locale, overall, locale_label, written_in),
         breakdown("by-channel", "Channel", health.by_channel, overall, channel_label),
     ]
     return render_template(
