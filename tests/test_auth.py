@@ -636,6 +636,10 @@ def test_cli_refuses_bad_input(app):
             ["users", "create", "not-an-email", "--role", "staff", "--password", "x" * 20],
             "not an email address",
         ),
+        (
+            ["users", "create", "new@example.org", "--role", "interpreter", "--password", "x" * 20],
+            "needs at least one language",
+        ),
     ]
     for args, message in cases:
         result = runner.invoke(args=args)
@@ -721,7 +725,7 @@ def test_the_users_page_flags_an_address_that_is_not_one(app, client):
     create_user(app, Role.ADMIN)
     sign_in(client, "admin@example.org")
     fields = {"role": "staff", "languages": ""}
-    for typed in ("not-an-email", "ana @example.org", "ana@example"):
+    for typed in ("not-an-email", "ana @example.org", "ana@example", "<b>ana</b>@example.org"):
         refused = client.post("/admin/users", data={**fields, "email": typed, "password": "short"})
         assert refused.status_code == 400
         page = refused.get_data(as_text=True)
@@ -731,7 +735,11 @@ def test_the_users_page_flags_an_address_that_is_not_one(app, client):
         )
         assert email_field, typed
         assert "Enter an email address, such as name@example.org." in email_field.group(0)
+        assert "<b>" not in page
         assert "between 12 and" in page
+    # And what is wrong with it, in words.
+    missing_dot = client.post("/admin/users", data={**fields, "email": "ana@example"})
+    assert "It should have a period." in missing_dot.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalars(select(User.email)).all() == ["admin@example.org"]
 
@@ -860,3 +868,49 @@ def test_a_missing_session_elsewhere_is_not_blamed_on_http(make_app, base_url, h
     page = response.get_data(as_text=True)
     assert "plain HTTP" not in page
     assert "reload the page" in page
+
+
+def test_a_new_account_has_no_role_until_an_admin_chooses_one(app, client):
+    create_user(app, Role.ADMIN)
+    sign_in(client, "admin@example.org")
+    page = client.get("/admin/users").get_data(as_text=True)
+    new_account = page[page.index("<h2>New account</h2>") :]
+    role = re.search(r'<select[^>]*name="role".*?</select>', new_account, re.S)
+    assert role, new_account
+    # Nothing chosen: the browser shows the first option, the prompt, and not a role.
+    assert re.search(r'<select[^>]*><option value="">Choose a role</option>', role.group(0))
+    assert "selected" not in role.group(0)
+    assert "required" in role.group(0)
+
+    fields = {"email": "ola@example.org", "languages": "", "password": "twelve chars!"}
+    refused = client.post("/admin/users", data=fields)
+    assert refused.status_code == 400
+    assert "Choose what this account may do." in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(User.email)).all() == ["admin@example.org"]
+
+
+def test_an_interpreter_needs_a_language(app, client):
+    admin_id = create_user(app, Role.ADMIN)
+    sign_in(client, "admin@example.org")
+    fields = {"email": "ola@example.org", "role": "interpreter", "password": "twelve chars!"}
+
+    refused = client.post("/admin/users", data={**fields, "languages": " , "})
+    assert refused.status_code == 400
+    assert "needs at least one language" in refused.get_data(as_text=True)
+
+    assert client.post("/admin/users", data={**fields, "languages": "pl"}).status_code == 302
+    with app.app_context():
+        ola_id = db.session.scalars(select(User.id).where(User.id != admin_id)).one()
+    client.post(f"/admin/users/{ola_id}", data={"role": "interpreter", "active": "y"})
+    followed = client.get("/admin/users").get_data(as_text=True)
+    assert "Could not save ola@example.org: An interpreter needs at least one language" in followed
+    with app.app_context():
+        assert db.session.get(User, ola_id).languages == "pl"
+    # Made staff, the same account needs none.
+    client.post(f"/admin/users/{ola_id}", data={"role": "staff", "active": "y"})
+    with app.app_context():
+        assert (db.session.get(User, ola_id).role, db.session.get(User, ola_id).languages) == (
+            Role.STAFF,
+            "",
+        )

@@ -22,7 +22,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from ..auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from ..forms import PanelForm
 from ..models import Outcome, Role
-from ..models.staff import is_email_address
+from ..models.staff import email_problem
 from ..refs import MAX_ID
 
 NO_CHOICE = 0
@@ -163,7 +163,13 @@ class PublishedDecisionForm(DecisionForm):
 
 class UserCreateForm(PanelForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    role = SelectField("Role", choices=ROLE_CHOICES)
+    # No role chosen until an admin chooses one: a default would be what an admin in a
+    # hurry hands out, and any default but the least is a risk.
+    role = SelectField(
+        "Role",
+        choices=[SelectChoice("", "Choose a role"), *ROLE_CHOICES],
+        validators=[DataRequired("Choose what this account may do.")],
+    )
     languages = StringField("Languages (interpreters, e.g. ar,ur)", validators=[Length(max=255)])
     password = PasswordField(
         f"Initial password (at least {MIN_PASSWORD_LENGTH} characters)",
@@ -173,8 +179,9 @@ class UserCreateForm(PanelForm):
     def validate_email(self, field: EmailField) -> None:
         # The page does not let the browser check (``novalidate``), so that every problem
         # is shown at once, by each field, in the panel's words.
-        if not is_email_address(field.data or ""):
-            raise ValidationError("Enter an email address, such as name@example.org.")
+        problem = email_problem(field.data or "")
+        if problem:
+            raise ValidationError(f"Enter an email address, such as name@example.org. {problem}")
 
 
 class UserUpdateForm(PanelForm):

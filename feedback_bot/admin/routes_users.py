@@ -9,13 +9,13 @@ from sqlalchemy import select
 
 from .. import audit
 from ..auth.account import NewPasswordForm
-from ..auth.cli import parse_languages
+from ..auth.cli import NO_LANGUAGES, parse_languages
 from ..auth.roles import roles_required
 from ..auth.routes import find_user
 from ..extensions import db
 from ..forms import without_controls
 from ..languages import available_locales
-from ..models import User
+from ..models import Role, User
 from ..pagination import paginate
 from . import ADMINS, bp
 from .forms import UserCreateForm, UserUpdateForm
@@ -66,6 +66,9 @@ def user_create() -> ResponseReturnValue:
         except ValueError as exc:
             form.languages.errors.append(str(exc))
             return render_users(form), 400
+        if form.role.data == Role.INTERPRETER and not codes:
+            form.languages.errors.append(NO_LANGUAGES)
+            return render_users(form), 400
         if find_user(email) is not None:
             form.email.errors.append("An account with this email already exists.")
             return render_users(form), 400
@@ -96,6 +99,9 @@ def user_update(user_id: int) -> ResponseReturnValue:
         codes = parse_languages(form.languages.data or "", shipped_locales())
     except ValueError as exc:
         flash(str(exc), "error")
+        return redirect(url_for("admin.users"))
+    if form.role.data == Role.INTERPRETER and not codes:
+        flash(f"Could not save {user.email}: {NO_LANGUAGES}", "error")
         return redirect(url_for("admin.users"))
     languages = ",".join(codes)
     if form.role.data != user.role:

@@ -8,10 +8,13 @@ from .. import audit
 from ..extensions import db
 from ..languages import available_locales
 from ..models import Role, User
-from ..models.staff import is_email_address
+from ..models.staff import email_problem
 from . import bp
 from .passwords import password_problem
 from .routes import find_user
+
+# An interpreter sees only work in their languages: with none, they would see nothing.
+NO_LANGUAGES = "An interpreter needs at least one language to translate, such as ar,ur."
 
 
 def locale_key(code: str) -> str:
@@ -41,14 +44,17 @@ def parse_languages(value: str, shipped: tuple[str, ...]) -> list[str]:
 def create_user(email: str, role: str, password: str | None, languages: str) -> None:
     """Create a staff account."""
     email = email.strip()
-    if not is_email_address(email):
-        raise click.BadParameter("not an email address", param_hint="EMAIL")
+    problem = email_problem(email)
+    if problem:
+        raise click.BadParameter(f"not an email address: {problem}", param_hint="EMAIL")
     if find_user(email) is not None:
         raise click.ClickException(f"an account for {email} already exists")
     try:
         codes = parse_languages(languages, available_locales())
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--languages") from exc
+    if role == Role.INTERPRETER and not codes:
+        raise click.BadParameter(NO_LANGUAGES, param_hint="--languages")
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     problem = password_problem(password)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_login import UserMixin
 from itsdangerous import Signer
@@ -33,15 +33,17 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-# One "@", a dot in the domain, no spaces: enough to catch a name typed where the address
-# goes. Whether mail reaches it is for the person who owns it to find out.
-EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+def email_problem(text: str) -> str | None:
+    """What is wrong with ``text`` (trimmed) as an email address, in words a person can act
+    on, or None; one rule for the users page and ``flask users create``.
 
-
-def is_email_address(text: str) -> bool:
-    """Whether ``text`` (trimmed) has the shape of an email address; one rule for the users
-    page and ``flask users create``."""
-    return EMAIL_SHAPE.match(text.strip()) is not None
+    The address's syntax only: whether mail reaches it is for the person who owns it to
+    find out, and the panel may run where DNS is not reachable."""
+    try:
+        validate_email(text.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None
 
 
 class User(UserMixin, db.Model):  # type: ignore[name-defined]
