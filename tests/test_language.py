@@ -89,6 +89,43 @@ def test_short_message_from_poland_falls_back_to_polish(app, client, fake_twilio
     assert sent["body"] != english_ack(app, item)
 
 
+@pytest.mark.parametrize("body", ["Hiya", "Salaam!", "Shukriya", "languge"])
+def test_one_word_many_languages_share_leaves_the_countrys_language(app, client, fake_twilio, body):
+    """Lingua reads these as Somali or Romanian (0.66 to 0.94): one word is not enough to
+    answer a British member in another language from now on."""
+    send_sms(client, UK_MEMBER, body)
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == ("en", "country")
+    [message] = rows(app, InboundMessage)
+    assert message.detected_locale is None  # too short to tell
+    [item] = rows(app, FeedbackItem)
+    assert fake_twilio.messages[0]["body"] == english_ack(app, item)
+
+
+@pytest.mark.parametrize(("body", "locale"), [("Dziękuję", "pl"), ("Привіт", "uk")])
+def test_one_word_only_its_language_writes_sets_it(app, client, fake_twilio, body, locale):
+    send_sms(client, UK_MEMBER, body)
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == (locale, "detected")
+    [item] = rows(app, FeedbackItem)
+    assert fake_twilio.messages[0]["body"] == expected_ack(app, locale, item)
+
+
+def test_one_word_leaves_a_guessed_language_as_it_was(app, client, fake_twilio):
+    """A member whose language is still the country's guess keeps it when a later message is
+    one such word: a typo of LANGUAGE made an English member Romanian."""
+    send_sms(client, UK_MEMBER, "👍")
+    send_sms(client, UK_MEMBER, "languge")
+    drain(app)
+
+    [contact] = rows(app, Contact)
+    assert (contact.locale, contact.locale_source) == ("en", "country")
+
+
 @pytest.mark.parametrize(
     ("sender", "locale"),
     [
