@@ -452,3 +452,39 @@ def test_an_interpreter_reads_an_item_without_the_number_its_member_typed(
     sign_in(staff, "staff@example.org", PASSWORD)
     staff.goto(f"/admin/items/{item_id}")
     expect(staff.locator(".timeline li.inbound p.body")).to_have_text(typed)
+
+
+@pytest.mark.browser
+def test_the_summary_counter_counts_the_full_stop_members_get(app, live_server, chromium):
+    """A summary typed without a full stop is sent with one (``templates.as_sentence``):
+    the page counts it, at the length where that one character makes another segment."""
+    from feedback_bot.messaging.segments import sms_cost
+    from feedback_bot.messaging.templates import SUMMARY_MARK, render, summary_frame
+    from feedback_bot.refs import TYPICAL_REF
+
+    create_user(app, Role.INTERPRETER, languages="pl")
+    with app.app_context():
+        decision = Decision(title=TITLE, summary=SUMMARY)
+        db.session.add(decision)
+        db.session.commit()
+        decision_id = decision.id
+        frame = summary_frame("pl")
+        summary = "Naprawimy windę"
+        while True:
+            sent = render("what_next", "pl", ref=TYPICAL_REF, summary=summary)
+            as_typed = frame.replace(SUMMARY_MARK, summary)
+            if sms_cost(sent).segments > sms_cost(as_typed).segments:
+                break
+            summary += " i"
+        whole = sms_cost(sent).segments
+    assert sent == as_typed.replace(f"{summary} ", f"{summary}. ")
+
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "interpreter@example.org", PASSWORD, lands_on="/admin/translate/")
+    page.goto(f"/admin/translate/decision/{decision_id}/pl")
+    page.fill('textarea[name="summary"]', summary)
+    counter = page.locator("#summary-count")
+    expect(counter).to_have_attribute("data-whole-segments", str(whole))
+    # With its own full stop, the same.
+    page.fill('textarea[name="summary"]', summary + ".")
+    expect(counter).to_have_attribute("data-whole-segments", str(whole))

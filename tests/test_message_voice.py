@@ -16,7 +16,13 @@ from feedback_bot.config import SHIPPED_LOCALES, defaults
 from feedback_bot.messaging import keywords
 from feedback_bot.messaging.language import menu_options
 from feedback_bot.messaging.segments import sms_cost
-from feedback_bot.messaging.templates import KEYWORD_MSGIDS, TEMPLATES, keywords_for, render
+from feedback_bot.messaging.templates import (
+    KEYWORD_MSGIDS,
+    TEMPLATES,
+    as_sentence,
+    keywords_for,
+    render,
+)
 from feedback_bot.refs import MAX_ID, encode_ref
 
 # The two messages with no way to stop (their translator notes say why too): the STOP
@@ -161,3 +167,28 @@ def test_a_name_that_makes_a_reply_two_segments_is_warned_of_at_start(app, caplo
     app.config["ORG_NAME"] = "Riverside Borough Council Community Services"
     warn_if_name_costs_a_segment(app)
     assert "makes the English help reply 2 SMS segments" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("summary", "locale", "sent"),
+    [
+        ("We will run route 7 every hour", "en", "We will run route 7 every hour."),
+        ("  We will run route 7 every hour.  ", "en", "We will run route 7 every hour."),
+        ("Will it work? We think so!", "en", "Will it work? We think so!"),
+        ('We said "yes."', "en", 'We said "yes."'),
+        ('We said "yes"', "en", 'We said "yes".'),
+        ("Fixed 👍", "en", "Fixed 👍"),
+        ("لفٹ جمعہ تک ٹھیک ہو جائے گی", "ur", "لفٹ جمعہ تک ٹھیک ہو جائے گی۔"),
+        ("শুক্রবারের মধ্যে লিফট ঠিক হবে", "bn", "শুক্রবারের মধ্যে লিফট ঠিক হবে।"),
+        ("سنصلح المصعد", "ar", "سنصلح المصعد."),
+        ("هل سنصلحه؟", "ar", "هل سنصلحه؟"),
+    ],
+)
+def test_a_summary_is_sent_as_a_sentence(summary: str, locale: str, sent: str) -> None:
+    assert as_sentence(summary, locale) == sent
+
+
+def test_a_summary_without_a_full_stop_does_not_run_into_how_to_stop(app: Flask) -> None:
+    with app.app_context():
+        text = render("what_next", "en", ref="7QX2", summary="We will run route 7 every hour")
+    assert text == "About your feedback 7QX2: We will run route 7 every hour. Reply STOP to stop."

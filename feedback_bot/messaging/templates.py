@@ -12,6 +12,7 @@ never ask for more than the member chose to tell; every message says how to stop
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -325,7 +326,32 @@ def render(kind: str, locale: str, **values: Any) -> str:
 
     count = int(values[template.count]) if template.count else None
     text = translate(template.msgid, locale, count=count)
+    if "summary" in values and values["summary"] != SUMMARY_MARK:
+        values = {**values, "summary": as_sentence(str(values["summary"]), locale)}
     return text % values if template.placeholders else text
+
+
+# What ends a sentence, in the scripts we ship: a summary ending in none of them ran into
+# the words after it ("...every hour Reply STOP to stop.").
+SENTENCE_ENDS = ".!?…。！？۔؟।"
+# Quotation marks and brackets that may close a sentence after its full stop.
+CLOSERS = "\"'”’»)]」』"
+# The full stop of a language that does not write ".".
+FULL_STOPS = {"bn": "।", "ur": "۔", "zh": "。", "ja": "。"}
+
+
+def full_stop(locale: str) -> str:
+    return FULL_STOPS.get(locale.split("_")[0], ".")
+
+
+def as_sentence(text: str, locale: str) -> str:
+    """``text``, trimmed, ending as a sentence does in ``locale``: a decision's summary is
+    sent with more words after it. An emoji ends one too ("Fixed 👍")."""
+    text = text.strip()
+    last = text.rstrip(CLOSERS)[-1:]
+    if not last or last in SENTENCE_ENDS or unicodedata.category(last) == "So":
+        return text
+    return text + full_stop(locale)
 
 
 # Where a decision's summary goes in ``summary_frame``: panel.js puts the summary being

@@ -67,6 +67,18 @@
     });
   }
 
+  // templates.as_sentence: the summary as it is sent, ending as a sentence.
+  const SENTENCE_ENDS = ".!?…。！？۔؟।";
+  const CLOSERS = "\"'”’»)]」』";
+  function asSentence(text, fullStop) {
+    const trimmed = text.trim();
+    let end = trimmed.length;
+    while (end > 0 && CLOSERS.includes(trimmed[end - 1])) end -= 1;
+    const last = Array.from(trimmed.slice(0, end)).pop();
+    if (!last || SENTENCE_ENDS.includes(last) || /\p{So}/u.test(last)) return trimmed;
+    return trimmed + fullStop;
+  }
+
   function setUpCounter(area) {
     const output = document.getElementById(area.dataset.segmentCounter);
     if (!output) return;
@@ -74,6 +86,7 @@
     // (templates.summary_frame), in the language of data-frame-label.
     const frame = area.dataset.frame || "";
     const frameLabel = area.dataset.frameLabel || "Whole message";
+    const fullStop = area.dataset.fullStop || ".";
     const values = area.dataset.values ? JSON.parse(area.dataset.values) : {};
     // The counter changes with every key pressed, too often to be read out (the template
     // marks it aria-live="off"). A status of its own says what costs money, when it
@@ -93,7 +106,7 @@
       let cost = label + ": " + plural(own.segments, "segment") + ", " + own.encoding;
       if (frame.includes("{summary}")) {
         // split/join, not replace: a "$&" in the summary is text, not a pattern.
-        const whole = countSegments(frame.split("{summary}").join(area.value));
+        const whole = countSegments(frame.split("{summary}").join(asSentence(area.value, fullStop)));
         output.dataset.wholeSegments = String(whole.segments);
         const wholeCost = frameLabel + ": " + plural(whole.segments, "segment") + ", " + whole.encoding;
         text += "\n" + wholeCost;
