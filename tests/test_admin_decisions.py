@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date
 
@@ -250,7 +251,7 @@ def test_members_without_a_translation_wait_and_are_shown(app, client, items, st
         data={"item_ids": list(items.values()), "action": "link", "decision_id": decision_id},
     )
     confirm = client.get(f"/admin/decisions/{decision_id}/publish").get_data(as_text=True)
-    assert "data-untranslated" in confirm and f"{POLISH_NAMED}: 1 member" in confirm
+    assert "data-untranslated" in confirm and f"{POLISH_NAMED} for 1 member:" in confirm
 
     client.post(f"/admin/decisions/{decision_id}/publish")
     drain(app)
@@ -296,7 +297,7 @@ def test_publishing_counts_members_in_the_language_they_are_texted_in(
         in said
     )
     assert "1 gets no messages from us (opted out, or asked to be forgotten)." in said
-    assert f"{POLISH_NAMED}: 2 members" in page
+    assert f"{POLISH_NAMED} for 2 members:" in page
 
     client.post(f"/admin/decisions/{decision_id}/publish")
     drain(app)
@@ -389,7 +390,8 @@ def test_linking_to_a_published_decision_tells_the_member(app, client, items, st
     assert "and text the member?" in page
     assert "linking texts the member now" in page
     assert f"<strong>1</strong> member texted: {POLISH_NAMED} 1." in page
-    assert SUMMARY in page
+    # What this member reads: the Polish summary, not the staff's.
+    assert html.escape(SUMMARY_PL) in page and SUMMARY not in page
     assert 'name="confirmed" value="yes"' in page
     drain(app)
     assert told(fake_twilio, POLISH, SUMMARY_PL) == []

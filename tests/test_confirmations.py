@@ -32,6 +32,7 @@ from .test_closing import (
     LIFT,
     LIGHTS,
     POLISH,
+    POLISH_SUMMARY,
     REASON,
     UK,
     bodies_to,
@@ -67,6 +68,15 @@ def confirm(client: FlaskClient, asked: TestResponse) -> TestResponse:
     return client.post(html.unescape(action.group(1)) if action else "", data=data)
 
 
+def summary_in(page: str, locale: str) -> str:
+    """What a confirmation page shows members of ``locale`` will read."""
+    found = re.search(
+        rf'<section class="summary-in" data-summary-in="{locale}">(.*?)</section>', page, re.S
+    )
+    assert found, page
+    return html.unescape(found.group(1))
+
+
 def another_published_decision(app: Flask) -> int:
     with app.app_context():
         decision = Decision(title="Lift service", summary=OTHER_SUMMARY, published_at=clock.now())
@@ -100,8 +110,11 @@ def test_bulk_linking_to_a_published_decision_asks_first(app, client, fake_twili
     assert "Link 2 items to “Street lights” and text their members?" in page
     assert "linking texts each member now" in page
     assert "2 members texted: English (en) 1, Polski (pl) 1." in page
-    assert "No summary yet in Polski (pl): 1" in page
-    assert SUMMARY in page
+    assert "No summary yet in Polski (pl) for 1 member:" in page
+    # What each of them reads: the English summary, and the Polish one still to come.
+    raw = asked.get_data(as_text=True)
+    assert SUMMARY in summary_in(raw, "en")
+    assert "Not translated yet" in summary_in(raw, "pl")
     assert 'href="/admin/items?status=new">Cancel' in asked.get_data(as_text=True)
     drain(app)
     assert len(fake_twilio.messages) == sent
@@ -331,3 +344,24 @@ def test_an_update_says_how_many_it_texts_and_can_be_saved_without_texting(
         app, "what_next_update", ref=ref_of(app, english), summary=news
     )
     assert len(fake_twilio.messages) == sent + 1
+
+
+def test_a_confirmation_shows_each_language_the_summary_members_read_in(app, client, fake_twilio):
+    clock.freeze(DAYTIME)
+    english = write_in(app, client, UK, LIFT)
+    polish = write_in(app, client, POLISH, LIGHTS)
+    decision_id = new_decision(app, published=True, polish=True)
+    as_role(app, client, Role.STAFF)
+
+    asked = client.post(
+        "/admin/items/bulk",
+        data={"item_ids": [english, polish], "action": "link", "decision_id": decision_id},
+    )
+
+    page = asked.get_data(as_text=True)
+    assert "data-untranslated" not in page
+    assert SUMMARY in summary_in(page, "en")
+    polish_text = summary_in(page, "pl")
+    assert POLISH_SUMMARY in polish_text and SUMMARY not in polish_text
+    assert re.search(r'data-summary-in="pl">\s*<h3>In <span lang="pl"', page)
+    assert re.search(r'<blockquote class="body" lang="pl" dir="ltr">', page)

@@ -32,7 +32,7 @@ from ..interpreting.saving import (
 from ..interpreting.written_in import language_label, message_language
 from ..messaging.language import UNRECOGNISED, native_name
 from ..messaging.segments import sms_cost
-from ..messaging.templates import full_stop, summary_frame
+from ..messaging.templates import as_sentence, full_stop, summary_frame
 from ..models import Decision, InboundMessage, MessageTranslation, ReviewState
 from . import bp
 from .access import direction, my_languages, require_language
@@ -72,6 +72,7 @@ def language_helpers() -> dict[str, object]:
         "language_label": language_label,
         "message_language": message_language,
         "full_stop": full_stop,
+        "as_sentence": as_sentence,
     }
 
 
