@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from feedback_bot import loop
 from feedback_bot.extensions import db
-from feedback_bot.models import Decision, FeedbackItem, InboundMessage, Role
+from feedback_bot.models import Decision, FeedbackItem, InboundMessage, Role, Topic
 
 from .browser import LiveServer, new_page, screenshot, sign_in
 from .conftest import drain, send_sms
@@ -28,6 +28,8 @@ LONG = (
     "The lift in Block C has been broken for three weeks and my mother, who uses a "
     "wheelchair, has not been able to leave the flat since. Please send someone."
 )
+LONG_TITLE = "Repair the lift in Block C and check every lift on the estate weekly"
+LONG_TOPIC = "Street lighting and pavement repairs near the primary school"
 ARABIC = "المصعد في عمارتنا معطل منذ ثلاثة أسابيع ولا أحد يصلحه."
 
 PAGES = {
@@ -67,8 +69,11 @@ def ids(app: Flask, client) -> dict[str, int]:
     with app.app_context():
         item = db.session.scalars(select(FeedbackItem).order_by(FeedbackItem.id)).first()
         assert item is not None
-        decision = Decision(title="Repair the lift in Block C", summary="We will repair it.")
+        # Names as long as staff write them: a select of them, or a topic's tag, is as wide
+        # as the longest, and must still fit the screen.
+        decision = Decision(title=LONG_TITLE, summary="We will repair it.")
         db.session.add(decision)
+        item.topics.append(Topic(name=LONG_TOPIC))
         db.session.commit()
         loop.link(decision, [item])
         loop.publish(decision)
