@@ -9,6 +9,7 @@ field drops them before it is validated, once here rather than in every view.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -29,6 +30,22 @@ def without_controls(text: str) -> str:
 def drop_controls(data: Any) -> Any:
     """A WTForms filter: text loses its control characters, other data passes unchanged."""
     return without_controls(data) if isinstance(data, str) else data
+
+
+# The joiners that shape letters in some scripts (Urdu, Persian, Indic) and emoji: kept.
+JOINERS = {"\u200c", "\u200d"}
+
+
+def as_name(data: Any) -> Any:
+    """A WTForms filter for a name staff give something (a topic): one line, its spaces
+    single, and without invisible format characters, so that a zero-width space is no
+    name ("Tagged “”"), and "Bins  late" and "Bins late" are one topic."""
+    if not isinstance(data, str):
+        return data
+    text = unicodedata.normalize("NFC", data)
+    visible = "".join(ch for ch in text if ch in JOINERS or unicodedata.category(ch) != "Cf")
+    words = visible.split()
+    return " ".join(words) if any(set(word) - JOINERS for word in words) else ""
 
 
 class PanelForm(FlaskForm):

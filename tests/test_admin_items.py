@@ -333,6 +333,25 @@ def test_a_topic_is_found_whatever_the_case_of_any_letter(app, client, items):
         assert [topic.name for topic in db.session.scalars(select(Topic))] == ["Śmieci"]
 
 
+def test_a_topic_name_is_words_with_single_spaces(app, client, items):
+    """A zero-width space named an invisible topic ("Tagged “”"); "Bins  late" and "Bins
+    late" were two."""
+    create_user(app, Role.STAFF)
+    sign_in(client, "staff@example.org")
+    for name in ("\u200b", " \u2060\u200b "):
+        client.post(f"/admin/items/{items['en']}/tag", data={"new_topic": name})
+        assert flashed(client) == [("error", "Topic: Choose a topic or name a new one.")]
+    names = ("Bins\u00a0 late", "bins\u200b late", " BINS LATE")
+    for item_id, name in zip(items.values(), names, strict=True):
+        client.post(f"/admin/items/{item_id}/tag", data={"new_topic": name})
+    with app.app_context():
+        assert [topic.name for topic in db.session.scalars(select(Topic))] == ["Bins late"]
+    # The joiner Urdu and Persian write with stays.
+    client.post(f"/admin/items/{items['en']}/tag", data={"new_topic": "نیم\u200cفاصله"})
+    with app.app_context():
+        assert "نیم\u200cفاصله" in db.session.scalars(select(Topic.name)).all()
+
+
 def flashed(client: FlaskClient) -> list[tuple[str, str]]:
     """The messages waiting for the next page, as (category, message); taken, as that
     page would take them."""

@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from ..forms import PanelForm
+from ..forms import PanelForm, as_name
 from ..models import Outcome, Role
 from ..models.staff import email_problem
 from ..refs import MAX_ID
@@ -58,7 +58,9 @@ class ConfirmedForm(PanelForm):
 
 class TagForm(PanelForm):
     topic_id = SelectField("Topic", coerce=int, default=NO_CHOICE)
-    new_topic = StringField("or a new topic", validators=[Optional(), Length(max=80)])
+    new_topic = StringField(
+        "or a new topic", validators=[Optional(), Length(max=80)], filters=[as_name]
+    )
 
     def validate(self, extra_validators: Any = None) -> bool:
         if not super().validate(extra_validators):
@@ -102,7 +104,9 @@ class BulkForm(ConfirmedForm):
         ],
     )
     topic_id = SelectField("Topic", coerce=int, default=NO_CHOICE)
-    new_topic = StringField("or a new topic", validators=[Optional(), Length(max=80)])
+    new_topic = StringField(
+        "or a new topic", validators=[Optional(), Length(max=80)], filters=[as_name]
+    )
     decision_id = SelectField("Decision", coerce=int, default=NO_CHOICE)
     reason = TextAreaField("Reason", validators=[Optional(), Length(max=1000)])
     back = HiddenField(validators=[Optional(), Length(max=2000)])

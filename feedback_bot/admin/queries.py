@@ -17,7 +17,7 @@ from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..forms import without_controls
+from ..forms import as_name, without_controls
 from ..interpreting.written_in import untranslated_feedback
 from ..models import (
     AuditEntry,
@@ -263,8 +263,9 @@ def topic_named(name: str) -> Topic | None:
     """The topic called ``name``, whatever its case. Compared in Python: SQLite's lower()
     (and PostgreSQL's, under a C locale) leaves non-ASCII letters alone, so "Śmieci"
     would not find "śmieci", nor itself. A service has tens of topics, not thousands."""
-    wanted = name.strip().casefold()
-    return next((topic for topic in all_topics() if topic.name.casefold() == wanted), None)
+    wanted = as_name(name).casefold()
+    # A topic named before names were tidied (``as_name``) is found as it reads.
+    return next((t for t in all_topics() if as_name(t.name).casefold() == wanted), None)
 
 
 def all_decisions() -> list[Decision]:
