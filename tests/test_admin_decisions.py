@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from feedback_bot import clock
 from feedback_bot.extensions import db
 from feedback_bot.models import (
     Decision,
@@ -98,6 +99,21 @@ def told(fake_twilio, number: str, text: str) -> list[str]:
 # ------------------------------------------------------------------------ writing one
 
 
+def test_an_expected_date_is_one_a_service_could_mean(app, client, staff):
+    """0001-01-01 and 9999-12-31 were saved, and the year 1 came back empty in the form (a
+    date input reads four digits), so saving it again erased it without a word."""
+    fields = {"title": "Street lights", "outcome": "adopted", "summary": SUMMARY}
+    last = clock.now().year + 25
+    for typed in ("0001-01-01", "9999-12-31", "1999-12-31", f"{last + 1}-01-01"):
+        refused = client.post("/admin/decisions/new", data={**fields, "expected_date": typed})
+        assert refused.status_code == 400, typed
+        assert f"Enter a date between 2000 and {last}." in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(Decision)).all() == []
+    decision_id = new_decision(client, expected_date=f"{last}-12-31")
+    assert decision_state(app, decision_id).expected_date == date(last, 12, 31)
+
+
 def test_create_and_edit_a_decision_audited(app, client, staff):
     form = client.get("/admin/decisions/new").get_data(as_text=True)
     assert 'data-segment-counter="summary-count"' in form
@@ -135,7 +151,7 @@ def test_create_and_edit_a_decision_audited(app, client, staff):
 
     # A title is required: nothing is created without one.
     refused = client.post("/admin/decisions/new", data={"title": "", "outcome": "adopted"})
-    assert refused.status_code == 200
+    assert refused.status_code == 400
     assert "This field is required." in refused.get_data(as_text=True)
     with app.app_context():
         assert len(db.session.scalars(select(Decision)).all()) == 1
@@ -531,7 +547,7 @@ def test_a_published_summary_cannot_be_emptied(app, client, items, staff, fake_t
         f"/admin/decisions/{decision_id}/edit",
         data={"title": "Street lights", "outcome": "adopted", "summary": "  ", "notify_told": "y"},
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "Members have been sent this summary" in response.get_data(as_text=True)
     decision = decision_state(app, decision_id)
     assert (decision.summary, decision.revision) == (SUMMARY, 0)
@@ -557,7 +573,7 @@ def test_a_new_outcome_alone_is_not_sent_as_an_update(app, client, items, staff,
 
     # Members are sent the summary: the same one again would be no update at all.
     refused = client.post(edit, data={**fields, "outcome": "partly_adopted", "notify_told": "y"})
-    assert refused.status_code == 200
+    assert refused.status_code == 400
     assert "Members are sent only the summary" in refused.get_data(as_text=True)
     assert decision_state(app, decision_id).outcome == "adopted"
 

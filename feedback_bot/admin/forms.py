@@ -19,6 +19,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from .. import clock
 from ..auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from ..forms import PanelForm, as_name
 from ..models import Outcome, Role
@@ -30,6 +31,9 @@ NO_CHOICE = 0
 CONFIRMED = "yes"
 ROLE_CHOICES = [SelectChoice(role, role) for role in Role.ALL]
 OUTCOME_CHOICES = [SelectChoice(value, label) for value, label in Outcome.LABELS.items()]
+# An expected date is in these years: from the first, to so many years from now.
+FIRST_EXPECTED_YEAR = 2000
+EXPECTED_YEARS_AHEAD = 25
 SUMMARY_LABEL = "Summary for members (sent by SMS; keep it short)"
 
 
@@ -138,6 +142,13 @@ class DecisionForm(ConfirmedForm):
     # Unticked unless staff mean it: a fixed typo is no news, and an update texts everyone
     # told (after a confirmation page that says how many).
     notify_told = BooleanField("Send an update to members already told", default=False)
+
+    def validate_expected_date(self, field: DateField) -> None:
+        # A mistyped year (0001, 9999) is no date a service expects anything by, and a year
+        # before 1000 came back empty on the next edit (a date input reads four digits).
+        first, last = FIRST_EXPECTED_YEAR, clock.now().year + EXPECTED_YEARS_AHEAD
+        if field.data and not first <= field.data.year <= last:
+            raise ValidationError(f"Enter a date between {first} and {last}.")
 
 
 class PublishedDecisionForm(DecisionForm):

@@ -139,9 +139,7 @@ def decision_new() -> ResponseReturnValue:
         db.session.commit()
         flash("Decision saved. Link feedback to it, then publish.", "success")
         return redirect(url_for("admin.decision_page", decision_id=decision.id))
-    return render_template(
-        "admin/decision_form.html", form=form, decision=None, frame=message_frame()
-    )
+    return form_page(form, None)
 
 
 @bp.route("/decisions/<int:decision_id>/edit", methods=["GET", "POST"])
@@ -187,9 +185,15 @@ def decision_edit(decision_id: int) -> ResponseReturnValue:
             db.session.commit()
             flash("Decision saved.", "success")
         return redirect(url_for("admin.decision_page", decision_id=decision.id))
-    return render_template(
+    return form_page(form, decision)
+
+
+def form_page(form: DecisionForm, decision: Decision | None) -> tuple[str, int]:
+    """The decision form, new or editing; sent back with what was wrong, a 400."""
+    page = render_template(
         "admin/decision_form.html", form=form, decision=decision, frame=message_frame()
     )
+    return page, 400 if form.is_submitted() else 200
 
 
 def ask_to_update(
