@@ -111,6 +111,9 @@ def register_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from .dbutil import lower_every_letter_in_sqlite
+
+    lower_every_letter_in_sqlite()
     db.init_app(app)
     migrate.init_app(
         app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import g
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import ReturningInsert
 
 from .extensions import db
+
+
+def lower_every_letter_in_sqlite() -> None:
+    """Make SQLite's lower(), and so ILIKE (which SQLAlchemy writes as lower() LIKE lower()
+    there), lower every letter, as PostgreSQL's does in a UTF-8 locale: SQLite's own lowers
+    A to Z alone, so a search for "нічний" did not find "Нічний", nor "PRZYJEŻDŻA"
+    "przyjeżdża". SQLite lets an application's function replace a built-in one."""
+    if not event.contains(Engine, "connect", _python_lower):
+        event.listen(Engine, "connect", _python_lower)
+
+
+def _python_lower(dbapi_connection: Any, _record: Any) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def note_database_unavailable() -> None:

@@ -134,6 +134,37 @@ def test_inbox_search_over_message_text(app, client, items):
     assert listed(client, q="biblioteca", channel="sms") == []
 
 
+def test_search_ignores_the_case_of_every_letter(app, client, items):
+    """SQLite's own lower() knows A to Z only: "OŚWIETLENIE" did not find "oświetlenie"."""
+    as_role(app, client, Role.STAFF)
+    send_sms(client, "+380501234567", "Нічний автобус не приїжджає.")
+    with app.app_context():
+        ukrainian = db.session.scalars(
+            select(FeedbackItem.id).where(FeedbackItem.locale == "uk")
+        ).one()
+    assert listed(client, q="OŚWIETLENIE") == [items["pl"]]
+    assert listed(client, q="нічний") == [ukrainian]
+    assert listed(client, q="НІЧНИЙ АВТОБУС") == [ukrainian]
+
+
+def test_a_reference_is_found_as_members_quote_it(app, client, items):
+    """Members quote the SMS ("Ref 1Q8B") and read a reference aloud (O for 0, I or L for
+    1); a word with a digit in it is no word but a reference."""
+    as_role(app, client, Role.STAFF)
+    with app.app_context():
+        db.session.add(FeedbackItem(id=decode_ref("H0T1"), channel="sms", locale="en"))
+        db.session.commit()
+    polish = encode_ref(items["pl"])
+    for typed in (f"Ref {polish}", f"ref: {polish.lower()}", f"REF {polish}."):
+        assert listed(client, q=typed) == [items["pl"]], typed
+    for typed in ("H0T1", "h0tl", "HOT1", "H0TI"):
+        assert listed(client, q=typed) == [decode_ref("H0T1")], typed
+    # With no digit, it may be a word: "LIFT" is not 11FT (see the test below), nor "HOTI".
+    assert listed(client, q="HOTI") == []
+    # "Ref" before anything but a reference is a word to find like any other.
+    assert listed(client, q="ref lift") == []
+
+
 def test_a_word_is_not_read_as_a_reference(app, client, items):
     as_role(app, client, Role.STAFF)
     # Forgiving O, I and L, "lift" reads as the reference 11FT: once an item has that id,

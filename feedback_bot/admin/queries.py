@@ -49,6 +49,11 @@ MAX_SEARCH_TERMS = 8
 # alphabet, in any case. Never I, L, O or U, which the alphabet leaves out. ASCII only:
 # otherwise the Kelvin sign would match K, and the long s S.
 REF_SHAPE = re.compile(f"[{ALPHABET}]{{4,7}}", re.IGNORECASE | re.ASCII)
+# A reference as read aloud and typed back: O for 0, I or L for 1. Only with a digit in it,
+# which no word has: "7O2K" is 702K, and "lift" stays a word (see ``_ref_id``).
+MISREAD_REF_SHAPE = re.compile(f"(?=.*[0-9])[{ALPHABET}OIL]{{4,7}}", re.IGNORECASE | re.ASCII)
+# The word a reference follows in our messages ("Ref K7Q2"), in any case.
+REF_LABEL = "ref"
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,17 @@ def matching_item_ids(q: str) -> list[Any]:
     member's words, is found by anyone). Not "ignore words with digits in them": that
     still finds "+" and "ext.", and loses the bus route, the year and the flat number.
     """
-    terms = [term for term in q.split() if term][:MAX_SEARCH_TERMS]
+    terms = [term for term in q.split() if term]
+    # "Ref K7Q2", pasted or typed from a member's message: the label is no word to find.
+    terms = [
+        term
+        for index, term in enumerate(terms)
+        if not (
+            term.strip(string.punctuation).casefold() == REF_LABEL
+            and index + 1 < len(terms)
+            and _ref_id(terms[index + 1]) is not None
+        )
+    ][:MAX_SEARCH_TERMS]
     return [_items_matching(term) for term in terms]
 
 
@@ -207,11 +222,14 @@ def _ref_id(term: str) -> int | None:
 
     Not ``decode_ref`` alone: it forgives O, I and L for 0 and 1 and drops anything else,
     which makes most short words a reference ("lift" reads as 11FT) and, once ids are that
-    large, puts an unrelated item among the results. Punctuation around a reference pasted
-    from a message ("K7Q2.") is not part of it.
+    large, puts an unrelated item among the results. So it forgives them only in a term
+    with a digit (``MISREAD_REF_SHAPE``). Punctuation around a reference pasted from a
+    message ("K7Q2.") is not part of it.
     """
     candidate = term.strip(string.punctuation)
-    return decode_ref(candidate) if REF_SHAPE.fullmatch(candidate) else None
+    if REF_SHAPE.fullmatch(candidate) or MISREAD_REF_SHAPE.fullmatch(candidate):
+        return decode_ref(candidate)
+    return None
 
 
 def untranslated_item_ids() -> Select[Any]:
