@@ -299,6 +299,8 @@ def _process(
         return result
 
     # A photo captioned "2" is feedback, as a photo captioned "STOP" is (``action``).
+    # An answer to a question that waits comes before the item a message sent a moment
+    # ago keeps open for more (``open_item``): "English please" or "👍" is no more of it.
     chosen = menu_reply(contact, payload.body, now) if not payload.media else None
     rated = rating_item(contact, payload.body, now) if not payload.media else None
     if chosen and rated:
@@ -324,7 +326,16 @@ def _process(
         result.owed = [owed] if owed else []
         return result
 
+    if rated and rated.comment and (action := keywords.match(rated.comment)):
+        # "3 STOP": the keyword comes first, as it would alone (a STOP must stop us).
+        message.disposition = result.disposition = Disposition.KEYWORD
+        result.owed = owe_keyword_reply(action, contact, message, payload)
+        return result
+
     if rated:
+        # With what the member wrote after their answer, if anything ("2 - but it is
+        # late"): the message is kept whole on the item, in their words, where staff read
+        # it, and erased with the rest of their words.
         rated_item = rated.items[0]  # the one the question was about
         message.disposition = result.disposition = Disposition.RATING
         message.item_id = result.item_id = rated_item.id
@@ -642,13 +653,17 @@ def ask_again(
     None if no question waits: the number is feedback.
 
     So too a language we do not offer named in answer to the menu ("Français", "German",
-    "Tagalog"): the menu again, which shows what we do offer. Taken for feedback, it joined
-    the item the menu followed, unanswered, or was told "a person will read it" in a
-    language its writer had just said they do not read. Only the menu asks for a name."""
+    "Tagalog"), or a word or two that name a language we cannot tell ("in English",
+    "Deutsch bitte"): the menu again, which shows what we do offer. Taken for feedback, it
+    joined the item the menu followed, unanswered, or was told "a person will read it" in
+    a language its writer had just said they do not read. Only the menu asks for a name.
+
+    Number words count as numbers ("four"), and polite words are no answer ("4 please").
+    A longer message is feedback, even one that names a language."""
     now = message.received_at
     menu_sent = contact.language_menu_sent_at if menu_open(contact, now) else None
     number = keywords.bare_number(payload.body)
-    if not number and not (menu_sent is not None and named_languages(payload.body)):
+    if not number and not (menu_sent is not None and names_a_language(payload.body)):
         return None
     asked = asked_about(contact, now) if number else None
     # accepted_at: set on every question ``asked_about`` finds (it reached Twilio).
@@ -676,6 +691,20 @@ def ask_again(
     else:
         return None
     return [owed] if owed else []
+
+
+# The most words, polite ones aside, of a reply to the menu that names a language with
+# a word we do not read ("in English", "Deutsch bitte"); more is a sentence about it.
+MENU_ATTEMPT_WORDS = 2
+
+
+def names_a_language(body: str) -> bool:
+    """``body`` names a language in answer to the menu, polite words aside: it is a
+    language's name, or a word or two one of which is ("in English", "Deutsch bitte")."""
+    words = keywords.without_polite(body).split()
+    if not words or len(words) > MENU_ATTEMPT_WORDS:
+        return False
+    return bool(named_languages(" ".join(words))) or any(map(named_languages, words))
 
 
 def owe_keyword_reply(

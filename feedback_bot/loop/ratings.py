@@ -166,26 +166,42 @@ class Rating:
     items: list[FeedbackItem]  # what it rates, the question's own item first (``rated_by``)
     answer: str  # "yes", "partly" or "no"
     asked_at: datetime  # when the question reached Twilio
+    # What the member wrote after their answer ("2 - but it should run every half hour"):
+    # kept with it, as they wrote it, in the message itself. Empty for an answer alone.
+    comment: str = ""
 
 
 def rating_item(contact: Contact, body: str, now: datetime) -> Rating | None:
-    """What a bare "1", "2" or "3" rates, or an answer in words ("no", "Tak"), if the
-    member was asked recently."""
-    answer = rating_of(body)
-    if answer is None:
+    """What a bare "1", "2" or "3" rates, or an answer in words ("no", "Tak"), or a
+    message that starts with one ("2 - but it is late"), if the member was asked
+    recently."""
+    found = answer_and_comment(body)
+    if found is None:
         return None
     asked = asked_about(contact, now)
     if asked is None:
         return None
     question, item = asked
     assert question.accepted_at is not None  # asked_about: it reached Twilio
-    return Rating(rated_by(question, item), answer, question.accepted_at)
+    return Rating(rated_by(question, item), found[0], question.accepted_at, found[1])
 
 
 def rating_of(body: str) -> str | None:
-    """ "yes", "partly" or "no" for a reply of "1", "2" or "3" or their words; None for
-    anything else (``keywords.rating_answer``)."""
-    return keywords.rating_answer(body, RATINGS)
+    """ "yes", "partly" or "no" for a reply of "1", "2" or "3" or their words, or a message
+    that starts with one; None for anything else (``answer_and_comment``)."""
+    found = answer_and_comment(body)
+    return found[0] if found else None
+
+
+def answer_and_comment(body: str) -> tuple[str, str] | None:
+    """The answer ``body`` gives "Did we listen?" and what the member wrote after it: a
+    reply that is only an answer ("3", "not really", "👍") has no comment
+    (``keywords.rating_answer``); one that starts with an answer ("2 ale za późno", "No,
+    the lift is still broken") has the rest (``keywords.leading_rating``)."""
+    answer = keywords.rating_answer(body, RATINGS)
+    if answer is not None:
+        return answer, ""
+    return keywords.leading_rating(body, RATINGS)
 
 
 def rated_by(question: OutboundMessage, item: FeedbackItem) -> list[FeedbackItem]:

@@ -5,6 +5,14 @@ punctuation and spaces): "stop" is a keyword, "please stop the roadworks" is fee
 Only marks a member may leave out are forgiven; see ``normalise``. A few words around it
 are forgiven too, as people write: "Stop please", "STOP STOP", "opt out", "PARA, gracias"
 (``_padded``).
+
+Answers to our questions ("Did we listen?", the language menu) are read here too, and only
+while a question waits (the caller knows): a number in any digit script or an English
+number word ("3", "٣", "three"), polite words aside ("1 please"), or "Did we listen?"'s
+words or a thumb ("not really", "👎"). A message that starts with an answer to "Did we
+listen?" and goes on is that answer with a comment ("2 - but it is late",
+``leading_rating``); nothing later in a message is guessed at ("stop the 2 buses"). A
+keyword still comes first: "3 STOP" stops us, as "STOP" does.
 """
 
 from __future__ import annotations
@@ -38,12 +46,70 @@ def split_words(text: str) -> list[str]:
     return [word.strip() for word in SEPARATORS.split(text)]
 
 
+# The marks a phone's keycap "3️⃣" adds to its digit.
+KEYCAP = str.maketrans("", "", "\ufe0f\u20e3")
+
+# English number words, read as their digits in a reply to a question that asks for a
+# number ("three" to "Did we listen?"). English only, as English keywords work in every
+# language: the catalogues hold no number words, and digits are every language's.
+NUMBER_WORDS = {
+    word: number
+    for number, word in enumerate(
+        ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+    )
+}
+# What joins numbers in a reply that gives more than one ("1 or 2", "2-3", "2/3").
+NUMBER_JOINERS = frozenset({"or", "and", "to"})
+
+
 def bare_number(text: str | None) -> bool:
-    """A reply of one or two digits, in any script ("3", " 2. ", "٢"): the shape of an
-    answer to a question we asked (the rating, the language menu)."""
-    stripped = (text or "").strip().rstrip(".)")
-    # isdecimal, not isdigit: "²" is a digit that no reply parser reads as a number.
-    return 0 < len(stripped) <= 2 and stripped.isdecimal()
+    """A reply that is only a number, in the shape of an answer to a question we asked (the
+    rating, the language menu): one or two digits in any script ("3", " 2. ", "٢", "3️⃣"),
+    or an English number word ("three"), polite words aside ("1 please"), or numbers and
+    nothing else ("1 or 2", "2/3")."""
+    if reply_number(text) is not None:
+        return True
+    parts = re.split(r"[^\w]+", without_polite(text).translate(KEYCAP).casefold())
+    words = [part for part in parts if part]
+    numbers = [word for word in words if _number(word) is not None]
+    return bool(numbers) and all(word in NUMBER_JOINERS for word in words if word not in numbers)
+
+
+def reply_number(text: str | None) -> int | None:
+    """The number a reply is, polite words aside: one or two digits in any script ("3",
+    " 2. ", "٢", "3️⃣", "1 please"), or an English number word ("three", "Two!"); None
+    for anything else ("²", "12345", "two buses")."""
+    return _number(without_polite(text).translate(KEYCAP).strip())
+
+
+def _number(word: str) -> int | None:
+    # isdecimal, not isdigit: "²" is a digit that int() cannot read.
+    if 0 < len(word) <= 2 and word.isdecimal():
+        return int(word)  # int() reads any script's decimal digits, "٢" too
+    return NUMBER_WORDS.get(normalise(word))
+
+
+def without_polite(text: str | None) -> str:
+    """``text`` as typed, its polite words and the marks around it left out: "1" of
+    "1 please", "English" of "English, please!", "inglés" of "inglés por favor"."""
+    polite = _polite(_working_locales(), overrides_version())
+    words = [word for word in (text or "").split() if normalise(word) not in polite]
+    return _strip_marks(" ".join(words))
+
+
+def _strip_marks(text: str) -> str:
+    """``text`` without the punctuation, symbols and spaces at either end (a keycap's
+    marks are marks, and stay on its digit for ``KEYCAP`` to take off)."""
+    start, end = 0, len(text)
+    while start < end and not _word_char(text[start]):
+        start += 1
+    while end > start and not _word_char(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or unicodedata.category(ch).startswith("M")
 
 
 # One letter, two code points, by keyboard: an Urdu word typed on an Arabic keyboard gets
@@ -138,9 +204,6 @@ def language_of(text: str | None) -> str | None:
     return next(iter(owners)) if owners is not None and len(owners) == 1 else None
 
 
-# The marks a phone's keycap "3️⃣" adds to its digit.
-KEYCAP = str.maketrans("", "", "\ufe0f\u20e3")
-
 # The longest message read as a keyword with words around it ("please stop, thank you").
 MAX_PADDED_WORDS = 8
 
@@ -195,19 +258,85 @@ def courtesy(text: str | None) -> bool:
 
 def rating_answer(text: str | None, digits: dict[int, str] | None = None) -> str | None:
     """ "yes", "partly" or "no", if ``text`` answers "Did we listen?": a digit of
-    ``digits``, if given ("1", "1!", "3️⃣", "1 thanks"), or the words of one ("No", "not really",
-    "Tak", "yes please"). The caller knows whether a question waits."""
+    ``digits``, if given ("1", "1!", "3️⃣", "1 thanks"), or an English number word for one
+    ("three"); the words of one ("No", "not really", "Tak", "yes please"); or a thumb up or
+    down ("👍", "👎🏽"). The caller knows whether a question waits."""
     if not text or len(text) > 80:
         return None
     locales, version = _working_locales(), overrides_version()
     words = normalise(text.translate(KEYCAP))
     kept = _without(words, _polite(locales, version))
-    # isdecimal, not isdigit: "²" is a digit that int() cannot read.
-    if digits is not None and len(kept) == 1 and kept.isdecimal():
-        return digits.get(int(kept))
+    number = reply_number(text) if digits is not None else None
+    if digits is not None and number is not None:
+        return digits.get(number)
     ratings = _ratings(locales, version)
     # Whole first: "yes you did" holds "you", a polite word (of "thank you").
-    return ratings.get(words) or ratings.get(kept)
+    return ratings.get(words) or ratings.get(kept) or (_thumb(text) if not kept else None)
+
+
+# A thumb up or down, in any skin tone: how many people answer a yes-or-no question.
+THUMBS = {"\U0001f44d": "yes", "\U0001f44e": "no"}
+# A thumb, its skin tone and its emoji mark ("👍🏽"), said once or more, at the start.
+LEADING_THUMBS = re.compile(r"\s*(?:[\U0001f44d\U0001f44e][\U0001f3fb-\U0001f3ff\ufe0f]*\s*)+")
+# A digit at the start that is a number of its own: not "20", "2nd", "2.5" or "2:30".
+LEADING_DIGIT = re.compile(r"\s*(\d)(?!\w|[.,:]\d)")
+# What a member types between the answer and the rest ("2 - but", "No, the lift", "1: ok").
+BETWEEN = re.compile(r"^[\s\-\u2010-\u2015.,;:!?)/|]+")
+# The most words an answer with polite words can take at the start ("No, not really, thanks").
+MAX_LEADING_WORDS = 6
+
+
+def _thumb(text: str) -> str | None:
+    """The answer of a thumb or thumbs of one kind (polite words aside); None for both."""
+    found = {THUMBS[ch] for ch in text if ch in THUMBS}
+    return found.pop() if len(found) == 1 else None
+
+
+def leading_rating(text: str | None, digits: dict[int, str]) -> tuple[str, str] | None:
+    """The answer to "Did we listen?" a longer message starts with, and the rest of it as
+    typed, if it does: a digit of ``digits`` with no letter or digit after it ("2 - but it
+    should run every half hour", "2 ale za późno"); the words of one, or an English number
+    word, with a punctuation mark after them ("No, the lift is still broken", "Not really
+    - it is late", "Yes thanks, and..."); or a thumb ("👍 great"). Nothing else is guessed:
+    "stop the 2 buses" and "No heating since Monday" answer nothing. The caller knows
+    whether a question waits, and tries ``rating_answer`` first: a message that is only an
+    answer has no rest."""
+    if not text or bare_number(text):  # "1 or 2", "2/3": which?
+        return None
+    thumbs = LEADING_THUMBS.match(text)
+    if thumbs and (thumb := _thumb(thumbs.group())):
+        return thumb, _comment(text[thumbs.end() :])
+    digit = LEADING_DIGIT.match(text.translate(KEYCAP))
+    if digit:
+        answer = digits.get(int(digit.group(1)))
+        return (answer, _comment(text.translate(KEYCAP)[digit.end() :])) if answer else None
+    locales, version = _working_locales(), overrides_version()
+    ratings, polite = _ratings(locales, version), _polite(locales, version)
+    ends = [word.end() for word in re.finditer(r"\S+", text)][:MAX_LEADING_WORDS]
+    for end in reversed(ends):  # the longest answer first: "not really", not "not"
+        head, rest = text[:end], text[end:]
+        words = normalise(head)
+        kept = _without(words, polite)
+        if kept.split()[:1] != words.split()[:1]:
+            kept = ""  # it starts with a polite word ("The one, by the shop, ..."): no answer
+        number = NUMBER_WORDS.get(kept)
+        answer = ratings.get(words) or ratings.get(kept)
+        answer = answer or (digits.get(number) if number is not None else None)
+        if answer and _punctuated(head, rest):
+            return answer, _comment(rest)
+    return None
+
+
+def _punctuated(head: str, rest: str) -> bool:
+    """A punctuation mark ends ``head`` or starts ``rest``: "No," or "No - ..."."""
+    marks = head.rstrip()[-1:] + rest.lstrip()[:1]
+    return any(unicodedata.category(ch).startswith("P") for ch in marks)
+
+
+def _comment(rest: str) -> str:
+    """The member's words after their answer, without the marks between ("- but..." is
+    "but...")."""
+    return BETWEEN.sub("", rest, count=1).strip()
 
 
 @lru_cache(maxsize=4)

@@ -25,7 +25,7 @@ from flask import current_app
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
 from ..models import LocaleSource
-from .keywords import normalise
+from .keywords import NUMBER_WORDS, normalise, without_polite
 
 # Below this many letters a guess is noise ("ok", "👍", "K7Q2").
 MIN_LETTERS = 4
@@ -246,20 +246,23 @@ def native_name(locale: str) -> str:
 
 
 def menu_choice(text: str | None) -> str | None:
-    """The locale a reply to the menu picks: "2", " 2. ", "٢" (any digit script), a name as
-    the menu shows it or as typed without its accents ("Espanol"), its name in the staff
-    language ("Spanish"), or a code ("pt_br"); or any name ``named_languages`` knows of a
-    language we offer ("Polish" under Welsh staff, "Brazilian Portuguese")."""
+    """The locale a reply to the menu picks: "2", " 2. ", "٢" (any digit script), "two", a
+    name as the menu shows it or as typed without its accents ("Espanol"), its name in the
+    staff language ("Spanish"), or a code ("pt_br"); or any name ``named_languages`` knows
+    of a language we offer ("Polish" under Welsh staff, "Brazilian Portuguese", "inglés"
+    from a Spanish member, "англійська" from a Ukrainian one). Polite words aside, as
+    around a keyword: "English please", "1 please", "Español, gracias"."""
     if not text:
         return None
-    stripped = text.strip().rstrip(".)")
+    stripped = without_polite(text)
     locales = menu_locales()
     # isdecimal, not isdigit: "²" and "①" are digits that int() refuses. A menu number
     # is short; a long run of digits is feedback (and int() refuses 4,300 digits and more).
-    if stripped.isdecimal():
-        if len(stripped) > len(str(len(locales))):
+    number = NUMBER_WORDS.get(normalise(stripped))
+    if stripped.isdecimal() or number is not None:
+        if number is None and len(stripped) > len(str(len(locales))):
             return None
-        number = int(stripped)  # int() reads any script's decimal digits, "٢" too
+        number = int(stripped) if number is None else number  # int() reads "٢" too
         return locales[number - 1] if 1 <= number <= len(locales) else None
     # Compared as keywords are: case, the accents a member may leave out and punctuation
     # aside, so "ROMANA" is "Română" and "pt-br" is "pt_BR".
@@ -284,8 +287,10 @@ MAX_NAME_WORDS = 2
 def named_languages(text: str | None) -> tuple[str, ...]:
     """The languages (Babel's codes) ``text`` is the name of, and nothing more: any
     language's name in that language ("Français", "Deutsch", "Tiếng Việt"), in English
-    ("French", "Tagalog") or in the staff language, compared as keywords are (case, the
-    accents a member may leave out and punctuation aside). Empty if it names none.
+    ("French", "Tagalog"), in the staff language, or in a language we offer ("inglés",
+    "англійська", "francés": members name languages in theirs), compared as keywords are
+    (case, the accents a member may leave out and punctuation aside). Empty if it names
+    none.
 
     A member answers the language menu with the language they read, offered or not: one
     we do not offer is answered with the menu again (``intake.ask_again``), not taken
@@ -295,7 +300,8 @@ def named_languages(text: str | None) -> tuple[str, ...]:
         return ()
     found = _own_and_english_names().get(word, ())
     staff_locale = current_app.config["STAFF_LOCALE"]
-    return found + tuple(c for c in _names_in(staff_locale).get(word, ()) if c not in found)
+    others = _names_in_each((staff_locale, *offered_locales())).get(word, ())
+    return found + tuple(code for code in others if code not in found)
 
 
 @lru_cache(maxsize=1)
@@ -324,6 +330,17 @@ def _names_in(locale: str) -> dict[str, tuple[str, ...]]:
     names: dict[str, tuple[str, ...]] = {}
     for code, name in Locale.parse(locale).languages.items():
         _add_name(names, name, code)
+    return names
+
+
+@lru_cache(maxsize=4)
+def _names_in_each(locales: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Normalised name -> codes, of every language as each of ``locales`` names it."""
+    names: dict[str, tuple[str, ...]] = {}
+    for locale in locales:
+        for name, codes in _names_in(locale).items():
+            for code in codes:
+                _add_name(names, name, code)
     return names
 
 

@@ -119,10 +119,10 @@ def acknowledged_inline(payload: InboundPayload, redis_up: bool = True) -> bool:
     if keyword or not payload.sender_valid:
         return False
     if not payload.media and (keywords.bare_number(payload.body) or rating_of(payload.body)):
-        # "3" or "no" may answer "Did we listen?", "2" the language menu: only intake can
-        # tell, with the database, and it answers each once. "Thank you, we got your
-        # message" would be a second, wrong reply; one that was feedback is acknowledged
-        # then.
+        # "3", "no" or "2 - but late" may answer "Did we listen?", "2" or "two please" the
+        # language menu: only intake can tell, with the database, and it answers each
+        # once. "Thank you, we got your message" would be a second, wrong reply; one that
+        # was feedback is acknowledged then.
         return False
     # If Redis cannot say whether the member opted out, no answer now: an inline reply to
     # a member who sent STOP is a message they told us not to send, and one that Twilio's
