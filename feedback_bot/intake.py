@@ -725,6 +725,7 @@ def owe_keyword_reply(
 
     opt_change = action in ("stop", "start")
     was_opted_out = contact.opted_out
+    stopped_at = contact.opted_out_at
     if opt_change and not apply_opt_change(contact, action == "stop", message.received_at):
         # The member sent a STOP or START after this one, and has had its answer: this
         # one's would contradict their latest word (or repeat it), so nothing is sent.
@@ -735,6 +736,8 @@ def owe_keyword_reply(
         owed = reply(MessageKind.STOP, org=org)
     elif action == "start" and was_opted_out:
         owed = reply(MessageKind.START)
+        held = owe_held_acknowledgements(contact, payload, stopped_at)
+        return ([owed] if owed else []) + held
     elif action in ("start", "help"):
         # START from somebody who never stopped us has nothing to restart: "Welcome back"
         # would puzzle them. They get what HELP says: what we are, and the keywords.
@@ -750,3 +753,43 @@ def owe_keyword_reply(
     else:  # pragma: no cover - keywords.match only returns known actions
         raise ValueError(action)
     return [owed] if owed else []
+
+
+# Feedback that "a person will read": not yet told, nor closed.
+READ_LATER = (ItemStatus.NEW, ItemStatus.TRIAGED, ItemStatus.LINKED, ItemStatus.REOPENED)
+
+
+def owe_held_acknowledgements(
+    contact: Contact, payload: InboundPayload, stopped_at: datetime | None
+) -> list[int]:
+    """After START, the acknowledgement of each feedback the member sent while stopped,
+    still open: it was stored and not answered, and without it the next message about it
+    ("About your feedback W3XB") would name a reference they never saw. After the START
+    reply, on the channel they restarted on; never twice (the key is the acknowledgement's
+    own)."""
+    if stopped_at is None:
+        return []
+    items = db.session.scalars(
+        select(FeedbackItem)
+        .where(
+            FeedbackItem.contact_id == contact.id,
+            FeedbackItem.created_at >= stopped_at,
+            FeedbackItem.status.in_(READ_LATER),
+        )
+        .order_by(FeedbackItem.created_at, FeedbackItem.id)
+    )
+    owed = []
+    for item in items:
+        row = owe_message(
+            key=f"ack:item:{item.id}",
+            kind=MessageKind.ACK,
+            contact=contact,
+            channel=payload.channel,
+            item=item,
+            to_e164=payload.sender,
+            ref=item.ref,
+            days=current_app.config["INTERIM_UPDATE_DAYS"],
+        )
+        if row:
+            owed.append(row)
+    return owed

@@ -128,6 +128,43 @@ def test_start_brings_a_member_back(app, client, fake_twilio):
     assert "A person will read it" in fake_twilio.messages[2]["body"]
 
 
+def test_start_acknowledges_feedback_sent_while_stopped(app, client, fake_twilio):
+    """Stored and not answered while they were stopped: after START, the acknowledgement
+    with its reference, or "About your feedback W3XB" would name one they never saw. Not
+    for feedback staff closed meanwhile, nor twice."""
+    clock.freeze(NOON)
+    text(client, "STOP")
+    drain(app)
+    clock.freeze(NOON + timedelta(hours=1))
+    text(client, "The streetlight outside number 12 is out again.")
+    clock.freeze(NOON + timedelta(hours=3))
+    text(client, "Also the bus shelter glass is broken.")
+    drain(app)
+    assert bodies(fake_twilio) == [rendered(app, "stop", "en", org=ORG)]
+    with app.app_context():
+        lights, shelter = db.session.scalars(select(FeedbackItem).order_by(FeedbackItem.id))
+        shelter.status = "closed"
+        db.session.commit()
+        ref = lights.ref
+
+    clock.freeze(NOON + timedelta(hours=4))
+    text(client, "START")
+    drain(app)
+    days = app.config["INTERIM_UPDATE_DAYS"]
+    assert bodies(fake_twilio)[1:] == [
+        rendered(app, "start", "en"),
+        rendered(app, "ack", "en", ref=ref, days=days),
+    ]
+    # Stopped and started again: nothing more for what was acknowledged.
+    text(client, "STOP")
+    text(client, "START")
+    drain(app)
+    assert bodies(fake_twilio)[3:] == [
+        rendered(app, "stop", "en", org=ORG),
+        rendered(app, "start", "en"),
+    ]
+
+
 def test_start_from_a_member_who_never_stopped_says_what_we_are(app, client, fake_twilio):
     """Nothing to restart: "Welcome back" would puzzle them. HELP's text says what we are
     and which words work, and their first message is not acknowledged as feedback."""
