@@ -259,6 +259,50 @@ def test_interpreters_translate_the_public_pages_title_and_reason(app, client):
     assert "To jedyna droga na górę bez schodów.</textarea>" in form  # still current
 
 
+def test_a_decision_nobody_waits_for_is_listed_for_the_public_page(app, client):
+    """Published with no member of Polish linked, nobody waits for its summary in Polish and
+    the summaries list leaves it out; the public page in Polish showed it all in English,
+    and no interpreter was ever asked. It is listed for the public page, and leaves the
+    list once translated."""
+    with app.app_context():
+        decision = Decision(
+            title="Later night buses",
+            summary="Buses on route 7 will run until 1am from June.",
+            reason="Shift workers asked for it.",
+            published_at=clock.now(),
+        )
+        db.session.add(decision)
+        db.session.commit()
+        decision_id = decision.id
+    interpreter(app, client, languages="pl")
+
+    def tables() -> tuple[str, str]:
+        page = client.get("/admin/translate/").get_data(as_text=True)
+        summaries = re.search(r'id="summary-queue">(.*?)</table>', page, re.S)
+        public = re.search(r'id="public-text-queue">(.*?)</table>', page, re.S)
+        return (summaries.group(1) if summaries else ""), (public.group(1) if public else "")
+
+    summaries, public = tables()
+    assert f'data-decision="{decision_id}"' not in summaries
+    row = re.search(rf'<tr data-decision="{decision_id}" data-locale="pl">(.*?)</tr>', public, re.S)
+    assert row is not None
+    assert 'data-missing="summary title why">Summary, title and reason</td>' in row.group(1)
+
+    response = client.post(
+        f"/admin/translate/decision/{decision_id}/pl",
+        data={
+            "summary": "Autobusy linii 7 będą kursować do 1 w nocy od czerwca.",
+            "title": "Późniejsze nocne autobusy",
+            "reason": "Prosili o to pracownicy zmianowi.",
+            "state": "reviewed",
+        },
+    )
+    assert response.status_code == 302
+    assert f'data-decision="{decision_id}"' not in "".join(tables())
+    public_page = client.get("/you-said-we-did?lang=pl").get_data(as_text=True)
+    assert "Późniejsze nocne autobusy" in public_page and "Later night buses" not in public_page
+
+
 def test_the_summary_page_of_a_draft_decision_says_saving_texts_nobody(app, client):
     with app.app_context():
         decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from flask import current_app
@@ -128,7 +128,8 @@ def summaries_to_translate(languages: list[str]) -> list[SummaryToTranslate]:
     Oldest decision first within each. A published decision with no translation at all
     into a language nobody waits for is left out: no member of it is linked (they would be
     waiting, or have been told, which needed a translation), and every old decision in
-    every language would bury the work members wait for. Nor a decision with no summary yet.
+    every language would bury the work members wait for. It is in the list for the public
+    page instead (``public_texts_to_translate``). Nor a decision with no summary yet.
     """
     staff = current_app.config["STAFF_LOCALE"]
     wanted = [code for code in languages if code != staff]
@@ -162,23 +163,31 @@ def summaries_to_translate(languages: list[str]) -> list[SummaryToTranslate]:
 
 @dataclass(frozen=True)
 class PublicTextToTranslate:
-    """A published decision whose title or reason the public page shows in the staff
-    language on its page in ``locale``."""
+    """A published decision whose summary, title or reason the public page shows in the
+    staff language on its page in ``locale``."""
 
     decision: Decision
     locale: str
-    missing: tuple[str, ...]  # "title", "why"
+    missing: tuple[str, ...]  # of "summary", "title", "why"
 
 
-def public_texts_to_translate(languages: list[str]) -> list[PublicTextToTranslate]:
-    """Published decisions, newest first, whose summary is translated into these languages
-    but whose title or reason (when it has one) is not, or not as it stands: the public
-    page shows those in the staff language. A decision whose summary is not translated
-    either is in ``summaries_to_translate``, whose page asks for all three."""
+def public_texts_to_translate(
+    languages: list[str], listed: Iterable[SummaryToTranslate] = ()
+) -> list[PublicTextToTranslate]:
+    """Published decisions, newest first, that the public page shows in part or whole in
+    the staff language on its page in one of these languages: their summary, title or
+    reason (when it has one) is not translated into it, or not as it stands. Nobody is
+    texted these; a page in the reader's language is what they are for.
+
+    Not those ``listed`` (``summaries_to_translate``'s rows): their summary is work members
+    wait for, or was started, and its page asks for all three. So what is here is mostly a
+    decision no member of the language was linked to, whose summary nobody needed until
+    now, and the title and reason of one whose summary is translated."""
     staff = current_app.config["STAFF_LOCALE"]
     wanted = [code for code in languages if code != staff]
     if not wanted:
         return []
+    elsewhere = {(row.decision.id, row.locale) for row in listed}
     work = []
     for decision in db.session.scalars(
         select(Decision)
@@ -187,9 +196,11 @@ def public_texts_to_translate(languages: list[str]) -> list[PublicTextToTranslat
         .order_by(Decision.published_at.desc(), Decision.id.desc())
     ):
         for code in wanted:
-            if decision.summary_in(code, staff) is None:
+            if (decision.id, code) in elsewhere:
                 continue
             missing = []
+            if decision.summary.strip() and decision.summary_in(code, staff) is None:
+                missing.append("summary")
             if decision.title_in(code, staff) is None:
                 missing.append("title")
             if decision.reason and decision.reason_in(code, staff) is None:

@@ -80,13 +80,14 @@ def language_helpers() -> dict[str, object]:
 @roles_required(*TRANSLATORS)
 def workspace() -> ResponseReturnValue:
     languages = my_languages()
+    summaries = summaries_to_translate(languages)
     return render_template(
         "interpreters/workspace.html",
         languages=languages,
         queue=feedback_queue(languages),
         to_review=translations_to_review(languages),
-        summaries=summaries_to_translate(languages),
-        public_texts=public_texts_to_translate(languages),
+        summaries=summaries,
+        public_texts=public_texts_to_translate(languages, summaries),
         completeness=completeness(languages),
         unreviewed_in_use=languages_in_use_without_review(),
     )
