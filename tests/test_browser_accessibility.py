@@ -729,3 +729,29 @@ def test_the_live_progress_can_be_paused_and_resumed(panel: Panel, pages: dict[s
         assert len(polls) == 3
     finally:
         page.close()
+
+
+@pytest.mark.browser
+def test_live_progress_says_when_it_stopped_updating(panel: Panel, pages: dict[str, Page]) -> None:
+    """A poll that fails (the server gone, the session ended) left the counts as they were,
+    still under "These counts update every few seconds": now the page says they stopped, once,
+    and the next poll that works takes it back."""
+    page = pages[Role.STAFF].context.new_page()
+    try:
+        page.clock.install()
+        page.goto(f"/admin/decisions/{panel.published}")
+        status = page.locator("[data-refresh-status]")
+        expect(status).to_have_attribute("role", "status")
+        expect(status).to_have_text("")
+
+        page.route("**/progress", lambda route: route.fulfill(status=502, body="Bad gateway"))
+        page.clock.run_for(3_500)
+        expect(status).to_contain_text("These counts stopped updating at")
+        expect(status).to_contain_text("Reload the page")
+        screenshot(page, "a11y-progress-stopped")
+
+        page.unroute("**/progress")
+        page.clock.run_for(3_000)
+        expect(status).to_have_text("")
+    finally:
+        page.close()

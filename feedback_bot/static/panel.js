@@ -242,6 +242,10 @@
         pause.setAttribute("aria-pressed", String(paused));
       });
     }
+    // Counts that stopped updating (the server unreachable, the session ended: a sign-in
+    // page is no JSON) say so, and since when, once; the next update that works clears it.
+    const status = section.querySelector("[data-refresh-status]");
+    let updatedAt = new Date();
     const poll = function () {
       if (document.hidden) return;
       if (pause && pause.getAttribute("aria-pressed") === "true") return;
@@ -252,10 +256,19 @@
         })
         .then(function (data) {
           apply(data);
-          section.dataset.refreshedAt = new Date().toISOString();
+          updatedAt = new Date();
+          section.dataset.refreshedAt = updatedAt.toISOString();
+          delete section.dataset.refreshFailed;
+          if (status) status.textContent = "";
         })
         .catch(function () {
+          if (section.dataset.refreshFailed) return;
           section.dataset.refreshFailed = "true";
+          if (status) {
+            const at = updatedAt.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+            status.textContent = "These counts stopped updating at " + at + ": the server " +
+              "could not be reached, or you are signed out. Reload the page to see them as they are now.";
+          }
         });
     };
     window.setInterval(poll, Number(section.dataset.intervalMs || 3000));
