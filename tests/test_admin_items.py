@@ -113,6 +113,12 @@ def test_inbox_filters(app, client, items):
     ]
     assert listed(client, channel="sms", locale="en") == [items["en"]]
     assert listed(client, status="closed") == []
+    # Dates the wrong way round match nothing, and the page says why.
+    reversed_dates = {"from": "2026-03-03", "to": "2026-03-02"}
+    assert listed(client, **reversed_dates) == []
+    page = client.get("/admin/items", query_string=reversed_dates).get_data(as_text=True)
+    assert "“From” (2026-03-03) is after “To” (2026-03-02)" in page
+    assert "is after" not in client.get("/admin/items?status=closed").get_data(as_text=True)
     # Malformed filters are ignored rather than failing the page.
     assert len(listed(client, status="bogus", topic="x", **{"from": "yesterday"})) == 3
 

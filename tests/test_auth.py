@@ -153,6 +153,29 @@ def test_the_page_asked_for_wins_over_an_interpreters_home(app, client):
 
 
 @pytest.mark.parametrize(
+    ("role", "target", "lands"),
+    [
+        (Role.INTERPRETER, "/admin/users", "/admin/translate/"),
+        (Role.INTERPRETER, "/admin/languages", "/admin/translate/"),
+        (Role.STAFF, "/admin/users", "/admin/items"),
+        (Role.STAFF, "/admin/no-such-page", "/admin/items"),
+        (Role.ADMIN, "/admin/users?x=1", "/admin/users?x=1"),
+        (Role.STAFF, "/admin/dashboard", "/admin/dashboard"),  # its slash added after
+    ],
+)
+def test_a_page_of_another_role_is_not_where_sign_in_lands(app, client, role, target, lands):
+    """A link to a page the account may not see (another's role, shared in a message)
+    signed them in to a 403 page; they land on their own home instead."""
+    create_user(app, role, email="someone@example.org")
+    response = client.post(
+        "/login",
+        query_string={"next": target},
+        data={"email": "someone@example.org", "password": PASSWORD},
+    )
+    assert response.headers["Location"] == lands
+
+
+@pytest.mark.parametrize(
     "target", ["/admin/items\r\nX-Injected: 1", "/admin/items\n", "/admin\x00", "/a\tb"]
 )
 def test_a_next_page_with_a_control_character_is_not_followed(app, client, target):

@@ -91,6 +91,11 @@ def test_a_language_needs_a_catalogue_and_the_default_stays(app, client):
     assert "translate init fr" in refused.get_data(as_text=True)
     default = client.post("/admin/languages/en/disable", follow_redirects=True)
     assert "default language cannot be switched off" in default.get_data(as_text=True)
+    # The page offers no button that would only be refused.
+    page = client.get("/admin/languages").get_data(as_text=True)
+    assert "/admin/languages/en/disable" not in page
+    assert "The default language</span>" in page
+    assert "/admin/languages/pl/disable" in page
 
 
 def test_only_admins_manage_languages(app, client):

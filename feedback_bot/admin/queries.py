@@ -85,6 +85,11 @@ class InboxFilters:
             needs_translation=args.get("needs_translation") == "1",
         )
 
+    @property
+    def dates_reversed(self) -> bool:
+        """From is after To: no feedback can match, which the inbox says."""
+        return bool(self.date_from and self.date_to and self.date_from > self.date_to)
+
     def to_args(self) -> dict[str, str]:
         """The query-string form, without empty filters (for links that keep them)."""
         values = {

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Response,
+    current_app,
     flash,
     make_response,
     redirect,
@@ -21,6 +22,8 @@ from flask.typing import ResponseReturnValue
 from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 from werkzeug.security import generate_password_hash
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
@@ -71,6 +74,22 @@ def safe_next(target: str | None) -> str | None:
     if not target.isprintable():
         return None
     return target
+
+
+def may_open(user: User, path: str) -> bool:
+    """Whether ``user``'s role may see the panel page at ``path`` (``roles_required``): a
+    link to another role's page, followed after signing in, was a 403 page instead of
+    their own home. A path that is no page is not one to land on either."""
+    adapter = current_app.create_url_adapter(request)
+    assert adapter is not None  # in a request, there is one
+    try:
+        endpoint, _ = adapter.match(urlsplit(path).path, method="GET")
+    except RequestRedirect:
+        return True  # the same page, spelled another way ("/admin/dashboard")
+    except HTTPException:
+        return False
+    roles = getattr(current_app.view_functions[endpoint], "required_roles", None)
+    return roles is None or user.has_role(*roles)
 
 
 def home_url(user: User) -> str:
@@ -136,7 +155,8 @@ def login() -> ResponseReturnValue:
             user.last_login_at = clock.now()
             audit.record("auth.login", user)
             db.session.commit()
-            return redirect(safe_next(request.args.get("next")) or home_url(user))
+            target = safe_next(request.args.get("next"))
+            return redirect(target if target and may_open(user, target) else home_url(user))
         log.info("failed sign-in from %s", request.remote_addr)
         flash("That email and password do not match an active account.", "error")
         return render_template("auth/login.html", form=form), 401
