@@ -303,6 +303,54 @@ def test_a_decision_nobody_waits_for_is_listed_for_the_public_page(app, client):
     assert "Późniejsze nocne autobusy" in public_page and "Later night buses" not in public_page
 
 
+def test_a_summary_staff_changed_while_it_was_translated_is_not_saved(app, client, fake_twilio):
+    """The page was opened on the old summary; staff changed it meanwhile (which made any
+    translation outdated). Saved, the translation of the old text passed for one of the new,
+    reviewed, and went to members. The page says what changed and saves nothing until the
+    interpreter has seen the new text."""
+    with app.app_context():
+        decision = Decision(
+            title="Lift", summary="We will repair the lift by 1 March.", published_at=clock.now()
+        )
+        db.session.add(decision)
+        db.session.commit()
+        decision_id = decision.id
+    interpreter(app, client, languages="pl")
+    url = f"/admin/translate/decision/{decision_id}/pl"
+
+    def marks(page: str) -> str:
+        found = re.search(
+            r'<input id="sources" name="sources" type="hidden" value="([^"]+)">', page
+        )
+        assert found, page
+        return found.group(1)
+
+    opened = marks(client.get(url).get_data(as_text=True))
+    with app.app_context():
+        db.session.get(Decision, decision_id).summary = "We will repair the lift by 1 April."
+        db.session.get(Decision, decision_id).title = "Lift in Block C"
+        db.session.commit()
+
+    typed = {"summary": "Naprawimy windę do 1 marca.", "title": "Winda", "state": "reviewed"}
+    refused = client.post(url, data={**typed, "sources": opened})
+    assert refused.status_code == 409
+    page = refused.get_data(as_text=True)
+    assert "Staff changed the summary and the title while you were translating." in page
+    assert "We will repair the lift by 1 April." in page  # the text as it is now
+    assert "Naprawimy windę do 1 marca.</textarea>" in page  # what they typed, kept
+    with app.app_context():
+        assert db.session.scalars(select(DecisionTranslation)).all() == []
+
+    # Seen, and saved again from the page as it now is.
+    typed["summary"] = "Naprawimy windę do 1 kwietnia."
+    saved = client.post(url, data={**typed, "sources": marks(page)})
+    assert saved.status_code == 302
+    with app.app_context():
+        [translation] = db.session.scalars(select(DecisionTranslation)).all()
+        assert translation.summary == "Naprawimy windę do 1 kwietnia."
+        assert translation.title_source == "Lift in Block C"
+
+
 def test_the_summary_page_of_a_draft_decision_says_saving_texts_nobody(app, client):
     with app.app_context():
         decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")

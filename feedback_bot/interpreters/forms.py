@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -27,6 +27,9 @@ class SummaryTranslationForm(PanelForm):
     title = StringField("Title, for the public page", [Optional(), Length(max=200)])
     reason = TextAreaField("Why, for the public page", [Optional(), Length(max=5_000)])
     state = SelectField("State", choices=STATE_CHOICES, default=ReviewState.NEEDS_REVIEW)
+    # What the staff texts were when the page was opened (``source_marks``): a save after
+    # staff changed one would pass off a translation of the old text as one of the new.
+    sources = HiddenField(validators=[Optional(), Length(max=200)])
 
 
 # Ten SMS segments of plain text; Twilio refuses a body over 1,600 characters.

@@ -4,6 +4,8 @@ interpreter may (``admin.reading``)."""
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import (
     Response,
     abort,
@@ -172,7 +174,17 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
             form.title.data = ""
         if reason_changed:
             form.reason.data = ""
-    if form.validate_on_submit():
+    # A page opened before staff changed the summary, title or reason: saved, it would
+    # pass off a translation of the old text as one of the new (and text it to members).
+    changed = changed_sources(form.sources.data, decision) if form.is_submitted() else []
+    form.sources.data = source_marks(decision)
+    if changed:
+        flash(
+            f"Staff changed the {' and the '.join(changed)} while you were translating. Check "
+            "your translation against the text as it is now, above, then save again.",
+            "error",
+        )
+    elif form.validate_on_submit():
         waiting = loop.awaiting_translation(decision).get(locale, 0)
         save_decision_summary(
             current_user,
@@ -186,7 +198,7 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
         )
         flash(summary_saved_message(form.state.data, waiting), "success")
         return redirect(url_for("interpreters.workspace"))
-    return render_template(
+    page = render_template(
         "interpreters/summary.html",
         decision=decision,
         locale=locale,
@@ -199,6 +211,33 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
         # Said before saving: whom a save texts, as ``save_decision_summary`` then does.
         waiting=loop.awaiting_translation(decision).get(locale, 0),
     )
+    return page, 409 if changed else 400 if form.is_submitted() else 200
+
+
+# The staff texts an interpreter's summary page translates, by the name the page gives them.
+SOURCES = (("summary", "summary"), ("title", "title"), ("reason", "reason"))
+
+
+def source_marks(decision: Decision) -> str:
+    """A short mark of each staff text the page shows, to tell on saving whether staff
+    changed one meanwhile (``changed_sources``)."""
+    return ":".join(_mark(getattr(decision, attribute) or "") for attribute, _ in SOURCES)
+
+
+def changed_sources(marks: str | None, decision: Decision) -> list[str]:
+    """The names of the staff texts that changed since ``marks`` were taken; none when
+    the form carried no marks (a page from before they were, or a script's request)."""
+    if not marks:
+        return []
+    was = marks.split(":")
+    now = source_marks(decision).split(":")
+    if len(was) != len(now):
+        return [name for _, name in SOURCES]
+    return [name for (_, name), old, new in zip(SOURCES, was, now, strict=True) if old != new]
+
+
+def _mark(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def summary_saved_message(state: str, waiting: int) -> str:
