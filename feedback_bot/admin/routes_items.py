@@ -416,6 +416,8 @@ def render_item(item: FeedbackItem, revealed: str | None = None) -> str:
         item=item,
         back=back,
         inbox=inbox_url(dict(parse_qsl(back or ""))),
+        # Where a translation opened from here comes back to (its ``next``).
+        here=item_url(item),
         rejected=rejected,
         timeline=item_timeline(item),
         masked=masked_numbers([item]).get(item.id),
