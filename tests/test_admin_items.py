@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from flask import Flask
@@ -11,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from feedback_bot import clock
-from feedback_bot.admin import DELIVERY_LABELS
+from feedback_bot.admin import DELIVERY_LABELS, routes_items
 from feedback_bot.extensions import db
 from feedback_bot.models import (
     Contact,
@@ -484,6 +486,89 @@ def test_mark_triaged_link_and_close_from_the_item_page(app, client, items):
     assert (state.status, state.closed_reason) == (ItemStatus.CLOSED, "The library is county-run.")
     [closed] = audit_entries(app, "item.close")
     assert closed.detail == {"reason": "The library is county-run."}
+
+
+def hrefs(html: str, marker: str) -> list[str]:
+    """The ``href`` or ``action`` of each tag on the page with ``marker`` in it, unescaped."""
+    return [
+        unescape(url)
+        for tag in re.findall(r"<(?:a|form)\b[^>]*>", html)
+        if marker in tag
+        for url in re.findall(r'(?:href|action)="([^"]*)"', tag)
+    ]
+
+
+def query_of(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query))
+
+
+def test_an_item_opened_from_the_inbox_leads_back_to_it_as_it_was_left(
+    app, client, items, monkeypatch
+):
+    """Filters, search and page survive the item's page and every action on it."""
+    monkeypatch.setattr(routes_items, "PER_PAGE", 1)
+    as_role(app, client, Role.STAFF)
+    client.post("/admin/decisions/new", data={"title": "Fix the lifts", "outcome": "adopted"})
+    with app.app_context():
+        decision_id = db.session.scalars(select(Decision.id)).one()
+    clock.freeze(T0 + timedelta(days=2))
+    assert (
+        send_sms(client, "+447912345678", "The lift in Block D is broken too.").status_code == 200
+    )
+    # New SMS feedback about the lift, one an inbox page: Block D's, then on page 2 ours.
+    left = {"status": "new", "channel": "sms", "q": "lift", "page": "2"}
+    inbox = client.get("/admin/items", query_string=left).get_data(as_text=True)
+    [opened] = hrefs(inbox, 'class="ref"')
+    assert urlsplit(opened).path == f"/admin/items/{items['en']}"
+
+    def back_to_inbox(page_html: str) -> dict[str, str]:
+        [url] = hrefs(page_html, "data-back-to-inbox")
+        assert urlsplit(url).path == "/admin/items"
+        return query_of(url)
+
+    def after(response) -> str:
+        """The item's page a POST on it leads to, which must still know the inbox."""
+        assert response.status_code == 302, response.status_code
+        assert urlsplit(response.headers["Location"]).path == f"/admin/items/{items['en']}"
+        page_html = client.get(response.headers["Location"]).get_data(as_text=True)
+        assert back_to_inbox(page_html) == left
+        return page_html
+
+    page = client.get(opened).get_data(as_text=True)
+    assert back_to_inbox(page) == left
+    [tag_url] = hrefs(page, "data-tag-form")
+    page = after(client.post(tag_url, data={"new_topic": "Lifts"}))
+    [link_url] = hrefs(page, "data-link-form")
+    page = after(client.post(link_url, data={"decision_id": decision_id}))
+    [close_url] = [url for url in hrefs(page, "<form") if "/close" in url]
+    asked = client.post(close_url, data={"reason": "Not ours to fix."})
+    assert asked.status_code == 200
+    # The confirmation page: its Cancel and its button both come back knowing the inbox.
+    [cancel] = [url for url in hrefs(asked.get_data(as_text=True), "<a") if "/items/" in url]
+    assert back_to_inbox(client.get(cancel).get_data(as_text=True)) == left
+    confirmed = re.search(r'<form method="post" action="([^"]+)"', asked.get_data(as_text=True))
+    assert confirmed is not None
+    page = after(
+        client.post(unescape(confirmed.group(1)), data={"reason": "Not ours.", "confirmed": "yes"})
+    )
+    assert item_state(app, items["en"]).status == ItemStatus.CLOSED
+    # Linking reopens it.
+    page = after(client.post(link_url, data={"decision_id": decision_id}))
+    assert item_state(app, items["en"]).status == ItemStatus.LINKED
+    [untag_url] = [url for url in hrefs(page, "<form") if "/topics/" in url]
+    after(client.post(untag_url))
+    assert item_state(app, items["en"]).topics == []
+
+    # What ``back`` says is rebuilt from the filters it names, never passed on as it is.
+    hostile = client.get(
+        f"/admin/items/{items['en']}",
+        query_string={"back": "next=https://elsewhere.example/&status=nonsense&page=3"},
+    ).get_data(as_text=True)
+    assert back_to_inbox(hostile) == {"page": "3"}
+    assert "elsewhere.example" not in hostile
+    # From the inbox as it first opens, the item's page goes back to just that.
+    plain = client.get(f"/admin/items/{items['en']}").get_data(as_text=True)
+    assert hrefs(plain, "data-back-to-inbox") == ["/admin/items"]
 
 
 # ---------------------------------------------------------------------- bulk actions

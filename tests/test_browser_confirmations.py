@@ -8,7 +8,7 @@ from flask import Flask
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from feedback_bot import clock
+from feedback_bot import clock, loop
 from feedback_bot.extensions import db
 from feedback_bot.models import Decision, FeedbackItem, ItemStatus, Role
 
@@ -133,3 +133,51 @@ def test_erasing_a_member_who_asked_in_words_asks_first(
         item = db.session.get(FeedbackItem, item_id)
         assert item.contact.forgotten
     assert [m["body"] for m in fake_twilio.messages_to(POLISH)][-1].startswith("Usunęliśmy")
+
+
+@pytest.mark.browser
+def test_cancelling_an_update_keeps_what_was_typed(app, client, live_server, chromium, fake_twilio):
+    """Cancel on "Save and text members already told?" goes back to the form with the
+    edits in it, its box still ticked; nothing is saved or sent."""
+    send_sms(client, UK, "The lift in our block has been broken for weeks.")
+    drain(app)
+    with app.app_context():
+        item = db.session.scalars(select(FeedbackItem)).one()
+        decision = Decision(title="Lift repairs", summary=SUMMARY, published_at=clock.now())
+        db.session.add(decision)
+        db.session.commit()
+        decision_id = decision.id
+        loop.link(decision, [item])
+    drain(app)
+    create_user(app, Role.STAFF)
+    told = len(fake_twilio.messages)
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "staff@example.org", PASSWORD)
+
+    news = "We will replace the lift instead, by 1 May."
+    page.goto(f"/admin/decisions/{decision_id}/edit")
+    page.fill('textarea[name="reason"]', REASON)
+    page.fill('textarea[name="summary"]', news)
+    page.check('input[name="notify_told"]')
+    page.click('button:has-text("Save")')
+    expect(page.locator("h1")).to_have_text("Save and text 1 member already told?")
+    page.click("text=Cancel")
+
+    expect(page.locator("h1")).to_have_text("Edit “Lift repairs”")
+    expect(page.locator('textarea[name="summary"]')).to_have_value(news)
+    expect(page.locator('textarea[name="reason"]')).to_have_value(REASON)
+    expect(page.locator('input[name="notify_told"]')).to_be_checked()
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        assert (decision.summary, decision.reason, decision.revision) == (SUMMARY, "", 0)
+        db.session.remove()
+    drain(app)
+    assert len(fake_twilio.messages) == told
+
+    # Saved from there, it asks again, and texts when confirmed.
+    page.click('button:has-text("Save")')
+    page.click("[data-confirm-send]")
+    expect(page.locator(".flash")).to_contain_text("members already told will get an update")
+    drain(app)
+    assert any(news in m["body"] for m in fake_twilio.messages_to(UK))
+    page.context.close()

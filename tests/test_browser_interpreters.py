@@ -10,7 +10,8 @@ published, a summary staff changed, a translation of feedback they saved as a dr
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from flask import Flask
@@ -18,6 +19,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from feedback_bot import clock, loop
+from feedback_bot.admin import routes_items
 from feedback_bot.extensions import db
 from feedback_bot.messaging.templates import TEMPLATES
 from feedback_bot.models import (
@@ -406,11 +408,17 @@ def test_interpreter_finds_unfinished_translations_in_the_workspace(
     page.goto(f"/admin/items/{item_id}")
     expect(page.locator(".timeline .translation")).to_contain_text("draft")
     page.get_by_role("link", name="Edit the translation").click()
-    expect(page).to_have_url(re.compile(rf"/admin/translate/feedback/{message_id}$"))
+    expect(page).to_have_url(
+        re.compile(rf"/admin/translate/feedback/{message_id}\?next=/admin/items/{item_id}$")
+    )
     expect(page.get_by_label("Translation")).to_have_value("For two weeks the street lights")
     page.get_by_label("Translation").fill("The street lights have been out for two weeks.")
     page.get_by_label("State").select_option("needs_review")
     page.click('button:has-text("Save translation")')
+    # Back where it was opened from.
+    expect(page).to_have_url(re.compile(rf"/admin/items/{item_id}$"))
+    expect(page.locator(".timeline .translation")).to_contain_text("needs review")
+    page.goto("/admin/translate/")
     expect(page.locator("#feedback-queue")).not_to_contain_text(POLISH_LATER)
     expect(page.locator("#review-queue tr", has_text=POLISH_LATER)).to_contain_text("needs review")
     screenshot(page, "interp-6-to-review")
@@ -425,6 +433,70 @@ def test_interpreter_finds_unfinished_translations_in_the_workspace(
         if kind == MessageKind.WHAT_NEXT
     ]
     assert len(told) == 1 and SUMMARY_PL in told[0]
+
+
+def same_page(url: str, other: str) -> bool:
+    """Whether two URLs name the same page, whatever the order of their arguments."""
+    parts, others = urlsplit(url), urlsplit(other)
+    return parts.path == others.path and sorted(parse_qsl(parts.query)) == sorted(
+        parse_qsl(others.query)
+    )
+
+
+@pytest.mark.browser
+def test_from_an_item_the_translation_and_the_inbox_are_a_step_away_and_back(
+    app, client, live_server, chromium, monkeypatch
+):
+    """An interpreter on page 2 of the inbox, filtered and searched, opens an item and
+    its translation, cancels, saves, and comes back to the inbox as they left it."""
+    monkeypatch.setattr(routes_items, "PER_PAGE", 1)
+    clock.freeze(MIDDAY)
+    assert send_sms(client, ARABIC_MEMBER, ARABIC).status_code == 200
+    clock.freeze(MIDDAY + timedelta(minutes=5))
+    later = "المصعد في عمارتنا معطل مرة أخرى منذ يومين، نرجو إصلاحه بسرعة."
+    assert send_sms(client, "+201001234568", later).status_code == 200
+    drain(app)
+    with app.app_context():
+        item_id = db.session.scalars(
+            select(InboundMessage.item_id).where(InboundMessage.body == ARABIC)
+        ).one()
+    create_user(app, Role.INTERPRETER, languages="ar")
+    page = new_page(chromium, live_server.url)
+    sign_in(page, "interpreter@example.org", PASSWORD, lands_on="/admin/translate/")
+
+    page.goto("/admin/items")
+    page.select_option('select[name="locale"]', "ar")
+    page.fill('input[name="q"]', "المصعد")
+    page.click('button:has-text("Filter")')
+    page.click('a[rel="next"]')
+    expect(page.locator(".pager")).to_contain_text("Page 2 of 2")
+    inbox = page.url
+    page.click(f'tr[data-item="{item_id}"] a.ref')
+    expect(page.locator("h1")).to_contain_text("Feedback")
+    item_page = page.url
+
+    page.click("[data-translate]")
+    expect(page.locator("h1")).to_contain_text("Translate feedback")
+    page.fill('textarea[name="text"]', "Not this.")
+    page.click("text=Cancel")
+    page.wait_for_url(item_page)
+    with app.app_context():
+        assert db.session.scalars(select(MessageTranslation)).all() == []
+        db.session.remove()
+
+    page.click("[data-translate]")
+    page.fill('textarea[name="text"]', ENGLISH)
+    page.click('button:has-text("Save translation")')
+    page.wait_for_url(item_page)
+    expect(page.locator(".flash")).to_contain_text("Translation saved")
+    expect(page.locator(".timeline .translation")).to_contain_text(ENGLISH)
+
+    page.click("[data-back-to-inbox]")
+    page.wait_for_url(lambda url: same_page(url, inbox))
+    expect(page.locator('input[name="q"]')).to_have_value("المصعد")
+    expect(page.locator('select[name="locale"]')).to_have_value("ar")
+    expect(page.locator(f'tr[data-item="{item_id}"]')).to_have_count(1)
+    page.context.close()
 
 
 def test_an_interpreter_reads_an_item_without_the_number_its_member_typed(

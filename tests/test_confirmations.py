@@ -53,8 +53,9 @@ def text_of(response: TestResponse) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))).split())
 
 
-def confirm(client: FlaskClient, asked: TestResponse) -> TestResponse:
-    """Press the confirmation page's button: post its form's hidden values to its action."""
+def confirm(client: FlaskClient, asked: TestResponse, button: str = "") -> TestResponse:
+    """Press the confirmation page's button: post its form's hidden values to its action,
+    with ``button``'s name and value if the button has them."""
     page = asked.get_data(as_text=True)
     [form] = re.findall(r"<form method=\"post\"[^>]*>.*?</form>", page, re.S)[-1:]
     action = re.search(r'action="([^"]+)"', form)
@@ -62,6 +63,11 @@ def confirm(client: FlaskClient, asked: TestResponse) -> TestResponse:
         (html.unescape(name), html.unescape(value))
         for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form)
     ]
+    if button:
+        [pressed] = re.findall(
+            rf'<button type="submit"[^>]* name="({button})" value="([^"]*)"', form
+        )
+        fields.append(pressed)
     data: dict[str, list[str]] = {}
     for name, value in fields:
         data.setdefault(name, []).append(value)
@@ -365,3 +371,58 @@ def test_a_confirmation_shows_each_language_the_summary_members_read_in(app, cli
     assert POLISH_SUMMARY in polish_text and SUMMARY not in polish_text
     assert re.search(r'data-summary-in="pl">\s*<h3>In <span lang="pl"', page)
     assert re.search(r'<blockquote class="body" lang="pl" dir="ltr">', page)
+
+
+def test_cancelling_an_update_goes_back_to_the_form_with_what_was_typed(app, client, fake_twilio):
+    """The edits are not lost, and nothing is saved or sent."""
+    clock.freeze(DAYTIME)
+    english = write_in(app, client, UK, LIFT)
+    decision_id = new_decision(app, published=True)
+    as_role(app, client, Role.STAFF)
+    client.post(
+        f"/admin/items/{english}/link", data={"decision_id": decision_id, "confirmed": "yes"}
+    )
+    drain(app)
+    sent = len(fake_twilio.messages)
+    edit = f"/admin/decisions/{decision_id}/edit"
+    typed = {
+        "title": "Street lights & lamps",
+        "description": "Asked for by <Block C>.",
+        "outcome": "adopted",
+        "reason": "Dark streets are unsafe.\nThe council agreed.",
+        "responsible": "Highways",
+        "expected_date": "2026-05-01",
+        "summary": "We will replace the lights by 1 May.",
+        "notify_told": "y",
+    }
+    asked = client.post(edit, data=typed)
+    assert "Save and text 1 member already told?" in text_of(asked)
+
+    back = confirm(client, asked, button="keep_editing")
+    assert back.status_code == 200
+    page = back.get_data(as_text=True)
+    assert "<h1>Edit “Street lights”</h1>" in page
+    for name in ("title", "responsible", "expected_date"):
+        [field] = re.findall(rf'<input[^>]* name="{name}"[^>]*>', page)
+        assert f'value="{html.escape(typed[name])}"' in field, name
+    for name in ("description", "reason", "summary"):
+        assert re.search(
+            rf'name="{name}"[^>]*>\s*{re.escape(html.escape(typed[name]))}</textarea>', page
+        ), name
+    [ticked] = re.findall(r'<input[^>]* name="notify_told"[^>]*>', page)
+    assert " checked " in ticked
+    with app.app_context():
+        decision = db.session.get(Decision, decision_id)
+        assert (decision.title, decision.summary, decision.revision) == (
+            "Street lights",
+            SUMMARY,
+            0,
+        )
+    drain(app)
+    assert len(fake_twilio.messages) == sent
+    assert audit_entries(app, "decision.update_outcome") == []
+    assert audit_entries(app, "decision.edit") == []
+
+    # Sent again as it stands, it asks again.
+    again = client.post(edit, data=typed)
+    assert "Save and text 1 member already told?" in text_of(again)

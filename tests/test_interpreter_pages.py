@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from babel.messages.pofile import read_po, write_po
@@ -71,6 +73,44 @@ def test_interpreter_translates_arabic_feedback(app, client):
         translation = db.session.scalars(select(MessageTranslation)).one()
         assert (translation.locale, translation.state) == ("en", "reviewed")
     assert ARABIC[:30] not in client.get("/admin/translate/").get_data(as_text=True)
+
+
+def test_the_feedback_page_goes_back_where_it_was_opened_from(app, client):
+    """From an item's page (as the inbox left it), saving or cancelling goes back to it;
+    from the workspace, to the workspace; never off the site."""
+    send_sms(client, ARABIC_MEMBER, ARABIC)
+    drain(app)
+    interpreter(app, client)
+    with app.app_context():
+        message_id, item_id = db.session.execute(
+            select(InboundMessage.id, InboundMessage.item_id)
+        ).one()
+    item_page = f"/admin/items/{item_id}?back=q%3Dlift%26page%3D2"
+    [opened] = re.findall(
+        r'href="([^"]+)" data-translate', client.get(item_page).get_data(as_text=True)
+    )
+    opened = html.unescape(opened)
+    assert dict(parse_qsl(urlsplit(opened).query)) == {"next": item_page}
+
+    def cancel(url: str) -> str:
+        [back] = re.findall(
+            r'<a href="([^"]+)" data-cancel>Cancel</a>', client.get(url).get_data(as_text=True)
+        )
+        return html.unescape(back)
+
+    assert cancel(opened) == item_page
+    saved = client.post(opened, data={"text": "The lift is broken.", "state": "reviewed"})
+    assert saved.headers["Location"] == item_page
+    with app.app_context():
+        assert db.session.scalars(select(MessageTranslation.text)).one() == "The lift is broken."
+
+    workspace = f"/admin/translate/feedback/{message_id}"
+    assert cancel(workspace) == "/admin/translate/"
+    for elsewhere in ("https://elsewhere.example/", "//elsewhere.example/", "/\\elsewhere.example"):
+        url = f"{workspace}?{urlencode({'next': elsewhere})}"
+        assert cancel(url) == "/admin/translate/"
+        saved = client.post(url, data={"text": "The lift is broken.", "state": "reviewed"})
+        assert saved.headers["Location"] == "/admin/translate/"
 
 
 def test_a_number_typed_in_feedback_is_not_shown_to_interpreters(app, client):

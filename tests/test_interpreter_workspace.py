@@ -281,7 +281,8 @@ def test_an_interpreter_reading_an_item_can_translate_its_messages(app, client):
     with app.app_context():
         message = db.session.scalars(select(InboundMessage)).one()
         message_id, item_path = message.id, f"/admin/items/{message.item_id}"
-    link = f'href="/admin/translate/feedback/{message_id}" data-translate>'
+    # The page passes itself, for the translation to come back to.
+    link = f'href="/admin/translate/feedback/{message_id}?next={item_path}" data-translate>'
     interpreter = signed_in(app, Role.INTERPRETER, languages="ar")
 
     assert f"{link}Translate</a>" in page_of(interpreter, item_path)

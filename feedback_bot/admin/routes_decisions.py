@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, current_app, flash, jsonify, redirect, render_template, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -148,7 +157,10 @@ def decision_edit(decision_id: int) -> ResponseReturnValue:
     decision = get_decision(decision_id)
     form_class = PublishedDecisionForm if decision.published else DecisionForm
     form = form_class(obj=decision)
-    if form.validate_on_submit():
+    # Cancel on the page that asks before texting members already told: back to this form
+    # with what was typed, saving and sending nothing.
+    keep_editing = bool(request.form.get("keep_editing"))
+    if form.validate_on_submit() and not keep_editing:
         values = form_values(form)
         changed = [name for name in FIELDS if getattr(decision, name) != values[name]]
         before = {name: str(getattr(decision, name) or "") for name in changed}
@@ -185,15 +197,22 @@ def decision_edit(decision_id: int) -> ResponseReturnValue:
             db.session.commit()
             flash("Decision saved.", "success")
         return redirect(url_for("admin.decision_page", decision_id=decision.id))
+    if keep_editing:
+        # Ticked, as it was: the page asks only then, and does not carry it.
+        form.notify_told.data = True
+        return form_page(form, decision, refused=False)
     return form_page(form, decision)
 
 
-def form_page(form: DecisionForm, decision: Decision | None) -> tuple[str, int]:
-    """The decision form, new or editing; sent back with what was wrong, a 400."""
+def form_page(
+    form: DecisionForm, decision: Decision | None, refused: bool = True
+) -> tuple[str, int]:
+    """The decision form, new or editing; sent back with what was wrong, a 400 (not when
+    staff only came back to it to go on editing, ``refused``)."""
     page = render_template(
         "admin/decision_form.html", form=form, decision=decision, frame=message_frame()
     )
-    return page, 400 if form.is_submitted() else 200
+    return page, 400 if refused and form.is_submitted() else 200
 
 
 def ask_to_update(

@@ -7,7 +7,7 @@ number of any kind: it is not computed for them, so no template can leak it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -208,7 +208,7 @@ def ask_to_link(
     form: LinkForm | BulkForm, plan: LinkPlan, item: FeedbackItem | None, cancel: str
 ) -> str:
     """The page that says whom linking to a published decision texts, and asks first."""
-    action = url_for("admin.item_link", item_id=item.id) if item else url_for("admin.bulk_action")
+    action = item_url(item, "admin.item_link") if item else url_for("admin.bulk_action")
     return confirming.ask(
         "admin/confirm_link.html",
         form,
@@ -261,7 +261,7 @@ def ask_to_close(
 ) -> str:
     """The page that says whom closing as no action texts, and asks first. ``left``: the
     selected items that cannot be closed (``loop.closable``)."""
-    action = url_for("admin.item_close", item_id=item.id) if item else url_for("admin.bulk_action")
+    action = item_url(item, "admin.item_close") if item else url_for("admin.bulk_action")
     return confirming.ask(
         "admin/confirm_close.html",
         form,
@@ -294,7 +294,9 @@ def inbox() -> ResponseReturnValue:
     bulk = BulkForm()
     bulk.topic_id.choices = topic_choices()
     bulk.decision_id.choices = decision_choices()
-    bulk.back.data = urlencode({**filters.to_args(), "page": str(pagination.page)})
+    # Carried by the bulk form and the links to items, to come back to the inbox as it is.
+    back = urlencode(inbox_args({**filters.to_args(), "page": str(pagination.page)}))
+    bulk.back.data = back
     return render_template(
         "admin/inbox.html",
         pagination=pagination,
@@ -306,6 +308,7 @@ def inbox() -> ResponseReturnValue:
         locales=item_locales(),
         topics=all_topics(),
         bulk=bulk,
+        back=back or None,
     )
 
 
@@ -315,7 +318,7 @@ def bulk_action() -> ResponseReturnValue:
     form = BulkForm()
     form.topic_id.choices = topic_choices()
     form.decision_id.choices = decision_choices()
-    back = inbox_url(form.back.data or "")
+    back = inbox_url(dict(parse_qsl(form.back.data or "")))
     if not form.validate_on_submit():
         flash_errors(form)
         return redirect(back)
@@ -366,14 +369,32 @@ def bulk_action() -> ResponseReturnValue:
     return redirect(back)
 
 
-def inbox_url(query_string: str) -> str:
-    """Back to the inbox with the filters and page it was on (rebuilt, never echoed)."""
-    args = dict(parse_qsl(query_string))
-    kept: dict[str, Any] = dict(InboxFilters.from_args(args).to_args())
+def inbox_args(args: Mapping[str, str]) -> dict[str, str]:
+    """The inbox's filters and page in ``args``, rebuilt (never echoed)."""
+    kept = InboxFilters.from_args(args).to_args()
     page = args.get("page", "")
     if page.isdigit() and page != "1":
         kept["page"] = page
+    return kept
+
+
+def inbox_url(args: Mapping[str, str]) -> str:
+    """Back to the inbox with the filters and page it was on."""
+    kept: dict[str, Any] = inbox_args(args)
     return url_for("admin.inbox", **kept)
+
+
+def back_to_inbox() -> str | None:
+    """The inbox an item's page was opened from: its ``back``, the inbox's query string
+    (``inbox_args``), which the page's links and forms carry on, so that acting on the item
+    and coming back to it still leads back there. None for the inbox as it first opens."""
+    return urlencode(inbox_args(dict(parse_qsl(request.args.get("back", ""))))) or None
+
+
+def item_url(item: FeedbackItem, endpoint: str = "admin.item_page", **values: Any) -> str:
+    """``endpoint`` (the item's page, or one of its actions) for ``item``, carrying the way
+    back to the inbox (``back_to_inbox``)."""
+    return url_for(endpoint, item_id=item.id, back=back_to_inbox(), **values)
 
 
 # --------------------------------------------------------------------------- item page
@@ -389,9 +410,14 @@ def render_item(item: FeedbackItem, revealed: str | None = None) -> str:
     # which staff should choose knowingly, not find chosen for them.
     if item.decision_id and not rejected:
         link_form.decision_id.data = item.decision_id
+    back = back_to_inbox()
     return render_template(
         "admin/item.html",
         item=item,
+        back=back,
+        inbox=inbox_url(dict(parse_qsl(back or ""))),
+        # Where a translation opened from here comes back to (its ``next``).
+        here=item_url(item),
         rejected=rejected,
         timeline=item_timeline(item),
         masked=masked_numbers([item]).get(item.id),
@@ -418,7 +444,7 @@ def item_triage(item_id: int) -> ResponseReturnValue:
     if ActionForm().validate_on_submit() and mark_triaged([item]):
         db.session.commit()
         flash("Marked triaged.", "success")
-    return redirect(url_for("admin.item_page", item_id=item.id))
+    return redirect(item_url(item))
 
 
 @bp.post("/items/<int:item_id>/tag")
@@ -437,7 +463,7 @@ def item_tag(item_id: int) -> ResponseReturnValue:
         db.session.commit()
     else:
         flash_errors(form)
-    return redirect(url_for("admin.item_page", item_id=item.id))
+    return redirect(item_url(item))
 
 
 @bp.post("/items/<int:item_id>/topics/<int:topic_id>/remove")
@@ -452,7 +478,7 @@ def item_untag(item_id: int, topic_id: int) -> ResponseReturnValue:
         audit.record("item.untag", item, topic_id=topic.id, topic=topic.name)
         db.session.commit()
         flash(f"Removed “{topic.name}”.", "success")
-    return redirect(url_for("admin.item_page", item_id=item.id))
+    return redirect(item_url(item))
 
 
 @bp.post("/items/<int:item_id>/link")
@@ -472,9 +498,9 @@ def item_link(item_id: int) -> ResponseReturnValue:
                 f"told it right now), and {TOLD_ALREADY}",
                 "error",
             )
-            return redirect(url_for("admin.item_page", item_id=item.id))
+            return redirect(item_url(item))
         if plan.texts_members and not form.is_confirmed():
-            return ask_to_link(form, plan, item, url_for("admin.item_page", item_id=item.id))
+            return ask_to_link(form, plan, item, item_url(item))
         linked, reopened = link(plan)
         if reopened:
             when = "" if decision.published else " when it is published"
@@ -489,7 +515,7 @@ def item_link(item_id: int) -> ResponseReturnValue:
             flash(f"Already linked to “{decision.title}”.", "info")
     else:
         flash_errors(form)
-    return redirect(url_for("admin.item_page", item_id=item.id))
+    return redirect(item_url(item))
 
 
 def told_title(item: FeedbackItem) -> str:
@@ -503,7 +529,7 @@ def item_close(item_id: int) -> ResponseReturnValue:
     form = CloseForm()
     if form.validate_on_submit():
         if loop.closable(item) and not form.is_confirmed():
-            return ask_to_close(form, [item], item, url_for("admin.item_page", item_id=item.id))
+            return ask_to_close(form, [item], item, item_url(item))
         if close([item], form.reason.data.strip()):
             contact = item.contact
             if contact is None or contact.forgotten or contact.opted_out:
@@ -524,7 +550,7 @@ def item_close(item_id: int) -> ResponseReturnValue:
             )
     else:
         flash_errors(form)
-    return redirect(url_for("admin.item_page", item_id=item.id))
+    return redirect(item_url(item))
 
 
 @bp.post("/items/<int:item_id>/reveal")
@@ -536,7 +562,7 @@ def item_reveal(item_id: int) -> ResponseReturnValue:
     phone = phone_of(item.contact)
     if phone is None:
         flash("This member's number has been erased.", "error")
-        return redirect(url_for("admin.item_page", item_id=item.id))
+        return redirect(item_url(item))
     audit.record("contact.reveal", item.contact, item_id=item.id)
     db.session.commit()
     # Shown in this response only: never put in the session, a flash or a URL.

@@ -8,7 +8,7 @@ undone, so it says that too.
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, url_for
+from flask import abort, current_app, flash, redirect
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
@@ -21,7 +21,7 @@ from ..messaging.templates import render
 from ..models import Contact, FeedbackItem, InboundMessage, MessageKind
 from . import TRIAGERS, bp, confirming
 from .forms import ConfirmedForm
-from .routes_items import flash_errors, get_item
+from .routes_items import flash_errors, get_item, item_url
 
 # The two requests, by the name the routes, the confirmation page and the audit log use.
 STOP, FORGET = "stop", "forget"
@@ -47,7 +47,7 @@ def carry_out(item_id: int, request: str) -> ResponseReturnValue:
     if contact is None:  # pragma: no cover - every item has its member
         abort(404)
     form = ConfirmedForm()
-    back = url_for("admin.item_page", item_id=item.id)
+    back = item_url(item)
     if not form.validate_on_submit():
         flash_errors(form)
         return redirect(back)
@@ -110,11 +110,11 @@ def ask(
     held_until = None
     if request == STOP:
         kind, values = MessageKind.STOP, {"org": current_app.config["ORG_NAME"]}
-        action = url_for("admin.item_stop_messages", item_id=item.id)
+        action = item_url(item, "admin.item_stop_messages")
         held_until = member_requests.stop_confirmation_held_until(contact, now)
     else:
         kind, values = MessageKind.FORGET, {}
-        action = url_for("admin.item_forget_member", item_id=item.id)
+        action = item_url(item, "admin.item_forget_member")
     staff_locale = current_app.config["STAFF_LOCALE"]
     return confirming.ask(
         "admin/confirm_member_request.html",

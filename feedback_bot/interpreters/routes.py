@@ -22,6 +22,7 @@ from flask_login import current_user
 from .. import loop
 from ..admin.reading import AsRead
 from ..auth.roles import roles_required
+from ..auth.routes import safe_next
 from ..extensions import db
 from ..interpreting.catalogue_io import entries, export_po, read_import
 from ..interpreting.saving import (
@@ -125,6 +126,10 @@ def translate_feedback(message_id: int) -> ResponseReturnValue:
     # who reads the original as written, is not put before an interpreter to keep.
     form = FeedbackTranslationForm(obj=AsRead(existing) if existing else None)
     voice_note = has_voice_note(message)
+    # Back where the page was opened from (an item's page passes itself as ``next``), on
+    # saving or cancelling; only a path on this site, so a link elsewhere cannot send an
+    # interpreter off it.
+    back = safe_next(request.args.get("next")) or url_for("interpreters.workspace")
     if form.validate_on_submit():
         transcript = form.transcript.data if voice_note else None
         try:
@@ -139,9 +144,10 @@ def translate_feedback(message_id: int) -> ResponseReturnValue:
             else "Translation saved. Staff now see it beside the original.",
             "success",
         )
-        return redirect(url_for("interpreters.workspace"))
+        return redirect(back)
     return render_template(
         "interpreters/feedback.html",
+        back=back,
         message=message,
         language=language,
         staff_locale=staff,
