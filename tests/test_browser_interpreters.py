@@ -499,6 +499,7 @@ def test_from_an_item_the_translation_and_the_inbox_are_a_step_away_and_back(
     page.context.close()
 
 
+@pytest.mark.browser
 def test_an_interpreter_reads_an_item_without_the_number_its_member_typed(
     app, client, live_server, chromium
 ):

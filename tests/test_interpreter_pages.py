@@ -391,6 +391,29 @@ def test_a_summary_staff_changed_while_it_was_translated_is_not_saved(app, clien
         assert translation.title_source == "Lift in Block C"
 
 
+def test_a_summary_opened_from_a_decisions_page_goes_back_there(app, client):
+    """Staff who translate open it from the decision's page: Cancel and saving go back
+    there, not to the workspace; only to a page of this site."""
+    with app.app_context():
+        decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")
+        db.session.add(decision)
+        db.session.commit()
+        decision_id = decision.id
+    log_in(app, client, "admin")  # who may open both pages
+    decision_page = client.get(f"/admin/decisions/{decision_id}").get_data(as_text=True)
+    back = f"/admin/decisions/{decision_id}"
+    link = f"/admin/translate/decision/{decision_id}/ar?next={back}"
+    assert f'href="{link}"' in decision_page
+    page = client.get(link).get_data(as_text=True)
+    assert f'<a href="{back}" data-cancel>Cancel</a>' in page
+    saved = client.post(link, data={"summary": "سنصلح المصعد بحلول 1 مارس.", "state": "reviewed"})
+    assert saved.headers["Location"] == back
+    elsewhere = f"/admin/translate/decision/{decision_id}/ar?next=https://evil.example/"
+    assert '<a href="/admin/translate/" data-cancel>' in client.get(elsewhere).get_data(
+        as_text=True
+    )
+
+
 def test_the_summary_page_of_a_draft_decision_says_saving_texts_nobody(app, client):
     with app.app_context():
         decision = Decision(title="Lift", summary="We will repair the lift by 1 March.")

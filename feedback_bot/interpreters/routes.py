@@ -180,6 +180,9 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
             form.title.data = ""
         if reason_changed:
             form.reason.data = ""
+    # Back where the page was opened from (a decision's page passes itself), as for
+    # feedback (``translate_feedback``).
+    back = safe_next(request.args.get("next")) or url_for("interpreters.workspace")
     # A page opened before staff changed the summary, title or reason: saved, it would
     # pass off a translation of the old text as one of the new (and text it to members).
     changed = changed_sources(form.sources.data, decision) if form.is_submitted() else []
@@ -203,9 +206,10 @@ def translate_summary(decision_id: int, locale: str) -> ResponseReturnValue:
             reason=(form.reason.data or "") if decision.reason else None,
         )
         flash(summary_saved_message(form.state.data, waiting), "success")
-        return redirect(url_for("interpreters.workspace"))
+        return redirect(back)
     page = render_template(
         "interpreters/summary.html",
+        back=back,
         decision=decision,
         locale=locale,
         form=form,
