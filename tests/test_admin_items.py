@@ -543,11 +543,14 @@ def test_an_item_opened_from_the_inbox_leads_back_to_it_as_it_was_left(
     [close_url] = [url for url in hrefs(page, "<form") if "/close" in url]
     asked = client.post(close_url, data={"reason": "Not ours to fix."})
     assert asked.status_code == 200
-    # The confirmation page: its Cancel and its button both come back knowing the inbox.
-    [cancel] = [url for url in hrefs(asked.get_data(as_text=True), "<a") if "/items/" in url]
-    assert back_to_inbox(client.get(cancel).get_data(as_text=True)) == left
+    # The confirmation page: its Cancel (back to the reason as typed) and its button both
+    # come back knowing the inbox.
     confirmed = re.search(r'<form method="post" action="([^"]+)"', asked.get_data(as_text=True))
     assert confirmed is not None
+    cancelled = client.post(
+        unescape(confirmed.group(1)), data={"reason": "Not ours to fix.", "keep_editing": "y"}
+    )
+    assert back_to_inbox(cancelled.get_data(as_text=True)) == left
     page = after(
         client.post(unescape(confirmed.group(1)), data={"reason": "Not ours.", "confirmed": "yes"})
     )

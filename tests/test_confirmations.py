@@ -252,11 +252,22 @@ def test_closing_asks_first_and_says_it_texts_the_member(app, client, fake_twili
     assert "1 member texted: English (en) 1." in page
     assert "Closing unlinks it from “Street lights”" in page
     assert REASON in page
-    assert f'href="/admin/items/{item_id}">Cancel' in asked.get_data(as_text=True)
     drain(app)
     assert len(fake_twilio.messages) == sent
     assert state_of(app, item_id) == (ItemStatus.LINKED, decision_id)
     assert audit_entries(app, "item.close") == []
+
+    # Cancel: back to the item, "Close as no action" open with the reason as typed.
+    back = confirm(client, asked, button="keep_editing")
+    assert back.status_code == 200
+    item_page = back.get_data(as_text=True)
+    assert re.search(r"<details open>\s*<summary>Close as no action…</summary>", item_page)
+    assert f"\n{html.escape(REASON)}</textarea>" in item_page
+    drain(app)
+    assert len(fake_twilio.messages) == sent
+    assert state_of(app, item_id) == (ItemStatus.LINKED, decision_id)
+    assert audit_entries(app, "item.close") == []
+    assert "<details open>" not in client.get(f"/admin/items/{item_id}").get_data(as_text=True)
 
     done = confirm(client, asked)
     assert done.headers["Location"] == f"/admin/items/{item_id}"

@@ -400,7 +400,11 @@ def item_url(item: FeedbackItem, endpoint: str = "admin.item_page", **values: An
 # --------------------------------------------------------------------------- item page
 
 
-def render_item(item: FeedbackItem, revealed: str | None = None) -> str:
+def render_item(
+    item: FeedbackItem, revealed: str | None = None, close_form: CloseForm | None = None
+) -> str:
+    """The item's page; with ``close_form``, its "Close as no action" open, and the reason
+    that was typed in it."""
     tag_form = TagForm()
     tag_form.topic_id.choices = topic_choices()
     link_form = LinkForm()
@@ -424,7 +428,8 @@ def render_item(item: FeedbackItem, revealed: str | None = None) -> str:
         revealed=revealed,
         tag_form=tag_form,
         link_form=link_form,
-        close_form=CloseForm(),
+        close_form=close_form or CloseForm(formdata=None),
+        closing=close_form is not None,
         action_form=ActionForm(),
         # An interpreter reading the item translates its messages from here.
         translate_from=languages_to_translate(),
@@ -527,6 +532,9 @@ def told_title(item: FeedbackItem) -> str:
 def item_close(item_id: int) -> ResponseReturnValue:
     item = get_item(item_id)
     form = CloseForm()
+    if request.form.get("keep_editing"):
+        # Cancel on the page that asks first: back to the reason as it was typed.
+        return render_item(item, close_form=form)
     if form.validate_on_submit():
         if loop.closable(item) and not form.is_confirmed():
             return ask_to_close(form, [item], item, item_url(item))
