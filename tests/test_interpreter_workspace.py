@@ -217,9 +217,10 @@ def test_the_decision_page_links_interpreters_to_its_summary_in_their_languages(
     interpreter = signed_in(app, Role.INTERPRETER, languages="pl,ar,en")
     page = page_of(interpreter, f"/admin/decisions/{decision_id}")
     links = part(page, "data-translate-summary>", "</dd>")
-    assert f'href="/admin/translate/decision/{decision_id}/pl"' in links
-    assert f'href="/admin/translate/decision/{decision_id}/ar"' in links
-    assert "/en" not in links
+    back = f"?next=/admin/decisions/{decision_id}"  # where the page goes back to
+    assert f'href="/admin/translate/decision/{decision_id}/pl{back}"' in links
+    assert f'href="/admin/translate/decision/{decision_id}/ar{back}"' in links
+    assert "/en" not in links.replace(back, "")
     staff = signed_in(app, Role.STAFF)
     assert "data-translate-summary" not in page_of(staff, f"/admin/decisions/{decision_id}")
 
