@@ -392,17 +392,12 @@ def _process(
     if contact.opted_out:
         log.info("item %s is from a member who opted out: stored, not acknowledged", item.id)
         return result
-    kind = MessageKind.ACK_INLINE if inline_acknowledged else ack_kind(payload)
-    owed = owe_message(
-        key=f"ack:item:{item.id}",
-        kind=kind,
-        contact=contact,
-        channel=payload.channel,
-        item=item,
-        to_e164=payload.sender,
+    owed = owe_acknowledgement(
+        item,
+        contact,
+        payload,
+        kind=MessageKind.ACK_INLINE if inline_acknowledged else ack_kind(payload),
         status=OutboundStatus.SENT if inline_acknowledged else OutboundStatus.PENDING,
-        ref=item.ref,
-        days=current_app.config["INTERIM_UPDATE_DAYS"],
     )
     result.owed = [owed] if owed and not inline_acknowledged else []
     offered = offer_languages(contact, message, payload, detected)
@@ -778,18 +773,28 @@ def owe_held_acknowledgements(
         )
         .order_by(FeedbackItem.created_at, FeedbackItem.id)
     )
-    owed = []
-    for item in items:
-        row = owe_message(
-            key=f"ack:item:{item.id}",
-            kind=MessageKind.ACK,
-            contact=contact,
-            channel=payload.channel,
-            item=item,
-            to_e164=payload.sender,
-            ref=item.ref,
-            days=current_app.config["INTERIM_UPDATE_DAYS"],
-        )
-        if row:
-            owed.append(row)
-    return owed
+    owed = [owe_acknowledgement(item, contact, payload) for item in items]
+    return [row for row in owed if row]
+
+
+def owe_acknowledgement(
+    item: FeedbackItem,
+    contact: Contact,
+    payload: InboundPayload,
+    kind: str = MessageKind.ACK,
+    status: str = OutboundStatus.PENDING,
+) -> int | None:
+    """Owe ``item``'s acknowledgement, with its reference and when the member hears next,
+    to the sender of ``payload`` on its channel: once, whoever owes it (the key is the
+    item's)."""
+    return owe_message(
+        key=f"ack:item:{item.id}",
+        kind=kind,
+        contact=contact,
+        channel=payload.channel,
+        item=item,
+        to_e164=payload.sender,
+        status=status,
+        ref=item.ref,
+        days=current_app.config["INTERIM_UPDATE_DAYS"],
+    )
