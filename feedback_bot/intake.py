@@ -288,8 +288,11 @@ def _process(
             result.switched_language = contact.id
 
     if payload.opt_out_type:
-        # Twilio's Advanced Opt-Out has answered this keyword itself; we only record it.
-        apply_twilio_opt_out(contact, payload.opt_out_type, now)
+        # Twilio's Advanced Opt-Out has answered this keyword itself; we only record it,
+        # and after a START acknowledge what was sent while stopped, as for our own START.
+        was_opted_out = contact.opted_out
+        if apply_twilio_opt_out(contact, payload.opt_out_type, now) and was_opted_out:
+            result.owed = owe_held_acknowledgements(contact, payload)
         message.disposition = result.disposition = Disposition.KEYWORD
         return result
 
@@ -475,9 +478,12 @@ def latest(known: datetime | None, now: datetime) -> datetime:
     return now if known is None else max(known, now)
 
 
-def apply_twilio_opt_out(contact: Contact, opt_out_type: str, now: datetime) -> None:
-    if opt_out_type in ("STOP", "START"):
-        apply_opt_change(contact, opt_out_type == "STOP", now)
+def apply_twilio_opt_out(contact: Contact, opt_out_type: str, now: datetime) -> bool:
+    """Record the STOP or START Twilio's Advanced Opt-Out answered; True for a START that
+    took effect (``apply_opt_change``)."""
+    if opt_out_type not in ("STOP", "START"):
+        return False
+    return apply_opt_change(contact, opt_out_type == "STOP", now) and opt_out_type == "START"
 
 
 def apply_opt_change(contact: Contact, opt_out: bool, sent_at: datetime) -> bool:
@@ -606,8 +612,8 @@ def ack_kind(payload: InboundPayload) -> str:
     if payload.body.strip() or not payload.media:
         return MessageKind.ACK
     if any(ref.content_type.startswith("audio/") for ref in payload.media):
-        return "ack_voice"
-    return "ack_photo"
+        return MessageKind.ACK_VOICE
+    return MessageKind.ACK_PHOTO
 
 
 def open_item(contact: Contact, channel: str, now: datetime) -> FeedbackItem | None:
@@ -688,18 +694,11 @@ def ask_again(
     return [owed] if owed else []
 
 
-# The most words, polite ones aside, of a reply to the menu that names a language with
-# a word we do not read ("in English", "Deutsch bitte"); more is a sentence about it.
-MENU_ATTEMPT_WORDS = 2
-
-
 def names_a_language(body: str) -> bool:
-    """``body`` names a language in answer to the menu, polite words aside: it is a
-    language's name, or a word or two one of which is ("in English", "Deutsch bitte")."""
-    words = keywords.without_polite(body).split()
-    if not words or len(words) > MENU_ATTEMPT_WORDS:
-        return False
-    return bool(named_languages(" ".join(words))) or any(map(named_languages, words))
+    """``body`` names a language in answer to the menu and nothing else, polite words
+    aside ("Deutsch", "French please"). Not a language's name with another word: "Polish
+    shop" and "Welsh Water" are feedback, which the menu again would keep from staff."""
+    return bool(named_languages(keywords.without_polite(body)))
 
 
 def owe_keyword_reply(
@@ -720,7 +719,6 @@ def owe_keyword_reply(
 
     opt_change = action in ("stop", "start")
     was_opted_out = contact.opted_out
-    stopped_at = contact.opted_out_at
     if opt_change and not apply_opt_change(contact, action == "stop", message.received_at):
         # The member sent a STOP or START after this one, and has had its answer: this
         # one's would contradict their latest word (or repeat it), so nothing is sent.
@@ -731,8 +729,7 @@ def owe_keyword_reply(
         owed = reply(MessageKind.STOP, org=org)
     elif action == "start" and was_opted_out:
         owed = reply(MessageKind.START)
-        held = owe_held_acknowledgements(contact, payload, stopped_at)
-        return ([owed] if owed else []) + held
+        return ([owed] if owed else []) + owe_held_acknowledgements(contact, payload)
     elif action in ("start", "help"):
         # START from somebody who never stopped us has nothing to restart: "Welcome back"
         # would puzzle them. They get what HELP says: what we are, and the keywords.
@@ -754,22 +751,23 @@ def owe_keyword_reply(
 READ_LATER = (ItemStatus.NEW, ItemStatus.TRIAGED, ItemStatus.LINKED, ItemStatus.REOPENED)
 
 
-def owe_held_acknowledgements(
-    contact: Contact, payload: InboundPayload, stopped_at: datetime | None
-) -> list[int]:
-    """After START, the acknowledgement of each feedback the member sent while stopped,
-    still open: it was stored and not answered, and without it the next message about it
-    ("About your feedback W3XB") would name a reference they never saw. After the START
-    reply, on the channel they restarted on; never twice (the key is the acknowledgement's
-    own)."""
-    if stopped_at is None:
-        return []
+def owe_held_acknowledgements(contact: Contact, payload: InboundPayload) -> list[int]:
+    """After START, the acknowledgement of each feedback of the member's that has none and
+    is still open: sent while they were stopped, it was stored and not answered, and
+    without it the next message about it ("About your feedback W3XB") would name a
+    reference they never saw. After the START reply, on the channel they restarted on;
+    never twice (the key is the acknowledgement's own). One owed before a STOP and
+    cancelled by it is not owed again: the member had stopped us."""
+    acknowledged = select(OutboundMessage.id).where(
+        OutboundMessage.item_id == FeedbackItem.id,
+        OutboundMessage.kind.in_(MessageKind.ACKNOWLEDGEMENTS),
+    )
     items = db.session.scalars(
         select(FeedbackItem)
         .where(
             FeedbackItem.contact_id == contact.id,
-            FeedbackItem.created_at >= stopped_at,
             FeedbackItem.status.in_(READ_LATER),
+            ~acknowledged.exists(),
         )
         .order_by(FeedbackItem.created_at, FeedbackItem.id)
     )

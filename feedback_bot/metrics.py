@@ -25,7 +25,7 @@ from .models import Disposition, FeedbackItem, InboundMessage, MessageKind, Outb
 
 # Every kind of acknowledgement intake can owe an item (text, voice note, photo, and the
 # one answered inline by the webhook while the database was down).
-ACK_KINDS = (MessageKind.ACK, MessageKind.ACK_INLINE, "ack_voice", "ack_photo")
+ACK_KINDS = MessageKind.ACKNOWLEDGEMENTS
 # The answers to "Did we listen?", as ``loop.record_rating`` stores them.
 RATING_VALUES = ("yes", "partly", "no")
 SECONDS_PER_DAY = 86_400.0

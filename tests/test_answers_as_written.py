@@ -58,10 +58,10 @@ def reply_for(app, rating: str, item) -> str:
     ("reply", "rating"),
     [
         ("2 - but it should run every half hour", "partly"),
-        ("2 ale za późno", "partly"),
+        ("2, ale za późno", "partly"),
         ("3, the lift broke again on Friday", "no"),
         ("3️⃣ still broken", "no"),
-        ("1. Thank you, it works now", "yes"),
+        ("1: Thank you, it works now", "yes"),
         ("No, the lift is still broken", "no"),
         ("Not really - it only works on weekdays", "no"),
         ("Yes thanks, and please fix the stairs light too", "yes"),
@@ -107,6 +107,10 @@ def test_an_answer_with_a_comment_is_the_answer_and_the_comment_stays_with_it(
         "Two buses came at once",
         "The one by the shop is broken",
         "4 - never",
+        # A digit the words go on from: feedback, which staff must see as new.
+        "2 weeks and still broken",
+        "1. Lift still broken 2. Bins not collected",
+        "2 more lights are out on floor 3 too",
     ],
 )
 def test_a_message_that_does_not_start_with_an_answer_is_feedback(app, client, fake_twilio, reply):
@@ -195,8 +199,20 @@ def test_an_answer_with_a_comment_is_not_acknowledged_inline_during_an_outage(ma
     ("text", "expected"),
     [
         ("2 - but it should run every half hour", ("partly", "but it should run every half hour")),
-        ("2 ale za późno", ("partly", "ale za późno")),
-        ("٣ متأخر جدا", ("no", "متأخر جدا")),
+        ("2, ale za późno", ("partly", "ale za późno")),
+        ("٣ - متأخر جدا", ("no", "متأخر جدا")),
+        ("3 STOP", ("no", "STOP")),  # for the keyword's sake (see the test above)
+        # A digit the words go on from is feedback: what was sent, not an answer.
+        ("2 ale za późno", None),
+        ("2 weeks and still broken", None),
+        ("1 more thing: the bins", None),
+        ("1. Lift still broken 2. Bins not collected", None),
+        ("2 am noise again", None),
+        ("1/2 the lights are out", None),
+        ("২ দিন পানি নেই", None),
+        # Asking us to stop messaging is not "no".
+        ("No texts please", None),
+        ("No SMS, thanks", None),
         ("3", ("no", "")),
         ("No, the lift", ("no", "the lift")),
         ("not really: it is late", ("no", "it is late")),
@@ -295,8 +311,7 @@ def test_the_menu_is_answered_in_the_members_words(
     ("sender", "first", "reply"),
     [
         (UK, None, "French please"),
-        (UK, None, "in English"),
-        (UK, None, "Deutsch bitte"),
+        (UK, None, "Deutsch"),
         (SPANISH_MEMBER, "La farola de mi calle lleva tres semanas sin funcionar.", "francés"),
         (UK, None, "12 please"),
     ],
@@ -323,6 +338,9 @@ def test_an_answer_to_the_menu_that_picks_nothing_gets_the_menu_again(
         "The English lessons at the library have stopped, can they start again?",
         "Spanish speakers cannot read the bin collection leaflet",
         "no heating",
+        # A language's name with another word is no answer to the menu.
+        "Polish shop",
+        "Welsh Water",
     ],
 )
 def test_feedback_sent_while_the_menu_waits_is_still_feedback(app, client, fake_twilio, reply):

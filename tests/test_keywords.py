@@ -165,6 +165,28 @@ def test_start_acknowledges_feedback_sent_while_stopped(app, client, fake_twilio
     ]
 
 
+def test_start_acknowledges_what_was_sent_while_stopped_after_stopping_twice(
+    app, client, fake_twilio
+):
+    """A second STOP moved when they stopped, and feedback sent between the two was never
+    acknowledged."""
+    clock.freeze(NOON)
+    text(client, "STOP")
+    clock.freeze(NOON + timedelta(hours=1))
+    text(client, "The streetlight outside number 12 is out again.")
+    clock.freeze(NOON + timedelta(hours=2))
+    text(client, "Please stop texting me")
+    clock.freeze(NOON + timedelta(hours=3))
+    text(client, "START")
+    drain(app)
+
+    [item] = rows(app, FeedbackItem)
+    assert bodies(fake_twilio)[-2:] == [
+        rendered(app, "start", "en"),
+        rendered(app, "ack", "en", ref=item.ref, days=app.config["INTERIM_UPDATE_DAYS"]),
+    ]
+
+
 def test_start_from_a_member_who_never_stopped_says_what_we_are(app, client, fake_twilio):
     """Nothing to restart: "Welcome back" would puzzle them. HELP's text says what we are
     and which words work, and their first message is not acknowledged as feedback."""
@@ -639,7 +661,10 @@ def test_twilio_advanced_opt_out_is_recorded_without_a_reply(app, client, fake_t
 
     text(client, "START", OptOutType="START")
     drain(app)
-    assert fake_twilio.messages == []  # Twilio answered START itself
+    # Twilio answered START itself; we acknowledge what was sent while stopped, as after
+    # our own START.
+    [item] = rows(app, FeedbackItem)
+    assert bodies(fake_twilio) == [rendered(app, "ack", "en", ref=item.ref, days=21)]
     [contact] = rows(app, Contact)
     assert contact.opted_out_at is None
 

@@ -89,10 +89,12 @@ def test_short_message_from_poland_falls_back_to_polish(app, client, fake_twilio
     assert sent["body"] != english_ack(app, item)
 
 
-@pytest.mark.parametrize("body", ["Hiya", "Salaam!", "Shukriya", "languge"])
+@pytest.mark.parametrize(
+    "body", ["Hiya", "Salaam!", "Shukriya", "languge", "Ji haan", "Salaam bhai", "Haan bilkul"]
+)
 def test_one_word_many_languages_share_leaves_the_countrys_language(app, client, fake_twilio, body):
-    """Lingua reads these as Somali or Romanian (0.66 to 0.94): one word is not enough to
-    answer a British member in another language from now on."""
+    """Lingua reads these as Somali or Romanian (0.66 to 0.94): a word or two is not
+    enough to answer a British member in another language from now on."""
     send_sms(client, UK_MEMBER, body)
     drain(app)
 

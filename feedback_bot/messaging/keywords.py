@@ -256,6 +256,17 @@ def courtesy(text: str | None) -> bool:
     return not _without(normalise(text), _polite(_working_locales(), overrides_version()))
 
 
+# Words for our messages: polite around a keyword ("STOP texts please"), never around an
+# answer. "No texts please" asks us to stop; read as "no", it reopened the item and
+# promised more messages. English only, as ``NUMBER_WORDS``: the other languages' lists
+# do not say which of their polite words these are.
+MESSAGE_WORDS = frozenset({"messages", "message", "texts", "text", "sms"})
+
+
+def _polite_around_answers(locales: tuple[str, ...], version: int) -> frozenset[str]:
+    return _polite(locales, version) - MESSAGE_WORDS
+
+
 def rating_answer(text: str | None, digits: dict[int, str] | None = None) -> str | None:
     """ "yes", "partly" or "no", if ``text`` answers "Did we listen?": a digit of
     ``digits``, if given ("1", "1!", "3️⃣", "1 thanks"), or an English number word for one
@@ -265,7 +276,7 @@ def rating_answer(text: str | None, digits: dict[int, str] | None = None) -> str
         return None
     locales, version = _working_locales(), overrides_version()
     words = normalise(text.translate(KEYCAP))
-    kept = _without(words, _polite(locales, version))
+    kept = _without(words, _polite_around_answers(locales, version))
     number = reply_number(text) if digits is not None else None
     if digits is not None and number is not None:
         return digits.get(number)
@@ -278,8 +289,15 @@ def rating_answer(text: str | None, digits: dict[int, str] | None = None) -> str
 THUMBS = {"\U0001f44d": "yes", "\U0001f44e": "no"}
 # A thumb, its skin tone and its emoji mark ("👍🏽"), said once or more, at the start.
 LEADING_THUMBS = re.compile(r"\s*(?:[\U0001f44d\U0001f44e][\U0001f3fb-\U0001f3ff\ufe0f]*\s*)+")
-# A digit at the start that is a number of its own: not "20", "2nd", "2.5" or "2:30".
-LEADING_DIGIT = re.compile(r"\s*(\d)(?!\w|[.,:]\d)")
+# A digit at the start, set off from the rest by a dash, comma, colon or the like ("2 - but
+# it is late", "3, still broken"): an answer with a comment. Not a digit the words go on
+# from ("2 weeks and still broken", "1 more thing", "2 am noise"), which is feedback, nor
+# a list's "1." or "1)", nor "20", "2nd", "2.5" or "2:30".
+LEADING_DIGIT = re.compile(r"\s*(\d)(?![.,:]\d)\s*(?=[\-\u2010-\u2015,;:!])")
+# A keycap digit ("3️⃣ still broken") is an answer whatever follows: nobody counts with one.
+LEADING_KEYCAP = re.compile(r"\s*(\d)\ufe0f?\u20e3")
+# A digit, then a space: an answer only when a keyword follows ("3 STOP").
+LEADING_PLAIN_DIGIT = re.compile(r"\s*(\d)\s+")
 # What a member types between the answer and the rest ("2 - but", "No, the lift", "1: ok").
 BETWEEN = re.compile(r"^[\s\-\u2010-\u2015.,;:!?)/|]+")
 # The most words an answer with polite words can take at the start ("No, not really, thanks").
@@ -294,8 +312,8 @@ def _thumb(text: str) -> str | None:
 
 def leading_rating(text: str | None, digits: dict[int, str]) -> tuple[str, str] | None:
     """The answer to "Did we listen?" a longer message starts with, and the rest of it as
-    typed, if it does: a digit of ``digits`` with no letter or digit after it ("2 - but it
-    should run every half hour", "2 ale za późno"); the words of one, or an English number
+    typed, if it does: a digit of ``digits`` set off by a mark ("2 - but it should run
+    every half hour", ``LEADING_DIGIT``); the words of one, or an English number
     word, with a punctuation mark after them ("No, the lift is still broken", "Not really
     - it is late", "Yes thanks, and..."); or a thumb ("👍 great"). Nothing else is guessed:
     "stop the 2 buses" and "No heating since Monday" answer nothing. The caller knows
@@ -306,12 +324,19 @@ def leading_rating(text: str | None, digits: dict[int, str]) -> tuple[str, str] 
     thumbs = LEADING_THUMBS.match(text)
     if thumbs and (thumb := _thumb(thumbs.group())):
         return thumb, _comment(text[thumbs.end() :])
-    digit = LEADING_DIGIT.match(text.translate(KEYCAP))
+    plain = LEADING_PLAIN_DIGIT.match(text)
+    # "3 STOP": whatever else it says, a keyword must be honoured (the caller does).
+    followed_by_keyword = plain is not None and match(text[plain.end() :]) is not None
+    digit = (
+        LEADING_KEYCAP.match(text)
+        or LEADING_DIGIT.match(text)
+        or (plain if followed_by_keyword else None)
+    )
     if digit:
         answer = digits.get(int(digit.group(1)))
-        return (answer, _comment(text.translate(KEYCAP)[digit.end() :])) if answer else None
+        return (answer, _comment(text[digit.end() :])) if answer else None
     locales, version = _working_locales(), overrides_version()
-    ratings, polite = _ratings(locales, version), _polite(locales, version)
+    ratings, polite = _ratings(locales, version), _polite_around_answers(locales, version)
     ends = [word.end() for word in re.finditer(r"\S+", text)][:MAX_LEADING_WORDS]
     for end in reversed(ends):  # the longest answer first: "not really", not "not"
         head, rest = text[:end], text[end:]

@@ -2,7 +2,7 @@
 
 A new member's language is guessed from their first message with lingua (built for short
 text), limited to the languages we offer and trusted only above a confidence threshold (a
-higher one for a single word, ``ONE_WORD_MIN_CONFIDENCE``); otherwise from the official
+higher one for a short text, ``SHORT_TEXT_MIN_CONFIDENCE``); otherwise from the official
 languages of their number's country; otherwise the default. A member can always choose
 with the LANGUAGE keyword.
 
@@ -29,14 +29,14 @@ from .keywords import NUMBER_WORDS, normalise, without_polite
 
 # Below this many letters a guess is noise ("ok", "👍", "K7Q2").
 MIN_LETTERS = 4
-# One word tells a language only when lingua is all but certain of it: a word with letters
-# of one language's own ("Dziękuję", "Привіт") is read at 1.0, while a greeting, a thanks
-# or a typo shared by many ("Hiya", "Salaam", "Shukriya", "languge") is read as Somali or
-# Romanian at 0.66 to 0.94, and would set the language a member is answered in for good.
-ONE_WORD_MIN_CONFIDENCE = 0.99
-# A text without spaces this long is no single word but a sentence of a script that does
-# not space its words (Chinese, Thai), which the usual threshold reads well.
-ONE_WORD_MAX_LETTERS = 15
+# A short text tells a language only when lingua is all but certain of it: a word with
+# letters of one language's own ("Dziękuję", "Привіт") is read at 1.0, while a greeting, a
+# thanks or a typo shared by many, in a word or two ("Hiya", "Salaam", "Shukriya bhai",
+# "Ji haan", "languge"), is read as Somali or Romanian at 0.66 to 0.94, and would set the
+# language a member is answered in for good.
+SHORT_TEXT_MIN_CONFIDENCE = 0.99
+# Fewer letters than this make a short text: a word or two, a greeting and a name.
+SHORT_TEXT_LETTERS = 15
 # Letters enough for a sentence, whose language lingua could tell if we offered it: fewer
 # ("ok", "hi", a name) say nothing either way.
 SENTENCE_LETTERS = 40
@@ -157,12 +157,10 @@ def detection(text: str | None, region: str | None = None) -> Detection:
 
 
 def _min_confidence(text: str) -> float:
-    """How sure lingua must be of ``text``'s language: more so of a single word."""
+    """How sure lingua must be of ``text``'s language: more so of a short text."""
     configured = float(current_app.config["LANGUAGE_DETECTION_MIN_CONFIDENCE"])
-    words = [word for word in text.split() if any(ch.isalpha() for ch in word)]
-    letters = sum(ch.isalpha() for ch in text)
-    if len(words) == 1 and letters < ONE_WORD_MAX_LETTERS:
-        return max(configured, ONE_WORD_MIN_CONFIDENCE)
+    if sum(ch.isalpha() for ch in text) < SHORT_TEXT_LETTERS:
+        return max(configured, SHORT_TEXT_MIN_CONFIDENCE)
     return configured
 
 

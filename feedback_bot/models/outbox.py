@@ -51,6 +51,8 @@ class OutboundStatus:
 class MessageKind:
     ACK = "ack"
     ACK_INLINE = "ack_inline"
+    ACK_PHOTO = "ack_photo"
+    ACK_VOICE = "ack_voice"
     HELP = "help"
     STOP = "stop"
     START = "start"
@@ -69,6 +71,9 @@ class MessageKind:
     # Not answers to something the member just sent: these wait out quiet hours and go
     # through the bulk queue.
     UNPROMPTED = (WHAT_NEXT, WHAT_NEXT_UPDATE, RATING_QUESTION, INTERIM, CLOSED_NO_ACTION)
+
+    # Each way an item is acknowledged: at most one of them per item ("ack:item:42").
+    ACKNOWLEDGEMENTS = (ACK, ACK_INLINE, ACK_PHOTO, ACK_VOICE)
 
     # Sent even to a member who opted out: they confirm just that, or answer HELP, which
     # carriers require to work always.
