@@ -175,7 +175,7 @@ def test_a_comment_sent_before_a_forget_but_processed_after_it_is_erased_unread(
     assert len(fake_twilio.messages) == sent
 
 
-@pytest.mark.parametrize("reply", ["3 STOP", "2, stop please"])
+@pytest.mark.parametrize("reply", ["3 STOP", "2, stop please", "Yes STOP", "No stop"])
 def test_a_keyword_after_the_answer_is_that_keyword(app, client, fake_twilio, reply):
     """Keywords come first, as they would alone: a member who says STOP is stopped."""
     told_of_a_decision(app, client)

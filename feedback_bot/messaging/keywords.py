@@ -347,7 +347,8 @@ def leading_rating(text: str | None, digits: dict[int, str]) -> tuple[str, str] 
         number = NUMBER_WORDS.get(kept)
         answer = ratings.get(words) or ratings.get(kept)
         answer = answer or (digits.get(number) if number is not None else None)
-        if answer and _punctuated(head, rest):
+        # "Yes STOP": a keyword after the answer is honoured, comma or not (the caller).
+        if answer and (_punctuated(head, rest) or match(rest) is not None):
             return answer, _comment(rest)
     return None
 
