@@ -25,7 +25,7 @@ from flask import current_app
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
 from ..models import LocaleSource
-from .keywords import NUMBER_WORDS, normalise, without_polite
+from .keywords import normalise, reply_number, without_polite
 
 # Below this many letters a guess is noise ("ok", "👍", "K7Q2").
 MIN_LETTERS = 4
@@ -254,14 +254,13 @@ def menu_choice(text: str | None) -> str | None:
         return None
     stripped = without_polite(text)
     locales = menu_locales()
-    # isdecimal, not isdigit: "²" and "①" are digits that int() refuses. A menu number
-    # is short; a long run of digits is feedback (and int() refuses 4,300 digits and more).
-    number = NUMBER_WORDS.get(normalise(stripped))
-    if stripped.isdecimal() or number is not None:
-        if number is None and len(stripped) > len(str(len(locales))):
-            return None
-        number = int(stripped) if number is None else number  # int() reads "٢" too
+    # Read as an answer to "Did we listen?" is: one or two digits in any script, a keycap
+    # or an English number word. A longer run of digits is feedback, no choice.
+    number = reply_number(text)
+    if number is not None:
         return locales[number - 1] if 1 <= number <= len(locales) else None
+    if stripped.isdecimal():
+        return None
     # Compared as keywords are: case, the accents a member may leave out and punctuation
     # aside, so "ROMANA" is "Română" and "pt-br" is "pt_BR".
     word = normalise(stripped)
